@@ -1,0 +1,22 @@
+# Two entry points: `make demo` (the main job) and `make test` (the suite).
+# Each sets up what it needs: FFmpeg's shared libraries (for torchcodec) and a pinned virtual environment.
+PY := .venv/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup demo test
+setup: .venv/.installed
+
+.venv/.installed: requirements.txt pyproject.toml
+	@command -v ffmpeg >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends ffmpeg; }
+	python3 -m venv .venv
+	.venv/bin/pip install -q -r requirements.txt
+	.venv/bin/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: setup
+	.venv/bin/composer build specs/examples/clip-adapter.yaml
+
+test: setup
+	$(PY) -m pytest

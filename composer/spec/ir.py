@@ -1,0 +1,163 @@
+"""The spec IR: what a spec says, as pydantic models with unknown keys forbidden.
+
+Both surface syntaxes lower to these models. Component parameters are kept as a plain mapping here
+and validated later by each component's own params model (see composer/components/registry.py), so
+adding a component never changes the language.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from composer.errors import Loc
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+class Node(BaseModel):
+    """Base of every IR node: strict keys, and the source location it was read from."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    _loc: Loc | None = PrivateAttr(default=None)
+
+    @property
+    def loc(self) -> Loc | None:
+        return self._loc
+
+
+# ---------------------------------------------------------------- inputs
+class VideoInput(Node):
+    """A batch of clips, [B, T, 3, H, W]; `window` > 1 loads that many consecutive frames per sampled frame."""
+
+    kind: Literal["video"]
+    frames: int = Field(8, ge=1)
+    size: int = Field(224, ge=8)
+    window: int = Field(1, ge=1)
+
+
+class ClassesInput(Node):
+    """The class names of the dataset, [C] strings. `count` is C when no dataset is given (build, graph)."""
+
+    kind: Literal["classes"]
+    count: int = Field(400, ge=1)
+
+
+class LabelInput(Node):
+    """The integer label of each clip, [B]."""
+
+    kind: Literal["label"]
+
+
+Input = Annotated[VideoInput | ClassesInput | LabelInput, Field(discriminator="kind")]
+
+
+def default_inputs() -> dict[str, Any]:
+    return {"video": VideoInput(kind="video"), "class_names": ClassesInput(kind="classes"),
+            "label": LabelInput(kind="label")}
+
+
+# ---------------------------------------------------------------- backbones
+class Backbone(Node):
+    """A pretrained model from a family in composer/backbones, frozen unless said otherwise."""
+
+    family: str
+    size: str
+    weights: str | None = None  # a weight tag (e.g. "openai"), a local file, "random"; None = family default
+    frozen: bool = True
+    unfrozen_except: list[str] = Field(default_factory=list)  # with frozen=false: parameter globs kept frozen
+    frames: int | None = Field(None, ge=1)  # frames the backbone was pretrained on (temporal embeddings)
+    image_size: int | None = Field(None, ge=8)
+
+
+# ---------------------------------------------------------------- components
+Use = Literal["parallel", "sequential", "prompt", "weight_delta", "tap"]
+
+
+class Component(Node):
+    """An instance of a registry kind: either attached at a backbone `site` or called in the flow."""
+
+    kind: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    site: str | None = None
+    use: Use | None = None
+    frozen: bool = False
+
+
+# ---------------------------------------------------------------- flow
+class Step(Node):
+    """One line of the dataflow: `out = call(in...)`; `call` is a component or `<backbone>.<tower>[.<output>]`."""
+
+    call: str
+    inputs: list[Name] = Field(default_factory=list, alias="in")
+
+
+# ---------------------------------------------------------------- training
+class Views(Node):
+    clips: int = Field(1, ge=1)
+    crops: int = Field(1, ge=1)
+
+
+class GroupOptions(Node):
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float | None = Field(None, ge=0)
+
+
+class Train(Node):
+    """Training defaults; `composer run` options override them."""
+
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = Field(0.9, ge=0)
+    schedule: Literal["cosine", "constant", "linear"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(8, ge=1)
+    accumulate: int = Field(1, ge=1)
+    grad_clip: float | None = Field(1.0, gt=0)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    seed: int = 0
+    views: Views = Field(default_factory=Views)
+    groups: dict[Name, GroupOptions] = Field(default_factory=dict)  # per component/backbone lr and wd
+
+
+class Stage(Node):
+    """One training stage: what trains, which losses, and schedule overrides. Stages run in order."""
+
+    trains: list[Name]
+    losses: dict[Name, float]
+    epochs: int | None = Field(None, ge=1)
+    lr: float | None = Field(None, gt=0)
+    warmup_epochs: float | None = Field(None, ge=0)
+
+
+# ---------------------------------------------------------------- the spec
+class Spec(Node):
+    name: str | None = None
+    description: str | None = None
+    paper: str | None = None
+    inputs: dict[Name, Input] = Field(default_factory=default_inputs)
+    backbones: dict[Name, Backbone] = Field(default_factory=dict)
+    components: dict[Name, Component] = Field(default_factory=dict)
+    flow: dict[Name, Step] = Field(default_factory=dict)
+    losses: dict[Name, float] = Field(default_factory=dict)
+    train: Train = Field(default_factory=Train)
+    stages: dict[Name, Stage] = Field(default_factory=dict)
+    _where: Any = PrivateAttr(default=None)  # composer.spec.document.SourceMap
+    _file: str = PrivateAttr(default="<spec>")
+
+    def loc_of(self, *path: Any) -> Loc | None:
+        """Where `path` (e.g. "components", "adapter", "site") was written, or its nearest parent."""
+        return self._where.value(path) if self._where is not None else None
+
+    def key_loc_of(self, *path: Any) -> Loc | None:
+        return self._where.key(path) if self._where is not None else None
+
+    @field_validator("backbones", "components", "flow", "inputs", "stages", mode="before")
+    @classmethod
+    def _mapping(cls, v: Any) -> Any:
+        return {} if v is None else v

@@ -1,0 +1,211 @@
+"""Reading a spec from disk: front end by file suffix, `extends`, `--set`, then validation into the IR."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path as FsPath
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from composer.errors import Loc, Problem, SpecError, did_you_mean, remember_source
+from composer.spec.document import DELETE, Document, Path, SourceMap
+from composer.spec.ir import Node, Spec
+from composer.spec.merge import merge, set_path, unset_path
+from composer.spec.text_front import read_text
+from composer.spec.yaml_front import read_yaml, read_yaml_value
+
+YAML_SUFFIXES = (".yaml", ".yml")
+TEXT_SUFFIXES = (".comp",)
+
+
+def read_document(path: str | FsPath) -> Document:
+    """Read one spec file, without following `extends`."""
+    path = FsPath(path)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {shown}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SpecError(f"cannot read spec file {shown}: {e}") from None
+    remember_source(shown, text)
+    if path.suffix in YAML_SUFFIXES:
+        return read_yaml(text, shown)
+    if path.suffix in TEXT_SUFFIXES:
+        return read_text(text, shown)
+    raise SpecError(f"unknown spec file type '{path.suffix}' for {shown}",
+                    expected="a .yaml/.yml file or a .comp file (the text syntax)")
+
+
+def resolve_document(path: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Document:
+    """Read a spec file and everything it `extends`, merged (docs/language.md, "Inheritance")."""
+    path = FsPath(path)
+    here = path.resolve()
+    doc = read_document(path)
+    base_name = doc.data.pop("extends", None)
+    extends_loc = doc.where.value(("extends",))
+    if base_name is None:
+        return doc
+    if not isinstance(base_name, str):
+        raise SpecError("'extends' must be the path of another spec file", extends_loc)
+    base_path = (path.parent / base_name)
+    if base_path.resolve() in _chain + (here,):
+        loop = " -> ".join(p.name for p in _chain + (here, base_path.resolve()))
+        raise SpecError(f"inheritance loop: {loop}", extends_loc, hint="a spec cannot extend itself, even indirectly")
+    if not base_path.exists():
+        raise SpecError(f"the spec this one extends does not exist: {base_path}", extends_loc,
+                        hint="paths in 'extends' are relative to the file that names them")
+    return merge(resolve_document(base_path, _chain + (here,)), doc)
+
+
+def _set_document(text: str, index: int) -> tuple[Path, Any, Loc]:
+    file = f"<--set #{index}>"
+    remember_source(file, text)
+    if "=" not in text:
+        raise SpecError(f"--set needs path=value, got {text!r}", Loc(file, 1, 1, len(text)),
+                        expected="e.g. --set components.adapter.params.dim=128")
+    key, raw = text.split("=", 1)
+    path = tuple(key.strip().split("."))
+    loc = Loc(file, 1, 1, max(1, len(key)))
+    if not all(p.isidentifier() for p in path):
+        raise SpecError(f"bad --set path {key!r}", loc, expected="dot-separated names such as train.lr")
+    value = read_yaml_value(raw, file, text, col=len(key) + 2)
+    if value is DELETE:
+        raise SpecError("use --unset PATH to remove a key", loc)
+    return path, value, loc
+
+
+def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Document:
+    for i, text in enumerate(sets, 1):
+        path, value, loc = _set_document(text, i)
+        set_path(doc, path, value, loc)
+    for i, text in enumerate(unsets, 1):
+        file = f"<--unset #{i}>"
+        remember_source(file, text)
+        unset_path(doc, tuple(text.strip().split(".")), Loc(file, 1, 1, max(1, len(text))))
+    return doc
+
+
+# ---------------------------------------------------------------- validation
+def _model_at(path: Path) -> type[BaseModel] | None:
+    """The IR model class found at `path` (dict keys are stepped over), or None."""
+    model: Any = Spec
+    keys = iter(path)
+    for key in keys:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(key) or next(
+            (f for f in model.model_fields.values() if f.alias == key), None)
+        if field is None:
+            return None
+        model = _unwrap(field.annotation)
+        if typing.get_origin(model) is dict:
+            model = _unwrap(typing.get_args(model)[1])
+            if next(keys, None) is None:
+                return None
+        if isinstance(model, tuple):
+            return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType")):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else tuple(args)
+    return annotation
+
+
+def _data_path(data: Any, loc: tuple) -> Path:
+    """Map a pydantic error location to a path in the data (skipping union tags pydantic inserts)."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and part not in node and part == loc[-1]:
+            out.append(part)  # a missing field: point at its parent
+        # else: a union tag or a model name inserted by pydantic; skip it
+    return tuple(out)
+
+
+def _problem(err: dict, data: dict, where: SourceMap) -> Problem:
+    path = _data_path(data, err["loc"])
+    dotted = ".".join(map(str, path)) or "(spec)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        model = _model_at(path[:-1])
+        allowed = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
+        return Problem(f"unknown key '{path[-1]}' in {'.'.join(map(str, path[:-1])) or 'the spec'}",
+                       where.key(path), expected=", ".join(allowed) if allowed else None,
+                       hint=did_you_mean(path[-1], allowed))
+    if kind == "missing":
+        present = path[:-1] if path and path[-1] not in _walk(data, path[:-1]) else path
+        return Problem(f"'{path[-1]}' is required in {'.'.join(map(str, present)) or 'the spec'}",
+                       where.value(present))
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        ctx = err.get("ctx", {})
+        return Problem(f"{dotted}: {err['msg']}", where.value(path + ("kind",)) or where.value(path),
+                       expected=str(ctx.get("expected_tags", "")) or None)
+    given = _walk(data, path)
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        return Problem(f"{dotted}: {given!r} is not allowed", where.value(path),
+                       expected=", ".join(choices), hint=did_you_mean(given, choices))
+    shown = f" (got {given!r})" if not isinstance(given, (dict, list)) and given is not None else ""
+    return Problem(f"{dotted}: {err['msg'].lower()}{shown}", where.value(path))
+
+
+def _walk(data: Any, path: Path) -> Any:
+    for key in path:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return {}
+    return data
+
+
+def _stamp(node: Any, where: SourceMap, path: Path) -> None:
+    """Give every IR node the location it was read from."""
+    if isinstance(node, Node):
+        node._loc = where.value(path)
+        for name, field in type(node).model_fields.items():
+            _stamp(getattr(node, name), where, path + (field.alias or name,))
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            _stamp(v, where, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _stamp(v, where, path + (i,))
+
+
+def validate(doc: Document) -> Spec:
+    """Validate a merged document into the IR; every error names its place in the spec."""
+    data = {k: v for k, v in doc.data.items() if k != "extends"}
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as e:
+        problems = [_problem(err, data, doc.where) for err in e.errors()]
+        raise SpecError(problems) from None
+    _stamp(spec, doc.where, ())
+    spec._where = doc.where
+    spec._file = doc.file
+    return spec
+
+
+def load_spec(path: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Spec:
+    """The one entry point: file (YAML or text) -> merged document -> validated IR."""
+    doc = apply_overrides(resolve_document(path), sets, unsets)
+    if doc.data.get("name") is None:
+        doc.data["name"] = FsPath(path).stem
+    return validate(doc)

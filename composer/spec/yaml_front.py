@@ -1,0 +1,128 @@
+"""The YAML front end: a safe reader that keeps positions.
+
+PyYAML's composer builds a node tree (with marks) and never constructs Python objects, so a spec
+cannot run code. Scalars are resolved here with YAML 1.2 core rules, not PyYAML's YAML 1.1 ones:
+`no`, `off`, `yes`, `on` stay strings and `1e-3` is a float. Duplicate keys are errors, as are
+tags other than the standard ones and `!delete` (which removes an inherited key).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+from composer.errors import Loc, SpecError
+from composer.spec.document import DELETE, Document, Path, SourceMap
+
+_INT = re.compile(r"[-+]?[0-9]+$|0o[0-7]+$|0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
+
+
+def _loc(node: yaml.Node, file: str) -> Loc:
+    start, end = node.start_mark, node.end_mark
+    length = end.column - start.column if end.line == start.line else 1
+    if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') and end.line == start.line:
+        return Loc(file, start.line + 1, start.column + 2, max(1, length - 2))  # the text inside the quotes
+    return Loc(file, start.line + 1, start.column + 1, max(1, length))
+
+
+def resolve_plain(text: str) -> Any:
+    """YAML 1.2 core-schema resolution of an unquoted scalar."""
+    if text in ("", "~", "null", "Null", "NULL"):
+        return None
+    if text in ("true", "True", "TRUE"):
+        return True
+    if text in ("false", "False", "FALSE"):
+        return False
+    if _INT.match(text):
+        return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    if text.lower() in (".inf", "+.inf"):
+        return math.inf
+    if text.lower() == "-.inf":
+        return -math.inf
+    if text.lower() == ".nan":
+        return math.nan
+    return text
+
+
+def _explicit_tag(node: yaml.Node) -> str | None:
+    """The tag the user wrote, if any (implicit resolution is redone by `resolve_plain`)."""
+    if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _STANDARD_TAGS:
+        # PyYAML resolved a plain scalar itself; we cannot tell an explicit !!str from an implicit one
+        # here, so treat standard tags on plain scalars as implicit.
+        return None
+    return node.tag
+
+
+class _Reader:
+    def __init__(self, file: str):
+        self.file = file
+        self.where = SourceMap()
+
+    def convert(self, node: yaml.Node, path: Path) -> Any:
+        self.where.values[path] = _loc(node, self.file)
+        tag = _explicit_tag(node)
+        if tag == "!delete":
+            return DELETE
+        if tag is not None and tag not in _STANDARD_TAGS:
+            raise SpecError(f"YAML tag {tag!r} is not allowed in a spec", _loc(node, self.file),
+                            expected="plain YAML values (or !delete to remove an inherited key)")
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise SpecError("mapping keys must be plain names", _loc(key_node, self.file))
+                key = key_node.value
+                if key in out:
+                    first = self.where.keys[path + (key,)]
+                    raise SpecError(f"duplicate key '{key}'", _loc(key_node, self.file),
+                                    hint=f"'{key}' is already set at line {first.line}; "
+                                         "YAML would silently keep only the last one")
+                self.where.keys[path + (key,)] = _loc(key_node, self.file)
+                out[key] = self.convert(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(v, path + (i,)) for i, v in enumerate(node.value)]
+        if node.style is not None or tag == "tag:yaml.org,2002:str":
+            return node.value
+        return resolve_plain(node.value)
+
+
+def read_yaml(text: str, file: str) -> Document:
+    """Parse YAML text into a `Document` (data tree plus source map)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = Loc(file, mark.line + 1, mark.column + 1) if mark else None
+        raise SpecError(f"YAML syntax error: {e.problem or e.context}", loc,
+                        hint=str(e.context) if e.context and e.problem else None) from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"YAML error: {e}", Loc(file, 1, 1)) from None
+    if root is None:
+        return Document({}, SourceMap(), file)
+    reader = _Reader(file)
+    data = reader.convert(root, ())
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a mapping of sections (backbones, components, flow, ...)",
+                        reader.where.value(()))
+    return Document(data, reader.where, file)
+
+
+def read_yaml_value(text: str, file: str, line_text: str | None = None, col: int = 1) -> Any:
+    """Parse one YAML value (used for `--set path=value`)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        raise SpecError(f"cannot read value {text!r}: {getattr(e, 'problem', e)}",
+                        Loc(file, 1, col, max(1, len(text)), line_text)) from None
+    if root is None:
+        return None
+    reader = _Reader(file)
+    return reader.convert(root, ())

@@ -145,6 +145,7 @@ class Spec(Node):
     components: dict[Name, Component] = Field(default_factory=dict)
     flow: dict[Name, Step] = Field(default_factory=dict)
     losses: dict[Name, float] = Field(default_factory=dict)
+    predict: Name | None = None  # the [B, C] scores used for evaluation; default: the tensor named "logits"
     train: Train = Field(default_factory=Train)
     stages: dict[Name, Stage] = Field(default_factory=dict)
     _where: Any = PrivateAttr(default=None)  # composer.spec.document.SourceMap

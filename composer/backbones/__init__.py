@@ -1,0 +1,3 @@
+"""Backbone families; importing this package registers them (composer/backbones/registry.py)."""
+
+from composer.backbones import clip, dinov2  # noqa: F401

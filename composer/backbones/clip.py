@@ -1,0 +1,202 @@
+"""CLIP (OpenAI and LAION weights) through open_clip: a visual tower applied per frame and a text tower.
+
+open_clip's blocks use nn.MultiheadAttention, whose q/k/v projection is a bare parameter. We rebind
+it as an `nn.Linear` (`attn.qkv`, sharing the same tensor) after the weights are loaded, so LoRA and
+DoRA through peft work on it as on timm's fused qkv (peft's own nn.MultiheadAttention layer supports
+neither DoRA nor LoRA on in_proj alone). The maths is unchanged; docs/design-notes.md has the details.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import open_clip
+import torch
+from torch import nn
+
+from composer.backbones.blocks import BlockParts, PointHooks, RunContext
+from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.tower import Output, Tower
+from composer.backbones.weights import fetch, is_local_path, local_file
+from composer.graph.types import TType
+
+SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
+TINY_WIDTH, TINY_HEADS, TINY_EMBED = 64, 2, 64
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class FusedAttention(nn.Module):
+    """The parameters of an nn.MultiheadAttention as two linears: `qkv` (in_proj) and `out_proj`."""
+
+    def __init__(self, mha: nn.MultiheadAttention) -> None:
+        super().__init__()
+        with torch.device("meta"):
+            self.qkv = nn.Linear(mha.embed_dim, 3 * mha.embed_dim, bias=mha.in_proj_bias is not None)
+        self.qkv.weight = mha.in_proj_weight
+        if mha.in_proj_bias is not None:
+            self.qkv.bias = mha.in_proj_bias
+        self.out_proj = mha.out_proj
+        self.num_heads = mha.num_heads
+
+
+def _fuse_attention(transformer: nn.Module) -> None:
+    for block in transformer.resblocks:
+        if isinstance(block.attn, nn.MultiheadAttention):
+            block.attn = FusedAttention(block.attn)
+
+
+def _parts(block: nn.Module) -> BlockParts:
+    return BlockParts(norm1=block.ln_1, norm2=block.ln_2, qkv=block.attn.qkv, out=block.attn.out_proj,
+                      fc1=block.mlp.c_fc, act=block.mlp.gelu, fc2=block.mlp.c_proj, heads=block.attn.num_heads,
+                      ls1=block.ls_1, ls2=block.ls_2)
+
+
+_LINEARS = {"attn.qkv": "attn.qkv", "attn.out": "attn.out_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+
+
+class ClipVisual(Tower):
+    name, layout = "visual", "frames"
+
+    def __init__(self, backbone: "ClipBackbone") -> None:
+        v = backbone.model.visual
+        super().__init__(backbone, v.transformer.width, len(v.transformer.resblocks),
+                         v.transformer.resblocks[0].attn.num_heads, v.output_dim)
+        self.visual = v
+        self.patch = v.patch_size[0]
+        self.outputs = {
+            "": Output("per-frame embedding (class token, ln_post, proj)", lambda t: TType(t.shape[:2] + (self.out_dim,))),
+            "cls": Output("per-frame class token after ln_post, before proj", lambda t: TType(t.shape[:2] + (self.width,))),
+            "tokens": Output("per-frame patch tokens after ln_post",
+                             lambda t: TType(t.shape[:2] + (self._grid(t)[0] * self._grid(t)[1], self.width))),
+        }
+
+    def _grid(self, t: TType) -> tuple[int, int]:
+        return (t.shape[-2] // self.patch, t.shape[-1] // self.patch)
+
+    def tokens(self, in_type: TType) -> int:
+        h, w = self._grid(in_type)
+        return 1 + h * w
+
+    def context(self, video: torch.Tensor) -> RunContext:
+        b, t, _, h, w = video.shape
+        return RunContext(batch=b, frames=t, layout="frames", prefix=1, grid=(h // self.patch, w // self.patch),
+                          tower="visual")
+
+    def embed(self, video, ctx, hooks: PointHooks):
+        frames = self.module.normalize(video.flatten(0, 1).to(self.visual.conv1.weight.dtype))
+        return self.visual._embeds(frames), None
+
+    def parts(self, index: int) -> BlockParts:
+        return _parts(self.visual.transformer.resblocks[index])
+
+    def finish(self, x, ctx):
+        pooled, tokens = self.visual._pool(x)
+        b, t = ctx.batch, ctx.frames
+        return {"": (pooled @ self.visual.proj).view(b, t, -1), "cls": pooled.view(b, t, -1),
+                "tokens": tokens.reshape(b, t, tokens.shape[1], -1)}
+
+    def linear_path(self, index, point):
+        return f"model.visual.transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+
+
+@functools.lru_cache(maxsize=64)
+def _tokenize(texts: tuple[str, ...], context_length: int) -> torch.Tensor:
+    return open_clip.tokenize(list(texts), context_length=context_length)
+
+
+class ClipText(Tower):
+    name, layout, input_dtype = "text", "text", "str"
+
+    def __init__(self, backbone: "ClipBackbone") -> None:
+        m = backbone.model
+        super().__init__(backbone, m.transformer.width, len(m.transformer.resblocks),
+                         m.transformer.resblocks[0].attn.num_heads, m.text_projection.shape[1])
+        self.clip = m
+        self.outputs = {
+            "": Output("text embedding at the end-of-text token (ln_final, projection)",
+                       lambda t: TType(t.shape + (self.out_dim,))),
+            "tokens": Output("every token's embedding (ln_final, projection)",
+                             lambda t: TType(t.shape + (m.context_length, self.out_dim))),
+        }
+
+    def tokens(self, in_type: TType) -> int:
+        return self.clip.context_length
+
+    def context(self, texts) -> RunContext:
+        return RunContext(batch=len(texts), frames=1, layout="text", prefix=1, tower="text")
+
+    def embed(self, texts, ctx, hooks: PointHooks):
+        m = self.clip
+        ids = _tokenize(tuple(texts), m.context_length).to(m.token_embedding.weight.device)
+        ctx.state["eot"] = ids.argmax(dim=-1)
+        x = m.token_embedding(ids)
+        x = hooks.apply("embed", x, x, ctx)
+        x = x + m.positional_embedding[: x.shape[1]].to(x.dtype)
+        return x, m.attn_mask[: x.shape[1], : x.shape[1]]
+
+    def parts(self, index: int) -> BlockParts:
+        return _parts(self.clip.transformer.resblocks[index])
+
+    def finish(self, x, ctx):
+        x = self.clip.ln_final(x)
+        tokens = x @ self.clip.text_projection
+        return {"": tokens[torch.arange(x.shape[0], device=x.device), ctx.state["eot"]], "tokens": tokens}
+
+    def linear_path(self, index, point):
+        return f"model.transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+
+
+class ClipBackbone(Backbone):
+    family = "clip"
+
+    def __init__(self, request: Request, model: nn.Module, mean, std) -> None:
+        super().__init__(request, mean, std)
+        self.model = model
+        _fuse_attention(model.visual.transformer)
+        _fuse_attention(model.transformer)
+        self.towers = {"visual": ClipVisual(self), "text": ClipText(self)}
+
+
+def _config(request: Request) -> dict:
+    cfg = copy.deepcopy(open_clip.get_model_config(SIZES[request.size]))
+    cfg["vision_cfg"]["image_size"] = request.image_size
+    if request.tiny:
+        cfg["embed_dim"] = TINY_EMBED
+        cfg["vision_cfg"].update(width=TINY_WIDTH, head_width=TINY_WIDTH // TINY_HEADS)
+        cfg["text_cfg"].update(width=TINY_WIDTH, heads=TINY_HEADS)
+    return cfg
+
+
+def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
+    arch = SIZES[request.size]
+    tag = request.weights
+    pretrained = {} if tag is None or is_local_path(tag) else (open_clip.get_pretrained_cfg(arch, tag) or {})
+    if tag is not None and not is_local_path(tag) and not pretrained:
+        from composer.errors import SpecError
+
+        raise SpecError(f"open_clip has no weights '{tag}' for {request.size}", loc,
+                        expected=", ".join(open_clip.list_pretrained_tags_by_model(arch)))
+    quick_gelu = bool(pretrained.get("quick_gelu", tag is not None and "openai" in str(tag)))
+    with torch.device(request.device):
+        model = open_clip.CLIP(**_config(request), quick_gelu=quick_gelu)
+    if tag is not None:
+        if is_local_path(tag):
+            path = str(local_file(tag, f"CLIP {request.size}", loc))
+        else:
+            path = fetch(f"CLIP {request.size} ({tag})", f"'{pretrained.get('hf_hub', arch)}'",
+                         lambda: open_clip.download_pretrained(pretrained), name, loc)
+        open_clip.load_checkpoint(model, path)
+    mean = pretrained.get("mean", OPENAI_MEAN)
+    std = pretrained.get("std", OPENAI_STD)
+    return ClipBackbone(request, model.eval(), mean, std)
+
+
+register_family(Family(
+    name="clip", sizes=tuple(SIZES), default_size="ViT-B/16",
+    default_weights=lambda size: "openai",
+    build=build, towers=("visual", "text"),
+    summary="CLIP ViT (OpenAI or LAION weights) through open_clip; the visual tower sees a clip as B*T frames",
+    weight_tags=lambda size: open_clip.list_pretrained_tags_by_model(SIZES[size]),
+))

@@ -1,0 +1,112 @@
+"""DINOv2 through timm (ViT-S/B/L/14): an image tower applied per frame, no text tower.
+
+timm's DINOv2 models default to 518 px; we build them at the clip's size (224 by default), and timm
+resamples the position embedding of the pretrained weights to that grid when it loads them.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from torch import nn
+
+from composer.backbones.blocks import BlockParts, PointHooks, RunContext
+from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.tower import Output, Tower
+from composer.backbones.weights import fetch, is_local_path, local_file
+from composer.graph.types import TType
+
+SIZES = {"ViT-S/14": "vit_small_patch14_dinov2", "ViT-B/14": "vit_base_patch14_dinov2",
+         "ViT-L/14": "vit_large_patch14_dinov2"}
+TINY_WIDTH, TINY_HEADS = 64, 2
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _parts(block: nn.Module) -> BlockParts:
+    return BlockParts(norm1=block.norm1, norm2=block.norm2, qkv=block.attn.qkv, out=block.attn.proj,
+                      q_norm=block.attn.q_norm, k_norm=block.attn.k_norm, fc1=block.mlp.fc1, act=block.mlp.act,
+                      fc2=block.mlp.fc2, heads=block.attn.num_heads, ls1=block.ls1, ls2=block.ls2)
+
+
+_LINEARS = {"attn.qkv": "attn.qkv", "attn.out": "attn.proj", "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2"}
+
+
+class DinoVisual(Tower):
+    name, layout = "visual", "frames"
+
+    def __init__(self, backbone: "DinoBackbone") -> None:
+        m = backbone.model
+        super().__init__(backbone, m.embed_dim, len(m.blocks), m.blocks[0].attn.num_heads, m.embed_dim)
+        self.vit = m
+        self.patch = m.patch_embed.patch_size[0]
+        self.prefix = m.num_prefix_tokens
+        self.outputs = {
+            "": Output("per-frame class token after the final norm", lambda t: TType(t.shape[:2] + (self.width,))),
+            "tokens": Output("per-frame patch tokens after the final norm",
+                             lambda t: TType(t.shape[:2] + ((t.shape[-2] // self.patch) * (t.shape[-1] // self.patch),
+                                                            self.width))),
+        }
+
+    def tokens(self, in_type: TType) -> int:
+        return self.prefix + (in_type.shape[-2] // self.patch) * (in_type.shape[-1] // self.patch)
+
+    def context(self, video) -> RunContext:
+        b, t, _, h, w = video.shape
+        return RunContext(batch=b, frames=t, layout="frames", prefix=self.vit.num_prefix_tokens,
+                          grid=(h // self.patch, w // self.patch), tower="visual")
+
+    def embed(self, video, ctx, hooks: PointHooks):
+        m = self.vit
+        frames = self.module.normalize(video.flatten(0, 1).to(m.patch_embed.proj.weight.dtype))
+        x = m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(frames))))
+        return x, None
+
+    def parts(self, index: int) -> BlockParts:
+        return _parts(self.vit.blocks[index])
+
+    def finish(self, x, ctx):
+        x = self.vit.norm(x)
+        b, t, p = ctx.batch, ctx.frames, self.vit.num_prefix_tokens
+        return {"": x[:, 0].reshape(b, t, -1), "tokens": x[:, p:].reshape(b, t, x.shape[1] - p, -1)}
+
+    def linear_path(self, index, point):
+        return f"model.blocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+
+
+class DinoBackbone(Backbone):
+    family = "dinov2"
+
+    def __init__(self, request: Request, model: nn.Module) -> None:
+        super().__init__(request, IMAGENET_MEAN, IMAGENET_STD)
+        self.model = model
+        for block in model.blocks:  # the generic block runner skips these; make sure they do nothing
+            assert isinstance(block.attn.norm, nn.Identity) and isinstance(block.mlp.norm, nn.Identity)
+        self.towers = {"visual": DinoVisual(self)}
+
+
+def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
+    arch = SIZES[request.size]
+    kwargs: dict = {"img_size": request.image_size}
+    if request.tiny:
+        kwargs.update(embed_dim=TINY_WIDTH, num_heads=TINY_HEADS)
+    tag = request.weights
+    with torch.device(request.device):
+        if tag is None:
+            model = timm.create_model(arch, pretrained=False, **kwargs)
+        elif is_local_path(tag):
+            path = str(local_file(tag, f"DINOv2 {request.size}", loc))
+            model = timm.create_model(arch, pretrained=True, pretrained_cfg_overlay={"file": path}, **kwargs)
+        else:
+            full = f"{arch}.{tag}"
+            model = fetch(f"DINOv2 {request.size} ({tag})", f"'timm/{full}'",
+                          lambda: timm.create_model(full, pretrained=True, **kwargs), name, loc)
+    return DinoBackbone(request, model.eval())
+
+
+register_family(Family(
+    name="dinov2", sizes=tuple(SIZES), default_size="ViT-B/14",
+    default_weights=lambda size: "lvd142m",
+    build=build, towers=("visual",),
+    summary="DINOv2 ViT through timm at the clip's resolution; sees a clip as B*T frames; no text tower",
+    weight_tags=lambda size: ["lvd142m"],
+))

@@ -1,0 +1,92 @@
+"""The backbone families: a closed registry from family name to builder.
+
+A family file (clip.py, dinov2.py, ...) registers one `Family`. Every family builds its real sizes and a
+`tiny` variant through the same code: tiny keeps the depth, patch size and layout of the size it
+stands in for (so a site such as blocks[8-12] lands on the same blocks) and shrinks only the widths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from composer.backbones.tower import Tower
+from composer.errors import Loc, SpecError, did_you_mean
+
+TINY = "tiny"
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the spec and the run ask of a backbone."""
+
+    size: str  # a real size name, e.g. "ViT-B/16"
+    tiny: bool  # narrow random-weight variant of `size`
+    weights: str | None  # tag or local path; None: random initialisation
+    image_size: int
+    frames: int
+    device: torch.device | str = "cpu"
+
+
+class Backbone(nn.Module):
+    """A family's pretrained model plus its towers. Subclasses hold the library model as `self.model`."""
+
+    family: str = ""
+
+    def __init__(self, request: Request, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.request = request
+        self.towers: dict[str, Tower] = {}
+        self.register_buffer("mean", torch.tensor(mean, device=request.device).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, device=request.device).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
+        """[N, 3, H, W] in [0, 1] -> the statistics this backbone was trained with."""
+        return (frames - self.mean.to(frames.dtype)) / self.std.to(frames.dtype)
+
+    @property
+    def label(self) -> str:
+        size = f"tiny({self.request.size})" if self.request.tiny else self.request.size
+        return f"{self.family} {size}"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    sizes: tuple[str, ...]
+    default_size: str
+    default_weights: Callable[[str], str | None]  # size -> weight tag
+    build: Callable[..., Backbone]  # (request, loc, backbone name) -> Backbone
+    summary: str
+    towers: tuple[str, ...] = ("visual",)
+    weight_tags: Callable[[str], list[str]] = field(default=lambda size: [])
+
+
+FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str, loc: Loc | None = None) -> Family:
+    import composer.backbones  # noqa: F401  (registers the families)
+
+    if name not in FAMILIES:
+        raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(sorted(FAMILIES)),
+                        hint=did_you_mean(name, FAMILIES))
+    return FAMILIES[name]
+
+
+def check_size(family: Family, size: str, loc: Loc | None = None) -> str:
+    """The real size a spec's `size` names (`tiny` alone means tiny of the family's default size)."""
+    if size == TINY:
+        return family.default_size
+    if size not in family.sizes:
+        raise SpecError(f"{family.name} has no size '{size}'", loc, expected=", ".join(family.sizes + (TINY,)),
+                        hint=did_you_mean(size, family.sizes))
+    return size

@@ -1,0 +1,143 @@
+"""A tower (visual or text) of a backbone: embed -> blocks -> finish, with hooks at every point.
+
+A family file subclasses `Tower` with three small methods (embed, parts, finish); running the blocks,
+installing attachments and deciding where autograd starts is shared here. Towers are plain objects
+that look into their backbone module, so parameters are registered once, under the backbone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
+from composer.graph.types import TType
+
+
+@dataclass(frozen=True)
+class Output:
+    """A named output of a tower call and how its type follows from the input's type."""
+
+    summary: str
+    type_of: Callable[[TType], TType]
+
+
+class TowerHooks:
+    """Everything attached to one tower: one `PointHooks` per block plus the tower-level points."""
+
+    def __init__(self, depth: int) -> None:
+        self.blocks = [PointHooks() for _ in range(depth)]
+        self.tower = PointHooks()
+        self.taps: dict[str, list[int]] = {}  # tap name -> layers it records (empty for tower points)
+
+
+class Tower:
+    name: str = ""
+    layout: str = "frames"  # see RunContext.layout
+    input_dtype: str = "float"  # "float" (video) or "str" (texts)
+
+    def __init__(self, module: nn.Module, width: int, depth: int, heads: int, out_dim: int) -> None:
+        self.module = module  # the backbone nn.Module that owns this tower's parameters
+        self.width, self.depth, self.heads, self.out_dim = width, depth, heads, out_dim
+        self.hooks = TowerHooks(depth)
+        self.points: tuple[str, ...] = BLOCK_POINTS
+        self.tower_points: tuple[str, ...] = TOWER_POINTS
+
+    # -- what a family provides
+    def embed(self, inp: Any, ctx: RunContext, hooks: PointHooks) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tokens entering block 1, and the attention mask (or None)."""
+        raise NotImplementedError
+
+    def parts(self, index: int) -> BlockParts:
+        raise NotImplementedError
+
+    def finish(self, x: torch.Tensor, ctx: RunContext) -> dict[str, torch.Tensor]:
+        """The tower's outputs from the tokens leaving the last block; "" is the default output."""
+        raise NotImplementedError
+
+    def context(self, inp: Any) -> RunContext:
+        raise NotImplementedError
+
+    outputs: dict[str, Output] = {}
+    prefix: int = 1  # tokens before the patch/word tokens
+
+    def tokens(self, in_type: TType) -> int:
+        """Tokens per sequence this tower runs its blocks on, for an input of `in_type`."""
+        raise NotImplementedError
+
+    # -- what the compiler asks
+    def linear_path(self, index: int, point: str) -> str | None:
+        """Module path (inside the backbone module) of the linear at a point, for weight deltas."""
+        return None
+
+    def point_dims(self, point: str) -> tuple[int, int]:
+        """(input width, output width) at a block point."""
+        d, hidden = self.width, self.mlp_width
+        return {"attn.qkv": (d, 3 * d), "mlp.fc1": (d, hidden), "mlp.fc2": (hidden, d)}.get(point, (d, d))
+
+    @property
+    def mlp_width(self) -> int:
+        return self.parts(0).fc1.out_features if hasattr(self.parts(0).fc1, "out_features") else 4 * self.width
+
+    def linear_modules(self) -> list[nn.Module]:
+        return [m for i in range(self.depth) for m in (self.parts(i).qkv, self.parts(i).out,
+                                                       self.parts(i).fc1, self.parts(i).fc2) if m is not None]
+
+    # -- running
+    def run(self, inp: Any, grad_from: int | None, active: bool = True) -> dict[str, torch.Tensor]:
+        """Run the tower. Blocks before `grad_from` run without autograd (None: the whole tower);
+        `active=False` runs the pretrained tower with nothing attached."""
+        ctx = self.context(inp)
+        outer = torch.is_grad_enabled()
+
+        def grad(i: int):
+            on = outer and grad_from is not None and i >= grad_from
+            return contextlib.nullcontext() if on == outer else torch.set_grad_enabled(on)
+
+        hooks = self.hooks if active else None
+        with grad(0):
+            x, mask = self.embed(inp, ctx, hooks.tower if hooks else PointHooks())
+            if hooks:
+                x = self._tower_input(x, ctx, hooks.tower)
+        for i in range(self.depth):
+            ctx.layer = i
+            with grad(i):
+                x = run_block(self.parts(i), x, hooks.blocks[i] if hooks else None, ctx, mask)
+        ctx.layer = -1
+        with grad(self.depth if grad_from is None else grad_from):
+            if ctx.state.get("extra_tokens"):
+                x = x[:, : x.shape[1] - ctx.state["extra_tokens"]]
+            out = self.finish(x, ctx)
+            if hooks:
+                out[""] = hooks.tower.apply("output", out[""], out[""], ctx)
+                out.update(self._collect_taps(ctx))
+        return out
+
+    def _tower_input(self, x: torch.Tensor, ctx: RunContext, hooks: PointHooks) -> torch.Tensor:
+        """Tower-level `input`: sequential/taps as anywhere, and prompts that stay for the whole tower
+        (shallow prompt tuning), removed again before `finish`."""
+        x = hooks.apply("input", x, x, ctx)
+        if hooks.prompts:
+            extra = torch.cat([m(x, ctx) for m in hooks.prompts], dim=1)
+            ctx.state["extra_tokens"] = extra.shape[1]
+            x = torch.cat([x, extra], dim=1)
+        return x
+
+    def _collect_taps(self, ctx: RunContext) -> dict[str, torch.Tensor]:
+        return {f"tap:{name}": self.shape_tap(torch.stack(values, dim=0), ctx) for name, values in ctx.taps.items()}
+
+    def shape_tap(self, stacked: torch.Tensor, ctx: RunContext) -> torch.Tensor:
+        """[L, batch*, N, D] as recorded -> the tap tensor seen in the flow."""
+        if self.layout == "frames":
+            layers, _, n, d = stacked.shape
+            return stacked.view(layers, ctx.batch, ctx.frames, n, d).permute(1, 2, 0, 3, 4)
+        return stacked.transpose(0, 1)
+
+    def tap_type(self, in_type: TType, layers: int, tokens: int | str, width: int) -> TType:
+        if self.layout == "frames":
+            return TType((in_type.shape[0], in_type.shape[1], layers, tokens, width))
+        return TType((in_type.shape[0], layers, tokens, width))

@@ -1,0 +1,147 @@
+"""spec -> graph -> plan -> nn.Module.
+
+The spec is first checked against backbones built on the meta device (structure only, instant even for
+ViT-L). Then the real backbones are built (weights loaded if asked), attachments are installed at their
+sites, flow components are built from the inferred input types, parameters are frozen or not, and the
+plan decides where autograd runs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from composer.backbones.registry import TINY, Backbone, Request, check_size, get_family
+from composer.components.adapters.lora import owns as peft_owns
+from composer.components.registry import NodeInfo, SiteInfo
+from composer.errors import SpecError
+from composer.graph.graph import Attachment, Graph, build_graph
+from composer.graph.plan import make_plan
+from composer.spec.ir import Spec, VideoInput
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    device: str | torch.device = "meta"
+    tiny: bool = False  # swap every backbone for its tiny random-weight variant
+    load_weights: bool = False  # load pretrained weights (ignored for tiny and on the meta device)
+    plan: bool = True
+    num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
+
+
+def _video(spec: Spec) -> VideoInput | None:
+    return next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
+
+
+def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[str, Backbone]:
+    video = _video(spec)
+    out = {}
+    for name, b in spec.backbones.items():
+        family = get_family(b.family, spec.loc_of("backbones", name, "family"))
+        size = check_size(family, b.size, spec.loc_of("backbones", name, "size"))
+        is_tiny = tiny or b.size == TINY
+        weights = None
+        if load_weights and not is_tiny and str(device) != "meta":
+            weights = b.weights if b.weights is not None else family.default_weights(size)
+            weights = None if weights == "random" else weights
+        request = Request(size=size, tiny=is_tiny, weights=weights,
+                          image_size=b.image_size or (video.size if video else 224),
+                          frames=b.frames or (video.frames if video else 8), device=device)
+        out[name] = family.build(request, spec.loc_of("backbones", name, "weights"), name)
+    return out
+
+
+def _site_info(graph: Graph, a: Attachment, layer: int) -> SiteInfo:
+    tower = graph.tower(a.backbone, a.tower)
+    request = graph.backbones[a.backbone].request
+    in_dim, out_dim = tower.point_dims(a.point) if layer >= 0 else (tower.width, tower.width)
+    if a.point == "output":
+        in_dim = out_dim = tower.out_dim
+    patch = getattr(tower, "patch", None)
+    grid = (request.image_size // patch,) * 2 if patch else None
+    return SiteInfo(backbone=a.backbone, tower=a.tower, point=a.point, use=a.use, layer=layer, in_dim=in_dim,
+                    out_dim=out_dim, width=tower.width, heads=tower.heads, layout=tower.layout,
+                    frames=request.frames, grid=grid, prefix=tower.prefix, patch=patch)
+
+
+def _install(graph: Graph, a: Attachment, device) -> nn.Module | None:
+    """Build an attachment's modules and hook them into its tower; returns what the model should own."""
+    tower = graph.tower(a.backbone, a.tower)
+    if a.use == "weight_delta":
+        a.kind.build(a.params, graph.backbones[a.backbone], a.linear_paths, a.name)
+        return None
+    if a.use == "tap":
+        detach = a.params.detach
+        for hooks in ([tower.hooks.blocks[i] for i in a.layers] or [tower.hooks.tower]):
+            hooks.taps[a.point].append((a.name, detach))
+        tower.hooks.taps[a.name] = a.layers
+        return None
+    modules = nn.ModuleDict()
+    for layer in a.layers or [-1]:
+        with torch.device(device):
+            module = a.kind.build(a.params, _site_info(graph, a, layer))
+        if hasattr(module, "init_from"):
+            module.init_from(tower)
+        hooks = tower.hooks.blocks[layer] if layer >= 0 else tower.hooks.tower
+        if a.use == "parallel":
+            hooks.parallel[a.point].append(module)
+        elif a.use == "sequential":
+            hooks.sequential[a.point] = module
+        elif a.use == "prompt":
+            hooks.prompts.append(module)
+        modules[str(layer + 1) if layer >= 0 else a.point] = module
+    return modules
+
+
+def _freeze(spec: Spec, graph: Graph, components: nn.ModuleDict) -> set[str]:
+    """Set requires_grad everywhere; return the names of parts that train."""
+    trainable: set[str] = set()
+    for name, backbone in graph.backbones.items():
+        b = spec.backbones[name]
+        for pname, param in backbone.named_parameters():
+            owner = next((a for a in graph.attachments if peft_owns(a, pname)), None)
+            if owner is not None:
+                param.requires_grad_(not spec.components[owner].frozen)
+                if param.requires_grad:
+                    trainable.add(owner)
+            else:
+                keep = any(fnmatch.fnmatch(pname, f"model.{g}*") or fnmatch.fnmatch(pname, g)
+                           for g in b.unfrozen_except)
+                param.requires_grad_(not b.frozen and not keep)
+                if param.requires_grad:
+                    trainable.add(name)
+    for name, module in components.items():
+        for param in module.parameters():
+            param.requires_grad_(not spec.components[name].frozen)
+        if any(p.requires_grad for p in module.parameters()):
+            trainable.add(name)
+    return trainable
+
+
+def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
+    """Check and build a spec. Raises SpecError (with locations) for any problem in the spec."""
+    from composer.build.model import ComposedModel
+    from composer.graph.checks import check_training
+
+    meta = make_backbones(spec, "meta", options.tiny, load_weights=False)
+    graph = build_graph(spec, meta, options.num_classes)
+    if str(options.device) != "meta" or options.load_weights:
+        graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights)
+    components = nn.ModuleDict()
+    for name, a in graph.attachments.items():
+        module = _install(graph, a, options.device)
+        if module is not None:
+            components[name] = module
+    for name, call in graph.calls.items():
+        if call.component in components:
+            continue
+        info = NodeInfo(tuple(graph.types[i] for i in call.inputs), graph.types[call.out], graph.num_classes)
+        with torch.device(options.device):
+            components[call.component] = call.kind.build(call.params, info)
+    trainable = _freeze(spec, graph, components)
+    check_training(graph, trainable)
+    plan = make_plan(graph, trainable, options.plan)
+    return ComposedModel(graph, components, plan, trainable)

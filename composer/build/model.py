@@ -1,0 +1,116 @@
+"""The built model: one nn.Module that runs the graph in order and returns named tensors and the loss."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import networkx as nx
+import torch
+from torch import nn
+
+from composer.graph.graph import Graph
+from composer.graph.plan import Plan
+from composer.spec.ir import ClassesInput
+
+
+class ComposedModel(nn.Module):
+    def __init__(self, graph: Graph, components: nn.ModuleDict, plan: Plan, trainable: set[str]) -> None:
+        super().__init__()
+        self.graph = graph
+        self.spec = graph.spec
+        self.backbones = nn.ModuleDict(graph.backbones)
+        self.components = components
+        self.plan = plan
+        self.trainable_parts = trainable
+        self.order = graph.order()
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self.classes_input = next((n for n, i in self.spec.inputs.items() if isinstance(i, ClassesInput)), None)
+
+    # -- running
+    def needed(self, outputs: Iterable[str]) -> list[str]:
+        """Run/call nodes needed for `outputs` (tensor names, or "loss"), in execution order."""
+        targets = {"loss" if o == "loss" else f"t:{o}" for o in outputs}
+        want = set().union(*(nx.ancestors(self.graph.g, t) | {t} for t in targets if t in self.graph.g))
+        return [n for n in self.order if n in want]
+
+    def _cache_key(self, batch: dict[str, Any]) -> tuple | None:
+        """Class-set constants are reused for the same class names, device and autocast dtype."""
+        if self.classes_input is None or self.classes_input not in batch:
+            return None
+        device = next(self.parameters()).device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+        return (tuple(batch[self.classes_input]), device, dtype)
+
+    def run_node(self, node: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Compute one run or call node; returns the tensors it produces."""
+        if node.startswith("r:"):
+            run = self.graph.runs[node[2:]]
+            tower = self.graph.tower(run.backbone, run.tower)
+            outs = tower.run(values[run.inputs[0]], self.plan.grad_from[run.id], run.active)
+            produced = {tensor: outs[output] for tensor, output in run.outputs.items()}
+            produced.update({tap: outs[f"tap:{tap}"] for tap in run.taps})
+            return produced
+        call = self.graph.calls[node[2:]]
+        return {call.out: self.components[call.component](*[values[a] for a in call.inputs])}
+
+    def forward(self, batch: dict[str, Any], outputs: Iterable[str] | None = None,
+                losses: dict[str, float] | None = None) -> dict[str, Any]:
+        """Run what `outputs` need (default: the loss and the prediction) and return every tensor computed.
+
+        `losses` overrides the spec's loss weights (multi-stage training)."""
+        losses = self.spec.losses if losses is None else losses
+        if outputs is None:
+            outputs = (["loss"] if losses else []) + ([self.graph.predict] if self.graph.predict else [])
+        values: dict[str, Any] = {k: v for k, v in batch.items() if k in self.spec.inputs}
+        key = self._cache_key(batch) if self.plan.enabled else None
+        cached = self._cache.get(key, {}) if key is not None else {}
+        values.update(cached)
+        for node in self.needed(outputs):
+            produces = self._produces(node)
+            if all(t in values for t in produces):
+                continue
+            missing = [a for a in self._inputs(node) if a not in values]
+            if missing:
+                raise KeyError(f"the batch has no {', '.join(missing)} (needed by {node[2:]})")
+            new = self.run_node(node, values)
+            values.update(new)
+            if key is not None and node in self.plan.cached_nodes:
+                self._cache.setdefault(key, {}).update(new)
+        if "loss" in outputs or any(o == "loss" for o in outputs):
+            terms = [w * values[n] for n, w in losses.items() if w]
+            values["loss"] = torch.stack(terms).sum() if terms else None
+        return values
+
+    def _produces(self, node: str) -> list[str]:
+        if node.startswith("r:"):
+            run = self.graph.runs[node[2:]]
+            return list(run.outputs) + run.taps
+        return [node[2:]]
+
+    def _inputs(self, node: str) -> tuple[str, ...]:
+        return self.graph.runs[node[2:]].inputs if node.startswith("r:") else self.graph.calls[node[2:]].inputs
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def train(self, mode: bool = True) -> "ComposedModel":
+        """Frozen backbones stay in eval mode (no dropout or drop-path noise in parts that do not learn)."""
+        super().train(mode)
+        for name, backbone in self.backbones.items():
+            if self.spec.backbones[name].frozen:
+                backbone.eval()
+        return self
+
+    # -- what trains
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    def parameter_owner(self, name: str) -> str:
+        """Which component or backbone a parameter belongs to."""
+        from composer.components.adapters.lora import owns
+
+        parts = name.split(".")
+        if parts[0] == "components":
+            return parts[1]
+        owner = next((a for a in self.graph.attachments if owns(a, name)), None)
+        return owner or parts[1]

@@ -1,0 +1,113 @@
+"""The closed registry of component kinds.
+
+A kind is registered by the one file that implements it: a pydantic params model, how it may be used
+(attached at a site, or called in the flow with typed ports), a builder, and the paper it comes from.
+Specs name kinds, never import paths, so a spec cannot run code; adding a kind never changes the
+language. docs/components.md is generated from this registry (`composer kinds --markdown`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from composer.errors import Loc, Problem, SpecError, did_you_mean
+from composer.graph.types import TType
+
+
+class Params(BaseModel):
+    """Base of every component's params model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(Params):
+    pass
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What an attachment's builder knows about one place it attaches (one per selected layer)."""
+
+    backbone: str
+    tower: str
+    point: str
+    use: str  # parallel, sequential, prompt, weight_delta or tap
+    layer: int  # 0-based block index, -1 for a tower-level point
+    in_dim: int  # width of what the point receives
+    out_dim: int  # width of what the point produces
+    width: int  # the tower's model width
+    heads: int
+    layout: str  # "frames", "video" or "text" (see RunContext)
+    frames: int
+    grid: tuple[int, int] | None
+    prefix: int
+    patch: int | None = None
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a flow node's builder knows: the types of its inputs and output, and the class count."""
+
+    in_types: tuple[TType, ...]
+    out_type: TType
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    summary: str
+    params: type[Params]
+    build: Callable[..., Any] | None  # attachments: (params, [SiteInfo]) -> module; nodes: (params, NodeInfo)
+    paper: str = ""
+    uses: tuple[str, ...] = ()  # how it may use a site; empty for a flow node
+    points: tuple[str, ...] = ()  # where it may attach
+    inputs: tuple[str, ...] = ()  # flow nodes: input port names (documentation and arity)
+    infer: Callable[[Any, list[TType]], TType] | None = None  # flow nodes: output type from input types
+    is_loss: bool = False
+
+    @property
+    def attaches(self) -> bool:
+        return bool(self.uses)
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    assert kind.name not in KINDS, f"kind {kind.name} registered twice"
+    KINDS[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str, loc: Loc | None = None) -> Kind:
+    import composer.components  # noqa: F401  (registers every kind)
+
+    if name not in KINDS:
+        raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
+                        hint=did_you_mean(name, KINDS))
+    return KINDS[name]
+
+
+def validate_params(kind: Kind, params: dict[str, Any], where: Callable[[tuple], Loc | None]) -> Params:
+    """Validate a component's params with its kind's model; `where(path)` locates a key in the spec."""
+    try:
+        return kind.params.model_validate(params)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            path = tuple(err["loc"])
+            if err["type"] == "extra_forbidden":
+                allowed = sorted(kind.params.model_fields)
+                problems.append(Problem(f"{kind.name} has no parameter '{path[0]}'", where(path),
+                                        expected=", ".join(allowed) or "no parameters",
+                                        hint=did_you_mean(path[0], allowed)))
+            else:
+                given = params.get(path[0]) if path else None
+                shown = f" (got {given!r})" if given is not None and not isinstance(given, (dict, list)) else ""
+                problems.append(Problem(f"{kind.name} parameter '{'.'.join(map(str, path))}': "
+                                        f"{err['msg'].lower()}{shown}", where(path)))
+        raise SpecError(problems) from None

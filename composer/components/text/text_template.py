@@ -1,0 +1,42 @@
+"""Prompt template: class names -> sentences, e.g. "a video of a {}." (CLIP's prompt engineering,
+Radford et al. 2021, Sec. 3.1.4)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from torch import nn
+
+from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.graph.types import TType, match
+
+
+class TextTemplateParams(Params):
+    template: str = Field("a video of a {}.", description="'{}' is replaced by the class name")
+
+    @field_validator("template")
+    @classmethod
+    def _has_slot(cls, v: str) -> str:
+        if v.count("{}") != 1:
+            raise ValueError("the template needs exactly one {} where the class name goes")
+        return v
+
+
+class TextTemplate(nn.Module):
+    def __init__(self, template: str) -> None:
+        super().__init__()
+        self.template = template
+
+    def forward(self, names: list[str]) -> list[str]:
+        return [self.template.replace("{}", name) for name in names]
+
+
+def infer(p: TextTemplateParams, ins: list[TType]) -> TType:
+    b = match(ins[0], ("C",), dtype="str", what="class names")
+    return TType((b["C"],), "str")
+
+
+register(Kind(
+    name="text_template", summary="str[C] -> str[C]: put each class name into a sentence",
+    params=TextTemplateParams, build=lambda p, info: TextTemplate(p.template), inputs=("names",), infer=infer,
+    paper="CLIP prompt templates (Radford et al., ICML 2021), Sec. 3.1.4",
+))

@@ -1,0 +1,80 @@
+"""The plan: what needs autograd and what can be computed once.
+
+Knowing which parameters train, the compiler decides per tower run where autograd must start (the
+frozen blocks below the first trainable attachment run without it; a frozen tower with nothing
+trainable runs without it entirely), and which tensors depend only on the class names through frozen
+parts (a frozen text tower over fixed prompts), so they are computed once per class set and reused.
+`--no-plan` turns both off; outputs and gradients are the same either way (tests/test_plan.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from composer.graph.graph import Graph
+from composer.spec.ir import ClassesInput
+
+
+@dataclass
+class Plan:
+    enabled: bool
+    grad_from: dict[str, int | None] = field(default_factory=dict)  # run id -> first block with autograd
+    constant: set[str] = field(default_factory=set)  # tensors fixed for a given class set
+    cached_nodes: set[str] = field(default_factory=set)  # run/call nodes whose outputs are cached
+
+    def describe(self, graph: Graph) -> list[str]:
+        lines = []
+        for run_id, start in self.grad_from.items():
+            depth = graph.tower(graph.runs[run_id].backbone, graph.runs[run_id].tower).depth
+            if start is None:
+                lines.append(f"{run_id}: no autograd (nothing trainable in or after it)")
+            elif start == 0:
+                lines.append(f"{run_id}: autograd from the input")
+            elif start >= depth:
+                lines.append(f"{run_id}: no autograd through the blocks, only after the last")
+            else:
+                lines.append(f"{run_id}: blocks 1-{start} without autograd, autograd from block {start + 1}")
+        for node in sorted(self.cached_nodes):
+            lines.append(f"{node[2:]}: computed once per class set and reused")
+        return lines
+
+
+def _first_trainable_block(graph: Graph, run, trainable: set[str]) -> int | None:
+    if not run.active:
+        return None
+    tower = graph.tower(run.backbone, run.tower)
+    if run.backbone in trainable:
+        return 0
+    starts = []
+    for a in graph.attachments_of(run.backbone, run.tower):
+        if a.name not in trainable:
+            continue
+        if a.layers:
+            starts.append(min(a.layers))
+        else:
+            starts.append(tower.depth if a.point == "output" else 0)
+    return min(starts) if starts else None
+
+
+def make_plan(graph: Graph, trainable: set[str], enabled: bool = True) -> Plan:
+    """`trainable`: names of components with trainable parameters and of backbones that are not frozen."""
+    plan = Plan(enabled)
+    for run_id, run in graph.runs.items():
+        plan.grad_from[run_id] = _first_trainable_block(graph, run, trainable) if enabled else 0
+    if not enabled:
+        return plan
+    constant = {n for n, i in graph.spec.inputs.items() if isinstance(i, ClassesInput)}
+    for node in graph.order():
+        if node.startswith("r:"):
+            run = graph.runs[node[2:]]
+            fixed = run.inputs[0] in constant and plan.grad_from[run.id] is None
+            outs = list(run.outputs) + run.taps
+        else:
+            call = graph.calls[node[2:]]
+            fixed = all(a in constant for a in call.inputs) and call.component not in trainable
+            outs = [call.out]
+        if fixed:
+            constant.update(outs)
+            plan.cached_nodes.add(node)
+    plan.constant = constant
+    return plan

@@ -16,7 +16,7 @@ setup: .venv/.installed
 	touch $@
 
 demo: setup
-	.venv/bin/composer build specs/examples/clip-adapter.yaml
+	.venv/bin/composer build specs/baselines/clip-adapter.yaml
 
 test: setup
 	$(PY) -m pytest

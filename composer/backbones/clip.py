@@ -19,6 +19,7 @@ from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
+from composer.errors import SpecError
 from composer.graph.types import TType
 
 SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
@@ -174,14 +175,12 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
     tag = request.weights
     pretrained = {} if tag is None or is_local_path(tag) else (open_clip.get_pretrained_cfg(arch, tag) or {})
     if tag is not None and not is_local_path(tag) and not pretrained:
-        from composer.errors import SpecError
-
         raise SpecError(f"open_clip has no weights '{tag}' for {request.size}", loc,
                         expected=", ".join(open_clip.list_pretrained_tags_by_model(arch)))
     quick_gelu = bool(pretrained.get("quick_gelu", tag is not None and "openai" in str(tag)))
     with torch.device(request.device):
         model = open_clip.CLIP(**_config(request), quick_gelu=quick_gelu)
-    if tag is not None:
+    if request.load:
         if is_local_path(tag):
             path = str(local_file(tag, f"CLIP {request.size}", loc))
         else:

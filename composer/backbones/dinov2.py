@@ -91,7 +91,7 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
         kwargs.update(embed_dim=TINY_WIDTH, num_heads=TINY_HEADS)
     tag = request.weights
     with torch.device(request.device):
-        if tag is None:
+        if not request.load:
             model = timm.create_model(arch, pretrained=False, **kwargs)
         elif is_local_path(tag):
             path = str(local_file(tag, f"DINOv2 {request.size}", loc))

@@ -26,6 +26,7 @@ class Request:
     size: str  # a real size name, e.g. "ViT-B/16"
     tiny: bool  # narrow random-weight variant of `size`
     weights: str | None  # tag or local path; None: random initialisation
+    load: bool  # load the weights now (False: structure only, e.g. on the meta device)
     image_size: int
     frames: int
     device: torch.device | str = "cpu"

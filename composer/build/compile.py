@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from composer.backbones.registry import TINY, Backbone, Request, check_size, get_family
+from composer.backbones.weights import is_local_path
 from composer.components.adapters.lora import owns as peft_owns
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
@@ -43,11 +44,15 @@ def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[s
         family = get_family(b.family, spec.loc_of("backbones", name, "family"))
         size = check_size(family, b.size, spec.loc_of("backbones", name, "size"))
         is_tiny = tiny or b.size == TINY
-        weights = None
-        if load_weights and not is_tiny and str(device) != "meta":
+        if b.size == TINY:  # a tiny backbone loads only a local file written for it (tests do this)
+            weights = b.weights if b.weights and is_local_path(b.weights) else None
+        elif tiny:  # --size tiny: the real size's weights do not fit the tiny variant
+            weights = None
+        else:
             weights = b.weights if b.weights is not None else family.default_weights(size)
-            weights = None if weights == "random" else weights
+        weights = None if weights == "random" else weights
         request = Request(size=size, tiny=is_tiny, weights=weights,
+                          load=load_weights and weights is not None and str(device) != "meta",
                           image_size=b.image_size or (video.size if video else 224),
                           frames=b.frames or (video.frames if video else 8), device=device)
         out[name] = family.build(request, spec.loc_of("backbones", name, "weights"), name)

@@ -53,10 +53,10 @@ class Site:
 
     def describe_layers(self, depth: int) -> str:
         idx = self.resolve(depth)
-        return "-" if not idx else ",".join(_spans([i + 1 for i in idx]))
+        return "-" if not idx else ",".join(spans([i + 1 for i in idx]))
 
 
-def _spans(numbers: list[int]) -> list[str]:
+def spans(numbers: list[int]) -> list[str]:
     out: list[str] = []
     start = prev = None
     for n in sorted(numbers):

@@ -157,6 +157,9 @@ class _Lowering:
     def extends_stmt(self, st, tok):
         self._header("extends", st, tok)
 
+    def predict_stmt(self, st, tok):
+        self.put(("predict",), str(tok), tok, st)
+
     def input_stmt(self, st, name, kind, kwargs):
         fields = self.pairs(kwargs, ("inputs", str(name)))
         self.put(("inputs", str(name)), {"kind": str(kind), **fields}, st, name)

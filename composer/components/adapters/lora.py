@@ -7,6 +7,8 @@ adapter (named after the component), so several LoRA/DoRA components can sit on 
 
 from __future__ import annotations
 
+import warnings
+
 from pydantic import Field
 from torch import nn
 
@@ -27,7 +29,9 @@ def inject(p: LoraParams, backbone: nn.Module, paths: list[str], name: str, dora
 
     config = LoraConfig(r=p.r, lora_alpha=p.alpha, lora_dropout=p.dropout, target_modules=list(paths),
                         use_dora=dora, bias="none")
-    inject_adapter_in_model(config, backbone, adapter_name=name)
+    with warnings.catch_warnings():  # one peft adapter per component is what we want
+        warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute")
+        inject_adapter_in_model(config, backbone, adapter_name=name)
 
 
 def owns(name: str, param_name: str) -> bool:

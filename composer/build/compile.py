@@ -16,6 +16,7 @@ from torch import nn
 
 from composer.backbones.registry import TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
+from composer.components.adapters.lora import activate_all
 from composer.components.adapters.lora import owns as peft_owns
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
@@ -140,6 +141,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
         module = _install(graph, a, options.device)
         if module is not None:
             components[name] = module
+    for backbone in graph.backbones.values():
+        activate_all(backbone)
     for name, call in graph.calls.items():
         if call.component in components:
             continue

@@ -203,9 +203,15 @@ def validate(doc: Document) -> Spec:
     return spec
 
 
+def defaults() -> Document:
+    """What every spec starts from: the three standard inputs (a spec may override or delete them)."""
+    data = {"inputs": {"video": {"kind": "video"}, "class_names": {"kind": "classes"}, "label": {"kind": "label"}}}
+    return Document(data, SourceMap(), "<defaults>")
+
+
 def load_spec(path: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Spec:
     """The one entry point: file (YAML or text) -> merged document -> validated IR."""
-    doc = apply_overrides(resolve_document(path), sets, unsets)
+    doc = apply_overrides(merge(defaults(), resolve_document(path)), sets, unsets)
     if doc.data.get("name") is None:
         doc.data["name"] = FsPath(path).stem
     return validate(doc)

@@ -63,5 +63,6 @@ register(Kind(
     params=BottleneckParams, build=build,
     paper="Houlsby et al., ICML 2019; AdaptFormer (Chen et al., NeurIPS 2022), Eq. 2-3",
     uses=("parallel", "sequential"),
-    points=("attn", "mlp", "block", "attn.qkv", "attn.out", "mlp.fc1", "mlp.fc2", "input", "output"),
+    points=("attn", "mlp", "block", "attn.qkv", "attn.q", "attn.k", "attn.v", "attn.out", "mlp.fc1", "mlp.fc2",
+            "input", "output"),
 ))

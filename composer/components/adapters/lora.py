@@ -34,6 +34,18 @@ def inject(p: LoraParams, backbone: nn.Module, paths: list[str], name: str, dora
         inject_adapter_in_model(config, backbone, adapter_name=name)
 
 
+def activate_all(backbone: nn.Module) -> None:
+    """Make every adapter injected into `backbone` active in the layer that holds it.
+
+    peft activates only the adapter injected last; with one adapter per component (lora_visual on the
+    visual tower, lora_text on the text tower) each layer must keep its own adapter active."""
+    from peft.tuners.lora import LoraLayer
+
+    for module in backbone.modules():
+        if isinstance(module, LoraLayer) and module.lora_A:
+            module.set_adapter(list(module.lora_A.keys()))
+
+
 def owns(name: str, param_name: str) -> bool:
     """Whether a backbone parameter belongs to the peft adapter `name`."""
     return param_name.endswith(f".{name}.weight") and (

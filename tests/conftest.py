@@ -1,0 +1,50 @@
+"""Test setup: never touch the network (HF_HUB_OFFLINE=1), deterministic seeds, shared helpers."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", ".yml", ".comp"))
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def tiny_model(spec, plan: bool = True, classes: int | None = None):
+    from composer.build.compile import BuildOptions, compile_spec
+
+    return compile_spec(spec, BuildOptions(device="cpu", tiny=True, plan=plan, num_classes=classes))
+
+
+def tiny_batch(model, clips: int = 2, classes: int = 3, size: int | None = None) -> dict:
+    """A random batch matching the spec's inputs (video in [0, 1])."""
+    from composer.graph.graph import input_types
+    from composer.spec.ir import ClassesInput, LabelInput, VideoInput
+
+    batch = {}
+    for name, t in input_types(model.spec).items():
+        inp = model.spec.inputs[name]
+        if isinstance(inp, VideoInput):
+            batch[name] = torch.rand((clips,) + tuple(t.shape[1:]))
+        elif isinstance(inp, LabelInput):
+            batch[name] = torch.arange(clips) % classes
+        elif isinstance(inp, ClassesInput):
+            batch[name] = [f"action number {i}" for i in range(classes)]
+    return batch

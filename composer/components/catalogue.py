@@ -32,7 +32,8 @@ def _all() -> list[Kind]:
 
 def kinds_table() -> Table:
     table = Table(show_edge=False)
-    for col in ("kind", "how it is used", "params", "summary"):
+    table.add_column("kind", no_wrap=True)
+    for col in ("how it is used", "params", "summary"):
         table.add_column(col)
     for kind in _all():
         how = f"at a site: {', '.join(kind.uses)}" if kind.attaches else f"in the flow: ({', '.join(kind.inputs)})"

@@ -92,8 +92,8 @@ def get_kind(name: str, loc: Loc | None = None) -> Kind:
     return KINDS[name]
 
 
-def validate_params(kind: Kind, params: dict[str, Any], where: Callable[[tuple], Loc | None]) -> Params:
-    """Validate a component's params with its kind's model; `where(path)` locates a key in the spec."""
+def validate_params(kind: Kind, params: dict[str, Any], where: Callable[[tuple, bool], Loc | None]) -> Params:
+    """Validate a component's params with its kind's model; `where(path, key)` locates a key (or its value)."""
     try:
         return kind.params.model_validate(params)
     except ValidationError as e:
@@ -102,12 +102,12 @@ def validate_params(kind: Kind, params: dict[str, Any], where: Callable[[tuple],
             path = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
                 allowed = sorted(kind.params.model_fields)
-                problems.append(Problem(f"{kind.name} has no parameter '{path[0]}'", where(path),
+                problems.append(Problem(f"{kind.name} has no parameter '{path[0]}'", where(path, True),
                                         expected=", ".join(allowed) or "no parameters",
                                         hint=did_you_mean(path[0], allowed)))
             else:
                 given = params.get(path[0]) if path else None
                 shown = f" (got {given!r})" if given is not None and not isinstance(given, (dict, list)) else ""
                 problems.append(Problem(f"{kind.name} parameter '{'.'.join(map(str, path))}': "
-                                        f"{err['msg'].lower()}{shown}", where(path)))
+                                        f"{err['msg'].lower()}{shown}", where(path, False)))
         raise SpecError(problems) from None

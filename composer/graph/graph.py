@@ -216,9 +216,9 @@ def _kind(name: str, loc: Loc | None, problems: list[Problem]) -> Kind | None:
 
 
 def _params(kind: Kind, name: str, params: dict, spec: Spec, problems: list[Problem]) -> Params | None:
-    def where(path: tuple) -> Loc | None:
-        return spec.key_loc_of("components", name, "params", *path) if path else spec.loc_of(
-            "components", name, "params")
+    def where(path: tuple, key: bool) -> Loc | None:
+        full = ("components", name, "params") + path
+        return spec.key_loc_of(*full) if key and path else spec.loc_of(*full)
 
     try:
         return validate_params(kind, params, where)
@@ -436,11 +436,12 @@ def _check_outputs(graph: Graph, problems: list[Problem]) -> None:
                 problems.append(Problem(f"predict names '{predict}', which the flow does not compute", loc,
                                         hint=did_you_mean(predict, spec.flow)))
         else:
-            try:
-                match(graph.types[predict], ("B", "C"), what=f"predict tensor '{predict}'")
+            t = graph.types[predict]
+            if t.dtype != "float" or len(t.shape) != 2 or t.shape[1] not in ("C", graph.num_classes):
+                problems.append(Problem(f"predict tensor '{predict}' must be [B, C] class scores, got {t}", loc,
+                                        hint=f"one score per class: C is the class count ({graph.num_classes} here)"))
+            else:
                 graph.predict = predict
-            except ShapeError as e:
-                problems.append(Problem(str(e), loc, hint="predict must be class scores [B, C]"))
     if graph.predict:
         g.add_node("predict", role="output")
         g.add_edge(f"t:{graph.predict}", "predict")

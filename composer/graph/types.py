@@ -37,7 +37,7 @@ def match(actual: TType, pattern: tuple[Dim, ...], bindings: dict[str, Dim] | No
     Names already in `bindings` must agree; returns the extended bindings."""
     bindings = dict(bindings or {})
     if actual.dtype != dtype:
-        raise ShapeError(f"{what} must be {dtype} data, got {actual.dtype} {actual}")
+        raise ShapeError(f"{what} must be {dtype} data, got {actual}")
     shape = actual.shape
     if pattern and pattern[0] == "...":
         pattern = pattern[1:]

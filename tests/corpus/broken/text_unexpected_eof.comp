@@ -1,0 +1,16 @@
+# expect: 16:20 unexpected end of file
+backbone clip: clip(size="ViT-B/16")
+component adapter: bottleneck_adapter(dim=8) at clip.visual.blocks[*].mlp
+component prompt: text_template
+component pool: temporal_mean
+component head: cosine_logits
+component ce: cross_entropy
+flow {
+  frames = clip.visual(video)
+  clip_emb = pool(frames)
+  texts = prompt(class_names)
+  class_emb = clip.text(texts)
+  logits = head(clip_emb, class_emb)
+  ce_loss = ce(logits, label)
+}
+losses { ce_loss = 

@@ -1,0 +1,71 @@
+"""Fuzzing both front ends: whatever the input, the only error that may escape is a SpecError."""
+
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from composer.errors import SpecError
+from composer.graph.graph import build_graph
+from composer.spec.load import defaults, validate
+from composer.spec.merge import merge
+from composer.spec.text_front import read_text
+from composer.spec.yaml_front import read_yaml
+
+VALID_TEXT = open("specs/baselines/clip-adapter.yaml").read()
+VALID_COMP = open("specs/baselines/dinov2-dora-linear.comp").read()
+_BACKBONES = {}
+
+
+def _meta_backbones(spec):
+    from composer.build.compile import make_backbones
+
+    key = tuple(sorted((n, b.family, b.size, b.image_size) for n, b in spec.backbones.items()))
+    video = next((i for i in spec.inputs.values() if i.kind == "video"), None)
+    key += ((video.size, video.frames) if video else (),)
+    if key not in _BACKBONES:
+        _BACKBONES[key] = make_backbones(spec, "meta", False, False)
+    return _BACKBONES[key]
+
+
+def _pipeline(reader, text: str, file: str) -> None:
+    try:
+        doc = reader(text, file)
+        spec = validate(merge(defaults(), doc))
+        build_graph(spec, _meta_backbones(spec))
+    except SpecError:
+        pass
+
+
+def _mutations(source: str):
+    tokens = st.sampled_from(list("{}[]()=:,.\"'#-*\n ") + ["blocks[", "clip", "at", "flow", "1e-3", "no", "~",
+                                                             "!delete", "kind:", "site:", "[8:12]", "0", "-1"])
+    return st.tuples(st.integers(0, len(source)), st.integers(0, 12), st.lists(tokens, max_size=4)).map(
+        lambda t: source[: t[0]] + "".join(t[2]) + source[t[0] + t[1]:])
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@SETTINGS
+@given(st.text(alphabet=string.printable, max_size=200))
+def test_yaml_front_end_random_text(text):
+    _pipeline(read_yaml, text, "fuzz.yaml")
+
+
+@SETTINGS
+@given(_mutations(VALID_TEXT))
+def test_yaml_front_end_mutated_spec(text):
+    _pipeline(read_yaml, text, "fuzz.yaml")
+
+
+@SETTINGS
+@given(st.text(alphabet=string.printable, max_size=200))
+def test_text_front_end_random_text(text):
+    _pipeline(read_text, text, "fuzz.comp")
+
+
+@SETTINGS
+@given(_mutations(VALID_COMP))
+def test_text_front_end_mutated_spec(text):
+    _pipeline(read_text, text, "fuzz.comp")

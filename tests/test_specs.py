@@ -1,0 +1,38 @@
+"""Every shipped spec builds at full size on the meta device and trains a step at tiny size on CPU."""
+
+import time
+
+import pytest
+import torch
+from conftest import SPECS, tiny_batch, tiny_model
+
+from composer.build.compile import compile_spec
+from composer.build.summary import report
+from composer.spec.load import load_spec
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_full_size_builds_on_meta_in_seconds(path):
+    start = time.perf_counter()
+    model = compile_spec(load_spec(path))
+    info = report(model)
+    assert time.perf_counter() - start < 30
+    assert all(p.is_meta for p in model.parameters())
+    assert info["total_params"] > 1e7 and info["gflops"] > 1
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if p.suffix != ".comp"], ids=lambda p: p.name)
+def test_tiny_forward_and_backward_on_cpu(path):
+    spec = load_spec(path, sets=["inputs.video.frames=2"])
+    size = 56 if any(b.family == "dinov2" for b in spec.backbones.values()) else 64
+    model = tiny_model(load_spec(path, sets=["inputs.video.frames=2", f"inputs.video.size={size}"]), classes=3)
+    model.train()
+    out = model(tiny_batch(model))
+    assert out[model.graph.predict].shape == (2, 3)
+    if model.spec.losses:
+        assert torch.isfinite(out["loss"])
+        out["loss"].backward()
+        grads = [p.grad for p in model.trainable_state().values()]
+        assert grads and all(g is not None for g in grads)
+    else:
+        assert not model.trainable_state()

@@ -71,6 +71,7 @@ class RunContext:
     grid: tuple[int, int] | None = None  # patch grid of one frame
     layer: int = -1  # 0-based block index while inside a block, -1 outside
     tower: str = ""
+    parts: BlockParts | None = None  # the block being run (a component may reuse its norms, as MMA/MSTA do)
     state: dict[str, Any] = field(default_factory=dict)  # tower-specific (e.g. text end-of-text positions)
     taps: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
 
@@ -158,6 +159,7 @@ def run_block(p: BlockParts, x: torch.Tensor, hooks: PointHooks | None, ctx: Run
               mask: torch.Tensor | None = None) -> torch.Tensor:
     """Run one block on x [batch, tokens, width] with whatever is attached at its points."""
     h = hooks or NO_HOOKS
+    ctx.parts = p
     x = h.apply("input", x, x, ctx) if h else x
     x_in = x
     a = h.apply("attn", x, _attention(p, h, x, mask, ctx), ctx)

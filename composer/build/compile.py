@@ -73,8 +73,8 @@ def _site_info(graph: Graph, a: Attachment, layer: int) -> SiteInfo:
                     frames=request.frames, grid=grid, prefix=tower.prefix, patch=patch)
 
 
-def _install(graph: Graph, a: Attachment, device) -> nn.Module | None:
-    """Build an attachment's modules and hook them into its tower; returns what the model should own."""
+def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> nn.Module | None:
+    """Build one placement's modules and hook them into its tower; returns what the model should own."""
     tower = graph.tower(a.backbone, a.tower)
     if a.use == "weight_delta":
         a.kind.build(a.params, graph.backbones[a.backbone], a.linear_paths, a.name)
@@ -87,8 +87,9 @@ def _install(graph: Graph, a: Attachment, device) -> nn.Module | None:
         return None
     modules = nn.ModuleDict()
     for layer in a.layers or [-1]:
+        site = _site_info(graph, a, layer)
         with torch.device(device):
-            module = a.kind.build(a.params, _site_info(graph, a, layer))
+            module = a.kind.build(a.params, site, shared) if shared is not None else a.kind.build(a.params, site)
         if hasattr(module, "init_from"):
             module.init_from(tower)
         hooks = tower.hooks.blocks[layer] if layer >= 0 else tower.hooks.tower
@@ -102,13 +103,34 @@ def _install(graph: Graph, a: Attachment, device) -> nn.Module | None:
     return modules
 
 
+def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
+    """All placements of one attached component; a kind spanning several sites also gets its shared part."""
+    placements = graph.placements(name)
+    kind, params = placements[0].kind, placements[0].params
+    shared = None
+    if kind.build_shared is not None:
+        sites = [_site_info(graph, a, layer) for a in placements for layer in a.layers or [-1]]
+        with torch.device(device):
+            shared = kind.build_shared(params, sites)
+    built = [(a, _install(graph, a, device, shared)) for a in placements]
+    if all(m is None for _, m in built):
+        return None
+    if len(built) == 1 and shared is None:
+        return built[0][1]
+    out = nn.ModuleDict({f"{a.backbone}_{a.tower}": m for a, m in built if m is not None})
+    if shared is not None:
+        out["shared"] = shared
+    return out
+
+
 def _freeze(spec: Spec, graph: Graph, components: nn.ModuleDict) -> set[str]:
     """Set requires_grad everywhere; return the names of parts that train."""
     trainable: set[str] = set()
+    attached = {a.name for a in graph.attachments.values()}
     for name, backbone in graph.backbones.items():
         b = spec.backbones[name]
         for pname, param in backbone.named_parameters():
-            owner = next((a for a in graph.attachments if peft_owns(a, pname)), None)
+            owner = next((c for c in attached if peft_owns(c, pname)), None)
             if owner is not None:
                 param.requires_grad_(not spec.components[owner].frozen)
                 if param.requires_grad:
@@ -137,8 +159,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     if str(options.device) != "meta" or options.load_weights:
         graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights)
     components = nn.ModuleDict()
-    for name, a in graph.attachments.items():
-        module = _install(graph, a, options.device)
+    for name in dict.fromkeys(a.name for a in graph.attachments.values()):
+        module = _install_component(graph, name, options.device)
         if module is not None:
             components[name] = module
     for backbone in graph.backbones.values():

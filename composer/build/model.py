@@ -112,5 +112,5 @@ class ComposedModel(nn.Module):
         parts = name.split(".")
         if parts[0] == "components":
             return parts[1]
-        owner = next((a for a in self.graph.attachments if owns(a, name)), None)
+        owner = next((a.name for a in self.graph.attachments.values() if owns(a.name, name)), None)
         return owner or parts[1]

@@ -38,7 +38,7 @@ def report(model, flops: bool = True) -> dict[str, Any]:
                               + (f".{output}" if output else ""), "inputs": list(run.inputs),
                               "type": str(graph.types[tensor]), "kind": "backbone"})
             for tap in run.taps:
-                nodes.append({"tensor": tap, "call": f"tap {graph.attachments[tap].site.text}",
+                nodes.append({"tensor": tap, "call": f"tap {graph.placements(tap)[0].site.text}",
                               "inputs": list(run.inputs), "type": str(graph.types[tap]), "kind": "tap"})
         else:
             call = graph.calls[node[2:]]

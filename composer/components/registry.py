@@ -68,6 +68,9 @@ class Kind:
     inputs: tuple[str, ...] = ()  # flow nodes: input port names (documentation and arity)
     infer: Callable[[Any, list[TType]], TType] | None = None  # flow nodes: output type from input types
     is_loss: bool = False
+    # kinds that span several sites: (params, [SiteInfo of every placement and layer]) -> a module shared by
+    # all placements, passed to build(params, site, shared)
+    build_shared: Callable[..., Any] | None = None
 
     @property
     def attaches(self) -> bool:

@@ -11,8 +11,9 @@ from composer.graph.graph import Graph
 
 def nodes_of(graph: Graph, part: str) -> list[str]:
     """Graph nodes through which a component or backbone influences the flow."""
-    if part in graph.attachments:
-        return [f"a:{part}"]
+    placements = graph.placements(part)
+    if placements:
+        return [f"a:{a.key}" for a in placements]
     if part in graph.spec.backbones:
         return [f"r:{r.id}" for r in graph.runs.values() if r.backbone == part and r.active]
     return [f"c:{c.out}" for c in graph.calls.values() if c.component == part]

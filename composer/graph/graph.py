@@ -33,7 +33,10 @@ PRETRAINED = "pretrained"
 
 @dataclass
 class Attachment:
-    name: str
+    """One placement of an attached component (a component with several sites has one per site)."""
+
+    name: str  # the component
+    key: str  # unique per placement: the component name, or name@i for the i-th of several sites
     kind: Kind
     params: Params
     use: str
@@ -104,6 +107,9 @@ class Graph:
     def attachments_of(self, backbone: str, tower: str) -> list[Attachment]:
         return [a for a in self.attachments.values() if a.backbone == backbone and a.tower == tower]
 
+    def placements(self, component: str) -> list[Attachment]:
+        return [a for a in self.attachments.values() if a.name == component]
+
 
 def _raise(problems: list[Problem]) -> None:
     if problems:
@@ -148,15 +154,23 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
             continue
         if params is None:
             continue
-        try:
-            attachment = _attachment(graph, name, comp, kind, params, site_loc)
-        except SpecError as e:
-            problems.extend(e.problems)
+        sites = [comp.site] if isinstance(comp.site, str) else list(comp.site)
+        if len(sites) > 1 and kind.build_shared is None:
+            problems.append(Problem(f"{kind.name} attaches at one site; give a list only to kinds that span "
+                                    "towers (e.g. msta)", site_loc, hint="use one component per site"))
             continue
-        graph.attachments[name] = attachment
-        if attachment.use in ("weight_delta", "sequential"):
-            for layer in attachment.layers or [-1]:
-                claimed[(attachment.backbone, attachment.tower, layer, attachment.point, attachment.use)].append(name)
+        for i, text in enumerate(sites):
+            loc = spec.loc_of("components", name, "site", i) if len(sites) > 1 else site_loc
+            key = name if len(sites) == 1 else f"{name}@{i + 1}"
+            try:
+                attachment = _attachment(graph, name, key, text, comp.use, kind, params, loc)
+            except SpecError as e:
+                problems.extend(e.problems)
+                continue
+            graph.attachments[key] = attachment
+            if attachment.use in ("weight_delta", "sequential"):
+                for layer in attachment.layers or [-1]:
+                    claimed[(attachment.backbone, attachment.tower, layer, attachment.point, attachment.use)].append(key)
     for (backbone, tower, layer, point, use), names in claimed.items():
         if len(names) > 1:
             where = f"block {layer + 1}" if layer >= 0 else "the tower"
@@ -168,10 +182,11 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
                 hint=f"{why}; attach one of them elsewhere or merge them into one component"))
 
 
-def _attachment(graph: Graph, name: str, comp, kind: Kind, params: Params, loc: Loc | None) -> Attachment:
-    site = parse_site(comp.site, loc)
+def _attachment(graph: Graph, name: str, key: str, text: str, use: str | None, kind: Kind, params: Params,
+                loc: Loc | None) -> Attachment:
+    site = parse_site(text, loc)
     if site.backbone not in graph.backbones:
-        raise SpecError(f"site '{comp.site}' names backbone '{site.backbone}', which the spec does not declare", loc,
+        raise SpecError(f"site '{text}' names backbone '{site.backbone}', which the spec does not declare", loc,
                         expected=", ".join(graph.backbones) or "a backbone under 'backbones'",
                         hint=did_you_mean(site.backbone, graph.backbones))
     towers = graph.backbones[site.backbone].towers
@@ -186,7 +201,7 @@ def _attachment(graph: Graph, name: str, comp, kind: Kind, params: Params, loc: 
                         expected=", ".join(allowed), hint=did_you_mean(site.point, allowed))
     if site.point not in kind.points:
         raise SpecError(f"{kind.name} cannot attach at '{site.point}'", loc, expected=", ".join(kind.points))
-    use = comp.use or kind.uses[0]
+    use = use or kind.uses[0]
     if use not in kind.uses:
         raise SpecError(f"{kind.name} cannot be used as '{use}'", graph.spec.loc_of("components", name, "use"),
                         expected=", ".join(kind.uses))
@@ -194,8 +209,8 @@ def _attachment(graph: Graph, name: str, comp, kind: Kind, params: Params, loc: 
         raise SpecError("prompts attach at blocks[...].tokens (deep) or at the tower's input (shallow)", loc)
     layers = site.resolve(tower.depth, loc) if site.at_blocks else []
     if site.at_blocks and not layers:
-        raise SpecError(f"site '{comp.site}' selects no block", loc)
-    attachment = Attachment(name, kind, params, use, site, layers, comp.loc)
+        raise SpecError(f"site '{text}' selects no block", loc)
+    attachment = Attachment(name, key, kind, params, use, site, layers, graph.spec.components[name].loc)
     if use == "weight_delta":
         paths = [tower.linear_path(i, site.point) for i in layers]
         if None in paths:
@@ -241,7 +256,7 @@ def _resolve_flow(graph: Graph, problems: list[Problem]) -> None:
                                         hint="tensors, components and backbones share one namespace; rename one"))
         if out in spec.inputs:
             problems.append(Problem(f"'{out}' is already an input of the spec", spec.key_loc_of("flow", out)))
-    taps = {n for n, a in graph.attachments.items() if a.use == "tap"}
+    taps = {a.name for a in graph.attachments.values() if a.use == "tap"}
     known |= set(spec.flow) | taps
     called = set()
     for out, step in spec.flow.items():
@@ -338,11 +353,12 @@ def _tower_step(graph: Graph, out: str, step, rest: list[str], loc: Loc | None, 
 
 def _place_taps(graph: Graph, problems: list[Problem]) -> None:
     """Every attachment feeds the active runs of its tower; a tap's tensor comes from exactly one run."""
-    for name, a in graph.attachments.items():
-        graph.g.add_node(f"a:{name}", role="attachment", kind=a.kind.name)
+    for key, a in graph.attachments.items():
+        name = a.name
+        graph.g.add_node(f"a:{key}", role="attachment", kind=a.kind.name, component=name)
         runs = [r for r in graph.runs.values() if r.backbone == a.backbone and r.tower == a.tower and r.active]
         for run in runs:
-            graph.g.add_edge(f"a:{name}", f"r:{run.id}")
+            graph.g.add_edge(f"a:{key}", f"r:{run.id}")
         if a.use != "tap":
             continue
         if len(runs) != 1:

@@ -81,7 +81,7 @@ class Component(Node):
 
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
-    site: str | None = None
+    site: str | list[str] | None = None  # several sites: one component spanning towers (e.g. MSTA)
     use: Use | None = None
     frozen: bool = False
 

@@ -33,11 +33,11 @@ def _nodes(model) -> dict[str, dict[str, Any]]:
         label = f"{run.tower}{'' if run.active else ' (pretrained)'}\\n{tower.depth} blocks x {tower.width}"
         out[f"r:{run_id}"] = {"label": label, "cluster": run.backbone, "trainable": run.backbone in trainable,
                               "shape": "box3d"}
-    for name, a in graph.attachments.items():
+    for key, a in graph.attachments.items():
         layers = ",".join(spans([i + 1 for i in a.layers])) if a.layers else a.point
         where = f"blocks {layers} .{a.point}" if a.layers else f".{a.point}"
-        out[f"a:{name}"] = {"label": f"{name}: {a.kind.name}\\n{a.use} @ {a.tower} {where}", "cluster": a.backbone,
-                            "trainable": name in trainable, "shape": "component"}
+        out[f"a:{key}"] = {"label": f"{a.name}: {a.kind.name}\\n{a.use} @ {a.tower} {where}", "cluster": a.backbone,
+                           "trainable": a.name in trainable, "shape": "component"}
     for out_name, call in graph.calls.items():
         out[f"c:{out_name}"] = {"label": f"{call.component}: {call.kind.name}", "cluster": None,
                                 "trainable": call.component in trainable, "shape": "box"}

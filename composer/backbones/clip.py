@@ -42,13 +42,13 @@ class FusedAttention(nn.Module):
         self.num_heads = mha.num_heads
 
 
-def _fuse_attention(transformer: nn.Module) -> None:
+def fuse_attention(transformer: nn.Module) -> None:
     for block in transformer.resblocks:
         if isinstance(block.attn, nn.MultiheadAttention):
             block.attn = FusedAttention(block.attn)
 
 
-def _parts(block: nn.Module) -> BlockParts:
+def block_parts(block: nn.Module) -> BlockParts:
     return BlockParts(norm1=block.ln_1, norm2=block.ln_2, qkv=block.attn.qkv, out=block.attn.out_proj,
                       fc1=block.mlp.c_fc, act=block.mlp.gelu, fc2=block.mlp.c_proj, heads=block.attn.num_heads,
                       ls1=block.ls_1, ls2=block.ls_2)
@@ -90,7 +90,7 @@ class ClipVisual(Tower):
         return self.visual._embeds(frames), None
 
     def parts(self, index: int) -> BlockParts:
-        return _parts(self.visual.transformer.resblocks[index])
+        return block_parts(self.visual.transformer.resblocks[index])
 
     def finish(self, x, ctx):
         pooled, tokens = self.visual._pool(x)
@@ -103,23 +103,24 @@ class ClipVisual(Tower):
 
 
 @functools.lru_cache(maxsize=64)
-def _tokenize(texts: tuple[str, ...], context_length: int) -> torch.Tensor:
+def tokenize(texts: tuple[str, ...], context_length: int) -> torch.Tensor:
     return open_clip.tokenize(list(texts), context_length=context_length)
 
 
 class ClipText(Tower):
+    """A CLIP text transformer: open_clip's CLIP (text attributes on the model itself) or a TextTransformer."""
+
     name, layout, input_dtype = "text", "text", "str"
 
-    def __init__(self, backbone: "ClipBackbone") -> None:
-        m = backbone.model
-        super().__init__(backbone, m.transformer.width, len(m.transformer.resblocks),
-                         m.transformer.resblocks[0].attn.num_heads, m.text_projection.shape[1])
-        self.clip = m
+    def __init__(self, backbone: Backbone, text: nn.Module, path: str) -> None:
+        super().__init__(backbone, text.transformer.width, len(text.transformer.resblocks),
+                         text.transformer.resblocks[0].attn.num_heads, text.text_projection.shape[1])
+        self.clip, self.path = text, path
         self.outputs = {
             "": Output("text embedding at the end-of-text token (ln_final, projection)",
                        lambda t: TType(t.shape + (self.out_dim,))),
             "tokens": Output("every token's embedding (ln_final, projection)",
-                             lambda t: TType(t.shape + (m.context_length, self.out_dim))),
+                             lambda t: TType(t.shape + (text.context_length, self.out_dim))),
         }
 
     def tokens(self, in_type: TType) -> int:
@@ -130,7 +131,7 @@ class ClipText(Tower):
 
     def embed(self, texts, ctx, hooks: PointHooks):
         m = self.clip
-        ids = _tokenize(tuple(texts), m.context_length).to(m.token_embedding.weight.device)
+        ids = tokenize(tuple(texts), m.context_length).to(m.token_embedding.weight.device)
         ctx.state["eot"] = ids.argmax(dim=-1)
         x = m.token_embedding(ids)
         x = hooks.apply("embed", x, x, ctx)
@@ -138,7 +139,7 @@ class ClipText(Tower):
         return x, m.attn_mask[: x.shape[1], : x.shape[1]]
 
     def parts(self, index: int) -> BlockParts:
-        return _parts(self.clip.transformer.resblocks[index])
+        return block_parts(self.clip.transformer.resblocks[index])
 
     def finish(self, x, ctx):
         x = self.clip.ln_final(x)
@@ -146,7 +147,7 @@ class ClipText(Tower):
         return {"": tokens[torch.arange(x.shape[0], device=x.device), ctx.state["eot"]], "tokens": tokens}
 
     def linear_path(self, index, point):
-        return f"model.transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+        return f"{self.path}transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
 
 
 class ClipBackbone(Backbone):
@@ -155,9 +156,9 @@ class ClipBackbone(Backbone):
     def __init__(self, request: Request, model: nn.Module, mean, std) -> None:
         super().__init__(request, mean, std)
         self.model = model
-        _fuse_attention(model.visual.transformer)
-        _fuse_attention(model.transformer)
-        self.towers = {"visual": ClipVisual(self), "text": ClipText(self)}
+        fuse_attention(model.visual.transformer)
+        fuse_attention(model.transformer)
+        self.towers = {"visual": ClipVisual(self), "text": ClipText(self, model, "model.")}
 
 
 def _config(request: Request) -> dict:

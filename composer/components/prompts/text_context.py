@@ -39,10 +39,10 @@ class TextContext(nn.Module):
         """Start from the embeddings of the init words (called once the backbone exists)."""
         if self.init_words is None:
             return
-        from composer.backbones.clip import _tokenize
+        from composer.backbones.clip import tokenize
 
         clip = tower.clip
-        ids = _tokenize((self.init_words,), clip.context_length)[0].to(clip.token_embedding.weight.device)
+        ids = tokenize((self.init_words,), clip.context_length)[0].to(clip.token_embedding.weight.device)
         words = clip.token_embedding(ids[1: int(ids.argmax())]).detach()
         if words.shape[0] != self.context.shape[0]:
             raise ValueError(f"init '{self.init_words}' is {words.shape[0]} tokens but tokens="

@@ -98,3 +98,7 @@ def did_you_mean(word: str, choices) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+class DataError(Exception):
+    """A problem with the data a run was given (a dataset, a class-text file): reported, never a traceback."""

@@ -1,3 +1,3 @@
 """Backbone families; importing this package registers them (composer/backbones/registry.py)."""
 
-from composer.backbones import chinese_clip, clip, dinov2, viclip  # noqa: F401
+from composer.backbones import chinese_clip, clip, dinov2, videomae, viclip  # noqa: F401

@@ -58,6 +58,8 @@ class ChineseText(Tower):
         self.outputs = {
             "": Output("[CLS] token through the projection", lambda t: TType(t.shape + (self.out_dim,))),
             "tokens": Output("every token through the projection", lambda t: TType(t.shape + (CONTEXT, self.out_dim))),
+            "word_mask": Output("1 at the words of each text ([CLS], [SEP] and padding are 0)",
+                                lambda t: TType(t.shape + (CONTEXT,))),
         }
 
     def tokens(self, in_type: TType) -> int:
@@ -69,6 +71,7 @@ class ChineseText(Tower):
     def embed(self, texts, ctx, hooks: PointHooks):
         ids = _tokenize(self.tokenizer, tuple(texts)).to(self.bert.embeddings.word_embeddings.weight.device)
         ctx.state["valid"] = ids != self.tokenizer.pad_token_id
+        ctx.state["words"] = ctx.state["valid"] & (ids != self.tokenizer.cls_token_id) & (ids != self.tokenizer.sep_token_id)
         x = self.bert.embeddings(input_ids=ids)
         mask = ctx.state["valid"][:, None, None, :]  # [C, 1, 1, L]: every query sees the non-padding keys
         return x, mask
@@ -83,7 +86,7 @@ class ChineseText(Tower):
 
     def finish(self, x, ctx):
         tokens = self.projection(x)
-        return {"": tokens[:, 0], "tokens": tokens}
+        return {"": tokens[:, 0], "tokens": tokens, "word_mask": ctx.state["words"].to(tokens.dtype)}
 
     def linear_path(self, index, point):
         names = {"attn.q": "attention.self.query", "attn.k": "attention.self.key", "attn.v": "attention.self.value",

@@ -121,6 +121,8 @@ class ClipText(Tower):
                        lambda t: TType(t.shape + (self.out_dim,))),
             "tokens": Output("every token's embedding (ln_final, projection)",
                              lambda t: TType(t.shape + (text.context_length, self.out_dim))),
+            "word_mask": Output("1 at the words of each text (between the start and end tokens), else 0",
+                                lambda t: TType(t.shape + (text.context_length,))),
         }
 
     def tokens(self, in_type: TType) -> int:
@@ -144,7 +146,10 @@ class ClipText(Tower):
     def finish(self, x, ctx):
         x = self.clip.ln_final(x)
         tokens = x @ self.clip.text_projection
-        return {"": tokens[torch.arange(x.shape[0], device=x.device), ctx.state["eot"]], "tokens": tokens}
+        eot = ctx.state["eot"]
+        position = torch.arange(x.shape[1], device=x.device)
+        words = ((position[None] >= 1) & (position[None] < eot[:, None])).to(tokens.dtype)
+        return {"": tokens[torch.arange(x.shape[0], device=x.device), eot], "tokens": tokens, "word_mask": words}
 
     def linear_path(self, index, point):
         return f"{self.path}transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None

@@ -90,7 +90,12 @@ class Tower:
     # -- running
     def run(self, inp: Any, grad_from: int | None, active: bool = True) -> dict[str, torch.Tensor]:
         """Run the tower. Blocks before `grad_from` run without autograd (None: the whole tower);
-        `active=False` runs the pretrained tower with nothing attached."""
+        `active=False` runs the pretrained tower with nothing attached. Texts may come as a list of lists
+        (str[C, N]): they run as one batch and every output gets the [C, N] leading shape back."""
+        if self.input_dtype == "str" and inp and isinstance(inp[0], (list, tuple)):
+            rows, per = len(inp), len(inp[0])
+            out = self.run([text for row in inp for text in row], grad_from, active)
+            return {k: v.reshape(rows, per, *v.shape[1:]) for k, v in out.items()}
         ctx = self.context(inp)
         outer = torch.is_grad_enabled()
 

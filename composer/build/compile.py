@@ -9,6 +9,7 @@ plan decides where autograd runs.
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 from dataclasses import dataclass
 
 import torch
@@ -76,9 +77,6 @@ def _site_info(graph: Graph, a: Attachment, layer: int) -> SiteInfo:
 def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> nn.Module | None:
     """Build one placement's modules and hook them into its tower; returns what the model should own."""
     tower = graph.tower(a.backbone, a.tower)
-    if a.use == "weight_delta":
-        a.kind.build(a.params, graph.backbones[a.backbone], a.linear_paths, a.name)
-        return None
     if a.use == "tap":
         detach = a.params.detach
         for hooks in ([tower.hooks.blocks[i] for i in a.layers] or [tower.hooks.tower]):
@@ -107,6 +105,11 @@ def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
     """All placements of one attached component; a kind spanning several sites also gets its shared part."""
     placements = graph.placements(name)
     kind, params = placements[0].kind, placements[0].params
+    if placements[0].use == "weight_delta":  # one peft adapter over every placement's linears
+        for backbone in dict.fromkeys(a.backbone for a in placements):
+            paths = [p for a in placements if a.backbone == backbone for p in a.linear_paths]
+            kind.build(params, graph.backbones[backbone], paths, name)
+        return None
     shared = None
     if kind.build_shared is not None:
         sites = [_site_info(graph, a, layer) for a in placements for layer in a.layers or [-1]]
@@ -168,7 +171,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     for name, call in graph.calls.items():
         if call.component in components:
             continue
-        info = NodeInfo(tuple(graph.types[i] for i in call.inputs), graph.types[call.out], graph.num_classes)
+        info = NodeInfo(tuple(graph.types[i] for i in call.inputs), graph.types[call.out], graph.num_classes,
+                        Path(spec._file).parent)
         with torch.device(options.device):
             components[call.component] = call.kind.build(call.params, info)
     trainable = _freeze(spec, graph, components)

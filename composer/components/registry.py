@@ -9,6 +9,7 @@ language. docs/components.md is generated from this registry (`composer kinds --
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -54,6 +55,7 @@ class NodeInfo:
     in_types: tuple[TType, ...]
     out_type: TType
     num_classes: int
+    base_dir: Path = Path(".")  # the spec file's folder: relative file parameters resolve against it
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
         if params is None:
             continue
         sites = [comp.site] if isinstance(comp.site, str) else list(comp.site)
-        if len(sites) > 1 and kind.build_shared is None:
+        if len(sites) > 1 and kind.build_shared is None and "weight_delta" not in kind.uses:
             problems.append(Problem(f"{kind.name} attaches at one site; give a list only to kinds that span "
                                     "towers (e.g. msta)", site_loc, hint="use one component per site"))
             continue
@@ -300,8 +300,10 @@ def _component_step(graph: Graph, out: str, step, loc: Loc | None, problems: lis
     if kind.attaches:
         problems.append(Problem(f"{kind.name} attaches at a site; it cannot be called in the flow", loc))
         return
-    if len(step.inputs) != len(kind.inputs):
-        problems.append(Problem(f"{kind.name} takes {len(kind.inputs)} input(s) ({', '.join(kind.inputs)}), "
+    variadic = bool(kind.inputs) and kind.inputs[-1].endswith("...")
+    if len(step.inputs) < len(kind.inputs) or (not variadic and len(step.inputs) != len(kind.inputs)):
+        wanted = f"at least {len(kind.inputs)}" if variadic else str(len(kind.inputs))
+        problems.append(Problem(f"{kind.name} takes {wanted} input(s) ({', '.join(kind.inputs)}), "
                                 f"got {len(step.inputs)}", loc))
         return
     call = Call(out, step.call, kind, params, tuple(step.inputs), step.loc)
@@ -412,7 +414,7 @@ def _run_types(graph: Graph, run: Run, problems: list[Problem]) -> None:
     loc = run.loc
     try:
         if tower.input_dtype == "str":
-            match(in_type, ("N",), dtype="str", what=f"input of {run.backbone}.{run.tower}")
+            match(in_type, ("...", "N"), dtype="str", what=f"input of {run.backbone}.{run.tower}")
         else:
             size = graph.backbones[run.backbone].request.image_size
             match(in_type, ("B", "T", 3, size, size), what=f"input of {run.backbone}.{run.tower}")
@@ -432,8 +434,11 @@ def _run_types(graph: Graph, run: Run, problems: list[Problem]) -> None:
 
 def _check_outputs(graph: Graph, problems: list[Problem]) -> None:
     spec, g = graph.spec, graph.g
-    for name, weight in spec.losses.items():
-        loc = spec.key_loc_of("losses", name)
+    losses = [(name, weight, ("losses", name)) for name, weight in spec.losses.items()]
+    losses += [(name, weight, ("stages", stage, "losses", name))
+               for stage, s in spec.stages.items() for name, weight in s.losses.items()]
+    for name, weight, path in losses:
+        loc = spec.key_loc_of(*path)
         if name not in graph.types:
             if name not in spec.flow:
                 problems.append(Problem(f"loss '{name}' is not a tensor of the flow", loc,
@@ -443,7 +448,7 @@ def _check_outputs(graph: Graph, problems: list[Problem]) -> None:
             problems.append(Problem(f"loss '{name}' must be a scalar, but it is {graph.types[name]}", loc,
                                     hint="compute it with a loss kind such as cross_entropy"))
             continue
-        g.add_edge(f"t:{name}", "loss", weight=weight)
+        g.add_edge(f"t:{name}", "loss", weight=spec.losses.get(name, weight))
     predict = spec.predict or ("logits" if "logits" in spec.flow else None)
     if predict is not None:
         loc = spec.loc_of("predict") if spec.predict else spec.key_loc_of("flow", "logits")

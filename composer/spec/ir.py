@@ -128,8 +128,8 @@ class Train(Node):
 class Stage(Node):
     """One training stage: what trains, which losses, and schedule overrides. Stages run in order."""
 
-    trains: list[Name]
-    losses: dict[Name, float]
+    trains: list[Name] = Field(min_length=1)
+    losses: dict[Name, float] = Field(min_length=1)
     epochs: int | None = Field(None, ge=1)
     lr: float | None = Field(None, gt=0)
     warmup_epochs: float | None = Field(None, ge=0)

@@ -31,18 +31,24 @@ class CosineLogits(nn.Module):
 
     def forward(self, video: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         scale = self.log_scale.clamp(max=math.log(100.0)).exp()
-        return scale * F.normalize(video, dim=-1) @ F.normalize(text, dim=-1).to(video.dtype).t()
+        v, t = F.normalize(video, dim=-1), F.normalize(text, dim=-1).to(video.dtype)
+        if v.dim() == 3:  # one clip embedding per class, [B, C, D]
+            return scale * (v * t.unsqueeze(0)).sum(-1)
+        return scale * v @ t.t()
 
 
 def infer(p: CosineLogitsParams, ins: list[TType]) -> TType:
-    b = match(ins[0], ("B", "D"), what="video embedding")
+    if len(ins[0].shape) == 3:  # class-conditional clip embeddings (word-query pooling)
+        b = match(ins[0], ("B", "C", "D"), what="video embedding")
+    else:
+        b = match(ins[0], ("B", "D"), what="video embedding")
     b = match(ins[1], ("C", "D"), b, what="class embeddings")
     return TType((b["B"], b["C"]))
 
 
 register(Kind(
     name="cosine_logits",
-    summary="([B, D], [C, D]) -> [B, C]: scaled cosine similarity between clips and class texts",
+    summary="([B, D] or [B, C, D], [C, D]) -> [B, C]: scaled cosine similarity between clips and class texts",
     params=CosineLogitsParams, build=lambda p, info: CosineLogits(p), inputs=("video", "text"), infer=infer,
     paper="CLIP (Radford et al., ICML 2021), Fig. 3",
 ))

@@ -35,9 +35,12 @@ class LabelAwareInfoNCE(nn.Module):
             self.register_buffer("log_temperature", log_tau, persistent=False)
 
     def forward(self, video: torch.Tensor, text: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        v = F.normalize(video.float(), dim=-1)
-        t = F.normalize(text.float()[label], dim=-1)
-        sim = v @ t.t() / self.log_temperature.exp()
+        t = F.normalize(text.float()[label], dim=-1)  # [B, D]: the text of each clip's label
+        if video.dim() == 3:  # one embedding per class: pair clip i with class y_j through v_i^(y_j)
+            v = F.normalize(video.float()[:, label], dim=-1)  # [B, B, D]
+            sim = (v * t.unsqueeze(0)).sum(-1) / self.log_temperature.exp()
+        else:
+            sim = F.normalize(video.float(), dim=-1) @ t.t() / self.log_temperature.exp()
         positive = (label[:, None] == label[None, :]).float()
         target = positive / positive.sum(dim=1, keepdim=True)
         v2t = -(target * F.log_softmax(sim, dim=1)).sum(dim=1).mean()
@@ -46,7 +49,8 @@ class LabelAwareInfoNCE(nn.Module):
 
 
 def infer(p: InfoNCEParams, ins: list[TType]) -> TType:
-    b = match(ins[0], ("B", "D"), what="video embedding")
+    pattern = ("B", "C", "D") if len(ins[0].shape) == 3 else ("B", "D")
+    b = match(ins[0], pattern, what="video embedding")
     b = match(ins[1], ("C", "D"), b, what="class embeddings")
     match(ins[2], ("B",), b, dtype="long", what="label")
     return SCALAR

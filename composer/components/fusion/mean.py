@@ -1,0 +1,38 @@
+"""Mean over one axis, e.g. the N descriptions per class ([C, N, D] -> [C, D], MSTA's frozen branch)."""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.graph.types import ShapeError, TType
+
+
+class MeanParams(Params):
+    axis: int = Field(1, description="the axis to average over (0 is the first)")
+
+
+class Mean(nn.Module):
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self.axis)
+
+
+def infer(p: MeanParams, ins: list[TType]) -> TType:
+    t = ins[0]
+    if t.dtype != "float" or not -len(t.shape) <= p.axis < len(t.shape) or len(t.shape) < 2:
+        raise ShapeError(f"cannot average axis {p.axis} of {t}")
+    shape = list(t.shape)
+    del shape[p.axis]
+    return TType(tuple(shape))
+
+
+register(Kind(
+    name="mean", summary="average a tensor over one axis",
+    params=MeanParams, build=lambda p, info: Mean(p.axis), inputs=("x",), infer=infer,
+))

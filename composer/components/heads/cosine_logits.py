@@ -38,7 +38,7 @@ class CosineLogits(nn.Module):
 
 
 def infer(p: CosineLogitsParams, ins: list[TType]) -> TType:
-    if len(ins[0].shape) == 3:  # class-conditional clip embeddings (word-query pooling)
+    if len(ins[0].shape) == 3 and ins[0].shape[1] == "C":  # one clip embedding per class (word-query pooling)
         b = match(ins[0], ("B", "C", "D"), what="video embedding")
     else:
         b = match(ins[0], ("B", "D"), what="video embedding")

@@ -49,7 +49,7 @@ class LabelAwareInfoNCE(nn.Module):
 
 
 def infer(p: InfoNCEParams, ins: list[TType]) -> TType:
-    pattern = ("B", "C", "D") if len(ins[0].shape) == 3 else ("B", "D")
+    pattern = ("B", "C", "D") if len(ins[0].shape) == 3 and ins[0].shape[1] == "C" else ("B", "D")
     b = match(ins[0], pattern, what="video embedding")
     b = match(ins[1], ("C", "D"), b, what="class embeddings")
     match(ins[2], ("B",), b, dtype="long", what="label")

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from composer.errors import SpecError
+from composer.errors import DataError, SpecError
 
 SPEC_HELP = "a spec file: .yaml/.yml, or .comp for the text syntax"
 
@@ -26,6 +26,9 @@ def _fail_on_spec_errors(fn):
             return fn(*args, **kwargs)
         except SpecError as e:
             click.echo(str(e), err=True)
+            sys.exit(2)
+        except DataError as e:
+            click.echo(f"error: {e}", err=True)
             sys.exit(2)
 
     return wrapper
@@ -64,6 +67,7 @@ def main() -> None:
     composer validate SPEC   check only
     composer graph SPEC      export the composition graph
     composer fmt SPEC        convert between YAML and the text syntax
+    composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
     """
 
@@ -151,6 +155,23 @@ def fmt(spec, to, resolved, output):
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="docs/reproduction.md", show_default=True,
+              help="the Markdown file whose table (between its report markers) is rewritten")
+@_fail_on_spec_errors
+def report(specs, output):
+    """Count trainable and total parameters and GFLOPs per clip of each SPEC at full size (meta device),
+    compare with the figures its paper reports (the spec's `reported`), and write the table to OUTPUT."""
+    from rich.progress import track
+
+    from composer.build import report as rep
+
+    rows = [rep.measure(path) for path in track(specs, description="measuring", transient=True)]
+    click.echo(rep.write(rows, output), nl=False)
+    click.echo(f"written to {output}", err=True)
 
 
 @main.command()

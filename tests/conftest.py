@@ -46,5 +46,30 @@ def tiny_batch(model, clips: int = 2, classes: int = 3, size: int | None = None)
         elif isinstance(inp, LabelInput):
             batch[name] = torch.arange(clips) % classes
         elif isinstance(inp, ClassesInput):
-            batch[name] = [f"action number {i}" for i in range(classes)]
+            batch[name] = class_names(classes)
     return batch
+
+
+def class_names(count: int = 3) -> list[str]:
+    return [f"action number {i}" for i in range(count)]
+
+
+@pytest.fixture
+def dataset_files(tmp_path) -> dict:
+    """The per-class files a dataset provides (descriptions, Chinese labels, FTP answers) for class_names()."""
+    import json
+
+    names = class_names(8)
+    files = {
+        "descriptions": {n: {"spatial": [f"{n} seen from afar", f"the scene of {n}"],
+                             "temporal": [f"{n} begins", f"{n} ends"]} for n in names},
+        "chinese_labels": {n: f"动作{i}" for i, n in enumerate(names)},
+        "ftp_answers": {n: {"category": n, "components": f"parts of {n}", "description": f"{n} in detail",
+                            "context": f"where {n} happens"} for n in names},
+    }
+    out = {}
+    for key, table in files.items():
+        path = tmp_path / f"{key}.json"
+        path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
+        out[key] = path
+    return out

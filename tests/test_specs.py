@@ -21,8 +21,9 @@ def test_full_size_builds_on_meta_in_seconds(path):
     assert info["total_params"] > 1e7 and info["gflops"] > 1
 
 
-@pytest.mark.parametrize("path", [p for p in SPECS if p.suffix != ".comp"], ids=lambda p: p.name)
-def test_tiny_forward_and_backward_on_cpu(path):
+@pytest.mark.parametrize("path", [p for p in SPECS if p.suffix != ".comp" and p.parent.name == "baselines"],
+                         ids=lambda p: p.name)
+def test_tiny_forward_and_backward_on_cpu(path):  # the paper specs: tests/test_papers.py
     spec = load_spec(path, sets=["inputs.video.frames=2"])
     size = 56 if any(b.family == "dinov2" for b in spec.backbones.values()) else 64
     model = tiny_model(load_spec(path, sets=["inputs.video.frames=2", f"inputs.video.size={size}"]), classes=3)
@@ -32,7 +33,8 @@ def test_tiny_forward_and_backward_on_cpu(path):
     if model.spec.losses:
         assert torch.isfinite(out["loss"])
         out["loss"].backward()
-        grads = [p.grad for p in model.trainable_state().values()]
-        assert grads and all(g is not None for g in grads)
+        component_grads = [p.grad for n, p in model.trainable_state().items() if n.startswith("components.")]
+        assert all(g is not None for g in component_grads)
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.trainable_state().values())
     else:
         assert not model.trainable_state()

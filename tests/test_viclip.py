@@ -12,7 +12,7 @@ from composer.build.compile import BuildOptions, compile_spec
 from composer.errors import SpecError
 from composer.spec.load import load_spec
 
-TINY = dict(width=64, layers=12, heads=2, patch=16, out=64, text_width=64, text_layers=12, text_heads=2, embed=64)
+TINY = dict(width=64, layers=12, heads=2, patch=16, out=512, text_width=64, text_layers=12, text_heads=2, embed=512)
 
 
 def _official(image_size=64):

@@ -117,8 +117,7 @@ def _config(request: Request) -> tuple[ChineseCLIPTextConfig, int]:
     c = dict(CONFIGS[request.size])
     projection = c.pop("projection")
     if request.tiny:
-        c.update(hidden_size=64, num_attention_heads=2, intermediate_size=256)
-        projection = 64
+        c.update(hidden_size=64, num_attention_heads=2, intermediate_size=256)  # the projection keeps its width
     return ChineseCLIPTextConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=512, type_vocab_size=2, **c), projection
 
 
@@ -147,7 +146,7 @@ def build(request: Request, loc=None, name: str = "chinese_clip") -> ChineseClip
         model = ChineseCLIPTextModel(config, add_pooling_layer=False)
         projection = nn.Linear(config.hidden_size, out, bias=False)
     tag = request.weights
-    if request.tiny or tag is None:
+    if request.tiny or tag is None or not request.load:  # structure only: any vocabulary of the right size
         tokenizer = BertTokenizer(str(tiny_vocab()), do_lower_case=True)
     elif is_local_path(tag):
         path = local_file(tag, f"Chinese-CLIP {request.size}", loc)

@@ -23,7 +23,7 @@ from composer.errors import SpecError
 from composer.graph.types import TType
 
 SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
-TINY_WIDTH, TINY_HEADS, TINY_EMBED = 64, 2, 64
+TINY_WIDTH, TINY_HEADS = 64, 2
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -157,6 +157,8 @@ class ClipText(Tower):
 
 class ClipBackbone(Backbone):
     family = "clip"
+    tower_modules = {"visual": ("visual",),
+                     "text": ("transformer", "token_embedding", "positional_embedding", "ln_final", "text_projection")}
 
     def __init__(self, request: Request, model: nn.Module, mean, std) -> None:
         super().__init__(request, mean, std)
@@ -169,8 +171,7 @@ class ClipBackbone(Backbone):
 def _config(request: Request) -> dict:
     cfg = copy.deepcopy(open_clip.get_model_config(SIZES[request.size]))
     cfg["vision_cfg"]["image_size"] = request.image_size
-    if request.tiny:
-        cfg["embed_dim"] = TINY_EMBED
+    if request.tiny:  # narrow inside; the joint embedding keeps its real width, so specs fit both sizes
         cfg["vision_cfg"].update(width=TINY_WIDTH, head_width=TINY_WIDTH // TINY_HEADS)
         cfg["text_cfg"].update(width=TINY_WIDTH, heads=TINY_HEADS)
     return cfg

@@ -2,7 +2,8 @@
 
 A family file (clip.py, dinov2.py, ...) registers one `Family`. Every family builds its real sizes and a
 `tiny` variant through the same code: tiny keeps the depth, patch size and layout of the size it
-stands in for (so a site such as blocks[8-12] lands on the same blocks) and shrinks only the widths.
+stands in for (so a site such as blocks[8-12] lands on the same blocks) and its output widths (the
+joint embedding of CLIP, ViCLIP and Chinese-CLIP), and shrinks the inner width to 64.
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ class Backbone(nn.Module):
         self.towers: dict[str, Tower] = {}
         self.register_buffer("mean", torch.tensor(mean, device=request.device).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, device=request.device).view(1, 3, 1, 1), persistent=False)
+
+    # submodules of `model` that only one tower uses, so an unused tower can be dropped (memory and counts)
+    tower_modules: dict[str, tuple[str, ...]] = {}
+
+    def drop_tower(self, name: str) -> None:
+        """Free a tower the spec never uses (its weights are loaded before, so checkpoints still match)."""
+        for attr in self.tower_modules.get(name, ()):
+            delattr(self.model, attr)
+        self.towers.pop(name, None)
 
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
         """[N, 3, H, W] in [0, 1] -> the statistics this backbone was trained with."""

@@ -64,6 +64,7 @@ class Tower:
 
     outputs: dict[str, Output] = {}
     prefix: int = 1  # tokens before the patch/word tokens
+    fixed_frames: int | None = None  # a video tower that only takes this many frames (a fixed position table)
 
     def tokens(self, in_type: TType) -> int:
         """Tokens per sequence this tower runs its blocks on, for an input of `in_type`."""

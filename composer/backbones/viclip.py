@@ -136,6 +136,7 @@ class ViCLIPModel(nn.Module):
 
 class ViCLIPBackbone(Backbone):
     family = "viclip"
+    tower_modules = {"visual": ("vision_encoder",), "text": ("text_encoder",)}
 
     def __init__(self, request: Request, model: ViCLIPModel) -> None:
         super().__init__(request, IMAGENET_MEAN, IMAGENET_STD)
@@ -178,7 +179,7 @@ def load_strict(model: ViCLIPModel, state: dict[str, torch.Tensor], where: str, 
 def build(request: Request, loc=None, name: str = "viclip") -> ViCLIPBackbone:
     c = dict(SIZES[request.size])
     if request.tiny:
-        c.update(width=64, heads=2, out=64, text_width=64, text_heads=2, embed=64)
+        c.update(width=64, heads=2, text_width=64, text_heads=2)  # output widths stay: specs fit both sizes
     with torch.device(request.device):
         model = ViCLIPModel(c, request.image_size)
     tag = request.weights

@@ -38,6 +38,7 @@ class VideoMAEVisual(Tower):
         cfg = m.config
         super().__init__(backbone, cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.hidden_size)
         self.mae, self.patch, self.prefix = m, PATCH, 0
+        self.fixed_frames = cfg.num_frames  # the sine-cosine table is built for this many frames
         self.outputs = {
             "": Output("mean of the last block's tokens (after the final norm when the model has one)",
                        lambda t: TType((t.shape[0], self.width))),

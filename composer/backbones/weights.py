@@ -17,7 +17,9 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 
 def is_local_path(weights: str) -> bool:
-    return os.sep in weights or weights.startswith(".") or weights.endswith(WEIGHT_SUFFIXES)
+    """A file on this machine, as opposed to a weight name or hub id such as `openai` or `org/model`."""
+    return (weights.startswith(("/", "./", "../", "~")) or weights.endswith(WEIGHT_SUFFIXES)
+            or Path(weights).expanduser().is_file())
 
 
 def local_file(weights: str, what: str, loc: Loc | None) -> Path:

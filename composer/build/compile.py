@@ -9,6 +9,7 @@ plan decides where autograd runs.
 from __future__ import annotations
 
 import fnmatch
+from contextlib import contextmanager
 from pathlib import Path
 from dataclasses import dataclass
 
@@ -152,6 +153,15 @@ def _freeze(spec: Spec, graph: Graph, components: nn.ModuleDict) -> set[str]:
     return trainable
 
 
+@contextmanager
+def _blame(spec: Spec, component: str):
+    """A builder's refusal (a ValueError about its inputs) becomes an error at the component in the spec."""
+    try:
+        yield
+    except ValueError as e:
+        raise SpecError(f"component '{component}': {e}", spec.key_loc_of("components", component)) from None
+
+
 def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     """Check and build a spec. Raises SpecError (with locations) for any problem in the spec."""
     from composer.build.model import ComposedModel
@@ -161,9 +171,15 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     graph = build_graph(spec, meta, options.num_classes)
     if str(options.device) != "meta" or options.load_weights:
         graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights)
+    used = {(r.backbone, r.tower) for r in graph.runs.values()} | {(a.backbone, a.tower)
+                                                                  for a in graph.attachments.values()}
+    for name, backbone in graph.backbones.items():
+        for tower in [t for t in backbone.towers if (name, t) not in used]:
+            backbone.drop_tower(tower)
     components = nn.ModuleDict()
     for name in dict.fromkeys(a.name for a in graph.attachments.values()):
-        module = _install_component(graph, name, options.device)
+        with _blame(spec, name):
+            module = _install_component(graph, name, options.device)
         if module is not None:
             components[name] = module
     for backbone in graph.backbones.values():
@@ -173,7 +189,7 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
             continue
         info = NodeInfo(tuple(graph.types[i] for i in call.inputs), graph.types[call.out], graph.num_classes,
                         Path(spec._file).parent)
-        with torch.device(options.device):
+        with torch.device(options.device), _blame(spec, call.component):
             components[call.component] = call.kind.build(call.params, info)
     trainable = _freeze(spec, graph, components)
     check_training(graph, trainable)

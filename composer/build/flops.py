@@ -3,14 +3,15 @@
 torch's FlopCounterMode counts matmuls and convolutions at the dispatcher. Attention is counted
 through the math SDPA backend, which lowers to batched matmuls (the fused CPU kernel has no FLOP
 formula and would count as zero). FLOPs are split by what they depend on: per clip (everything that
-depends on the video) and per class set (what depends only on the class names, computed once by the
-plan). One multiply-add is two FLOPs; GMACs = GFLOPs / 2.
+depends on the video) and per class set (what depends only on the class names: at inference it is
+computed once for all clips, even where it trained). One multiply-add is two FLOPs; GMACs = GFLOPs / 2.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import networkx as nx
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
@@ -49,26 +50,40 @@ def meta_batch(model, clips: int = 1) -> dict:
     return batch
 
 
+def _placeholder_texts(shape: tuple, classes: int):
+    """Texts of the right shape for counting (text towers pad to a fixed length, so the words do not matter;
+    class-text files need not exist for `composer build`)."""
+    rows = classes if shape[0] == "C" else shape[0]
+    if len(shape) == 1:
+        return [f"text {i}" for i in range(rows)]
+    return [[f"text {i} {j}" for j in range(shape[1])] for i in range(rows)]
+
+
 def count_flops(model, clips: int = 1) -> FlopReport:
     """FLOPs of the model's forward pass for `clips` clips (the model must live on the meta device)."""
     report = FlopReport()
-    constant = model.plan.constant if model.plan.enabled else set()
+    videos = [f"t:{n}" for n, i in model.spec.inputs.items() if isinstance(i, VideoInput)]
+    per_clip = set().union(*(nx.descendants(model.graph.g, v) for v in videos if v in model.graph.g))
     batch = meta_batch(model, clips)
     values = {k: v for k, v in batch.items()}
     outputs = [model.graph.predict] if model.graph.predict else list(model.spec.losses)  # inference
     was_fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
+        with sdpa_kernel(SDPBackend.MATH):  # autograd stays on: FlopCounterMode's module tracker needs it
             for node in model.needed(outputs or ["loss"]):
+                if node.startswith("c:") and model.graph.types[node[2:]].dtype == "str":
+                    values[node[2:]] = _placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
+                    report.by_node[node[2:]] = 0
+                    continue
                 with FlopCounterMode(display=False) as counter:
                     values.update(model.run_node(node, values))
                 flops = counter.get_total_flops()
                 report.by_node[node[2:]] = flops
-                if all(t in constant for t in model._produces(node)):
-                    report.per_class_set += flops
-                else:
+                if node in per_clip:
                     report.per_clip += flops
+                else:
+                    report.per_class_set += flops
     finally:
         torch.backends.mha.set_fastpath_enabled(was_fastpath)
     return report

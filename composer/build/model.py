@@ -90,6 +90,13 @@ class ComposedModel(nn.Module):
     def _inputs(self, node: str) -> tuple[str, ...]:
         return self.graph.runs[node[2:]].inputs if node.startswith("r:") else self.graph.calls[node[2:]].inputs
 
+    def use_dataset_files(self, files: dict) -> None:
+        """Give components that read dataset-provided files (`@name`) the dataset's files."""
+        for module in self.components.modules():
+            if hasattr(module, "bind_dataset"):
+                module.bind_dataset(files)
+        self.clear_cache()
+
     def clear_cache(self) -> None:
         self._cache.clear()
 

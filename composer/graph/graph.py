@@ -418,6 +418,12 @@ def _run_types(graph: Graph, run: Run, problems: list[Problem]) -> None:
         else:
             size = graph.backbones[run.backbone].request.image_size
             match(in_type, ("B", "T", 3, size, size), what=f"input of {run.backbone}.{run.tower}")
+            if tower.fixed_frames is not None and in_type.shape[1] != tower.fixed_frames:
+                problems.append(Problem(
+                    f"{run.backbone}.{run.tower} takes clips of {tower.fixed_frames} frames, this one has "
+                    f"{in_type.shape[1]}", loc, hint=f"set backbones.{run.backbone}.frames to the clip's frame count "
+                    "(or leave it out to follow the video input)"))
+                return
     except ShapeError as e:
         hint = ("a text tower reads strings (class names through a text_template)" if tower.input_dtype == "str"
                 else f"{run.backbone} is built for {graph.backbones[run.backbone].request.image_size} px clips "
@@ -466,8 +472,11 @@ def _check_outputs(graph: Graph, problems: list[Problem]) -> None:
     if graph.predict:
         g.add_node("predict", role="output")
         g.add_edge(f"t:{graph.predict}", "predict")
+    tapped = {f"r:{r.id}" for r in graph.runs.values() if any(g.out_degree(f"t:{t}") for t in r.taps)}
     for out in spec.flow:
         node = f"t:{out}"
+        if graph.producer.get(out) in tapped:
+            continue  # a run made for its taps (a side network reading the backbone) need not use its output
         if node in g and g.out_degree(node) == 0:
             problems.append(Problem(f"tensor '{out}' is computed but never used", spec.key_loc_of("flow", out),
                                     hint="use it in another step, list it under losses, or name it in predict"))

@@ -125,6 +125,15 @@ class Train(Node):
     groups: dict[Name, GroupOptions] = Field(default_factory=dict)  # per component/backbone lr and wd
 
 
+class Reported(Node):
+    """What the paper reports for this model, for `composer report` to compare against."""
+
+    trainable_params: float | None = Field(None, gt=0)
+    total_params: float | None = Field(None, gt=0)
+    gflops: float | None = Field(None, gt=0)
+    source: str | None = None  # where in the paper (table, figure)
+
+
 class Stage(Node):
     """One training stage: what trains, which losses, and schedule overrides. Stages run in order."""
 
@@ -146,6 +155,7 @@ class Spec(Node):
     flow: dict[Name, Step] = Field(default_factory=dict)
     losses: dict[Name, float] = Field(default_factory=dict)
     predict: Name | None = None  # the [B, C] scores used for evaluation; default: the tensor named "logits"
+    reported: Reported | None = None
     train: Train = Field(default_factory=Train)
     stages: dict[Name, Stage] = Field(default_factory=dict)
     _where: Any = PrivateAttr(default=None)  # composer.spec.document.SourceMap

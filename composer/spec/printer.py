@@ -20,7 +20,7 @@ from composer.spec.document import DELETE, Document, _Delete
 HEADER_KEYWORDS = {"name": "spec", "description": "description", "paper": "paper", "extends": "extends"}
 COMPONENT_KEYS = {"kind", "params", "site", "use", "frozen"}
 TOP_ORDER = ("name", "description", "paper", "extends", "inputs", "backbones", "components", "flow", "losses",
-             "predict", "train", "stages")
+             "predict", "train", "stages", "reported")
 
 
 # ---------------------------------------------------------------- YAML
@@ -106,14 +106,16 @@ def _kwargs(d: dict[str, Any]) -> str:
 def _component(name: str, c: Any) -> list[str]:
     if not (isinstance(c, dict) and "kind" in c and set(c) <= COMPONENT_KEYS and not _has_delete(c)
             and ("use" not in c or "site" in c) and isinstance(c.get("params", {}), dict)
-            and c.get("frozen", True) is not False and isinstance(c.get("site", ""), str)
+            and c.get("frozen", True) is not False
+            and (isinstance(c.get("site", ""), str) or (isinstance(c["site"], list) and c["site"]
+                                                         and all(isinstance(x, str) for x in c["site"])))
             and (c.get("use") is None or isinstance(c.get("use"), str))):
         return _set_lines(("components", name), c)
     line = f"component {_key(name)}: {_key(c['kind'])}"
     if "params" in c:
         line += _kwargs(c["params"])
     if c.get("site") is not None:
-        line += f" at {c['site']}"
+        line += f" at {c['site']}" if isinstance(c["site"], str) else f" at [{', '.join(c['site'])}]"
         if c.get("use") is not None:
             line += f" {c['use']}"
     if c.get("frozen"):
@@ -160,7 +162,7 @@ def to_text(data: dict[str, Any]) -> str:
         elif key in ("inputs", "backbones", "components", "flow", "stages") and isinstance(value, dict):
             out.append("")
             out.extend(_section(key, value))
-        elif key in ("losses", "train") and isinstance(value, dict):
+        elif key in ("losses", "train", "reported") and isinstance(value, dict):
             out.append("")
             out.extend(_block(key, value, (key,)))
         else:

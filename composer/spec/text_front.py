@@ -177,9 +177,14 @@ class _Lowering:
             body["params"] = self.pairs(kwargs, path + ("params",))
             self.where.values[path + ("params",)] = self.loc(kwargs)
         if attach is not None:
-            site, use = attach.children
-            body["site"] = str(site)
-            self.where.values[path + ("site",)] = self.loc(site)
+            sites, use = attach.children
+            tokens = [t for t in sites.children if isinstance(t, Token)]
+            listed = sites.data == "site_list"
+            body["site"] = [str(t) for t in tokens] if listed else str(tokens[0])
+            self.where.values[path + ("site",)] = self.loc(sites)
+            if listed:
+                for i, t in enumerate(tokens):
+                    self.where.values[path + ("site", i)] = self.loc(t)
             if use is not None:
                 body["use"] = str(use)
                 self.where.values[path + ("use",)] = self.loc(use)
@@ -210,6 +215,9 @@ class _Lowering:
 
     def train_block(self, st, body):
         self._fill(("train",), body)
+
+    def reported_block(self, st, body):
+        self._fill(("reported",), body)
 
     def stage_stmt(self, st, name, body):
         fields = self.pairs(body, ("stages", str(name)))

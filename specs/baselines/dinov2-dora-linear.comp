@@ -1,4 +1,8 @@
-# DINOv2 ViT-B/14 + DoRA + linear head, in the text syntax (the same IR as dinov2-dora-linear.yaml).
+# The text-syntax form of dinov2-dora-linear.yaml (the same IR; tests check it).
+# DINOv2 ViT-B/14 with DoRA (r=8) on the fused qkv projection of every block, frame embeddings averaged
+# over time, and a linear classifier. DoRA here has 322,560 trainable parameters (12 x (8x768 + 2304x8
+# + 2304)); the head adds 768 x C + C.
+
 spec "dinov2-dora-linear"
 description "DINOv2 ViT-B/14 + DoRA on attn.qkv (all blocks), frame mean, linear head"
 
@@ -16,5 +20,14 @@ flow {
   ce_loss = ce(logits, label)
 }
 
-losses { ce_loss = 1.0 }
-train { lr = 1e-3, epochs = 20, batch_size = 32, warmup_epochs = 2, weight_decay = 0.05 }
+losses {
+  ce_loss = 1.0
+}
+
+train {
+  lr = 0.001
+  epochs = 20
+  batch_size = 32
+  warmup_epochs = 2
+  weight_decay = 0.05
+}

@@ -17,6 +17,7 @@ Ablations: `shared: false` drops the shared layer; attach at one tower only for 
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -62,8 +63,9 @@ class MSTABranch(nn.Module):
         self.down = _kaiming(nn.Linear(site.width, p.dim))
         self.up = _kaiming(nn.Linear(p.dim, site.width))
         video = site.layout in ("frames", "video") and p.temporal
+        groups = math.gcd(p.dim, site.width)  # r at full size (256 | 768); narrower tiny towers need fewer
         self.temporal = nn.Conv3d(p.dim, site.width, (p.kernel, 1, 1), padding=(p.kernel // 2, 0, 0),
-                                  groups=p.dim) if video else None
+                                  groups=groups) if video else None
         if p.init == "zero":
             nn.init.zeros_(self.up.weight)
             nn.init.zeros_(self.up.bias)

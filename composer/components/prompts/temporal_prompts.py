@@ -10,7 +10,7 @@ class tokens entering it (the previous layer's output) and hands them to that bl
     P_R   = beta(P) + P                                                 (Eq. 12, see reparameterization.py)
     [Z^, P_R] = MHSA(LN([Z, P_R])) + [Z, P_R]; the prompts are dropped before the MLP (Eq. 13-14).
 Unknowns chosen here (parameters): per-layer (not shared) prompts and encoder, random init normal(0.02)
-for G and I, 12-head MHSA. `gated: true` attends the prompts through a zero tanh gate, so the model
+for G and I, heads of width 64 (12 at ViT-B) in the MHSA. `gated: true` attends the prompts through a zero tanh gate, so the model
 starts as the frozen backbone (used in tests; the paper has no gate).
 """
 
@@ -29,7 +29,7 @@ class TemporalPromptParams(Params):
     encoder: Encoder = Field("r2plus1d", description="beta: mlp, lstm, transformer, tada, c3d or r2plus1d")
     encoder_width: int = Field(400, ge=1, description="bottleneck width of beta")
     residual: bool = Field(True, description="P_R = beta(P) + P (false: P_R = beta(P))")
-    heads: int = Field(12, ge=1, description="heads of the attention across frames")
+    head_width: int = Field(64, ge=1, description="width of one head of the attention across frames (12 heads at 768)")
     gated: bool = Field(False, description="attend the prompts through a zero-initialised tanh gate")
 
 
@@ -39,7 +39,9 @@ class TemporalPrompts(nn.Module):
         d, t = site.width, site.frames
         self.cls_proj = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
-        self.attention = nn.MultiheadAttention(d, p.heads, batch_first=True)
+        if d % p.head_width:
+            raise ValueError(f"width {d} is not a multiple of head_width={p.head_width}")
+        self.attention = nn.MultiheadAttention(d, d // p.head_width, batch_first=True)
         self.global_prompts = nn.Parameter(torch.randn(p.global_prompts, d) * 0.02)
         self.interchange = nn.Parameter(torch.randn(t, d) * 0.02)
         self.encoder = Reparameterization(d, p.encoder_width, p.encoder, p.residual)

@@ -150,14 +150,31 @@ class ViCLIPBackbone(Backbone):
         return 1.0 / self.model.temp.clamp(min=0.01)
 
 
+# The official .pth files carry the training config (an easydict.EasyDict) beside the weights. It is
+# read as a plain dict, so they load with torch.load(weights_only=True): no code is ever unpickled.
+_CONFIG_AS_DICT = [(dict, "easydict.EasyDict")]
+
+
 def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """The state dict of an official release: `.pth` (under "model") or the Hugging Face safetensors."""
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state["model"] if isinstance(state, dict) and "model" in state else state
+        state = load_file(path)
+    else:
+        with torch.serialization.safe_globals(_CONFIG_AS_DICT):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state["model"] if isinstance(state, dict) and "model" in state else state
+    return _strip_prefix(state)
+
+
+def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop a wrapper prefix (`module.` from DDP, `model.`) put in front of the official names."""
+    key = next((k for k in state if "vision_encoder." in k), "")
+    prefix = key[: key.index("vision_encoder.")] if key else ""
+    if prefix and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return state
 
 
 def load_strict(model: ViCLIPModel, state: dict[str, torch.Tensor], where: str, loc=None) -> None:

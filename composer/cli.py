@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def main() -> None:
     composer validate SPEC   check only
     composer graph SPEC      export the composition graph
     composer fmt SPEC        convert between YAML and the text syntax
+    composer run SPEC        train and evaluate on a dataset (--dataset demo works offline)
+    composer eval SPEC       evaluate a checkpoint
+    composer data check      find bad videos and split lines before a long run
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
     """
@@ -155,6 +159,129 @@ def fmt(spec, to, resolved, output):
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+def data_options(fn):
+    options = [
+        click.option("--dataset", required=True, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
+                     "folder, list, or demo (generated offline)"),
+        click.option("--data-root", type=click.Path(), default=None, help="the folder that holds the dataset"),
+        click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
+        click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
+                     "are missing, instead of stopping"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def run_options(fn):
+    options = [
+        click.option("--protocol", type=click.Choice(["supervised", "few-shot", "base-to-novel", "zero-shot"]),
+                     default="supervised", show_default=True),
+        click.option("--shots", type=int, default=None, help="K videos per class (few-shot)"),
+        click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)"),
+        click.option("--eval-root", type=click.Path(), default=None, help="its data root"),
+        click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
+                     help="tiny: small random-weight backbones and 64 px clips (offline, CPU)"),
+        click.option("--epochs", type=int, default=None, help="override the spec's epochs (every stage)"),
+        click.option("--batch-size", type=int, default=None),
+        click.option("--lr", type=float, default=None),
+        click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True,
+                     help="DataLoader worker processes"),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)"),
+        click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
+                     help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)"),
+        click.option("--seed", type=int, default=None),
+        click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+                     help="where run directories go"),
+        click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _run_options(kw: dict, sets, unsets) -> "RunOptions":
+    from composer.train.run import RunOptions
+
+    return RunOptions(dataset=kw["dataset"], data_root=kw["data_root"], split=kw["split"], protocol=kw["protocol"],
+                      shots=kw["shots"], eval_dataset=kw["eval_dataset"], eval_root=kw["eval_root"],
+                      tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
+                      workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
+                      out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
+                      sets=list(sets), unsets=list(unsets))
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC", required=False)
+@spec_options
+@data_options
+@run_options
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+              help="continue an interrupted run from its run directory (SPEC is then read from it)")
+@_fail_on_spec_errors
+def run(spec, sets, unsets, resume, **kw):
+    """Train SPEC on a dataset and evaluate it with the paper's protocol.
+
+    \b
+    composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --epochs 3
+    composer run SPEC --dataset ucf101 --data-root /data/ucf101 --protocol few-shot --shots 8
+    torchrun --nproc-per-node 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
+
+    Writes runs/<spec>-<time>/ (spec, metrics.jsonl, checkpoints, summary) and prints the metrics."""
+    from pathlib import Path
+
+    from composer.train.run import Run, metrics_table
+
+    if spec is None and resume is None:
+        raise click.UsageError("give a SPEC, or --resume RUN_DIR")
+    options = _run_options(kw, sets, unsets)
+    job = Run(spec, options, Path(resume) if resume else None)
+    summary = job.fit()
+    if job.world.main:
+        Console().print(metrics_table(summary))
+        if summary["bad_videos"]:
+            Console().print(f"{len(summary['bad_videos'])} video(s) could not be decoded and were skipped; "
+                            f"listed in {job.dir / 'summary.json'}")
+        Console().print(f"run directory: {job.dir}")
+    from composer.train.distributed import teardown
+
+    teardown(job.world)
+
+
+@main.command(name="eval")
+@click.argument("spec", metavar="SPEC")
+@spec_options
+@data_options
+@run_options
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="a trainable-only checkpoint (e.g. runs/.../checkpoints/best.safetensors)")
+@_fail_on_spec_errors
+def evaluate_command(spec, sets, unsets, checkpoint, **kw):
+    """Evaluate SPEC with a checkpoint on a dataset's test split (multi-view, as in the spec's train.views)."""
+    from composer.train.run import evaluate_checkpoint, metrics_table
+
+    summary = evaluate_checkpoint(spec, checkpoint, _run_options(kw, sets, unsets))
+    Console().print(metrics_table(summary))
+
+
+@main.group()
+def data() -> None:
+    """Inspect datasets before a long run."""
+
+
+@data.command(name="check")
+@data_options
+@click.option("--decode/--no-decode", default=True, show_default=True, help="open every video and decode frames")
+@_fail_on_spec_errors
+def data_check(dataset, data_root, split, skip_missing, decode):
+    """Parse a dataset's split files and try to decode every video; list what is wrong."""
+    from composer.data.check import check_dataset
+
+    report = check_dataset(dataset, data_root, split, skip_missing, decode, Console(stderr=True))
+    click.echo(report.text())
+    sys.exit(0 if report.ok else 1)
 
 
 @main.command()

@@ -73,3 +73,23 @@ def dataset_files(tmp_path) -> dict:
         path.write_text(json.dumps(table, ensure_ascii=False), encoding="utf-8")
         out[key] = path
     return out
+
+
+def write_video(path, frames: int = 8, size: int = 32, seed: int = 0) -> None:
+    """A real mp4 (H.264 through torchcodec's encoder) of moving noise."""
+    from torchcodec.encoders import VideoEncoder
+
+    g = torch.Generator().manual_seed(seed)
+    clip = (torch.rand(frames, 3, size, size, generator=g) * 255).to(torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    VideoEncoder(clip, frame_rate=8).to_file(str(path))
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """The demo set, generated once per test session into a temporary folder."""
+    from composer.data.demo import ensure_demo
+
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    ensure_demo(root)
+    return root

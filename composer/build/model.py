@@ -22,6 +22,7 @@ class ComposedModel(nn.Module):
         self.components = components
         self.plan = plan
         self.trainable_parts = trainable
+        self._trainable_names = {n for n, p in self.named_parameters() if p.requires_grad}
         self.order = graph.order()
         self._cache: dict[tuple, dict[str, Any]] = {}
         self.classes_input = next((n for n, i in self.spec.inputs.items() if isinstance(i, ClassesInput)), None)
@@ -109,8 +110,19 @@ class ComposedModel(nn.Module):
         return self
 
     # -- what trains
+    def set_trainable(self, parts: set[str]) -> None:
+        """Train only `parts` (a stage's `trains`): freeze the rest and re-plan autograd for that set."""
+        from composer.graph.plan import make_plan
+
+        for name, param in self.named_parameters():
+            param.requires_grad_(name in self._trainable_names and self.parameter_owner(name) in parts)
+        self.trainable_parts = set(parts) & {self.parameter_owner(n) for n in self._trainable_names}
+        self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled)
+        self.clear_cache()
+
     def trainable_state(self) -> dict[str, torch.Tensor]:
-        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+        """Every parameter the spec trains (in any stage): what checkpoints hold."""
+        return {n: p for n, p in self.named_parameters() if n in self._trainable_names}
 
     def parameter_owner(self, name: str) -> str:
         """Which component or backbone a parameter belongs to."""

@@ -1,0 +1,85 @@
+"""Clips for training and testing: decode, sample, augment, batch; bad videos are reported, not fatal.
+
+Every random choice for a clip (its frames, its crop) is drawn from a generator seeded by
+(seed, epoch, index), so an epoch is the same whether a run was interrupted and resumed or not, and
+whichever worker process loads it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from composer.data.datasets import Item
+from composer.data.sampling import segment_indices, windows
+from composer.data.transforms import augment, test_views, train_transform
+from composer.data.video import BadVideo, frame_count, open_video, read_frames
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    frames: int  # T
+    size: int  # pixels of the square crop
+    window: int = 1  # frames around each sampled frame (TDS-CLIP: 5)
+    clips: int = 1  # test views along time
+    crops: int = 1  # test views in space (1 or 3)
+    flip: bool = True
+    device: str = "cpu"  # where torchcodec decodes
+
+
+class ClipDataset(Dataset):
+    def __init__(self, items: list[Item], config: ClipConfig, train: bool, seed: int = 0) -> None:
+        self.items, self.config, self.train, self.seed = items, config, train, seed
+        self.epoch = 0
+        self.transform = train_transform(config.size, config.flip) if train else None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _frames(self, decoder, count: int, rng: random.Random, view: int, path) -> torch.Tensor:
+        c = self.config
+        indices = segment_indices(count, c.frames, self.train, rng, view, c.clips)
+        flat = [i for w in windows(indices, c.window, count) for i in w] if c.window > 1 else indices
+        return read_frames(decoder, flat, path)  # [T*W, 3, H, W]
+
+    def _shape(self, video: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        return video.view(c.frames, c.window, *video.shape[1:]) if c.window > 1 else video
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = self.items[i]
+        rng = random.Random(f"{self.seed}/{self.epoch}/{i}")
+        try:
+            decoder = open_video(item.path, self.config.device)
+            count = frame_count(decoder)
+            if self.train:
+                frames = self._frames(decoder, count, rng, 0, item.path)
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(rng.getrandbits(62))
+                    video = self._shape(augment(frames, self.transform))
+            else:
+                views = [self._shape(v) for k in range(self.config.clips)
+                         for v in test_views(self._frames(decoder, count, rng, k, item.path), self.config.size,
+                                             self.config.crops)]
+                video = torch.stack(views)  # [V, T, ...]
+        except BadVideo as e:
+            return {"bad": str(e), "index": i}
+        return {"video": video, "label": item.label, "index": i}
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the good clips; list the bad ones (they are skipped and reported by the run)."""
+    good = [s for s in samples if "bad" not in s]
+    batch: dict[str, Any] = {"bad": [s["bad"] for s in samples if "bad" in s]}
+    if good:
+        batch["video"] = torch.stack([s["video"] for s in good])
+        batch["label"] = torch.tensor([s["label"] for s in good])
+        batch["index"] = torch.tensor([s["index"] for s in good])
+    return batch

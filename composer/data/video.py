@@ -1,0 +1,46 @@
+"""Decoding frames with torchcodec: approximate seek mode (no full scan of the file when it opens) and
+sorted, de-duplicated frame indices (torchcodec never seeks backwards then). A file that cannot be
+decoded raises `BadVideo`; the dataset reports and skips it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+class BadVideo(Exception):
+    """A video that cannot be decoded: missing, empty, truncated, or without a video stream."""
+
+
+def open_video(path: str | Path, device: str = "cpu"):
+    from torchcodec.decoders import VideoDecoder
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadVideo(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise BadVideo(f"{path}: empty file")
+    try:
+        decoder = VideoDecoder(str(path), seek_mode="approximate", device=device)
+    except Exception as e:  # torchcodec raises RuntimeError/ValueError for unreadable containers
+        raise BadVideo(f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if not decoder.metadata.num_frames:
+        raise BadVideo(f"{path}: no frames in the video stream")
+    return decoder
+
+
+def frame_count(decoder) -> int:
+    return int(decoder.metadata.num_frames)
+
+
+def read_frames(decoder, indices: list[int], path: str | Path = "") -> torch.Tensor:
+    """uint8 frames [len(indices), 3, H, W] at the given indices (any order, repeats allowed)."""
+    wanted = sorted(set(indices))
+    try:
+        data = decoder.get_frames_at(wanted).data
+    except Exception as e:
+        raise BadVideo(f"{path}: cannot decode frames {wanted[:3]}...: {str(e).splitlines()[0] if str(e) else e}") \
+            from None
+    position = {index: i for i, index in enumerate(wanted)}
+    return data[[position[i] for i in indices]]

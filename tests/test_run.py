@@ -1,0 +1,167 @@
+"""`composer run` on the demo set: the run directory, resume, bad runs stopped cleanly, eval, protocols."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from rich.console import Console
+from safetensors.torch import load_file
+
+from composer.cli import main
+from composer.errors import DataError
+from composer.train import run as run_module
+from composer.train.run import Run, RunOptions
+
+SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 2, crops: 1}"]
+
+
+def options(demo_root, tmp_path, **kw) -> RunOptions:
+    base = dict(dataset="demo", data_root=str(demo_root), tiny=True, epochs=1, max_steps=2, batch_size=8,
+                workers=0, out=str(tmp_path / "runs"), sets=list(SMALL), seed=0)
+    base.update(kw)
+    return RunOptions(**base)
+
+
+def quiet() -> Console:
+    return Console(quiet=True)
+
+
+def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
+    job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path), console=quiet())
+    summary = job.fit()
+    d = job.dir
+    for name in ("spec.yaml", "run.json", "metrics.jsonl", "summary.json", "per_class.json",
+                 "checkpoints/last.safetensors", "checkpoints/best.safetensors", "checkpoints/resume.json"):
+        assert (d / name).exists(), name
+    test = summary["parts"]["test"]
+    assert test["count"] == 64 and 0 <= test["top1"] <= 100 and "top5" in test and "mean_class" in test
+    record = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["epoch"] == 1 and record["clips"] == 16 and "top1" in record["test"]
+    run_info = json.loads((d / "run.json").read_text())
+    assert run_info["dataset"]["classes"] == 8 and run_info["protocol"] == "supervised"
+    assert len(json.loads((d / "per_class.json").read_text())["test"]) == 8
+
+
+def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_path, monkeypatch):
+    straight = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path / "a", epochs=2), console=quiet())
+    straight.fit()
+    original = run_module.train_epoch
+
+    def interrupted(*args, **kwargs):
+        epoch = args[12]  # train_epoch(model, net, spec, part, dataset, optimizer, scheduler, scaler, losses,
+        if epoch == 1:  #               settings, world, seed, epoch, ...)
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "train_epoch", interrupted)
+    first = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path / "b", epochs=2), console=quiet())
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    monkeypatch.setattr(run_module, "train_epoch", original)
+    resumed = Run(None, options(demo_root, tmp_path / "b", epochs=2), resume=first.dir, console=quiet())
+    resumed.fit()
+    a = load_file(straight.dir / "checkpoints" / "last.safetensors")
+    b = load_file(first.dir / "checkpoints" / "last.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    lines = (first.dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
+    from composer.build.checkpoint import load_trainable
+    from composer.components.losses.cross_entropy import CrossEntropy
+
+    calls = {"n": 0}
+    original = CrossEntropy.forward
+
+    def sometimes_nan(self, logits, label):
+        calls["n"] += 1
+        loss = original(self, logits, label)
+        return loss * float("nan") if calls["n"] > 2 else loss
+
+    monkeypatch.setattr(CrossEntropy, "forward", sometimes_nan)
+    job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, epochs=3), console=quiet())
+    with pytest.raises(DataError, match="the loss is nan at epoch 2"):
+        job.fit()
+    meta = load_trainable(job.model, job.dir / "checkpoints" / "last.safetensors")
+    assert meta == {"stage": "train", "epoch": 1}
+
+
+def test_an_unwritable_output_is_refused_before_training(demo_root, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(DataError, match="cannot write the run directory"):
+        Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, out=str(blocker / "runs")), console=quiet())
+
+
+def test_cli_run_then_eval_a_checkpoint(demo_root, tmp_path):
+    common = ["--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
+              "--batch-size", "8", "--max-steps", "2", "--seed", "0"] + [a for s in SMALL for a in ("--set", s)]
+    result = CliRunner().invoke(main, ["run", "specs/baselines/clip-adapter.yaml", "--epochs", "1",
+                                       "--out", str(tmp_path / "runs")] + common)
+    assert result.exit_code == 0, result.output
+    assert "top-1" in result.output and "run directory" in result.output
+    run_dir = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint",
+                                       str(run_dir / "checkpoints" / "last.safetensors"),
+                                       "--out", str(tmp_path / "eval")] + common)
+    assert result.exit_code == 0, result.output
+    assert f"{summary['parts']['test']['top1']:.2f}" in result.output
+
+
+def test_eval_refuses_a_checkpoint_of_another_spec(demo_root, tmp_path):
+    job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path), console=quiet())
+    job.fit()
+    result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-lora.yaml", "--checkpoint",
+                                       str(job.dir / "checkpoints" / "last.safetensors"), "--dataset", "demo",
+                                       "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
+                                       "--out", str(tmp_path / "eval")] + [a for s in SMALL for a in ("--set", s)])
+    assert result.exit_code == 2 and "different model" in result.output
+
+
+def test_base_to_novel_reports_both_and_the_harmonic_mean(demo_root, tmp_path):
+    job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, protocol="base-to-novel"),
+              console=quiet())
+    summary = job.fit()
+    assert set(summary["parts"]) == {"base", "novel"} and "harmonic_mean" in summary
+    assert summary["parts"]["novel"]["count"] == 32
+
+
+def test_a_linear_head_cannot_be_tested_on_novel_classes(demo_root, tmp_path):
+    with pytest.raises(DataError, match="linear_head"):
+        Run("specs/baselines/clip-linear-probe.yaml", options(demo_root, tmp_path, protocol="base-to-novel"),
+            console=quiet())
+
+
+def test_few_shot_trains_on_k_per_class(demo_root, tmp_path):
+    job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, protocol="few-shot", shots=2,
+                                                           max_steps=None), console=quiet())
+    job.fit()
+    record = json.loads((job.dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert record["clips"] == 16
+
+
+def test_stages_run_in_order_and_each_trains_only_its_parts(demo_root, tmp_path):
+    job = Run("specs/papers/ftp.yaml", options(demo_root, tmp_path, sets=["inputs.video.size=32",
+                                                                          "inputs.video.frames=4",
+                                                                          "train.views={clips: 1, crops: 1}"]),
+              console=quiet())
+    before = {n: p.detach().clone() for n, p in job.model.named_parameters() if "proc_category" in n}
+    original_set = job.model.set_trainable
+    snapshots = []
+
+    def spy(parts):
+        snapshots.append({n: p.detach().clone() for n, p in job.model.named_parameters() if "proc_category" in n})
+        original_set(parts)
+
+    job.model.set_trainable = spy
+    job.fit()
+    stages = [json.loads(line)["stage"] for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+    assert stages == ["pretrain", "finetune"]
+    after_pretrain, final = snapshots[1], {n: p for n, p in job.model.named_parameters() if "proc_category" in n}
+    assert any(not torch.equal(before[n], after_pretrain[n]) for n in before)  # pretrain moved the processor
+    assert all(torch.equal(after_pretrain[n], final[n]) for n in before)  # finetune did not

@@ -227,7 +227,7 @@ def run(spec, sets, unsets, resume, **kw):
     \b
     composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --epochs 3
     composer run SPEC --dataset ucf101 --data-root /data/ucf101 --protocol few-shot --shots 8
-    torchrun --nproc-per-node 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
+    torchrun --nproc-per-node 4 --no-python .venv/bin/composer run SPEC --dataset kinetics400 --data-root /data/k400
 
     Writes runs/<spec>-<time>/ (spec, metrics.jsonl, checkpoints, summary) and prints the metrics."""
     from pathlib import Path

@@ -24,7 +24,7 @@ import torch
 
 from composer.data.datasets import DatasetIndex, listed
 
-VERSION = "demo-v1"
+VERSION = "demo-v2"
 SIZE, FRAMES, FPS = 64, 16, 8
 TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 8
 PAIRS = [("move right", "move left"), ("move down", "move up"), ("rotate clockwise", "rotate anticlockwise"),
@@ -39,13 +39,13 @@ def default_root() -> Path:
 
 
 def _background(g: torch.Generator) -> torch.Tensor:
-    """A smooth random colour field plus faint stripes: [3, S, S] in [0, 1]."""
-    coarse = torch.rand(3, 4, 4, generator=g)
+    """A smooth random colour field with faint stripes: [3, S, S] in [0, 1]."""
+    coarse = torch.rand(3, 3, 3, generator=g)
     field = torch.nn.functional.interpolate(coarse[None], size=(SIZE, SIZE), mode="bilinear", align_corners=False)[0]
     angle = torch.rand(1, generator=g).item() * math.pi
     y, x = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
     stripes = 0.5 + 0.5 * torch.sin((x * math.cos(angle) + y * math.sin(angle)) * 0.5)
-    return (0.35 + 0.3 * field + 0.1 * stripes).clamp(0, 1)
+    return (0.4 + 0.2 * field + 0.05 * stripes).clamp(0, 1)
 
 
 def _shape_mask(kind: str, cx: float, cy: float, radius: float, angle: float) -> torch.Tensor:
@@ -75,8 +75,8 @@ def render(motion: str, g: torch.Generator) -> torch.Tensor:
     kind = ["triangle", "square"][int(torch.randint(2, (1,), generator=g))] if "rotate" in motion else \
         ["triangle", "square", "circle"][int(torch.randint(3, (1,), generator=g))]
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(1, generator=g).item()  # noqa: E731
-    cx, cy, radius, angle = u(24, 40), u(24, 40), u(6, 9), u(0, 2 * math.pi)
-    travel, spin, grow = u(20, 28), u(2.0, 3.0), u(1.8, 2.4)
+    cx, cy, radius, angle = u(28, 36), u(28, 36), u(9, 12), u(0, 2 * math.pi)
+    travel, spin, grow = u(30, 38), u(2.5, 3.5), u(2.2, 3.0)
     frames = []
     for t in range(FRAMES):
         s = t / (FRAMES - 1) - 0.5  # -0.5 .. 0.5

@@ -196,6 +196,8 @@ def run_options(fn):
         click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
                      help="where run directories go"),
         click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
+        click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
+                     "loads in the main process"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -210,6 +212,7 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
+                      gpu_decode=kw["gpu_decode"],
                       sets=list(sets), unsets=list(unsets))
 
 

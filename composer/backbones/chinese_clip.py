@@ -19,7 +19,7 @@ from transformers import BertTokenizer, ChineseCLIPTextConfig, ChineseCLIPTextMo
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
 from composer.backbones.tower import Output, Tower
-from composer.backbones.weights import fetch, is_local_path, local_file
+from composer.backbones.weights import fetch, is_local_path, local_file, weights_file
 from composer.errors import SpecError
 from composer.graph.types import TType
 
@@ -157,13 +157,7 @@ def build(request: Request, loc=None, name: str = "chinese_clip") -> ChineseClip
         tokenizer = fetch(f"Chinese-CLIP {request.size} tokenizer", f"'{tag}'",
                           lambda: BertTokenizer.from_pretrained(tag), name, loc)
     if request.load:
-        if is_local_path(tag):
-            path = str(local_file(tag, f"Chinese-CLIP {request.size}", loc))
-        else:
-            from huggingface_hub import hf_hub_download
-
-            path = fetch(f"Chinese-CLIP {request.size} ({tag})", f"'{tag}'",
-                         lambda: hf_hub_download(tag, "pytorch_model.bin"), name, loc)
+        path = weights_file(tag, f"Chinese-CLIP {request.size}", "pytorch_model.bin", name, loc)
         _load(model, projection, path, loc)
     return ChineseClipBackbone(request, model.eval(), projection, tokenizer)
 

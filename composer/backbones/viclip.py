@@ -27,7 +27,7 @@ from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.clip import ClipText, block_parts, fuse_attention
 from composer.backbones.registry import Backbone, Family, Request, register_family
 from composer.backbones.tower import Output, Tower
-from composer.backbones.weights import fetch, is_local_path, local_file
+from composer.backbones.weights import weights_file
 from composer.errors import SpecError
 from composer.graph.types import TType
 
@@ -201,13 +201,7 @@ def build(request: Request, loc=None, name: str = "viclip") -> ViCLIPBackbone:
         model = ViCLIPModel(c, request.image_size)
     tag = request.weights
     if request.load:
-        if is_local_path(tag):
-            path = str(local_file(tag, f"ViCLIP {request.size}", loc))
-        else:
-            from huggingface_hub import hf_hub_download
-
-            path = fetch(f"ViCLIP {request.size} ({tag})", f"'{tag}' (model.safetensors)",
-                         lambda: hf_hub_download(tag, "model.safetensors"), name, loc)
+        path = weights_file(tag, f"ViCLIP {request.size}", "model.safetensors", name, loc)
         load_strict(model, read_checkpoint(path), path, loc)
     return ViCLIPBackbone(request, model.eval())
 

@@ -36,6 +36,15 @@ def hub_cache_dir() -> str:
     return str(constants.HF_HUB_CACHE)
 
 
+def weights_file(tag: str, what: str, filename: str, backbone: str, loc: Loc | None) -> str:
+    """A local file, or `filename` of the hub repository `tag` (from the cache, or downloaded)."""
+    if is_local_path(tag):
+        return str(local_file(tag, what, loc))
+    from huggingface_hub import hf_hub_download
+
+    return fetch(f"{what} ({tag})", f"'{tag}' ({filename})", lambda: hf_hub_download(tag, filename), backbone, loc)
+
+
 def fetch(what: str, looked_for: str, download: Callable[[], str], backbone: str, loc: Loc | None) -> str:
     """Run `download` (a hub lookup that uses the local cache first) or explain how to get the file."""
     try:

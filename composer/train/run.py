@@ -66,6 +66,7 @@ class RunOptions:
     skip_missing: bool = False
     max_steps: int | None = None
     eval_every: int = 1
+    gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
@@ -148,9 +149,11 @@ class Run:
         train = self.spec.train
         self.seed = options.seed if options.seed is not None else train.seed
         self.device = _device(options.device, self.world)
+        decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
         self.settings = Settings(device=self.device, precision=resolve_precision(options.precision or train.precision,
                                                                                  self.device),
-                                 batch_size=options.batch_size or train.batch_size, workers=options.workers,
+                                 batch_size=options.batch_size or train.batch_size,
+                                 workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
                                  accumulate=train.accumulate, grad_clip=train.grad_clip, max_steps=options.max_steps)
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
@@ -170,8 +173,9 @@ class Run:
             _writable(self.dir)
         video = _video(self.spec)
         views = self.spec.train.views
-        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip)
-        self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False)
+        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode)
+        self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
+                                    device=decode)
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
 
     # -- files
@@ -246,7 +250,8 @@ class Run:
                               "bad_videos": len(result.bad)}
                     main_name, main_part = next(iter(self.task.tests.items()))
                     if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == epochs:
-                        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False)
+                        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False,
+                                            device=self.clip.device)
                         metrics = evaluate(self.model, self.spec, main_part, ClipDataset(main_part.items, single, False),
                                            self.settings, self.world)
                         record[main_name] = {k: v for k, v in metrics.items()

@@ -70,6 +70,17 @@ def _edges(model) -> list[tuple[str, str, str, bool]]:
     return edges
 
 
+def _grouped(nodes: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, list[str]]]:
+    """Nodes outside any backbone, and the nodes of each backbone's cluster."""
+    loose, clusters = [], {}
+    for n, attrs in nodes.items():
+        if attrs["cluster"]:
+            clusters.setdefault(attrs["cluster"], []).append(n)
+        else:
+            loose.append(n)
+    return loose, clusters
+
+
 def to_dot(model) -> str:
     nodes, lines = _nodes(model), [f'digraph "{model.spec.name}" {{', "  rankdir=LR;",
                                    '  node [fontname="Helvetica", fontsize=10, style=filled];',
@@ -81,12 +92,8 @@ def to_dot(model) -> str:
         label = attrs["label"].replace('"', '\\"')
         return f'{ident[n]} [label="{label}", shape={attrs["shape"]}, fillcolor="{fill}"];'
 
-    clusters: dict[str, list[str]] = {}
-    for n, attrs in nodes.items():
-        if attrs["cluster"]:
-            clusters.setdefault(attrs["cluster"], []).append(n)
-        else:
-            lines.append("  " + node_line(n, attrs))
+    loose, clusters = _grouped(nodes)
+    lines.extend("  " + node_line(n, nodes[n]) for n in loose)
     for i, (backbone, members) in enumerate(clusters.items()):
         b = model.backbones[backbone]
         lines.append(f"  subgraph cluster_{i} {{")
@@ -111,12 +118,8 @@ def to_mermaid(model) -> str:
         cls = "data" if attrs["trainable"] is None else ("trainable" if attrs["trainable"] else "frozen")
         return f'{ident[n]}["{label}"]:::{cls}'
 
-    clusters: dict[str, list[str]] = {}
-    for n, attrs in nodes.items():
-        if attrs["cluster"]:
-            clusters.setdefault(attrs["cluster"], []).append(n)
-        else:
-            lines.append("  " + node_line(n, attrs))
+    loose, clusters = _grouped(nodes)
+    lines.extend("  " + node_line(n, nodes[n]) for n in loose)
     for backbone, members in clusters.items():
         lines.append(f'  subgraph {backbone}["{backbone}: {model.backbones[backbone].label}"]')
         lines.extend("    " + node_line(n, nodes[n]) for n in members)

@@ -159,7 +159,7 @@ def build(request: Request, loc=None, name: str = "chinese_clip") -> ChineseClip
     if request.load:
         path = weights_file(tag, f"Chinese-CLIP {request.size}", "pytorch_model.bin", name, loc)
         _load(model, projection, path, loc)
-    return ChineseClipBackbone(request, model.eval(), projection, tokenizer)
+    return ChineseClipBackbone(request, model.train(False), projection, tokenizer)
 
 
 register_family(Family(

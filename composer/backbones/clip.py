@@ -196,7 +196,7 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
         open_clip.load_checkpoint(model, path)
     mean = pretrained.get("mean", OPENAI_MEAN)
     std = pretrained.get("std", OPENAI_STD)
-    return ClipBackbone(request, model.eval(), mean, std)
+    return ClipBackbone(request, model.train(False), mean, std)
 
 
 register_family(Family(

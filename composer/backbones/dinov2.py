@@ -100,7 +100,7 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
             full = f"{arch}.{tag}"
             model = fetch(f"DINOv2 {request.size} ({tag})", f"'timm/{full}'",
                           lambda: timm.create_model(full, pretrained=True, **kwargs), name, loc)
-    return DinoBackbone(request, model.eval())
+    return DinoBackbone(request, model.train(False))
 
 
 register_family(Family(

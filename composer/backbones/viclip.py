@@ -203,7 +203,7 @@ def build(request: Request, loc=None, name: str = "viclip") -> ViCLIPBackbone:
     if request.load:
         path = weights_file(tag, f"ViCLIP {request.size}", "model.safetensors", name, loc)
         load_strict(model, read_checkpoint(path), path, loc)
-    return ViCLIPBackbone(request, model.eval())
+    return ViCLIPBackbone(request, model.train(False))
 
 
 register_family(Family(

@@ -137,7 +137,7 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
     if request.load and not is_local_path(tag):
         model = fetch(f"VideoMAE {request.size} ({tag})", f"'{tag}'",
                       lambda: VideoMAEModel.from_pretrained(tag), name, loc)
-        return VideoMAEBackbone(request, model.to(request.device).eval())
+        return VideoMAEBackbone(request, model.to(request.device).train(False))
     if request.load:
         path = str(local_file(tag, f"VideoMAE {request.size}", loc))
         if path.endswith(".safetensors"):
@@ -153,10 +153,10 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
         if missing or unexpected:
             raise SpecError(f"{path} does not fit VideoMAE {request.size}", loc,
                             hint=f"missing {missing[:6]}, unexpected {unexpected[:6]}")
-        return VideoMAEBackbone(request, model.eval())
+        return VideoMAEBackbone(request, model.train(False))
     with torch.device(request.device):
         model = VideoMAEModel(_config(request, mean_pooling=False, eps=1e-12))
-    return VideoMAEBackbone(request, model.eval())
+    return VideoMAEBackbone(request, model.train(False))
 
 
 register_family(Family(

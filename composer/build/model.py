@@ -106,7 +106,7 @@ class ComposedModel(nn.Module):
         super().train(mode)
         for name, backbone in self.backbones.items():
             if self.spec.backbones[name].frozen:
-                backbone.eval()
+                backbone.train(False)
         return self
 
     # -- what trains

@@ -142,7 +142,7 @@ def train_epoch(model, net, spec, part: Part, dataset: ClipDataset, optimizer, s
 def evaluate(model, spec, part: Part, dataset: ClipDataset, settings: Settings, world: World,
              progress=None, task=None) -> dict[str, Any]:
     """Average the softmax scores of every view of each clip; metrics over the whole part (all ranks)."""
-    model.eval()
+    model.train(False)
     predict = model.graph.predict
     indices, scores, bad = [], [], []
     data = loader(dataset, settings, world, False, 0, 0)

@@ -198,6 +198,9 @@ def run_options(fn):
         click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
         click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
                      "loads in the main process"),
+        click.option("--no-plan", is_flag=True, help="autograd everywhere, no caching, no recomputation"),
+        click.option("--no-recompute", is_flag=True, help="store the activations of frozen blocks instead of "
+                     "recomputing them in the backward pass (faster, more memory)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -212,7 +215,7 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
-                      gpu_decode=kw["gpu_decode"],
+                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
                       sets=list(sets), unsets=list(unsets))
 
 

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
 from composer.graph.types import TType
@@ -89,13 +90,16 @@ class Tower:
                                                        self.parts(i).fc1, self.parts(i).fc2) if m is not None]
 
     # -- running
-    def run(self, inp: Any, grad_from: int | None, active: bool = True) -> dict[str, torch.Tensor]:
+    def run(self, inp: Any, grad_from: int | None, active: bool = True,
+            recompute: frozenset[int] = frozenset()) -> dict[str, torch.Tensor]:
         """Run the tower. Blocks before `grad_from` run without autograd (None: the whole tower);
-        `active=False` runs the pretrained tower with nothing attached. Texts may come as a list of lists
-        (str[C, N]): they run as one batch and every output gets the [C, N] leading shape back."""
+        blocks in `recompute` keep only their input for the backward pass and run again there
+        (activation checkpointing); `active=False` runs the pretrained tower with nothing attached.
+        Texts may come as a list of lists (str[C, N]): they run as one batch and every output gets the
+        [C, N] leading shape back."""
         if self.input_dtype == "str" and inp and isinstance(inp[0], (list, tuple)):
             rows, per = len(inp), len(inp[0])
-            out = self.run([text for row in inp for text in row], grad_from, active)
+            out = self.run([text for row in inp for text in row], grad_from, active, recompute)
             return {k: v.reshape(rows, per, *v.shape[1:]) for k, v in out.items()}
         ctx = self.context(inp)
         outer = torch.is_grad_enabled()
@@ -112,7 +116,11 @@ class Tower:
         for i in range(self.depth):
             ctx.layer = i
             with grad(i):
-                x = run_block(self.parts(i), x, hooks.blocks[i] if hooks else None, ctx, mask)
+                block_hooks = hooks.blocks[i] if hooks else None
+                if i in recompute and torch.is_grad_enabled():
+                    x = checkpoint(run_block, self.parts(i), x, block_hooks, ctx, mask, use_reentrant=False)
+                else:
+                    x = run_block(self.parts(i), x, block_hooks, ctx, mask)
         ctx.layer = -1
         with grad(self.depth if grad_from is None else grad_from):
             if ctx.state.get("extra_tokens"):

@@ -33,6 +33,7 @@ class BuildOptions:
     tiny: bool = False  # swap every backbone for its tiny random-weight variant
     load_weights: bool = False  # load pretrained weights (ignored for tiny and on the meta device)
     plan: bool = True
+    recompute: bool = True  # the plan recomputes frozen blocks in the backward pass instead of storing them
     num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
 
 
@@ -193,5 +194,5 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
             components[call.component] = call.kind.build(call.params, info)
     trainable = _freeze(spec, graph, components)
     check_training(graph, trainable)
-    plan = make_plan(graph, trainable, options.plan)
+    plan = make_plan(graph, trainable, options.plan, options.recompute)
     return ComposedModel(graph, components, plan, trainable)

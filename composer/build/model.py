@@ -47,7 +47,8 @@ class ComposedModel(nn.Module):
         if node.startswith("r:"):
             run = self.graph.runs[node[2:]]
             tower = self.graph.tower(run.backbone, run.tower)
-            outs = tower.run(values[run.inputs[0]], self.plan.grad_from[run.id], run.active)
+            outs = tower.run(values[run.inputs[0]], self.plan.grad_from[run.id], run.active,
+                             self.plan.recompute.get(run.id, frozenset()))
             produced = {tensor: outs[output] for tensor, output in run.outputs.items()}
             produced.update({tap: outs[f"tap:{tap}"] for tap in run.taps})
             return produced
@@ -117,7 +118,7 @@ class ComposedModel(nn.Module):
         for name, param in self.named_parameters():
             param.requires_grad_(name in self._trainable_names and self.parameter_owner(name) in parts)
         self.trainable_parts = set(parts) & {self.parameter_owner(n) for n in self._trainable_names}
-        self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled)
+        self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled, self.plan.recompute_enabled)
         self.clear_cache()
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

@@ -12,15 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from composer.graph.graph import Graph
+from composer.spec.site import spans
 from composer.spec.ir import ClassesInput
 
 
 @dataclass
 class Plan:
     enabled: bool
+    recompute_enabled: bool = True
     grad_from: dict[str, int | None] = field(default_factory=dict)  # run id -> first block with autograd
     constant: set[str] = field(default_factory=set)  # tensors fixed for a given class set
     cached_nodes: set[str] = field(default_factory=set)  # run/call nodes whose outputs are cached
+    recompute: dict[str, frozenset[int]] = field(default_factory=dict)  # run id -> frozen blocks recomputed
 
     def describe(self, graph: Graph) -> list[str]:
         lines = []
@@ -34,6 +37,10 @@ class Plan:
                 lines.append(f"{run_id}: no autograd through the blocks, only after the last")
             else:
                 lines.append(f"{run_id}: blocks 1-{start} without autograd, autograd from block {start + 1}")
+        for run_id, blocks in self.recompute.items():
+            if blocks:
+                layers = ",".join(spans([i + 1 for i in blocks]))
+                lines.append(f"{run_id}: frozen blocks {layers} keep only their input; recomputed in the backward pass")
         for node in sorted(self.cached_nodes):
             lines.append(f"{node[2:]}: computed once per class set and reused")
         return lines
@@ -56,11 +63,23 @@ def _first_trainable_block(graph: Graph, run, trainable: set[str]) -> int | None
     return min(starts) if starts else None
 
 
-def make_plan(graph: Graph, trainable: set[str], enabled: bool = True) -> Plan:
+def _recomputed(graph: Graph, run, start: int | None, trainable: set[str]) -> frozenset[int]:
+    """Frozen blocks that gradients only pass through: storing their activations buys nothing a second
+    forward pass cannot give, so they keep just their input (blocks with taps record, so they stay)."""
+    if start is None or run.backbone in trainable:
+        return frozenset()
+    tower = graph.tower(run.backbone, run.tower)
+    tapped = {i for a in graph.attachments_of(run.backbone, run.tower) if a.use == "tap" for i in a.layers}
+    return frozenset(i for i in range(start, tower.depth) if i not in tapped)
+
+
+def make_plan(graph: Graph, trainable: set[str], enabled: bool = True, recompute: bool = True) -> Plan:
     """`trainable`: names of components with trainable parameters and of backbones that are not frozen."""
-    plan = Plan(enabled)
+    plan = Plan(enabled, recompute)
     for run_id, run in graph.runs.items():
         plan.grad_from[run_id] = _first_trainable_block(graph, run, trainable) if enabled else 0
+        if enabled and recompute:
+            plan.recompute[run_id] = _recomputed(graph, run, plan.grad_from[run_id], trainable)
     if not enabled:
         return plan
     constant = {n for n, i in graph.spec.inputs.items() if isinstance(i, ClassesInput)}

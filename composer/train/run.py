@@ -67,6 +67,8 @@ class RunOptions:
     max_steps: int | None = None
     eval_every: int = 1
     gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
+    plan: bool = True
+    recompute: bool = True
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
@@ -162,7 +164,8 @@ class Run:
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
         torch.manual_seed(self.seed)
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
-                                                          load_weights=not options.tiny,
+                                                          load_weights=not options.tiny, plan=options.plan,
+                                                          recompute=options.recompute,
                                                           num_classes=len(self.task.train.classes)))
         if self.model.graph.predict is None:
             raise SpecError("the spec has no prediction to evaluate: name its [B, C] scores in `predict`")

@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test
+.PHONY: setup demo test bench
 setup: .venv/.installed
 
 .venv/.installed: requirements.txt pyproject.toml
@@ -23,3 +23,8 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# Benchmarks (benchmarks/RESULTS.md); PyAV and matplotlib are benchmark-only dependencies.
+bench: setup
+	.venv/bin/pip install -q -r requirements-bench.txt
+	$(PY) benchmarks/run_all.py

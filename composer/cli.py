@@ -201,6 +201,11 @@ def run_options(fn):
         click.option("--no-plan", is_flag=True, help="autograd everywhere, no caching, no recomputation"),
         click.option("--no-recompute", is_flag=True, help="store the activations of frozen blocks instead of "
                      "recomputing them in the backward pass (faster, more memory)"),
+        click.option("--cache-features", type=click.Path(file_okay=False), default=None,
+                     help="when the video only goes through frozen towers: compute their outputs for un-augmented "
+                     "training clips once, keep them in this folder, and train on them"),
+        click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (falls back to eager "
+                     "with a message if compiling fails)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -216,6 +221,7 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
                       gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
+                      cache_features=kw["cache_features"], compile=kw["compile_"],
                       sets=list(sets), unsets=list(unsets))
 
 

@@ -35,7 +35,7 @@ def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
                  "checkpoints/last.safetensors", "checkpoints/best.safetensors", "checkpoints/resume.json"):
         assert (d / name).exists(), name
     test = summary["parts"]["test"]
-    assert test["count"] == 64 and 0 <= test["top1"] <= 100 and "top5" in test and "mean_class" in test
+    assert test["count"] == 128 and 0 <= test["top1"] <= 100 and "top5" in test and "mean_class" in test
     record = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
     assert record["epoch"] == 1 and record["clips"] == 16 and "top1" in record["test"]
     run_info = json.loads((d / "run.json").read_text())
@@ -128,7 +128,7 @@ def test_base_to_novel_reports_both_and_the_harmonic_mean(demo_root, tmp_path):
               console=quiet())
     summary = job.fit()
     assert set(summary["parts"]) == {"base", "novel"} and "harmonic_mean" in summary
-    assert summary["parts"]["novel"]["count"] == 32
+    assert summary["parts"]["novel"]["count"] == 64
 
 
 def test_a_linear_head_cannot_be_tested_on_novel_classes(demo_root, tmp_path):
@@ -165,3 +165,25 @@ def test_stages_run_in_order_and_each_trains_only_its_parts(demo_root, tmp_path)
     after_pretrain, final = snapshots[1], {n: p for n, p in job.model.named_parameters() if "proc_category" in n}
     assert any(not torch.equal(before[n], after_pretrain[n]) for n in before)  # pretrain moved the processor
     assert all(torch.equal(after_pretrain[n], final[n]) for n in before)  # finetune did not
+
+
+def test_cached_features_train_a_linear_probe_without_running_the_backbone_again(demo_root, tmp_path):
+    cache = tmp_path / "features"
+    job = Run("specs/baselines/clip-linear-probe.yaml",
+              options(demo_root, tmp_path, epochs=2, max_steps=None, cache_features=str(cache)), console=quiet())
+    calls = {"n": 0}
+    tower = job.model.backbones["clip"].towers["visual"]
+    original = tower.run
+    tower.run = lambda *a, **k: calls.__setitem__("n", calls["n"] + 1) or original(*a, **k)
+    job.fit()
+    assert len(list(cache.glob("*.safetensors"))) == 192
+    first = calls["n"]
+    assert first >= 192  # every training clip once while caching, then only the test passes
+    records = [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["clips"] for r in records] == [192, 192]
+
+
+def test_cached_features_are_refused_when_the_backbone_trains(demo_root, tmp_path):
+    with pytest.raises(DataError, match="--cache-features needs"):
+        Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, cache_features=str(tmp_path / "c")),
+            console=quiet()).fit()

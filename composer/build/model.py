@@ -63,7 +63,8 @@ class ComposedModel(nn.Module):
         losses = self.spec.losses if losses is None else losses
         if outputs is None:
             outputs = (["loss"] if losses else []) + ([self.graph.predict] if self.graph.predict else [])
-        values: dict[str, Any] = {k: v for k, v in batch.items() if k in self.spec.inputs}
+        # inputs, and any flow tensor given precomputed (cached frozen features): nodes that would make it are skipped
+        values: dict[str, Any] = {k: v for k, v in batch.items() if k in self.spec.inputs or k in self.graph.types}
         key = self._cache_key(batch) if self.plan.enabled else None
         cached = self._cache.get(key, {}) if key is not None else {}
         values.update(cached)

@@ -32,6 +32,8 @@ class ClipConfig:
 
 
 class ClipDataset(Dataset):
+    collate = staticmethod(lambda samples: collate(samples))
+
     def __init__(self, items: list[Item], config: ClipConfig, train: bool, seed: int = 0) -> None:
         self.items, self.config, self.train, self.seed = items, config, train, seed
         self.epoch = 0

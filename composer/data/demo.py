@@ -4,7 +4,9 @@ Eight classes defined by motion only: move left / right, move up / down, rotate 
 anticlockwise, approach / recede. Each pair is the same kind of clip played backwards, so the two
 classes of a pair have exactly the same distribution of frames; a model that averages frames (blind to
 their order) cannot tell them apart better than chance within a pair, while a model that sees time
-can. Every clip has its own textured background, shape, colour, start and speed.
+can. Clips have 17 frames so that the frames sampled at test time (segment centres) are the same set
+for a clip and its reversal: a frame average sees exactly the same frames. Every clip has its own
+textured background, shape, colour, start and speed.
 
 The set also ships what specs ask of a dataset: per-class descriptions (MSTA), a Chinese label
 dictionary (the dual-text model) and the answers to FTP's four prompts. Horizontal flips are off: they
@@ -24,9 +26,9 @@ import torch
 
 from composer.data.datasets import DatasetIndex, listed
 
-VERSION = "demo-v2"
-SIZE, FRAMES, FPS = 64, 16, 8
-TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 8
+VERSION = "demo-v3"
+SIZE, FRAMES, FPS = 64, 17, 8  # 17 frames: the test-time frame positions are symmetric under reversal
+TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 16
 PAIRS = [("move right", "move left"), ("move down", "move up"), ("rotate clockwise", "rotate anticlockwise"),
          ("approach", "recede")]
 CLASSES = [name for pair in PAIRS for name in pair]

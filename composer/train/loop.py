@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
 
-from composer.data.clips import ClipDataset, collate
+from composer.data.clips import ClipDataset
 from composer.data.protocols import Part
 from composer.errors import DataError
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
@@ -53,7 +53,7 @@ def inputs(spec, video: torch.Tensor, labels: torch.Tensor | None, classes: list
     """The batch under the spec's own input names."""
     out: dict[str, Any] = {}
     for name, inp in spec.inputs.items():
-        if isinstance(inp, VideoInput):
+        if isinstance(inp, VideoInput) and video is not None:
             out[name] = video
         elif isinstance(inp, ClassesInput):
             out[name] = classes
@@ -70,10 +70,10 @@ def loader(dataset: ClipDataset, settings: Settings, world: World, train: bool, 
         else:
             sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
         return DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler, num_workers=settings.workers,
-                          collate_fn=collate, drop_last=False, persistent_workers=False)
+                          collate_fn=dataset.collate, drop_last=False, persistent_workers=False)
     shard = Subset(dataset, list(range(world.rank, len(dataset), world.size)))
     return DataLoader(shard, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers,
-                      collate_fn=collate)
+                      collate_fn=dataset.collate)
 
 
 @dataclass
@@ -98,12 +98,16 @@ def train_epoch(model, net, spec, part: Part, dataset: ClipDataset, optimizer, s
         if step >= steps:
             break
         bad += batch["bad"]
-        if "video" not in batch:
+        if "label" not in batch:
             continue
-        video = batch["video"].to(settings.device, non_blocking=True)
         labels = batch["label"].to(settings.device)
+        if "features" in batch:  # cached frozen features stand in for the video
+            given = inputs(spec, None, labels, part.classes) | {k: v.to(settings.device)
+                                                                 for k, v in batch["features"].items()}
+        else:
+            given = inputs(spec, batch["video"].to(settings.device, non_blocking=True), labels, part.classes)
         with autocast(settings):
-            out = net(inputs(spec, video, labels, part.classes), outputs=["loss"], losses=losses)
+            out = net(given, outputs=["loss"], losses=losses)
         loss = out["loss"]
         if not all_agree(bool(torch.isfinite(loss.detach()).item()), world):
             raise LossNotFinite(f"the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")

@@ -69,6 +69,8 @@ class RunOptions:
     gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
     plan: bool = True
     recompute: bool = True
+    cache_features: str | None = None  # folder for frozen features of un-augmented training clips
+    compile: bool = False  # torch.compile the model (falls back to eager with a message)
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
@@ -219,7 +221,7 @@ class Run:
                 epochs = self.options.epochs or (stage.epochs if stage and stage.epochs else self.spec.train.epochs)
                 lr = self.options.lr or (stage.lr if stage and stage.lr else self.spec.train.lr)
                 warmup = stage.warmup_epochs if stage and stage.warmup_epochs is not None else self.spec.train.warmup_epochs
-                dataset = ClipDataset(self.task.train.items, self.clip, train=True, seed=self.seed)
+                dataset = self._train_data(progress)
                 per_epoch = math.ceil(len(dataset) / (self.settings.batch_size * self.world.size))
                 if self.settings.max_steps:
                     per_epoch = min(per_epoch, self.settings.max_steps)
@@ -276,17 +278,31 @@ class Run:
             _write_json(self.dir / "summary.json", summary)
         return summary
 
+    def _train_data(self, progress):
+        if not self.options.cache_features:
+            return ClipDataset(self.task.train.items, self.clip, train=True, seed=self.seed)
+        from composer.train.features import CachedClips
+
+        cached = CachedClips(self.model, self.task.train.items, self.clip, Path(self.options.cache_features),
+                             self.device)
+        task = progress.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
+        bad = cached.fill(progress, task)
+        if bad:
+            self.console.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
+        return cached
+
     def _saved_stage(self) -> int:
         record = json.loads((self.dir / "checkpoints" / "resume.json").read_text())
         return record["progress"]["stage"]
 
     def _wrap(self):
-        if not self.world.distributed:
-            return self.model
-        from torch.nn.parallel import DistributedDataParallel
+        net = self.model
+        if self.world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
 
-        ids = [self.world.local_rank] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+            ids = [self.world.local_rank] if self.device.startswith("cuda") else None
+            net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        return compiled(net, self.console) if self.options.compile else net
 
     # -- testing
     def test(self, progress=None) -> dict[str, Any]:
@@ -312,6 +328,24 @@ class Run:
         if self.world.main:
             _write_json(self.dir / "per_class.json", per_class)
         return results
+
+
+def compiled(net, console: Console):
+    """torch.compile(net), falling back to eager execution (with a message) if compiling fails."""
+    fast = torch.compile(net)
+    state = {"net": fast}
+
+    def forward(*args, **kwargs):
+        try:
+            return state["net"](*args, **kwargs)
+        except Exception as e:  # any compiler failure: dynamo, inductor, a missing C++ toolchain
+            if state["net"] is net:
+                raise
+            console.print(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); running eagerly")
+            state["net"] = net
+            return net(*args, **kwargs)
+
+    return forward
 
 
 def metrics_table(summary: dict[str, Any]) -> Table:

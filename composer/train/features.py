@@ -1,0 +1,100 @@
+"""Caching frozen features on disk across epochs (`composer run --cache-features DIR`).
+
+When every tower a clip goes through is frozen with nothing trainable in it (a linear probe, late
+fusion), its outputs for a clip never change, so they are computed once, stored per clip as
+safetensors, and later epochs read them instead of decoding videos and running backbones. The cached
+clips are un-augmented (the test-time view), which is what makes the features reusable; this trades
+augmentation for speed, so it is an explicit option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+
+from composer.build.checkpoint import atomic_write
+from composer.data.clips import ClipConfig, ClipDataset
+from composer.errors import DataError
+from composer.spec.ir import VideoInput
+
+
+def frozen_video_runs(model) -> list[str]:
+    """Tower runs over the video that need no gradient: the only consumers of the video, or nothing."""
+    videos = {n for n, i in model.spec.inputs.items() if isinstance(i, VideoInput)}
+    runs = [r for r in model.graph.runs.values() if r.inputs[0] in videos]
+    consumers = [node for v in videos for node in model.graph.g.successors(f"t:{v}")]
+    frozen = [r.id for r in runs if model.plan.grad_from[r.id] is None]
+    if not frozen or len(frozen) != len(consumers):
+        raise DataError("--cache-features needs a spec whose video goes only through frozen towers with nothing "
+                        "trainable in them (a linear probe, late fusion)")
+    return frozen
+
+
+def cached_tensors(model, run_ids: list[str]) -> list[str]:
+    names = []
+    for run_id in run_ids:
+        run = model.graph.runs[run_id]
+        names += list(run.outputs) + run.taps
+    return names
+
+
+class CachedClips(Dataset):
+    """Clips as their frozen features: computed on first use, read from `folder` afterwards."""
+
+    collate = staticmethod(lambda samples: collate_features(samples))
+
+    def __init__(self, model, items, config: ClipConfig, folder: Path, device: str) -> None:
+        self.model, self.items, self.folder, self.device = model, items, Path(folder), device
+        self.clips = ClipDataset(items, ClipConfig(config.frames, config.size, config.window, flip=False,
+                                                   device=config.device), train=False)
+        self.runs = frozen_video_runs(model)
+        self.names = cached_tensors(model, self.runs)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Cached clips are the same every epoch (no augmentation)."""
+
+    def path(self, i: int) -> Path:
+        return self.folder / f"{i:08d}.safetensors"
+
+    @torch.no_grad()
+    def fill(self, progress=None, task=None) -> list[str]:
+        """Compute what is not cached yet; return the videos that could not be decoded."""
+        bad = []
+        for i in range(len(self.items)):
+            if progress is not None:
+                progress.update(task, completed=i + 1, total=len(self.items))
+            if self.path(i).exists():
+                continue
+            sample = self.clips[i]
+            if "bad" in sample:
+                bad.append(sample["bad"])
+                continue
+            values = {name: sample["video"][:1].to(self.device) for name in self.model.spec.inputs
+                      if isinstance(self.model.spec.inputs[name], VideoInput)}
+            for run_id in self.runs:
+                values.update(self.model.run_node(f"r:{run_id}", values))
+            tensors = {n: values[n][0].to("cpu").contiguous() for n in self.names}
+            atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp))
+        return bad
+
+    def __getitem__(self, i: int) -> dict:
+        if not self.path(i).exists():
+            return {"bad": f"{self.items[i].path}: not decodable (no cached features)", "index": i}
+        return {"features": load_file(self.path(i)), "label": self.items[i].label, "index": i}
+
+
+def collate_features(samples: list[dict]) -> dict:
+    good = [s for s in samples if "bad" not in s]
+    batch: dict = {"bad": [s["bad"] for s in samples if "bad" in s]}
+    if good:
+        batch["features"] = {k: torch.stack([s["features"][k] for s in good]) for k in good[0]["features"]}
+        batch["label"] = torch.tensor([s["label"] for s in good])
+        batch["index"] = torch.tensor([s["index"] for s in good])
+    return batch

@@ -9,6 +9,7 @@ import time
 from common import RESULTS, ROOT, machine
 
 SCRIPTS = ["overhead.py", "plan.py", "reuse.py", "viclip_layout.py", "loading.py", "scaling.py", "limit.py"]
+ARGS = {"plan.py": ["--base"]}  # the plan's effect on time shows only at full width
 
 
 def gather() -> None:
@@ -33,7 +34,7 @@ def main() -> None:
         if only and script.replace(".py", "") not in only:
             continue
         print(f"== {script}", flush=True)
-        subprocess.run([sys.executable, str(ROOT / "benchmarks" / script)], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *ARGS.get(script, [])], check=True, cwd=ROOT)
     gather()
 
 

@@ -159,6 +159,10 @@ class Run:
                                  batch_size=options.batch_size or train.batch_size,
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
                                  accumulate=train.accumulate, grad_clip=train.grad_clip, max_steps=options.max_steps)
+        if self.device == "cpu" and self.settings.precision != "fp32":
+            self.console.print(f"[yellow]warning:[/] {self.settings.precision} autocast on the CPU: most CPUs emulate "
+                               "half-precision matmuls (a training step measured 43x slower than fp32 in "
+                               "benchmarks/RESULTS.md); --precision fp32 is the fast choice here")
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
             if options.eval_dataset else None

@@ -2,8 +2,8 @@
 
 Timings on a shared machine are noisy, so every comparison runs its contenders interleaved (A B A B ...)
 after a warm-up, and reports the median and the min-max spread. Memory is measured two ways: the bytes
-autograd saves for the backward pass (deterministic, the part of training memory that depends on how
-the model is run), and on a GPU the peak allocated memory.
+kept for the backward pass (deterministic, the part of training memory that depends on how the model
+is run: what autograd saves and what recomputed regions keep), and on a GPU the peak allocated memory.
 """
 
 from __future__ import annotations
@@ -66,21 +66,11 @@ def ratio(a: list[float], b: list[float]) -> dict[str, float]:
 
 
 def saved_bytes(step: Callable[[], torch.Tensor], module: torch.nn.Module | None = None) -> int:
-    """Bytes of the distinct tensors autograd keeps for the backward pass of `step()` (which returns the
-    loss), not counting parameters (they are kept anyway)."""
-    params = {p.untyped_storage().data_ptr() for p in module.parameters()} if module is not None else set()
-    storages: dict[int, int] = {}
+    """Bytes kept from the forward of `step()` (which returns the loss) for its backward: what autograd
+    saves plus the inputs recomputed regions keep (composer.recompute.kept_for_backward)."""
+    from composer.recompute import kept_for_backward
 
-    def pack(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params and not t.is_meta:
-            storages[storage.data_ptr()] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = step()
-    loss.backward()
-    return sum(storages.values())
+    return kept_for_backward(step, module)
 
 
 def cuda_peak(step: Callable[[], torch.Tensor]) -> int | None:

@@ -47,6 +47,26 @@ def test_tds_never_sends_a_gradient_into_clip(dataset_files):
     assert model.plan.grad_from["clip.visual(centre_frames)"] is None
 
 
+def test_tds_side_network_recomputes_under_the_plan_with_the_same_gradients():
+    from composer.build.compile import BuildOptions, compile_spec
+    from composer.recompute import kept_for_backward
+
+    spec = small(ROOT / "specs/papers/tds-clip.yaml")
+    models = {}
+    for recompute in (True, False):
+        torch.manual_seed(0)
+        models[recompute] = compile_spec(spec, BuildOptions(device="cpu", tiny=True, recompute=recompute,
+                                                            num_classes=3))
+        models[recompute].train()
+    assert models[True].components["side"].recompute and not models[False].components["side"].recompute
+    assert "side: keeps only the inputs" in " ".join(models[True].plan.describe(models[True].graph))
+    batch = tiny_batch(models[True], classes=3)
+    kept = {r: kept_for_backward(lambda m=m: m(batch)["loss"], m) for r, m in models.items()}
+    assert kept[True] < 0.6 * kept[False]
+    for (name, a), b in zip(models[True].trainable_state().items(), models[False].trainable_state().values()):
+        assert a.grad is not None and torch.allclose(a.grad, b.grad, atol=1e-6, rtol=1e-4), name
+
+
 def test_tds_without_sme_has_no_motion_stem():
     model = tiny_model(small(ROOT / "specs/papers/ablations/tds-clip-no-sme.yaml"), classes=3)
     assert model.components["side"].stem.motion is None

@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import tiny_batch, tiny_model
 
+from composer.recompute import kept_for_backward
 from composer.spec.load import load_spec
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]
@@ -74,17 +75,8 @@ def test_a_trainable_text_tower_is_not_cached():
 
 
 def _saved_bytes(model, batch) -> int:
-    """Bytes autograd keeps for the backward pass (what peak training memory grows with)."""
-    total = 0
-
-    def pack(t):
-        nonlocal total
-        total += t.numel() * t.element_size()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(batch)["loss"].backward()
-    return total
+    """Bytes kept for the backward pass (what peak training memory grows with)."""
+    return kept_for_backward(lambda: model(batch)["loss"], model)
 
 
 def test_the_plan_recomputes_frozen_blocks_instead_of_storing_them():

@@ -13,10 +13,10 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
 from composer.graph.types import TType
+from composer.recompute import recompute as recomputed
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Tower:
             with grad(i):
                 block_hooks = hooks.blocks[i] if hooks else None
                 if i in recompute and torch.is_grad_enabled():
-                    x = checkpoint(run_block, self.parts(i), x, block_hooks, ctx, mask, use_reentrant=False)
+                    x = recomputed(run_block, self.parts(i), x, block_hooks, ctx, mask)
                 else:
                     x = run_block(self.parts(i), x, block_hooks, ctx, mask)
         ctx.layer = -1

@@ -26,6 +26,17 @@ class ComposedModel(nn.Module):
         self.order = graph.order()
         self._cache: dict[tuple, dict[str, Any]] = {}
         self.classes_input = next((n for n, i in self.spec.inputs.items() if isinstance(i, ClassesInput)), None)
+        self._plan_components()
+
+    def _plan_components(self) -> None:
+        """Trainable components that can recompute their own activations (a `recompute` attribute, such as
+        TDS-CLIP's side network) follow the plan's recomputation setting."""
+        on = self.plan.enabled and self.plan.recompute_enabled
+        for name, module in self.components.items():
+            if hasattr(module, "recompute"):
+                module.recompute = on and name in self.trainable_parts
+                if module.recompute:
+                    self.plan.recomputing_components.append(name)
 
     # -- running
     def needed(self, outputs: Iterable[str]) -> list[str]:
@@ -120,6 +131,7 @@ class ComposedModel(nn.Module):
             param.requires_grad_(name in self._trainable_names and self.parameter_owner(name) in parts)
         self.trainable_parts = set(parts) & {self.parameter_owner(n) for n in self._trainable_names}
         self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled, self.plan.recompute_enabled)
+        self._plan_components()
         self.clear_cache()
 
     def trainable_state(self) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ class Plan:
     constant: set[str] = field(default_factory=set)  # tensors fixed for a given class set
     cached_nodes: set[str] = field(default_factory=set)  # run/call nodes whose outputs are cached
     recompute: dict[str, frozenset[int]] = field(default_factory=dict)  # run id -> frozen blocks recomputed
+    recomputing_components: list[str] = field(default_factory=list)  # trainable parts that recompute themselves
 
     def describe(self, graph: Graph) -> list[str]:
         lines = []
@@ -41,6 +42,8 @@ class Plan:
             if blocks:
                 layers = ",".join(spans([i + 1 for i in blocks]))
                 lines.append(f"{run_id}: frozen blocks {layers} keep only their input; recomputed in the backward pass")
+        for name in self.recomputing_components:
+            lines.append(f"{name}: keeps only the inputs of its heavy layers; recomputed in the backward pass")
         for node in sorted(self.cached_nodes):
             lines.append(f"{node[2:]}: computed once per class set and reused")
         return lines

@@ -10,6 +10,10 @@ SideBlock (AttnCBlock of the official code):
     3. x = x + MHSA(q = LN(x + pos), k = v = LN([cls; x + pos]))    patches query, class token joins keys
     4. x = x + MLP(BN(x))   (d -> 4d -> d, GELU)
 then BN and the mean over time and space: a [B, d] clip feature for a linear head.
+The side network's own activations are nearly all of TDS-CLIP's training memory (the frozen CLIP stores
+nothing), so under the plan's recomputation (`recompute`, set by the build; off with --no-recompute) the
+convolutions, the attention and the MLP of each block keep only their inputs and run again in the backward
+pass. The batch norms are not recomputed: a second forward would update their running statistics twice.
 With d = 320 on ViT-B/16 this has 24,168,672 parameters (24,297,072 with the 400-class head).
 """
 
@@ -25,6 +29,7 @@ from composer.components.registry import Kind, NodeInfo, Params, register
 from composer.components.side.sme_adapter import SideStem
 from composer.components.side.td_adapter import TDAdapter
 from composer.graph.types import ShapeError, TType, match
+from composer.recompute import recompute as recomputed
 
 STATS = {"clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
          "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
@@ -65,18 +70,24 @@ class SideBlock(nn.Module):
         nn.init.normal_(self.mlp[0].weight, std=(2 * d) ** -0.5)
         nn.init.normal_(self.mlp[2].weight, std=d ** -0.5 * (2 * layers) ** -0.5)
 
-    def forward(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    def _attention(self, tokens: torch.Tensor) -> torch.Tensor:
+        y = self.ln_1(tokens)
+        return self.attn(y[:, 1:], y, y, need_weights=False)[0]
+
+    def forward(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor, grid: tuple[int, int],
+                recompute: bool = False) -> torch.Tensor:
+        def run(fn, *args):
+            return recomputed(fn, *args) if recompute and torch.is_grad_enabled() else fn(*args)
+
         b, t, n, d = x.shape  # patch tokens
         h, w = grid
         volume = x.permute(0, 3, 1, 2).reshape(b, d, t, h, w)
-        volume = volume + self.td(self.conv(self.bn_1(volume)))
+        volume = volume + self.td(run(self.conv, self.bn_1(volume)))
         x = volume.reshape(b, d, t, n).permute(0, 2, 3, 1)
         tokens = torch.cat([_shift(cls).unsqueeze(2), x + pos], dim=2).flatten(0, 1)  # [B*T, 1 + N, d]
-        y = self.ln_1(tokens)
-        x = x + self.attn(y[:, 1:], y, y, need_weights=False)[0].view(b, t, n, d)
+        x = x + run(self._attention, tokens).view(b, t, n, d)
         volume = x.permute(0, 3, 1, 2).reshape(b, d, t, h, w)
-        out = self.mlp(self.bn_2(volume).reshape(b, d, t, n).permute(0, 2, 3, 1))
-        return x + out
+        return x + run(self.mlp, self.bn_2(volume).reshape(b, d, t, n).permute(0, 2, 3, 1))
 
 
 class TDSSideNetwork(nn.Module):
@@ -93,6 +104,7 @@ class TDSSideNetwork(nn.Module):
         self.blocks = nn.ModuleList(SideBlock(d, p.td_adapter, p.reduction) for _ in range(layers))
         self.position = nn.Parameter(torch.randn(grid[0] * grid[1], d) * 0.01)
         self.post_bn = nn.BatchNorm3d(d)
+        self.recompute = False  # set from the plan by the build
 
     def forward(self, windows: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
         windows = (windows - self.mean.to(windows.dtype)) / self.std.to(windows.dtype)
@@ -102,7 +114,7 @@ class TDSSideNetwork(nn.Module):
         for i, block in enumerate(self.blocks):
             z = self.linears[i](self.norms[i](taps[:, :, i].to(x.dtype)))  # [B, T, 1 + N, d]
             x = 0.5 * x + 0.5 * z[:, :, 1:]
-            x = block(x, z[:, :, 0], self.position.to(x.dtype), (h, w))
+            x = block(x, z[:, :, 0], self.position.to(x.dtype), (h, w), self.recompute)
         volume = self.post_bn(x.permute(0, 3, 1, 2).reshape(b, d, t, h, w))
         return volume.mean(dim=(2, 3, 4))
 

@@ -33,7 +33,9 @@ from composer.train.run import Run, RunOptions  # noqa: E402
 RUNS = [
     ("frame mean (CLIP linear probe)", "specs/baselines/clip-linear-probe.yaml", 1e-2, [], "order-blind by construction"),
     ("temporal transformer", "specs/baselines/clip-temporal-transformer.yaml", 1e-2, [], ""),
-    ("MSTA", "specs/papers/msta.yaml", 1e-2, [], ""),
+    ("MSTA", "specs/papers/msta.yaml", 1e-2, [], "the paper's adapter scale 0.005"),
+    ("MSTA, adapter scale 0.1", "specs/papers/msta.yaml", 1e-2, ["components.msta.params.scale=0.1"],
+     "scale 0.005 is set for pretrained features; random ones need larger steps"),
     ("TDS-CLIP", "specs/papers/tds-clip.yaml", 1e-3, ["components.side.params.dim=64"],
      "side width 64 instead of 320 to fit the CPU budget"),
     ("temporal prompts + dual text", "specs/papers/temporal-prompts-dual-text.yaml", 1e-3, [], ""),

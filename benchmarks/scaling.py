@@ -56,18 +56,17 @@ def plot(rows: list[dict]) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    colours = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
     for family in FAMILIES:
         for size, marker in (("tiny", "o"), ("B", "s"), ("L", "^")):
             rs = [r for r in rows if r["family"] == family and r["size"] == size]
-            label = f"{family.split()[0]} {size}"
-            style = "-" if family.startswith("ViCLIP") else "--"
-            axes[0].plot([r["frames"] for r in rs], [r["gflops"] for r in rs], style, marker=marker, label=label)
+            look = dict(linestyle="-" if family.startswith("ViCLIP") else "--", marker=marker, color=next(colours),
+                        label=f"{family.split()[0]} {size}")  # one colour per line in every panel
+            axes[0].plot([r["frames"] for r in rs], [r["gflops"] for r in rs], **look)
             timed = [r for r in rs if r.get("step")]
             if timed:
-                axes[1].plot([r["frames"] for r in timed], [r["step"]["median"] for r in timed], style, marker=marker,
-                             label=label)
-                axes[2].plot([r["frames"] for r in timed], [r["saved"] / 2**20 for r in timed], style, marker=marker,
-                             label=label)
+                axes[1].plot([r["frames"] for r in timed], [r["step"]["median"] for r in timed], **look)
+                axes[2].plot([r["frames"] for r in timed], [r["saved"] / 2**20 for r in timed], **look)
     for ax, title in zip(axes, ("GFLOPs per clip (meta device)", "training step, s (measured)",
                                 "kept for backward, MiB (measured)")):
         ax.set_xscale("log", base=2)

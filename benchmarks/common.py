@@ -56,7 +56,9 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 def fmt(s: dict[str, float], unit: str = "s", scale: float = 1.0) -> str:
-    return f"{s['median'] * scale:.3f} {unit} ({s['min'] * scale:.3f}-{s['max'] * scale:.3f})"
+    """'median unit (min-max)'; unit "" for ratios."""
+    unit = f" {unit}" if unit else ""
+    return f"{s['median'] * scale:.3f}{unit} ({s['min'] * scale:.3f}-{s['max'] * scale:.3f})"
 
 
 def ratio(a: list[float], b: list[float]) -> dict[str, float]:

@@ -172,9 +172,9 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         q, s = r["ratio"], r["ratio_stored"]
-        lines.append(f"| {r['name']} | {fmt(r['by_hand'])} | {fmt(r['stored'])} | {s['median']:.3f} "
-                     f"({s['min']:.3f}-{s['max']:.3f}) | {fmt(r['composer'])} | {q['median']:.3f} "
-                     f"({q['min']:.3f}-{q['max']:.3f}) | {r['max_abs_diff']:.1e} | {mib(r['saved_by_hand'])} / "
+        lines.append(f"| {r['name']} | {fmt(r['by_hand'])} | {fmt(r['stored'])} | {fmt(s, '')}"
+                     f" | {fmt(r['composer'])} | {fmt(q, '')}"
+                     f" | {r['max_abs_diff']:.1e} | {mib(r['saved_by_hand'])} / "
                      f"{mib(r['saved_stored'])} / {mib(r['saved_composer'])} | {mib(r['peak_by_hand'])} / "
                      f"{mib(r['peak_stored'])} / {mib(r['peak_composer'])} |")
     save("1_overhead", {"rows": rows, "args": vars(args)}, "\n".join(lines))

@@ -98,8 +98,8 @@ def main() -> None:
         t, u = r["time_ratio"], r["time_ratio_stored"]
         lines.append(f"| {r['name']} | {r['size']} | {mib(r['saved_plan'])} / {mib(r['saved_stored'])} / "
                      f"{mib(r['saved_no_plan'])} | {r['memory_ratio']:.3f}, {r['memory_ratio_stored']:.3f} | "
-                     f"{fmt(r['plan'])} | {fmt(r['stored'])} | {fmt(r['no_plan'])} | {t['median']:.3f} "
-                     f"({t['min']:.3f}-{t['max']:.3f}), {u['median']:.3f} ({u['min']:.3f}-{u['max']:.3f}) | "
+                     f"{fmt(r['plan'])} | {fmt(r['stored'])} | {fmt(r['no_plan'])} | {fmt(t, '')}"
+                     f", {fmt(u, '')} | "
                      f"{mib(r['peak_plan'])} / {mib(r['peak_stored'])} / {mib(r['peak_no_plan'])} |")
     lines += ["", "What the plan did:", ""]
     seen = set()

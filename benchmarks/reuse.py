@@ -78,7 +78,7 @@ def main() -> None:
     for t in texts:
         q = t["ratio"]
         lines.append(f"| {t['size']} | {t['classes']} | {fmt(t['cached'])} | {fmt(t['recomputed'])} | "
-                     f"{q['median']:.3f} ({q['min']:.3f}-{q['max']:.3f}) |")
+                     f"{fmt(q, '')} |")
     lines += ["", f"(b) Training epochs of the CLIP linear probe (tiny, 192 demo clips) with frozen features cached "
                   "on disk (`--cache-features`; computed once before the first epoch, un-augmented clips) or decoded "
                   "and run through the backbone every epoch.", "",

@@ -77,7 +77,7 @@ def main() -> None:
     for r in rows:
         q = r["ratio"]
         lines.append(f"| {r['size']} | {r['frames']} | {r['image']} | {r['tokens']} | {r['max_abs_diff']:.1e} ({r['relative_diff']:.1e}) "
-                     f"| {fmt(r['ours'])} | {fmt(r['official'])} | {q['median']:.3f} ({q['min']:.3f}-{q['max']:.3f}) | "
+                     f"| {fmt(r['ours'])} | {fmt(r['official'])} | {fmt(q, '')} | "
                      f"{mib(r['saved_ours'])} / {mib(r['saved_official'])} | {mib(r['peak_ours'])} / "
                      f"{mib(r['peak_official'])} |")
     save("4_viclip_layout", {"rows": rows}, "\n".join(lines))

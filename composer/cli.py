@@ -17,7 +17,7 @@ from rich.console import Console
 
 from composer.errors import DataError, SpecError
 
-SPEC_HELP = "a spec file: .yaml/.yml, or .comp for the text syntax"
+SPEC_HELP = "a spec file (.yaml/.yml, or .comp for the text syntax) or a shipped spec's name (composer specs)"
 
 
 def _fail_on_spec_errors(fn):
@@ -73,6 +73,7 @@ def main() -> None:
     composer data check      find bad videos and split lines before a long run
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
+    composer specs           list the shipped specs (SPEC may be one of their names)
     """
 
 
@@ -323,6 +324,25 @@ def kinds(markdown):
         click.echo(catalogue_markdown(), nl=False)
     else:
         Console().print(kinds_table())
+
+
+@main.command(name="specs")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON list instead of the table")
+@_fail_on_spec_errors
+def specs_command(as_json):
+    """List the specs shipped with composer: name, paper, backbones and trainable parameters (built at
+    full size on the meta device, as `composer build` does; a few seconds).
+
+    A name works wherever a spec path does: `composer build msta`, `composer run tds-clip ...`, and in
+    `extends:`. A file that exists wins over a name. Where a name has both syntaxes (x.yaml and x.comp),
+    the name means the YAML file."""
+    from composer.build.shipped_list import spec_rows, specs_table
+
+    rows = spec_rows()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    else:
+        Console().print(specs_table(rows))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Reading a spec from disk: front end by file suffix, `extends`, `--set`, then validation into the IR."""
+"""Reading a spec from disk: front end by file suffix, `extends`, `--set`, then validation into the IR.
+
+Wherever a spec file is named (a command's SPEC, `extends:`), a shipped spec's name works too (shipped.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from composer.errors import Loc, Problem, SpecError, did_you_mean, remember_sour
 from composer.spec.document import DELETE, Document, Path, SourceMap
 from composer.spec.ir import Node, Spec
 from composer.spec.merge import merge, set_path, unset_path
+from composer.spec.shipped import locate, shipped
 from composer.spec.text_front import read_text
 from composer.spec.yaml_front import read_yaml, read_yaml_value
 
@@ -20,14 +24,12 @@ YAML_SUFFIXES = (".yaml", ".yml")
 TEXT_SUFFIXES = (".comp",)
 
 
-def read_document(path: str | FsPath) -> Document:
-    """Read one spec file, without following `extends`."""
-    path = FsPath(path)
+def read_document(spec: str | FsPath) -> Document:
+    """Read one spec file (a path, or a shipped name), without following `extends`."""
+    path = locate(spec)
     shown = str(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {shown}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SpecError(f"cannot read spec file {shown}: {e}") from None
     remember_source(shown, text)
@@ -39,9 +41,10 @@ def read_document(path: str | FsPath) -> Document:
                     expected="a .yaml/.yml file or a .comp file (the text syntax)")
 
 
-def resolve_document(path: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Document:
-    """Read a spec file and everything it `extends`, merged (docs/language.md, "Inheritance")."""
-    path = FsPath(path)
+def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Document:
+    """Read a spec file (a path, or a shipped name) and everything it `extends`, merged (docs/language.md,
+    "Inheritance")."""
+    path = locate(spec)
     here = path.resolve()
     doc = read_document(path)
     base_name = doc.data.pop("extends", None)
@@ -49,14 +52,17 @@ def resolve_document(path: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Doc
     if base_name is None:
         return doc
     if not isinstance(base_name, str):
-        raise SpecError("'extends' must be the path of another spec file", extends_loc)
-    base_path = (path.parent / base_name)
+        raise SpecError("'extends' must be the path of another spec file or a shipped name", extends_loc)
+    base_path = path.parent / base_name
+    if not base_path.exists() and base_name in shipped():
+        base_path = shipped()[base_name]
     if base_path.resolve() in _chain + (here,):
         loop = " -> ".join(p.name for p in _chain + (here, base_path.resolve()))
         raise SpecError(f"inheritance loop: {loop}", extends_loc, hint="a spec cannot extend itself, even indirectly")
     if not base_path.exists():
         raise SpecError(f"the spec this one extends does not exist: {base_path}", extends_loc,
-                        hint="paths in 'extends' are relative to the file that names them")
+                        hint="paths in 'extends' are relative to the file that names them; a shipped name "
+                        "(`composer specs`) works too")
     return merge(resolve_document(base_path, _chain + (here,)), doc)
 
 
@@ -209,9 +215,10 @@ def defaults() -> Document:
     return Document(data, SourceMap(), "<defaults>")
 
 
-def load_spec(path: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Spec:
-    """The one entry point: file (YAML or text) -> merged document -> validated IR."""
+def load_spec(spec: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Spec:
+    """The one entry point: file (YAML or text; a path or a shipped name) -> merged document -> validated IR."""
+    path = locate(spec)
     doc = apply_overrides(merge(defaults(), resolve_document(path)), sets, unsets)
     if doc.data.get("name") is None:
-        doc.data["name"] = FsPath(path).stem
+        doc.data["name"] = path.stem
     return validate(doc)

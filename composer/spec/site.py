@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path as FsPath
+from importlib import resources
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from composer.errors import Loc, SpecError
 
-GRAMMAR = FsPath(__file__).resolve().parents[2] / "grammar" / "site.lark"
+GRAMMAR = resources.files("composer") / "grammar" / "site.lark"  # ../grammar (see pyproject.toml)
 LAST = -1
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path as FsPath
+from importlib import resources
 from typing import Any
 
 from lark import Lark, Token, Tree
@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from composer.errors import Loc, SpecError
 from composer.spec.document import DELETE, Document, Path, SourceMap
 
-GRAMMAR = FsPath(__file__).resolve().parents[2] / "grammar" / "spec.lark"
+GRAMMAR = resources.files("composer") / "grammar" / "spec.lark"  # ../grammar (see pyproject.toml)
 
 _TOKEN_WORDS = {
     "NAME": "a name", "DOTTED": "a dotted name", "SITE": "a site such as clip.visual.blocks[1-12].mlp",

@@ -336,13 +336,11 @@ def specs_command(as_json):
     A name works wherever a spec path does: `composer build msta`, `composer run tds-clip ...`, and in
     `extends:`. A file that exists wins over a name. Where a name has both syntaxes (x.yaml and x.comp),
     the name means the YAML file."""
-    from composer.build.shipped_list import spec_rows, specs_table
+    from composer.build.shipped_list import spec_rows, specs_text
 
     rows = spec_rows()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-    else:
-        Console().print(specs_table(rows))
+    click.echo(json.dumps(rows, indent=2) if as_json else specs_text(rows), nl=not as_json)
+
 
 
 if __name__ == "__main__":

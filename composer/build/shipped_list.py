@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from composer.build.compile import BuildOptions, compile_spec
 from composer.build.summary import parameter_counts
 from composer.spec.load import load_spec
@@ -40,13 +38,16 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:,.2f}M" if n >= 10_000 else f"{n:,}"
 
 
-def specs_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(show_edge=False, caption="names work wherever a spec path does (composer build NAME); where a "
-                  "name has both syntaxes, NAME is the YAML file", caption_justify="left")
-    for column in ("name", "paper / description", "backbones", "trainable", "file"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis", justify="right" if column == "trainable" else "left")
+def specs_text(rows: list[dict[str, Any]]) -> str:
+    """Plain aligned lines, one per spec (easy to grep), and a note on what a name means."""
+    cells = [("name", "trainable", "backbones", "file", "paper / description")]
     for r in rows:
         also = "".join(f" (+{Path(a).suffix})" for a in r["also"])
-        table.add_row(r["name"], r["paper"] or "-", ", ".join(r["backbones"]), _millions(r["trainable_params"]),
-                      r["file"] + also)
-    return table
+        cells.append((r["name"], _millions(r["trainable_params"]), ", ".join(r["backbones"]), r["file"] + also,
+                      r["paper"] or "-"))
+    widths = [max(len(row[i]) for row in cells) for i in range(4)]
+    lines = ["  ".join([row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2]),
+                        row[3].ljust(widths[3]), row[4]]) for row in cells]
+    note = ("A name works wherever a spec path does (composer build NAME); a file that exists wins. Where a name "
+            "has both syntaxes (+.comp), the name means the YAML file.")
+    return "\n".join(lines + ["", note]) + "\n"

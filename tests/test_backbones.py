@@ -71,7 +71,7 @@ def test_full_sizes_on_the_meta_device_have_the_published_parameter_counts():
 
 
 SPEC = """
-backbone clip: clip(size="tiny", weights="{weights}")
+backbone clip: clip(size="tiny", weights="{weights}"{more})
 component pool: temporal_mean
 component head: linear_head frozen
 flow {{ frames = clip.visual(video)
@@ -84,10 +84,74 @@ def test_local_clip_weights_load_into_the_same_code_path(tmp_path):
     request = Request(size="ViT-B/16", tiny=True, weights=None, load=False, image_size=224, frames=8)
     source = open_clip.CLIP(**clip_family._config(request))
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "clip.safetensors")
-    spec = load_spec(write(tmp_path, "s.comp", SPEC.format(weights=tmp_path / "clip.safetensors")))
+    spec = load_spec(write(tmp_path, "s.comp", SPEC.format(weights=tmp_path / "clip.safetensors",
+                                                            more=', activation="gelu"')))
     model = compile_spec(spec, BuildOptions(device="cpu", load_weights=True))
     loaded = model.backbones["clip"].model.visual.conv1.weight
     assert torch.equal(loaded, source.visual.conv1.weight)
+
+
+def _mlp_activation(model) -> type:
+    return type(model.backbones["clip"].model.visual.transformer.resblocks[0].mlp.gelu)
+
+
+def _openai_release(state: dict, path) -> None:
+    """Write `state` as OpenAI ships CLIP: a TorchScript archive whose module also keeps the input
+    resolution, context length and vocabulary size as tensors."""
+    root = torch.nn.Module()
+    extra = {"input_resolution": torch.tensor(224), "context_length": torch.tensor(77), "vocab_size": torch.tensor(49408)}
+    for key, tensor in {**state, **extra}.items():
+        *parents, leaf = key.split(".")
+        module = root
+        for part in parents:
+            if not hasattr(module, part):
+                module.add_module(part, torch.nn.Module())
+            module = getattr(module, part)
+        module.register_buffer(leaf, tensor.clone())
+    torch.jit.script(root).save(str(path))
+
+
+def test_openai_release_under_a_plain_file_name_builds_quick_gelu(tmp_path):
+    request = Request(size="ViT-B/16", tiny=True, weights=None, load=False, image_size=224, frames=8)
+    source = open_clip.CLIP(**clip_family._config(request), quick_gelu=True)
+    _openai_release(source.state_dict(), tmp_path / "ViT-B-16.pt")  # the name says nothing about OpenAI
+    spec = load_spec(write(tmp_path, "s.comp", SPEC.format(weights=tmp_path / "ViT-B-16.pt", more="")))
+    model = compile_spec(spec, BuildOptions(device="cpu", load_weights=True))
+    assert _mlp_activation(model) is open_clip.transformer.QuickGELU
+    assert torch.equal(model.backbones["clip"].model.visual.conv1.weight, source.visual.conv1.weight)
+    assert _mlp_activation(compile_spec(spec)) is open_clip.transformer.QuickGELU  # `composer build` (meta) too
+
+
+def test_a_state_dict_that_cannot_tell_its_activation_is_refused(tmp_path):
+    request = Request(size="ViT-B/16", tiny=True, weights=None, load=False, image_size=224, frames=8)
+    weights = tmp_path / "ViT-B-16-openai.pt"  # a file name is no evidence, even one that says openai
+    torch.save(open_clip.CLIP(**clip_family._config(request), quick_gelu=True).state_dict(), weights)
+    spec = load_spec(write(tmp_path, "s.comp", SPEC.format(weights=weights, more="")))
+    with pytest.raises(SpecError) as e:
+        compile_spec(spec, BuildOptions(device="cpu", load_weights=True))
+    problem = e.value.problems[0]
+    assert "cannot tell which activation the CLIP weights" in problem.message
+    assert "activation: quick_gelu" in problem.expected and "weights: openai" in problem.hint
+    stated = load_spec(write(tmp_path, "t.comp", SPEC.format(weights=weights, more=', activation="quick_gelu"')))
+    assert _mlp_activation(compile_spec(stated, BuildOptions(device="cpu", load_weights=True))) \
+        is open_clip.transformer.QuickGELU
+
+
+@pytest.mark.parametrize("weights, expected", [("openai", open_clip.transformer.QuickGELU),
+                                               ("laion2b_s34b_b88k", torch.nn.GELU)])
+def test_hub_tags_decide_the_activation_and_a_contradiction_stops(tmp_path, weights, expected):
+    path = write(tmp_path, "s.comp", SPEC.format(weights=weights, more="").replace('"tiny"', '"ViT-B/16"'))
+    assert _mlp_activation(compile_spec(load_spec(path))) is expected  # on the meta device: nothing downloaded
+    other = "gelu" if expected is open_clip.transformer.QuickGELU else "quick_gelu"
+    wrong = load_spec(path, [f"backbones.clip.activation={other}"])
+    with pytest.raises(SpecError, match=f"activation: {other} contradicts the weights"):
+        compile_spec(wrong)
+
+
+def test_activation_is_refused_where_a_family_has_a_fixed_one(tmp_path):
+    spec = load_spec(write(tmp_path, "s.yaml", "backbones:\n  dino: {family: dinov2, size: ViT-S/14, activation: gelu}\n"))
+    with pytest.raises(SpecError, match="dinov2 backbones have a fixed activation"):
+        compile_spec(spec)
 
 
 def test_missing_hub_weights_explain_where_they_were_looked_for(tmp_path):

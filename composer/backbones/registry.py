@@ -31,6 +31,7 @@ class Request:
     image_size: int
     frames: int
     device: torch.device | str = "cpu"
+    activation: str | None = None  # the spec's `activation` (families listing `activations` only)
 
 
 class Backbone(nn.Module):
@@ -74,6 +75,7 @@ class Family:
     summary: str
     towers: tuple[str, ...] = ("visual",)
     weight_tags: Callable[[str], list[str]] = field(default=lambda size: [])
+    activations: tuple[str, ...] = ()  # what a spec's `activation` may say; empty: the family's is fixed
 
 
 FAMILIES: dict[str, Family] = {}

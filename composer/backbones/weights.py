@@ -8,6 +8,7 @@ the error path and local files the tests write themselves.
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +29,14 @@ def local_file(weights: str, what: str, loc: Loc | None) -> Path:
         raise SpecError(f"weights file for {what} not found: {path}", loc,
                         hint="give an existing file, or a weight name such as 'openai' to use the hub cache")
     return path
+
+
+def is_torchscript(path: str | Path) -> bool:
+    """A TorchScript archive (torch.jit.save), as opposed to a state dict: torch's own test, a constants.pkl."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.count("/") == 1 and name.endswith("/constants.pkl") for name in archive.namelist())
 
 
 def hub_cache_dir() -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from composer.backbones.registry import TINY, Backbone, Request, check_size, get_family
+from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
 from composer.components.adapters.lora import activate_all
 from composer.components.adapters.lora import owns as peft_owns
@@ -55,10 +55,14 @@ def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[s
         else:
             weights = b.weights if b.weights is not None else family.default_weights(size)
         weights = None if weights == "random" else weights
+        if b.activation is not None and b.activation not in family.activations:
+            raise SpecError(f"{family.name} backbones have a fixed activation; 'activation' is for "
+                            f"{', '.join(f.name for f in FAMILIES.values() if f.activations)}",
+                            spec.loc_of("backbones", name, "activation"), hint="remove 'activation'")
         request = Request(size=size, tiny=is_tiny, weights=weights,
                           load=load_weights and weights is not None and str(device) != "meta",
                           image_size=b.image_size or (video.size if video else 224),
-                          frames=b.frames or (video.frames if video else 8), device=device)
+                          frames=b.frames or (video.frames if video else 8), device=device, activation=b.activation)
         out[name] = family.build(request, spec.loc_of("backbones", name, "weights"), name)
     return out
 

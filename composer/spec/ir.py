@@ -66,6 +66,9 @@ class Backbone(Node):
     family: str
     size: str
     weights: str | None = None  # a weight tag (e.g. "openai"), a local file, "random"; None = family default
+    # the MLP activation the weights were trained with, for families that have a choice (CLIP), when the
+    # weights cannot tell: a local file that is not OpenAI's release
+    activation: Literal["quick_gelu", "gelu"] | None = None
     frozen: bool = True
     unfrozen_except: list[str] = Field(default_factory=list)  # with frozen=false: parameter globs kept frozen
     frames: int | None = Field(None, ge=1)  # frames the backbone was pretrained on (temporal embeddings)

@@ -299,8 +299,8 @@ def _views(ctx, param, value):
               "as many as it was trained on (default: the checkpoint's)")
 @click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
               help="class names, one per line (instead of --classes)")
-@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
-              help="classes shown per video (at most the number of classes)")
+@click.option("--top-k", type=click.IntRange(min=1), default=None,
+              help="classes shown per video  [default: 5, or all when there are fewer]")
 @click.option("--views", default=None, metavar="CxK", callback=_views,
               help="C clips along time x K crops (1 or 3) per video, softmax scores averaged (default: the "
               "spec's train.views, as in `composer eval`)")

@@ -31,15 +31,18 @@ from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.errors import DataError, SpecError
 from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
-from composer.train.loop import autocast, inputs, resolve_precision, Settings
+from composer.train.loop import Settings, autocast, inputs, resolve_precision
 from composer.train.run import TINY_SIZE
+
+
+DEFAULT_TOP_K = 5
 
 
 @dataclass
 class PredictOptions:
     checkpoint: str | None = None
     classes: list[str] | None = None  # given names (--classes or --classes-file)
-    top_k: int = 5
+    top_k: int | None = None  # default: 5, or every class when there are fewer
     views: tuple[int, int] | None = None  # (clips, crops); default: the spec's train.views
     size: str | None = None  # "full" or "tiny"; default: the checkpoint's, else "full"
     seed: int | None = None  # default: the checkpoint's, else the spec's train.seed
@@ -217,8 +220,8 @@ class Predictor:
 
         clips, crops = options.views or (spec.train.views.clips, spec.train.views.crops)
         self.clip = ClipConfig(video.frames, video.size, video.window, clips, crops, flip=False)
-        self.top_k = min(options.top_k, len(self.classes))
-        if self.top_k < options.top_k:
+        self.top_k = min(options.top_k or DEFAULT_TOP_K, len(self.classes))
+        if options.top_k is not None and self.top_k < options.top_k:
             self.notes.append(f"--top-k {options.top_k}: there are only {len(self.classes)} classes; showing all of them")
 
     @staticmethod

@@ -172,8 +172,8 @@ def _load_checkpoint(model, checkpoint: str, spec_path: str) -> None:
         problem = e.problems[0]
         detail = f": {problem.hint}" if problem.hint else ""
         if "different model" in problem.message:
-            raise DataError(f"{checkpoint} was not saved from {spec_path} (as built now){detail}; "
-                            "give a checkpoint of a run of this spec") from None
+            raise DataError(f"{checkpoint} was saved from a different model than {spec_path} builds{detail}; "
+                            "give a checkpoint of a run of this spec, with the same --set options") from None
         raise DataError(problem.message + detail) from None
 
 
@@ -201,11 +201,11 @@ class Predictor:
         sketch = compile_spec(spec, BuildOptions(device="meta", tiny=tiny, num_classes=len(named) if named else None))
         if sketch.graph.predict is None:
             raise SpecError(f"{spec_path} has no prediction: name its [B, C] scores in `predict`")
-        reads_names, fixed = _upstream_of_prediction(sketch)
-        self.classes = _choose_classes(options.classes, meta.get("classes"), fixed, options.checkpoint, reads_names)
         if sketch.trainable_parts and not options.checkpoint:
             raise DataError(f"{spec_path} trains {', '.join(sorted(sketch.trainable_parts))}: without --checkpoint "
                             "they would classify with their random initial weights; give the checkpoint of a run")
+        reads_names, fixed = _upstream_of_prediction(sketch)
+        self.classes = _choose_classes(options.classes, meta.get("classes"), fixed, options.checkpoint, reads_names)
 
         self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
         precision = resolve_precision(options.precision or spec.train.precision, self.device)

@@ -70,6 +70,7 @@ def main() -> None:
     composer fmt SPEC        convert between YAML and the text syntax
     composer run SPEC        train and evaluate on a dataset (--dataset demo works offline)
     composer eval SPEC       evaluate a checkpoint
+    composer predict SPEC V  classify video files (zero-shot with --classes, or with a checkpoint)
     composer data check      find bad videos and split lines before a long run
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
@@ -277,6 +278,104 @@ def evaluate_command(spec, sets, unsets, checkpoint, **kw):
 
     summary = evaluate_checkpoint(spec, checkpoint, _run_options(kw, sets, unsets))
     Console().print(metrics_table(summary))
+
+
+def _views(ctx, param, value):
+    from composer.train.predict import parse_views
+
+    try:
+        return None if value is None else parse_views(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@main.command()
+@click.argument("spec", metavar="SPEC")
+@click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
+@spec_options
+@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
+              help="a trainable-only checkpoint of a run of SPEC; its class names, seed and size are used")
+@click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
+              help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear head, "
+              "as many as it was trained on (default: the checkpoint's)")
+@click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
+              help="class names, one per line (instead of --classes)")
+@click.option("--top-k", type=click.IntRange(min=1), default=None,
+              help="classes shown per video  [default: 5, or all when there are fewer]")
+@click.option("--views", default=None, metavar="CxK", callback=_views,
+              help="C clips along time x K crops (1 or 3) per video, softmax scores averaged (default: the "
+              "spec's train.views, as in `composer eval`)")
+@click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
+              help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
+@click.option("--seed", type=int, default=None,
+              help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
+              help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="videos per forward pass (default: the spec's train.batch_size)")
+@click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="processes decoding videos")
+@click.option("--json", "as_json", is_flag=True, help="print JSON lines: one object per input, "
+              '{"path", "top_k": [{"class", "probability"}]} or {"path", "error"}')
+@_fail_on_spec_errors
+def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, top_k, views, size, seed, device,
+            precision, batch_size, workers, as_json):
+    """Classify videos: the top-k classes of each with their probabilities.
+
+    \b
+    composer predict specs/baselines/clip-zero-shot.yaml clip.mp4 --classes "archery,juggling,surfing"
+    composer predict SPEC videos/ --checkpoint runs/.../checkpoints/best.safetensors --json
+
+    A folder stands for every video file inside it (recursively, sorted). Videos are decoded, sampled
+    and averaged over views exactly as `composer eval` does. A spec whose classifier is text (CLIP,
+    ViCLIP, MSTA, temporal prompts) scores any class names; a linear head scores the classes of its
+    checkpoint. A spec with trainable parts needs --checkpoint.
+
+    Exit status: 0 when every video was classified; 2 when any input failed (a missing path, a folder
+    without videos, a file that cannot be decoded: each is reported and the others still are
+    classified) or for a mistake in the arguments."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    from composer.train.predict import PredictOptions, Predictor, find_videos, read_classes
+
+    options = PredictOptions(checkpoint=checkpoint, classes=read_classes(class_names, classes_file), top_k=top_k,
+                             views=views, size=size, seed=seed, device=device, precision=precision,
+                             batch_size=batch_size, workers=workers, sets=list(sets), unsets=list(unsets))
+    videos, failed = find_videos(list(paths))
+    predictor = Predictor(spec, options)
+    err = Console(stderr=True)
+    for note in predictor.notes:
+        err.print(f"note: {note}", highlight=False)
+    results = list(failed)
+    if as_json:
+        for r in failed:
+            click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=len(videos) < 2) as progress:
+        task = progress.add_task("videos", total=len(videos))
+        for r in predictor.predict(videos) if videos else []:
+            results.append(r)
+            progress.advance(task)
+            if as_json:
+                click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    bad = [r for r in results if r.error is not None]
+    if not as_json:
+        table = Table(Column("video", overflow="fold"), "class", Column("probability", justify="right"), title=f"top {predictor.top_k} of {len(predictor.classes)} "
+                      f"classes, {predictor.clip.clips} clip(s) x {predictor.clip.crops} crop(s)",
+                      title_justify="left")
+        for r in results:  # Text cells: a path or class name with [brackets] is not rich markup
+            if r.error is not None:
+                table.add_row(Text(r.path), Text(f"error: {r.error}", style="red"), "", end_section=True)
+            for rank, (name, p) in enumerate(r.top):
+                table.add_row(Text(r.path if rank == 0 else ""), Text(name), f"{p:.4f}",
+                              end_section=rank == len(r.top) - 1)
+        Console().print(table)
+    for r in bad:
+        err.print(f"error: {r.path}: {r.error}", highlight=False, soft_wrap=True)
+    sys.exit(2 if bad else 0)
 
 
 @main.group()

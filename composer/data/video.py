@@ -4,13 +4,26 @@ decoded raises `BadVideo`; the dataset reports and skips it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
 
+# torchcodec prefixes its errors with the C++ class and source location ("SingleStreamDecoder,
+# /__w/.../SingleStreamDecoder.cpp:41, Could not open ..."): useless to a user, so they are cut off.
+_SOURCE_PREFIX = re.compile(r"^.*\.(?:cpp|cc|cxx|h|hpp):\d+,\s*")
+
 
 class BadVideo(Exception):
     """A video that cannot be decoded: missing, empty, truncated, or without a video stream."""
+
+
+def reason(error: Exception) -> str:
+    """One line saying why a decoder failed, without the decoder library's source locations."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    return _SOURCE_PREFIX.sub("", text.splitlines()[0]) or type(error).__name__
 
 
 def open_video(path: str | Path, device: str = "cpu"):
@@ -24,7 +37,7 @@ def open_video(path: str | Path, device: str = "cpu"):
     try:
         decoder = VideoDecoder(str(path), seek_mode="approximate", device=device)
     except Exception as e:  # torchcodec raises RuntimeError/ValueError for unreadable containers
-        raise BadVideo(f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise BadVideo(f"{path}: {reason(e)}") from None
     if not decoder.metadata.num_frames:
         raise BadVideo(f"{path}: no frames in the video stream")
     return decoder
@@ -40,7 +53,6 @@ def read_frames(decoder, indices: list[int], path: str | Path = "") -> torch.Ten
     try:
         data = decoder.get_frames_at(wanted).data
     except Exception as e:
-        raise BadVideo(f"{path}: cannot decode frames {wanted[:3]}...: {str(e).splitlines()[0] if str(e) else e}") \
-            from None
+        raise BadVideo(f"{path}: cannot decode frames {wanted[:3]}...: {reason(e)}") from None
     position = {index: i for i, index in enumerate(wanted)}
     return data[[position[i] for i in indices]]

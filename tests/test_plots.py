@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import ROOT
 
 from composer.cli import main
 from composer.errors import DataError
@@ -155,3 +156,12 @@ def test_cli_refuses_with_one_line(tmp_path, case):
     result = CliRunner().invoke(main, ["plot", *args])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+
+
+def test_other_commands_do_not_import_matplotlib():
+    import subprocess
+    import sys
+
+    code = "import sys, composer.cli, composer.viz.plots; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"

@@ -150,13 +150,15 @@ def _stage_lines(ax, c: Curves, color: str = "0.5", label_stages: bool = True) -
                         textcoords="offset points", va="top", fontsize=8, color="0.35")
 
 
-def _axes(fig):
+def _axes(fig, epochs: int):
+    """Loss and top-1 axes over epochs 1..epochs (whole numbers only, even for a one-epoch run)."""
     loss_ax, top1_ax = fig.subplots(1, 2)
     loss_ax.set(title="training loss", xlabel="epoch", ylabel="loss")
     top1_ax.set(title="test top-1 (single view, evaluated epochs)", xlabel="epoch", ylabel="top-1 (%)")
     for ax in (loss_ax, top1_ax):
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.get_major_locator().set_params(integer=True, min_n_ticks=1)
     return loss_ax, top1_ax
 
 
@@ -164,7 +166,7 @@ def curves_figure(c: Curves, title: str):
     """Training loss per epoch and single-view test top-1 per evaluated epoch, stages marked."""
     fig = _figure(11, 4.2)
     fig.suptitle(title)
-    loss_ax, top1_ax = _axes(fig)
+    loss_ax, top1_ax = _axes(fig, len(c.epochs))
     loss_ax.plot(c.epochs, c.loss, marker="o", markersize=3, color="C0")
     for i, (part, (xs, ys)) in enumerate(c.top1.items()):
         top1_ax.plot(xs, ys, marker="o", markersize=3, color=f"C{i + 1}", label=part)
@@ -253,7 +255,7 @@ def overlay(run_dirs: list[Path], out: Path) -> Path:
     runs = [(Path(d), curves(read_metrics(Path(d)), _title(Path(d)))) for d in run_dirs]
     fig = _figure(12, 4.8)
     fig.suptitle(f"{len(runs)} run(s)")
-    loss_ax, top1_ax = _axes(fig)
+    loss_ax, top1_ax = _axes(fig, max(len(c.epochs) for _, c in runs))
     styles = ["-", "--", "-.", ":"]
     parts = list(dict.fromkeys(p for _, c in runs for p in c.top1))
     for i, (_, c) in enumerate(runs):

@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench gpu-check
 setup: .venv/.installed
 
 .venv/.installed: requirements.txt pyproject.toml
@@ -28,3 +28,7 @@ test: setup
 bench: setup
 	.venv/bin/pip install -q -r requirements-bench.txt
 	$(PY) benchmarks/run_all.py
+
+# GPU correctness on one CUDA GPU in under 5 minutes; the summary goes to benchmarks/gpu-check/summary.md
+gpu-check: setup
+	PY=$(PY) benchmarks/gpu_check.sh

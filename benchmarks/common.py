@@ -20,7 +20,8 @@ from typing import Callable
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+# gpu_check.sh points this elsewhere so CUDA rows do not overwrite the CPU results RESULTS.md is built from
+RESULTS = Path(os.environ.get("COMPOSER_BENCH_RESULTS", ROOT / "benchmarks" / "results"))
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -280,6 +280,33 @@ def evaluate_command(spec, sets, unsets, checkpoint, **kw):
     Console().print(metrics_table(summary))
 
 
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write one figure with the learning curves of every RUN_DIR overlaid to this file (.png, .svg "
+              "or .pdf); default with several runs: overlay.png in the current folder")
+@_fail_on_spec_errors
+def plot(run_dirs, output):
+    """Draw the pictures of runs from their metrics.jsonl and confusion.json.
+
+    \b
+    composer plot runs/tds-clip-20261122-101500             redraw learning-curves.png and
+                                                           confusion-<part>.png in the run directory
+    composer plot runs/a runs/b -o compare.png              both runs' curves in one figure
+
+    Curves: training loss per epoch and single-view test top-1 per evaluated epoch, on one epoch
+    axis across stages (boundaries dotted). Confusion matrices: multi-view test, normalised per true class."""
+    from composer.viz import plots
+
+    for run_dir in run_dirs:
+        plots.check_run_dir(run_dir)
+    if len(run_dirs) == 1 and output is None:
+        for path in plots.draw_run(run_dirs[0]):
+            click.echo(str(path))
+        return
+    click.echo(str(plots.overlay(list(run_dirs), output or Path("overlay.png"))))
+
+
 def _views(ctx, param, value):
     from composer.train.predict import parse_views
 

@@ -107,3 +107,17 @@ def test_composer_run_on_cuda_in_bf16(demo_root, tmp_path):
     assert math.isfinite(summary["parts"]["test"]["top1"])
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert records and all(math.isfinite(r["loss"]) for r in records)
+
+
+def test_tiny_weights_built_for_cuda_equal_those_built_for_the_cpu():
+    """A tiny checkpoint trained on a GPU meets the same frozen backbone on a CPU (and back)."""
+    from composer.build.compile import BuildOptions, compile_spec
+
+    models = []
+    for device in ("cpu", "cuda"):
+        torch.manual_seed(0)
+        models.append(compile_spec(small(SPECS[0]), BuildOptions(device=device, tiny=True, num_classes=3)))
+    cpu, gpu = (m.state_dict() for m in models)
+    assert cpu.keys() == gpu.keys()
+    for key in cpu:
+        assert torch.equal(cpu[key], gpu[key].cpu()), key

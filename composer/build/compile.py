@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from contextlib import contextmanager
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -168,8 +168,15 @@ def _blame(spec: Spec, component: str):
 
 
 def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
-    """Check and build a spec. Raises SpecError (with locations) for any problem in the spec."""
+    """Check and build a spec. Raises SpecError (with locations) for any problem in the spec.
+
+    Tiny random weights are always drawn on the CPU and then moved: CUDA's generator draws other numbers
+    from the same seed, so a tiny checkpoint trained on one device would silently meet another frozen
+    backbone on the other."""
     from composer.build.model import ComposedModel
+
+    if options.tiny and str(options.device) not in ("cpu", "meta"):
+        return compile_spec(spec, replace(options, device="cpu")).to(options.device)
     from composer.graph.checks import check_training
 
     meta = make_backbones(spec, "meta", options.tiny, load_weights=False)

@@ -87,10 +87,12 @@ def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step
 
 def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimizer, scheduler,
                 losses: dict[str, float] | None, settings: Settings, seed: int, epoch: int, global_step: int = 0,
-                on_step: Callable[[int, float, int, float], None] | None = None) -> EpochResult:
-    """`net` is the prepared model. Logs to the run's trackers on every optimiser step; `on_step(batch, loss,
-    clips, seconds)` follows progress on every batch."""
-    net.train()
+                on_step: Callable[[int, float, int, float], None] | None = None,
+                forward: Callable[..., dict[str, Any]] | None = None) -> EpochResult:
+    """`net` is the prepared model (in training mode), `forward` what runs it (default: `net`; a compiled
+    version). Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips, seconds)`
+    follows progress on every batch."""
+    forward = forward or net
     dataset.set_epoch(epoch)
     data = train_loader(dataset, settings, accelerator, seed, epoch)
     names = [n for n, w in (spec.losses if losses is None else losses).items() if w]
@@ -109,7 +111,7 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
         else:
             given = inputs(spec, batch["video"].to(device, non_blocking=True), labels, part.classes)
         with accelerator.accumulate(net):
-            out = net(given, outputs=["loss"], losses=losses)
+            out = forward(given, outputs=["loss"], losses=losses)
             loss = out["loss"]
             n = len(labels)
             local = torch.stack([(~torch.isfinite(loss.detach())).float(), torch.tensor(float(n), device=device),

@@ -318,9 +318,10 @@ class Run:
         if saved is not None:
             progress, first_epoch = self._restore(plan, optimizer, scheduler)
         self.net, prepared = self.accelerator.prepare(self.model, optimizer)
-        net = compiled(self.net, self.console) if self.options.compile else self.net
+        forward = compiled(self.net, self.console) if self.options.compile else self.net
         for epoch in range(first_epoch, plan.epochs):
-            result = self._train_epoch(plan, net, dataset, prepared, scheduler, epoch, per_epoch, progress, bars)
+            self.net.train()
+            result = self._train_epoch(plan, forward, dataset, prepared, scheduler, epoch, per_epoch, progress, bars)
             bad.update(result.bad)
             progress = self._finish_epoch(plan, epoch, result, optimizer, scheduler, progress)
         return progress
@@ -334,7 +335,7 @@ class Run:
         self.console.print(f"resuming {self.dir} at stage {plan.name}, epoch {progress['epoch'] + 1}")
         return progress, progress["epoch"]
 
-    def _train_epoch(self, plan: StagePlan, net, dataset, optimizer, scheduler, epoch: int, per_epoch: int,
+    def _train_epoch(self, plan: StagePlan, forward, dataset, optimizer, scheduler, epoch: int, per_epoch: int,
                      progress: dict[str, Any], bars) -> EpochResult:
         task = bars.add_task(f"{plan.name} epoch {epoch + 1}/{plan.epochs}", total=per_epoch, loss="-", speed="-")
         world = self.accelerator.num_processes
@@ -343,9 +344,9 @@ class Run:
             bars.update(task, completed=step, loss=f"{loss:.4f}", speed=f"{clips / max(seconds, 1e-9):.1f}")
 
         try:
-            return train_epoch(self.accelerator, net, self.spec, self.task.train, dataset, optimizer, scheduler,
+            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, dataset, optimizer, scheduler,
                                plan.losses, self.settings, self.seed, epoch=epoch, global_step=progress["step"],
-                               on_step=on_step if world == 1 or self.main else None)
+                               on_step=on_step if world == 1 or self.main else None, forward=forward)
         except LossNotFinite as e:
             raise DataError(f"{e}; the run stopped. The last good checkpoint is "
                             f"{self.dir / 'checkpoints' / 'last.safetensors'} (it loads as usual)") from None

@@ -47,13 +47,13 @@ def _use_cpu(device: str | None) -> bool:
     kind, _, index = device.partition(":")
     if kind != "cuda" or (index and not index.isdigit()):
         raise DataError(f"--device {device} is not a device composer knows: use cpu, cuda or cuda:N")
+    if index and _launched_processes() > 1:
+        raise DataError(f"--device {device} puts one GPU on every one of the {_launched_processes()} processes; "
+                        "under torchrun or accelerate launch each process uses the GPU of its local rank: "
+                        "pass --device cuda (choose GPUs with CUDA_VISIBLE_DEVICES)")
     if not torch.cuda.is_available():
         raise DataError(f"--device {device}: no CUDA GPU is visible to this process; use --device cpu")
     if index:
-        if _launched_processes() > 1:
-            raise DataError(f"--device {device} puts one GPU on every one of the {_launched_processes()} processes; "
-                            "under torchrun or accelerate launch each process uses the GPU of its local rank: "
-                            "pass --device cuda (choose GPUs with CUDA_VISIBLE_DEVICES)")
         if int(index) >= torch.cuda.device_count():
             raise DataError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s)")
         torch.cuda.set_device(int(index))

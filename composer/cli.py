@@ -187,11 +187,13 @@ def run_options(fn):
         click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
                      help="tiny: small random-weight backbones and 64 px clips (offline, CPU)"),
         click.option("--epochs", type=int, default=None, help="override the spec's epochs (every stage)"),
-        click.option("--batch-size", type=int, default=None),
+        click.option("--batch-size", type=int, default=None, help="the global batch of one optimiser step, split "
+                     "evenly across processes (default: the spec's train.batch_size)"),
         click.option("--lr", type=float, default=None),
         click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True,
                      help="DataLoader worker processes"),
-        click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)"),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one; under "
+                     "torchrun or accelerate launch each process uses the GPU of its local rank)"),
         click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
                      help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)"),
         click.option("--seed", type=int, default=None),
@@ -223,7 +225,8 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
                       gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
-                      cache_features=kw["cache_features"], compile=kw["compile_"],
+                      cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
+                      log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
                       sets=list(sets), unsets=list(unsets))
 
 
@@ -234,6 +237,12 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
 @run_options
 @click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
               help="continue an interrupted run from its run directory (SPEC is then read from it)")
+@click.option("--fsdp", is_flag=True, help="shard a full fine-tune across GPUs (FSDP through Accelerate; several "
+              "processes on CUDA only)")
+@click.option("--log-with", "log_with", multiple=True, metavar="TRACKER",
+              help="tensorboard, mlflow, wandb, ... or none (repeatable; default: TensorBoard when installed)")
+@click.option("--tracking-uri", default=None, help="MLflow's tracking URI (default: a SQLite store in the run "
+              "directory)")
 @_fail_on_spec_errors
 def run(spec, sets, unsets, resume, **kw):
     """Train SPEC on a dataset and evaluate it with the paper's protocol.
@@ -241,9 +250,12 @@ def run(spec, sets, unsets, resume, **kw):
     \b
     composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --epochs 3
     composer run SPEC --dataset ucf101 --data-root /data/ucf101 --protocol few-shot --shots 8
-    torchrun --nproc-per-node 4 --no-python .venv/bin/composer run SPEC --dataset kinetics400 --data-root /data/k400
+    torchrun --nproc-per-node 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
+    accelerate launch --num_processes 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
 
-    Writes runs/<spec>-<time>/ (spec, metrics.jsonl, checkpoints, summary) and prints the metrics."""
+    --batch-size is the global batch, split evenly across the processes (it must divide).
+    Writes runs/<spec>-<time>/ (spec, metrics.jsonl, checkpoints, summary, confusion, bad videos) and prints
+    the metrics."""
     from pathlib import Path
 
     from composer.train.run import Run, metrics_table
@@ -253,15 +265,13 @@ def run(spec, sets, unsets, resume, **kw):
     options = _run_options(kw, sets, unsets)
     job = Run(spec, options, Path(resume) if resume else None)
     summary = job.fit()
-    if job.world.main:
+    if job.main:
         Console().print(metrics_table(summary))
         if summary["bad_videos"]:
             Console().print(f"{len(summary['bad_videos'])} video(s) could not be decoded and were skipped; "
-                            f"listed in {job.dir / 'summary.json'}")
+                            f"listed in {job.dir / 'bad_videos.txt'}")
         Console().print(f"run directory: {job.dir}")
-    from composer.train.distributed import teardown
-
-    teardown(job.world)
+    job.finish()
 
 
 @main.command(name="eval")

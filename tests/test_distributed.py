@@ -1,9 +1,12 @@
-"""Two processes with DDP over gloo on the CPU: the trainable weights stay identical across ranks after a
-step, and the distributed evaluation equals a single-process one."""
+"""Two processes over gloo on the CPU, through Accelerate: the trainable weights stay identical across ranks
+after a step, the distributed evaluation (with an uneven last batch) equals a single-process one, a batch
+the processes do not divide is refused, and `accelerate launch` runs `composer run`."""
 
 import json
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,9 +14,11 @@ import torch.multiprocessing as mp
 from rich.console import Console
 from safetensors.torch import load_file, save_file
 
+from composer.errors import DataError
 from composer.train.run import Run, RunOptions
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
+GLOBAL_BATCH = 6  # 3 per process; the 128 test clips leave an uneven last batch (128 = 21 * 6 + 2)
 
 
 def _free_port() -> int:
@@ -22,22 +27,29 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _options(demo_root: str, out: str, **kw) -> RunOptions:
+    base = dict(dataset="demo", data_root=demo_root, tiny=True, epochs=1, max_steps=2, batch_size=GLOBAL_BATCH,
+                workers=0, out=out, sets=list(SMALL), seed=0, device="cpu", log_with=["none"])
+    return RunOptions(**(base | kw))
+
+
 def _worker(rank: int, world: int, port: int, demo_root: str, out: str) -> None:
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port), HF_HUB_OFFLINE="1")
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), HF_HUB_OFFLINE="1")
     torch.set_num_threads(1)
-    options = RunOptions(dataset="demo", data_root=demo_root, tiny=True, epochs=1, max_steps=2, batch_size=4,
-                         workers=0, out=out, sets=list(SMALL), seed=0, device="cpu")
-    job = Run("specs/baselines/clip-adapter.yaml", options, console=Console(quiet=True))
+    try:
+        Run("specs/baselines/clip-adapter.yaml", _options(demo_root, out, batch_size=5), console=Console(quiet=True))
+        refused = ""
+    except DataError as e:
+        refused = str(e)
+    job = Run("specs/baselines/clip-adapter.yaml", _options(demo_root, out), console=Console(quiet=True))
     summary = job.fit()
     save_file({k: v.detach().contiguous() for k, v in job.model.trainable_state().items()},
               f"{out}/rank{rank}.safetensors")
     with open(f"{out}/rank{rank}.json", "w") as f:
-        json.dump({"top1": summary["parts"]["test"]["top1"], "run_dir": str(job.dir)}, f)
-    torch.distributed.barrier()
-    from composer.train.distributed import teardown
-
-    teardown(job.world)
+        json.dump({"top1": summary["parts"]["test"]["top1"], "count": summary["parts"]["test"]["count"],
+                   "run_dir": str(job.dir), "refused": refused, "batch": job.settings.batch_size}, f)
+    job.finish()
 
 
 def test_two_processes_agree_and_match_a_single_process_evaluation(demo_root, tmp_path):
@@ -50,13 +62,36 @@ def test_two_processes_agree_and_match_a_single_process_evaluation(demo_root, tm
         assert torch.equal(a[key], b[key]), key
     moved = [key for key in a if a[key].abs().sum() > 0 and "up" in key]
     assert moved, "the step changed the zero-initialised up-projections"
-    top1 = [json.load(open(f"{out}/rank{r}.json"))["top1"] for r in (0, 1)]
-    assert top1[0] == top1[1]
-    run_dir = json.load(open(f"{out}/rank0.json"))["run_dir"]
-    single = Run("specs/baselines/clip-adapter.yaml",
-                 RunOptions(dataset="demo", data_root=str(demo_root), tiny=True, workers=0, out=str(tmp_path / "single"),
-                            sets=list(SMALL), seed=0, device="cpu"), console=Console(quiet=True))
+    ranks = [json.load(open(f"{out}/rank{r}.json")) for r in (0, 1)]
+    assert ranks[0]["run_dir"] == ranks[1]["run_dir"]
+    assert all(r["batch"] == GLOBAL_BATCH // 2 for r in ranks)
+    assert all("batch size 5" in r["refused"] and "2 processes" in r["refused"] for r in ranks)
+    assert ranks[0]["top1"] == ranks[1]["top1"]
+    assert ranks[0]["count"] == ranks[1]["count"] == 128  # the padding of the uneven last batch was dropped
+    record = json.loads(open(f"{ranks[0]['run_dir']}/metrics.jsonl").read().splitlines()[0])
+    assert record["clips"] == 2 * GLOBAL_BATCH  # two steps of the global batch
+    single = Run("specs/baselines/clip-adapter.yaml", _options(str(demo_root), str(tmp_path / "single")),
+                 console=Console(quiet=True))
     from composer.build.checkpoint import load_trainable
 
-    load_trainable(single.model, f"{run_dir}/checkpoints/last.safetensors")
-    assert single.test()["parts"]["test"]["top1"] == pytest.approx(top1[0])
+    load_trainable(single.model, f"{ranks[0]['run_dir']}/checkpoints/last.safetensors")
+    result = single.test()["parts"]["test"]
+    assert result["count"] == 128 and result["top1"] == pytest.approx(ranks[0]["top1"])
+
+
+def test_accelerate_launch_runs_composer_on_two_processes(demo_root, tmp_path):
+    # --multi_gpu starts the processes through torchrun; without GPUs they join over gloo (--cpu would need MPI)
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(_free_port()), "-m", "composer.cli", "run",
+               "specs/baselines/clip-adapter.yaml", "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny",
+               "--workers", "0", "--device", "cpu", "--batch-size", "4", "--max-steps", "1", "--epochs", "1", "--seed", "0",
+               "--log-with", "none", "--out", str(tmp_path / "runs")] + [a for s in SMALL for a in ("--set", s)]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["processes"] == 2 and info["per_process_batch"] == 2
+    assert json.loads((run_dir / "summary.json").read_text())["parts"]["test"]["count"] == 128
+    assert done.stdout.count("run directory") == 1  # the main process alone prints (and writes)

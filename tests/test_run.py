@@ -31,9 +31,17 @@ def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
     job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path), console=quiet())
     summary = job.fit()
     d = job.dir
-    for name in ("spec.yaml", "run.json", "metrics.jsonl", "summary.json", "per_class.json",
-                 "checkpoints/last.safetensors", "checkpoints/best.safetensors", "checkpoints/resume.json"):
+    for name in ("spec.yaml", "run.json", "metrics.jsonl", "summary.json", "per_class.json", "confusion.json",
+                 "bad_videos.txt", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
+                 "checkpoints/resume.json"):
         assert (d / name).exists(), name
+    confusion = json.loads((d / "confusion.json").read_text())
+    matrix = confusion["parts"]["test"]
+    assert confusion["classes"] == job.task.train.classes and len(matrix) == 8 and all(len(r) == 8 for r in matrix)
+    scores, labels = job.scores["test"]
+    assert sum(map(sum, matrix)) == 128 and [sum(r) for r in matrix] == torch.bincount(labels, minlength=8).tolist()
+    assert sum(matrix[c][c] for c in range(8)) == round(summary["parts"]["test"]["top1"] * 128 / 100)
+    assert (d / "bad_videos.txt").read_text() == ""
     test = summary["parts"]["test"]
     assert test["count"] == 128 and 0 <= test["top1"] <= 100 and "top5" in test and "mean_class" in test
     record = json.loads((d / "metrics.jsonl").read_text().splitlines()[0])
@@ -49,8 +57,7 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_
     original = run_module.train_epoch
 
     def interrupted(*args, **kwargs):
-        epoch = args[12]  # train_epoch(model, net, spec, part, dataset, optimizer, scheduler, scaler, losses,
-        if epoch == 1:  #               settings, world, seed, epoch, ...)
+        if kwargs["epoch"] == 1:
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
@@ -87,7 +94,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, 
     with pytest.raises(DataError, match="the loss is nan at epoch 2"):
         job.fit()
     meta = load_trainable(job.model, job.dir / "checkpoints" / "last.safetensors")
-    assert meta == {"stage": "train", "epoch": 1}
+    assert meta == {"stage": "train", "epoch": 1, "classes": job.task.train.classes, "seed": 0, "size": "tiny"}
 
 
 def test_an_unwritable_output_is_refused_before_training(demo_root, tmp_path):

@@ -24,19 +24,20 @@ from safetensors.torch import save_file
 from composer.errors import SpecError
 
 
-def structure(model) -> dict[str, Any]:
-    """What a checkpoint must agree with: backbones and the trainable tensors' names and shapes."""
+def structure(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """What a checkpoint must agree with: backbones and the trainable tensors' names and shapes (of
+    `tensors` when given: the whole tensors gathered from a sharded model)."""
     backbones = {}
     for name, backbone in model.backbones.items():
         r = backbone.request
         backbones[name] = {"family": backbone.family, "size": r.size, "tiny": r.tiny, "weights": r.weights,
                            "image_size": r.image_size}
-    tensors = {n: list(p.shape) for n, p in model.trainable_state().items()}
-    return {"backbones": backbones, "trainable": tensors}
+    shapes = {n: list(p.shape) for n, p in (model.trainable_state() if tensors is None else tensors).items()}
+    return {"backbones": backbones, "trainable": shapes}
 
 
-def fingerprint(model) -> str:
-    return hashlib.sha256(json.dumps(structure(model), sort_keys=True).encode()).hexdigest()[:16]
+def fingerprint(model, tensors: dict[str, torch.Tensor] | None = None) -> str:
+    return hashlib.sha256(json.dumps(structure(model, tensors), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def atomic_write(path: Path, write) -> None:
@@ -59,9 +60,12 @@ def atomic_write(path: Path, write) -> None:
             os.remove(tmp)
 
 
-def save_trainable(model, path: str | Path, meta: dict[str, Any] | None = None) -> None:
-    tensors = {n: p.detach().to("cpu").contiguous() for n, p in model.trainable_state().items()}
-    header = {"fingerprint": fingerprint(model), "structure": json.dumps(structure(model)),
+def save_trainable(model, path: str | Path, meta: dict[str, Any] | None = None,
+                   tensors: dict[str, torch.Tensor] | None = None) -> None:
+    """`tensors`: the trainable tensors when the model does not hold them whole (FSDP shards)."""
+    tensors = {n: p.detach().to("cpu").contiguous()
+               for n, p in (model.trainable_state() if tensors is None else tensors).items()}
+    header = {"fingerprint": fingerprint(model, tensors), "structure": json.dumps(structure(model, tensors)),
               "composer": json.dumps(meta or {})}
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=header))
 

@@ -66,6 +66,10 @@ class ComposedModel(nn.Module):
         call = self.graph.calls[node[2:]]
         return {call.out: self.components[call.component](*[values[a] for a in call.inputs])}
 
+    def run_tower(self, run_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Run one tower run of the graph (by its id) on `values`; returns the tensors it produces."""
+        return self.run_node(f"r:{run_id}", values)
+
     def forward(self, batch: dict[str, Any], outputs: Iterable[str] | None = None,
                 losses: dict[str, float] | None = None) -> dict[str, Any]:
         """Run what `outputs` need (default: the loss and the prediction) and return every tensor computed.

@@ -70,6 +70,7 @@ class Kind:
     inputs: tuple[str, ...] = ()  # flow nodes: input port names (documentation and arity)
     infer: Callable[[Any, list[TType]], TType] | None = None  # flow nodes: output type from input types
     is_loss: bool = False
+    fixed_classes: bool = False  # one output per training class: cannot score classes it never trained on
     # kinds that span several sites: (params, [SiteInfo of every placement and layer]) -> a module shared by
     # all placements, passed to build(params, site, shared)
     build_shared: Callable[..., Any] | None = None

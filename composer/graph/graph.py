@@ -110,6 +110,15 @@ class Graph:
     def placements(self, component: str) -> list[Attachment]:
         return [a for a in self.attachments.values() if a.name == component]
 
+    def calls_feeding(self, tensor: str) -> list[Call]:
+        """The flow components whose outputs `tensor` is computed from (directly or further up)."""
+        upstream = nx.ancestors(self.g, f"t:{tensor}")
+        return [c for c in self.calls.values() if f"c:{c.out}" in upstream]
+
+    def readers(self, tensor: str) -> list[str]:
+        """The tower runs (by id) and flow steps (by output) that read `tensor`."""
+        return [node[2:] for node in self.g.successors(f"t:{tensor}") if node.startswith(("c:", "r:"))]
+
 
 def _raise(problems: list[Problem]) -> None:
     if problems:

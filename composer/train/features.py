@@ -25,7 +25,7 @@ def frozen_video_runs(model) -> list[str]:
     """Tower runs over the video that need no gradient: the only consumers of the video, or nothing."""
     videos = {n for n, i in model.spec.inputs.items() if isinstance(i, VideoInput)}
     runs = [r for r in model.graph.runs.values() if r.inputs[0] in videos]
-    consumers = [node for v in videos for node in model.graph.g.successors(f"t:{v}")]
+    consumers = [reader for v in videos for reader in model.graph.readers(v)]
     frozen = [r.id for r in runs if model.plan.grad_from[r.id] is None]
     if not frozen or len(frozen) != len(consumers):
         raise DataError("--cache-features needs a spec whose video goes only through frozen towers with nothing "
@@ -79,7 +79,7 @@ class CachedClips(Dataset):
             values = {name: sample["video"][:1].to(self.device) for name in self.model.spec.inputs
                       if isinstance(self.model.spec.inputs[name], VideoInput)}
             for run_id in self.runs:
-                values.update(self.model.run_node(f"r:{run_id}", values))
+                values.update(self.model.run_tower(run_id, values))
             tensors = {n: values[n][0].to("cpu").contiguous() for n in self.names}
             atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp))
         return bad

@@ -1,21 +1,21 @@
-"""One epoch of training and one evaluation pass, on one process or under DDP."""
+"""One epoch of training and one evaluation pass through an Accelerator (one process or many)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler, Subset
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from torch.utils.data import DataLoader, Sampler
 
 from composer.data.clips import ClipDataset
 from composer.data.protocols import Part
 from composer.errors import DataError
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
-from composer.train.distributed import World, all_agree, gather
 from composer.train.metrics import classification_metrics
 
 
@@ -25,31 +25,13 @@ class LossNotFinite(Exception):
 
 @dataclass
 class Settings:
-    device: str
-    precision: str  # bf16, fp16 or fp32 (resolved from auto)
-    batch_size: int
+    batch_size: int  # per process: the global batch divided by the number of processes
     workers: int
-    accumulate: int = 1
     grad_clip: float | None = None
     max_steps: int | None = None  # stop an epoch early (quick checks)
 
 
-def resolve_precision(precision: str, device: str) -> str:
-    if precision != "auto":
-        return precision
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def autocast(settings: Settings):
-    if settings.precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if settings.precision == "bf16" else torch.float16
-    return torch.autocast(settings.device.split(":")[0], dtype=dtype)
-
-
-def inputs(spec, video: torch.Tensor, labels: torch.Tensor | None, classes: list[str]) -> dict[str, Any]:
+def inputs(spec, video: torch.Tensor | None, labels: torch.Tensor | None, classes: list[str]) -> dict[str, Any]:
     """The batch under the spec's own input names."""
     out: dict[str, Any] = {}
     for name, inp in spec.inputs.items():
@@ -62,18 +44,26 @@ def inputs(spec, video: torch.Tensor, labels: torch.Tensor | None, classes: list
     return out
 
 
-def loader(dataset: ClipDataset, settings: Settings, world: World, train: bool, seed: int, epoch: int) -> DataLoader:
-    if train:
-        if world.distributed:
-            sampler = DistributedSampler(dataset, world.size, world.rank, shuffle=True, seed=seed)
-            sampler.set_epoch(epoch)
-        else:
-            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
-        return DataLoader(dataset, batch_size=settings.batch_size, sampler=sampler, num_workers=settings.workers,
-                          collate_fn=dataset.collate, drop_last=False, persistent_workers=False)
-    shard = Subset(dataset, list(range(world.rank, len(dataset), world.size)))
-    return DataLoader(shard, batch_size=settings.batch_size, shuffle=False, num_workers=settings.workers,
-                      collate_fn=dataset.collate)
+class EpochOrder(Sampler):
+    """The epoch's shuffled order, the same on every process (Accelerate shards its batches), cut to
+    `limit` clips for --max-steps so that accumulation still ends the epoch with an optimiser step."""
+
+    def __init__(self, size: int, seed: int, epoch: int, limit: int | None = None) -> None:
+        self.size, self.seed, self.epoch, self.limit = size, seed, epoch, limit
+
+    def __len__(self) -> int:
+        return self.size if self.limit is None else min(self.size, self.limit)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        return iter(order[:len(self)].tolist())
+
+
+def train_loader(dataset, settings: Settings, accelerator: Accelerator, seed: int, epoch: int) -> DataLoader:
+    limit = settings.max_steps * settings.batch_size * accelerator.num_processes if settings.max_steps else None
+    data = DataLoader(dataset, batch_size=settings.batch_size, sampler=EpochOrder(len(dataset), seed, epoch, limit),
+                      num_workers=settings.workers, collate_fn=dataset.collate, persistent_workers=False)
+    return accelerator.prepare_data_loader(data)
 
 
 @dataclass
@@ -81,95 +71,118 @@ class EpochResult:
     loss: float
     clips: int
     seconds: float
+    steps: int  # optimiser steps taken (the run's global step grows by this)
     bad: list[str] = field(default_factory=list)
 
 
-def train_epoch(model, net, spec, part: Part, dataset: ClipDataset, optimizer, scheduler, scaler, losses, settings,
-                world: World, seed: int, epoch: int, progress=None, task=None) -> EpochResult:
-    """`net` is what runs the forward (the model, or its DDP wrapper)."""
-    model.train()
+def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
+    """All ranks agree (one reduce of device tensors) whether any loss is NaN or infinite; returns the
+    summed [non-finite, clips, loss * clips, each named loss * clips] over all ranks."""
+    total = accelerator.reduce(sums, "sum")
+    if total[0].item() > 0:
+        raise LossNotFinite(f"the loss is {total[2].item() / max(1.0, total[1].item())} at epoch {epoch + 1}, "
+                            f"step {step + 1}")
+    return total
+
+
+def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimizer, scheduler,
+                losses: dict[str, float] | None, settings: Settings, seed: int, epoch: int, global_step: int = 0,
+                on_step: Callable[[int, float, int, float], None] | None = None,
+                forward: Callable[..., dict[str, Any]] | None = None) -> EpochResult:
+    """`net` is the prepared model (in training mode), `forward` what runs it (default: `net`; a compiled
+    version). Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips, seconds)`
+    follows progress on every batch."""
+    forward = forward or net
     dataset.set_epoch(epoch)
-    data = loader(dataset, settings, world, True, seed, epoch)
-    total, count, clips, bad = 0.0, 0, 0, []
+    data = train_loader(dataset, settings, accelerator, seed, epoch)
+    names = [n for n, w in (spec.losses if losses is None else losses).items() if w]
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    device = accelerator.device
+    window = torch.zeros(3 + len(names), device=device)  # sums over the accumulation window, all ranks
+    total, count, steps, bad = 0.0, 0, 0, []
     start = time.perf_counter()
-    optimizer.zero_grad(set_to_none=True)
-    steps = len(data) if settings.max_steps is None else min(len(data), settings.max_steps)
     for step, batch in enumerate(data):
-        if step >= steps:
-            break
         bad += batch["bad"]
         if "label" not in batch:
             continue
-        labels = batch["label"].to(settings.device)
+        labels = batch["label"].to(device)
         if "features" in batch:  # cached frozen features stand in for the video
-            given = inputs(spec, None, labels, part.classes) | {k: v.to(settings.device)
-                                                                 for k, v in batch["features"].items()}
+            given = inputs(spec, None, labels, part.classes) | {k: v.to(device) for k, v in batch["features"].items()}
         else:
-            given = inputs(spec, batch["video"].to(settings.device, non_blocking=True), labels, part.classes)
-        with autocast(settings):
-            out = net(given, outputs=["loss"], losses=losses)
-        loss = out["loss"]
-        if not all_agree(bool(torch.isfinite(loss.detach()).item()), world):
-            raise LossNotFinite(f"the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1}")
-        scaled = loss / settings.accumulate
-        (scaler.scale(scaled) if scaler else scaled).backward()
-        if (step + 1) % settings.accumulate == 0 or step + 1 == steps:
-            if scaler:
-                scaler.unscale_(optimizer)
-            if settings.grad_clip:
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
-                                               settings.grad_clip)
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
+            given = inputs(spec, batch["video"].to(device, non_blocking=True), labels, part.classes)
+        with accelerator.accumulate(net):
+            out = forward(given, outputs=["loss"], losses=losses)
+            loss = out["loss"]
+            n = len(labels)
+            local = torch.stack([(~torch.isfinite(loss.detach())).float(), torch.tensor(float(n), device=device),
+                                 loss.detach().float() * n] + [out[k].detach().float() * n for k in names])
+            summed = _check_finite(accelerator, local, epoch, step)
+            window += summed
+            accelerator.backward(loss)
+            if accelerator.sync_gradients:
+                # the total norm before clipping (clipping at infinity leaves the gradients as they are)
+                grad_norm = accelerator.clip_grad_norm_(params, settings.grad_clip or math.inf)
+            optimizer.step()
+            if accelerator.sync_gradients:
+                scheduler.step()
+                steps += 1
+                _log_step(accelerator, optimizer, window, names, grad_norm, count + n, start, global_step + steps)
+                window.zero_()
             optimizer.zero_grad(set_to_none=True)
-        total += loss.item() * len(labels)
-        count += len(labels)
-        clips += len(labels)
-        if progress is not None and task is not None:
-            elapsed = time.perf_counter() - start
-            progress.update(task, completed=step + 1, total=steps,
-                            loss=f"{total / max(1, count):.4f}", speed=f"{clips * world.size / max(elapsed, 1e-9):.1f}")
+        total += summed[2].item()
+        count += int(summed[1].item())
+        if on_step is not None:
+            on_step(step + 1, total / max(1, count), count, time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    stats = gather((total, count, bad), world)
-    total, count = sum(s[0] for s in stats), sum(s[1] for s in stats)
-    bad = [b for s in stats for b in s[2]]
+    bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
     if count == 0:
         raise DataError("no clip could be loaded in this epoch" + (f"; bad videos: {bad[:3]}" if bad else ""))
-    return EpochResult(total / count, count, seconds, bad)
+    return EpochResult(total / count, count, seconds, steps, bad)
+
+
+def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: list[str], grad_norm, clips: int,
+              start: float, step: int) -> None:
+    """What the trackers get on every optimiser step (means over the clips of the accumulation window)."""
+    values = (window[2:] / window[1].clamp(min=1)).tolist()
+    record = {"loss": values[0]} | {f"loss/{n}": v for n, v in zip(names, values[1:])}
+    record |= {f"lr/{g.get('name', i)}": g["lr"] for i, g in enumerate(optimizer.param_groups)}
+    record["grad_norm"] = float(grad_norm)
+    record["clips_per_s"] = clips / max(time.perf_counter() - start, 1e-9)
+    accelerator.log(record, step=step)
 
 
 @torch.no_grad()
-def evaluate(model, spec, part: Part, dataset: ClipDataset, settings: Settings, world: World,
-             progress=None, task=None) -> dict[str, Any]:
-    """Average the softmax scores of every view of each clip; metrics over the whole part (all ranks)."""
-    model.train(False)
-    predict = model.graph.predict
-    indices, scores, bad = [], [], []
-    data = loader(dataset, settings, world, False, 0, 0)
+def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, dataset: ClipDataset,
+             settings: Settings, on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Average the softmax scores of every view of each clip; metrics over the whole part, on every rank.
+
+    Each process scores its shard; the gathered scores drop the padding Accelerate adds to the last uneven
+    batch, and are keyed by clip index, so a clip counts once even where bad videos shortened a batch."""
+    net.train(False)
+    data = accelerator.prepare_data_loader(DataLoader(dataset, batch_size=settings.batch_size, shuffle=False,
+                                                      num_workers=settings.workers, collate_fn=dataset.collate))
+    rows: dict[int, torch.Tensor] = {}
+    bad: list[str] = []
     for step, batch in enumerate(data):
         bad += batch["bad"]
+        local = []
         if "video" in batch:
-            video = batch["video"].to(settings.device, non_blocking=True)
+            video = batch["video"].to(accelerator.device, non_blocking=True)
             b, v = video.shape[:2]
-            with autocast(settings):
-                out = model(inputs(spec, video.flatten(0, 1), None, part.classes), outputs=[predict])
-            probs = out[predict].float().softmax(-1).view(b, v, -1).mean(1)
-            indices.append(batch["index"])
-            scores.append(probs.cpu())
-        if progress is not None and task is not None:
-            progress.update(task, completed=step + 1, total=len(data))
-    local = (torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long),
-             torch.cat(scores) if scores else torch.zeros(0, len(part.classes)), bad)
-    shards = gather(local, world)
-    order = torch.cat([s[0] for s in shards])
-    all_scores = torch.cat([s[1] for s in shards])
-    labels = torch.tensor([dataset.items[i].label for i in order.tolist()], dtype=torch.long)
-    metrics = classification_metrics(all_scores, labels, part.classes)
-    metrics["bad"] = [b for s in shards for b in s[2]]
-    metrics["scores"], metrics["labels"] = all_scores, labels  # for callers that need more than the metrics
-    metrics["finite"] = math.isfinite(metrics["top1"]) if metrics["count"] else False
+            with accelerator.autocast():
+                out = net(inputs(spec, video.flatten(0, 1), None, part.classes), outputs=[predict])
+            probs = out[predict].float().softmax(-1).view(b, v, -1).mean(1).cpu()
+            local = list(zip(batch["index"].tolist(), probs))
+        for index, row in accelerator.gather_for_metrics(local, use_gather_object=True):
+            rows.setdefault(index, row)
+        if on_batch is not None:
+            on_batch(step + 1, len(data))
+    if accelerator.num_processes > 1:
+        bad = sorted(set(gather_object(bad)))
+    order = sorted(rows)
+    scores = torch.stack([rows[i] for i in order]) if order else torch.zeros(0, len(part.classes))
+    labels = torch.tensor([dataset.items[i].label for i in order], dtype=torch.long)
+    metrics = classification_metrics(scores, labels, part.classes)
+    metrics["bad"] = bad
+    metrics["scores"], metrics["labels"] = scores, labels  # for callers that need more than the metrics
     return metrics

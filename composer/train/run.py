@@ -2,13 +2,17 @@
 
 runs/<spec>-<time>/
     spec.yaml         the spec as it ran (inheritance and --set applied)
-    run.json          options, dataset, protocol, versions
+    run.json          options, dataset, protocol, processes, versions
     metrics.jsonl     one line per epoch: stage, loss, lr, throughput, single-view test metrics
     checkpoints/      last.safetensors (+ resume.*) after every epoch, best.safetensors
     summary.json      final multi-view metrics per test part, bad videos
     per_class.json    per-class accuracy
-Only rank 0 writes. Everything else (which stage and epoch come next, optimiser state, generators)
-is in the checkpoints folder, so `--resume` continues exactly where an interrupted run stopped.
+    confusion.json    per test part: rows = true class, columns = predicted class (multi-view scores)
+    bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
+    (tracker files)   TensorBoard events, mlflow.db, ... (--log-with)
+Only the main process writes. Everything else (which stage and epoch come next, optimiser state,
+generators) is in the checkpoints folder, so `--resume` continues exactly where an interrupted run stopped.
+Training goes through Hugging Face Accelerate (composer/train/accel.py); the batch size is the global one.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import os
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
@@ -24,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.state import PartialState
+from accelerate.utils import broadcast_object_list
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from composer.build.checkpoint import atomic_write, load_trainable, save_trainable
+from composer.build.checkpoint import load_trainable, save_trainable
 from composer.build.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import load_dataset
@@ -37,10 +42,12 @@ from composer.errors import DataError, SpecError
 from composer.spec.ir import VideoInput
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train import distributed
-from composer.train.loop import LossNotFinite, Settings, evaluate, resolve_precision, train_epoch
+from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
+from composer.train.loop import EpochResult, LossNotFinite, Settings, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
+from composer.train.records import write_bad_videos, write_confusion, write_json
 from composer.train.state import load_state, save_state
+from composer.train.tracking import parse_trackers, start_trackers
 
 TINY_SIZE = 64
 
@@ -56,7 +63,7 @@ class RunOptions:
     eval_root: str | None = None
     tiny: bool = False
     epochs: int | None = None
-    batch_size: int | None = None
+    batch_size: int | None = None  # the global batch of one optimiser step, split evenly across processes
     lr: float | None = None
     workers: int = 2
     device: str | None = None
@@ -71,16 +78,24 @@ class RunOptions:
     recompute: bool = True
     cache_features: str | None = None  # folder for frozen features of un-augmented training clips
     compile: bool = False  # torch.compile the model (falls back to eager with a message)
+    fsdp: bool = False  # shard a full fine-tune across GPUs (Accelerate's FSDP plugin)
+    log_with: list[str] = field(default_factory=list)  # trackers (--log-with); empty: TensorBoard when installed
+    tracking_uri: str | None = None  # MLflow's store (default: SQLite in the run directory)
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
 
-def _device(requested: str | None, world: distributed.World) -> str:
-    if requested:
-        return requested
-    if torch.cuda.is_available():
-        return f"cuda:{world.local_rank}"
-    return "cpu"
+@dataclass(frozen=True)
+class StagePlan:
+    """What one stage trains, and how long and fast."""
+
+    name: str
+    index: int
+    parts: set[str]
+    losses: dict[str, float] | None
+    epochs: int
+    lr: float
+    warmup: float
 
 
 def _video(spec) -> VideoInput:
@@ -92,15 +107,12 @@ def _video(spec) -> VideoInput:
 
 def _check_heads(model, task: Task) -> None:
     """A fixed-size classifier cannot score classes it was not trained on (base-to-novel, zero-shot)."""
-    import networkx as nx
-
-    upstream = nx.ancestors(model.graph.g, f"t:{model.graph.predict}")
-    fixed = [c.component for c in model.graph.calls.values() if c.kind.name == "linear_head" and f"c:{c.out}" in upstream]
+    fixed = [c for c in model.graph.calls_feeding(model.graph.predict) if c.kind.fixed_classes]
     for name, part in task.tests.items():
         if fixed and part.classes != task.train.classes:
             raise DataError(f"the {task.protocol} protocol tests '{name}' on classes the model never trained on, "
-                            f"but {fixed[0]} (linear_head) has one output per training class; use a spec that scores "
-                            "classes by their names (a text tower and cosine_logits)")
+                            f"but {fixed[0].component} ({fixed[0].kind.name}) has one output per training class; "
+                            "use a spec that scores classes by their names (a text tower and cosine_logits)")
 
 
 def _writable(folder: Path) -> None:
@@ -129,12 +141,16 @@ def _progress(console: Console) -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, ensure_ascii=False)))
-
-
 def _stages(spec) -> list[tuple[str, Any]]:
     return list(spec.stages.items()) if spec.stages else [("train", None)]
+
+
+def _saved_progress(folder: Path) -> dict[str, Any]:
+    record = folder / "checkpoints" / "resume.json"
+    if not record.exists():
+        raise DataError(f"{folder} has no resume state (checkpoints/resume.json): it is not a run directory, it "
+                        "stopped before its first epoch ended, or it trained with --fsdp (not resumable yet)")
+    return json.loads(record.read_text())["progress"]
 
 
 class Run:
@@ -143,26 +159,28 @@ class Run:
     def __init__(self, spec_path: str | None, options: RunOptions, resume: Path | None = None,
                  console: Console | None = None) -> None:
         self.options, self.resume = options, resume
-        self.world = distributed.setup(options.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.console = console or Console(stderr=True, quiet=not self.world.main)
         sets = list(options.sets)
         if options.tiny and not any(s.startswith("inputs.video.size=") for s in sets):
             sets.append(f"inputs.video.size={TINY_SIZE}")
         self.spec = load_spec(resume / "spec.yaml" if resume else spec_path, sets if not resume else (),
                               options.unsets if not resume else ())
         train = self.spec.train
+        self.trackers = parse_trackers(options.log_with)
+        state = start_processes(options.device)
+        self.main = state.is_main_process
+        self.dir = self._run_dir(state)
+        self.accelerator, precision = make_accelerator(AccelOptions(
+            options.device, options.precision or train.precision, train.accumulate, options.fsdp, self.trackers,
+            self.dir))
+        self.console = console or Console(stderr=True, quiet=not self.main)
         self.seed = options.seed if options.seed is not None else train.seed
-        self.device = _device(options.device, self.world)
+        self.device = device_name(self.accelerator)
+        self.global_batch = options.batch_size or train.batch_size
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
-        self.settings = Settings(device=self.device, precision=resolve_precision(options.precision or train.precision,
-                                                                                 self.device),
-                                 batch_size=options.batch_size or train.batch_size,
+        self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
-                                 accumulate=train.accumulate, grad_clip=train.grad_clip, max_steps=options.max_steps)
-        if self.device == "cpu" and self.settings.precision != "fp32":
-            self.console.print(f"[yellow]warning:[/] {self.settings.precision} autocast on the CPU: most CPUs emulate "
-                               "half-precision matmuls (a training step measured 43x slower than fp32 in "
-                               "benchmarks/RESULTS.md); --precision fp32 is the fast choice here")
+                                 grad_clip=train.grad_clip, max_steps=options.max_steps)
+        self.precision = precision
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
             if options.eval_dataset else None
@@ -177,161 +195,240 @@ class Run:
             raise SpecError("the spec has no prediction to evaluate: name its [B, C] scores in `predict`")
         self.model.use_dataset_files({**index.files, **(target.files if target else {})})
         _check_heads(self.model, self.task)
-        self.dir = resume or _new_run_dir(options.out, self.spec.name)
-        if self.world.main:
-            _writable(self.dir)
         video = _video(self.spec)
         views = self.spec.train.views
         self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode)
         self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
                                     device=decode)
+        self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
+
+    def _run_dir(self, state: PartialState) -> Path:
+        """The main process names the run directory (its clock decides the name) and every rank uses it."""
+        folder = [self.resume or (_new_run_dir(self.options.out, self.spec.name) if self.main else None)]
+        if state.num_processes > 1:
+            broadcast_object_list(folder)
+        if self.main:
+            _writable(folder[0])
+        return Path(folder[0])
 
     # -- files
     def _record_start(self) -> None:
-        if not self.world.main or self.resume:
-            return
-        data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-        (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
-        _write_json(self.dir / "run.json", {
-            "options": asdict(self.options), "dataset": {"name": self.index.name, "root": str(self.index.root),
-                                                         "classes": len(self.index.classes),
-                                                         "train": len(self.task.train.items),
-                                                         "tests": {k: len(p.items) for k, p in self.task.tests.items()},
-                                                         "missing_skipped": self.index.missing},
-            "protocol": self.task.protocol, "device": self.device, "precision": self.settings.precision,
-            "world_size": self.world.size, "seed": self.seed,
-            "versions": {"python": platform.python_version(), "torch": torch.__version__},
-            "command": " ".join(sys.argv)})
+        if self.main and not self.resume:
+            data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
+            write_json(self.dir / "run.json", {
+                "options": asdict(self.options), "dataset": {"name": self.index.name, "root": str(self.index.root),
+                                                             "classes": len(self.index.classes),
+                                                             "train": len(self.task.train.items),
+                                                             "tests": {k: len(p.items) for k, p in self.task.tests.items()},
+                                                             "missing_skipped": self.index.missing},
+                "protocol": self.task.protocol, "device": self.device, "precision": self.precision,
+                "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
+                "per_process_batch": self.settings.batch_size, "seed": self.seed,
+                "versions": {"python": platform.python_version(), "torch": torch.__version__},
+                "command": " ".join(sys.argv)})
+        if self.trackers:
+            spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+            start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
+                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
 
-    def _log(self, record: dict) -> None:
-        if self.world.main:
+    def _log(self, record: dict, step: int) -> None:
+        """metrics.jsonl gets the epoch's record; the trackers its loss and test metrics."""
+        if self.main:
             with open(self.dir / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
+        values = {"train/loss": record["loss"]}
+        for part in self.task.tests:
+            for key in ("top1", "top5", "mean_class"):
+                if key in record.get(part, {}):
+                    values[f"{part}/{key}"] = record[part][key]
+        self.accelerator.log(values, step=step)
+
+    def _meta(self, **extra: Any) -> dict[str, Any]:
+        """What every checkpoint records besides its tensors (predict reads classes, seed and size)."""
+        return extra | {"classes": list(self.task.train.classes), "seed": self.seed,
+                        "size": "tiny" if self.options.tiny else "full"}
+
+    def _trainable_tensors(self) -> dict[str, torch.Tensor] | None:
+        """Under FSDP every rank takes part in gathering the full trainable tensors; otherwise None (each
+        rank's unwrapped model holds them whole)."""
+        if not self.options.fsdp:
+            return None
+        full = self.accelerator.get_state_dict(self.net)
+        return {n: full[n] for n in self.model.trainable_state()} if self.main else None
+
+    def _save_epoch(self, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
+        tensors = self._trainable_tensors()
+        if not self.main:
+            return
+        model = self.accelerator.unwrap_model(self.net)
+        if self.options.fsdp:  # the optimiser state is sharded: no resume state (yet), the weights whole
+            save_trainable(model, self.dir / "checkpoints" / "last.safetensors", meta, tensors)
+        else:
+            save_state(self.dir / "checkpoints", model, optimizer, scheduler, progress, meta)
+
+    def _save_best(self, meta: dict[str, Any]) -> None:
+        tensors = self._trainable_tensors()
+        if self.main:
+            save_trainable(self.accelerator.unwrap_model(self.net), self.dir / "checkpoints" / "best.safetensors",
+                           meta, tensors)
 
     # -- training
     def fit(self) -> dict[str, Any]:
+        """Train every stage (from where a resumed run stopped), then test; returns the summary."""
         self._record_start()
-        progress_state = {"stage": 0, "epoch": 0, "best": -1.0}
-        resumed = False
+        saved = _saved_progress(self.dir) if self.resume else None
+        progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0}
         bad: set[str] = set()
-        with _progress(self.console) as progress:
-            for stage_index, (stage_name, stage) in enumerate(_stages(self.spec)):
-                if self.resume and not resumed and stage_index < self._saved_stage():
+        with _progress(self.console) as bars:
+            for index, (name, stage) in enumerate(_stages(self.spec)):
+                if saved is not None and index < saved["stage"]:
                     continue
-                parts = set(stage.trains) if stage else set(self.model.trainable_parts)
-                self.model.set_trainable(parts)
-                losses = dict(stage.losses) if stage else None
-                epochs = self.options.epochs or (stage.epochs if stage and stage.epochs else self.spec.train.epochs)
-                lr = self.options.lr or (stage.lr if stage and stage.lr else self.spec.train.lr)
-                warmup = stage.warmup_epochs if stage and stage.warmup_epochs is not None else self.spec.train.warmup_epochs
-                dataset = self._train_data(progress)
-                per_epoch = math.ceil(len(dataset) / (self.settings.batch_size * self.world.size))
-                if self.settings.max_steps:
-                    per_epoch = min(per_epoch, self.settings.max_steps)
-                optimizer = make_optimizer(self.model, self.spec.train, lr, self.model.trainable_parts)
-                steps = max(1, math.ceil(per_epoch / self.settings.accumulate))
-                scheduler = make_schedule(optimizer, self.spec.train.schedule, int(warmup * steps), epochs * steps)
-                scaler = torch.amp.GradScaler() if self.settings.precision == "fp16" else None
-                start_epoch = 0
-                if self.resume and not resumed:
-                    saved = json.loads((self.dir / "checkpoints" / "resume.json").read_text())["progress"]
-                    fresh_stage = saved["epoch"] == 0  # the previous stage ended: this one starts anew
-                    progress_state = load_state(self.dir / "checkpoints", self.model,
-                                                None if fresh_stage else optimizer, None if fresh_stage else scheduler)
-                    start_epoch = progress_state["epoch"]
-                    resumed = True
-                    self.console.print(f"resuming {self.dir} at stage {stage_name}, epoch {start_epoch + 1}")
-                net = self._wrap()
-                for epoch in range(start_epoch, epochs):
-                    task = progress.add_task(f"{stage_name} epoch {epoch + 1}/{epochs}", total=per_epoch, loss="-",
-                                             speed="-")
-                    try:
-                        result = train_epoch(self.model, net, self.spec, self.task.train, dataset, optimizer, scheduler,
-                                             scaler, losses, self.settings, self.world, self.seed, epoch, progress, task)
-                    except LossNotFinite as e:
-                        raise DataError(f"{e}; the run stopped. The last good checkpoint is "
-                                        f"{self.dir / 'checkpoints' / 'last.safetensors'} (it loads as usual)") from None
-                    bad.update(result.bad)
-                    record = {"stage": stage_name, "epoch": epoch + 1, "loss": result.loss,
-                              "lr": optimizer.param_groups[0]["lr"], "clips": result.clips,
-                              "clips_per_s": result.clips / max(result.seconds, 1e-9), "seconds": result.seconds,
-                              "bad_videos": len(result.bad)}
-                    main_name, main_part = next(iter(self.task.tests.items()))
-                    if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == epochs:
-                        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False,
-                                            device=self.clip.device)
-                        metrics = evaluate(self.model, self.spec, main_part, ClipDataset(main_part.items, single, False),
-                                           self.settings, self.world)
-                        record[main_name] = {k: v for k, v in metrics.items()
-                                             if k not in ("per_class", "bad", "scores", "labels")}
-                        if metrics["top1"] > progress_state["best"] and self.world.main:
-                            progress_state["best"] = metrics["top1"]
-                            save_trainable(self.model, self.dir / "checkpoints" / "best.safetensors",
-                                           {"stage": stage_name, "epoch": epoch + 1, "top1": metrics["top1"]})
-                    self._log(record)
-                    progress_state.update(stage=stage_index, epoch=epoch + 1)
-                    if epoch + 1 == epochs:
-                        progress_state.update(stage=stage_index + 1, epoch=0)
-                    if self.world.main:
-                        save_state(self.dir / "checkpoints", self.model, optimizer, scheduler, progress_state,
-                                   {"stage": stage_name, "epoch": epoch + 1})
-            summary = self.test(progress)
-        summary["bad_videos"] = sorted(bad | set(summary.get("bad_videos", [])))
-        if self.world.main:
-            _write_json(self.dir / "summary.json", summary)
+                progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad)
+                saved = None
+            summary = self.test(bars)
+        summary["bad_videos"] = sorted(bad | set(summary["bad_videos"]))
+        if self.main:
+            write_json(self.dir / "summary.json", summary)
+            write_bad_videos(self.dir / "bad_videos.txt", summary["bad_videos"])
         return summary
 
-    def _train_data(self, progress):
+    def _plan(self, index: int, name: str, stage) -> StagePlan:
+        train = self.spec.train
+        return StagePlan(
+            name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
+            dict(stage.losses) if stage else None,
+            self.options.epochs or (stage.epochs if stage and stage.epochs else train.epochs),
+            self.options.lr or (stage.lr if stage and stage.lr else train.lr),
+            stage.warmup_epochs if stage and stage.warmup_epochs is not None else train.warmup_epochs)
+
+    def _train_stage(self, plan: StagePlan, progress: dict[str, Any], saved: dict[str, Any] | None, bars,
+                     bad: set[str]) -> dict[str, Any]:
+        """One stage: its optimiser and schedule, the restored state of a resumed run, then its epochs."""
+        self.model.set_trainable(plan.parts)
+        dataset = self._train_data(bars)
+        per_epoch = math.ceil(len(dataset) / self.global_batch)
+        if self.settings.max_steps:
+            per_epoch = min(per_epoch, self.settings.max_steps)
+        optimizer = make_optimizer(self.model, self.spec.train, plan.lr, self.model.trainable_parts)
+        steps = max(1, math.ceil(per_epoch / self.spec.train.accumulate))
+        scheduler = make_schedule(optimizer, self.spec.train.schedule, int(plan.warmup * steps), plan.epochs * steps)
+        first_epoch = 0
+        if saved is not None:
+            progress, first_epoch = self._restore(plan, optimizer, scheduler)
+        self.net, prepared = self.accelerator.prepare(self.model, optimizer)
+        forward = compiled(self.net, self.console) if self.options.compile else self.net
+        for epoch in range(first_epoch, plan.epochs):
+            self.net.train()
+            result = self._train_epoch(plan, forward, dataset, prepared, scheduler, epoch, per_epoch, progress, bars)
+            bad.update(result.bad)
+            progress = self._finish_epoch(plan, epoch, result, optimizer, scheduler, progress)
+        return progress
+
+    def _restore(self, plan: StagePlan, optimizer, scheduler) -> tuple[dict[str, Any], int]:
+        """Weights, generators and (mid-stage) the optimiser and schedule of the interrupted run."""
+        fresh_stage = _saved_progress(self.dir)["epoch"] == 0  # the previous stage ended: this one starts anew
+        progress = load_state(self.dir / "checkpoints", self.model, None if fresh_stage else optimizer,
+                              None if fresh_stage else scheduler)
+        progress.setdefault("step", 0)
+        self.console.print(f"resuming {self.dir} at stage {plan.name}, epoch {progress['epoch'] + 1}")
+        return progress, progress["epoch"]
+
+    def _train_epoch(self, plan: StagePlan, forward, dataset, optimizer, scheduler, epoch: int, per_epoch: int,
+                     progress: dict[str, Any], bars) -> EpochResult:
+        task = bars.add_task(f"{plan.name} epoch {epoch + 1}/{plan.epochs}", total=per_epoch, loss="-", speed="-")
+        world = self.accelerator.num_processes
+
+        def on_step(step: int, loss: float, clips: int, seconds: float) -> None:
+            bars.update(task, completed=step, loss=f"{loss:.4f}", speed=f"{clips / max(seconds, 1e-9):.1f}")
+
+        try:
+            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, dataset, optimizer, scheduler,
+                               plan.losses, self.settings, self.seed, epoch=epoch, global_step=progress["step"],
+                               on_step=on_step if world == 1 or self.main else None, forward=forward)
+        except LossNotFinite as e:
+            raise DataError(f"{e}; the run stopped. The last good checkpoint is "
+                            f"{self.dir / 'checkpoints' / 'last.safetensors'} (it loads as usual)") from None
+
+    def _finish_epoch(self, plan: StagePlan, epoch: int, result: EpochResult, optimizer, scheduler,
+                      progress: dict[str, Any]) -> dict[str, Any]:
+        """Evaluate when due, record the epoch, keep the best checkpoint and the state to resume from."""
+        progress = dict(progress, step=progress["step"] + result.steps)
+        record = {"stage": plan.name, "epoch": epoch + 1, "loss": result.loss, "lr": optimizer.param_groups[0]["lr"],
+                  "clips": result.clips, "clips_per_s": result.clips / max(result.seconds, 1e-9),
+                  "seconds": result.seconds, "bad_videos": len(result.bad)}
+        if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == plan.epochs:
+            name, metrics = self._evaluate_epoch()
+            record[name] = {k: v for k, v in metrics.items() if k not in ("per_class", "bad", "scores", "labels")}
+            if metrics["top1"] > progress["best"]:
+                progress["best"] = metrics["top1"]
+                self._save_best(self._meta(stage=plan.name, epoch=epoch + 1, top1=metrics["top1"]))
+        self._log(record, progress["step"])
+        progress.update(stage=plan.index, epoch=epoch + 1)
+        if epoch + 1 == plan.epochs:
+            progress.update(stage=plan.index + 1, epoch=0)
+        self._save_epoch(optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
+        return progress
+
+    def _evaluate_epoch(self) -> tuple[str, dict[str, Any]]:
+        """Single-view metrics of the main test part, for the epoch's record and the best checkpoint."""
+        name, part = next(iter(self.task.tests.items()))
+        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False, device=self.clip.device)
+        return name, evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
+                              ClipDataset(part.items, single, False), self.settings)
+
+    def _eval_net(self):
+        """FSDP evaluates through its sharded wrapper; otherwise the plain model (no DDP collectives)."""
+        if self.net is None:
+            self.net = self.accelerator.prepare_model(self.model, evaluation_mode=not self.options.fsdp)
+        return self.net if self.options.fsdp else self.accelerator.unwrap_model(self.net)
+
+    def _train_data(self, bars):
         if not self.options.cache_features:
             return ClipDataset(self.task.train.items, self.clip, train=True, seed=self.seed)
         from composer.train.features import CachedClips
 
         cached = CachedClips(self.model, self.task.train.items, self.clip, Path(self.options.cache_features),
                              self.device)
-        task = progress.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
-        bad = cached.fill(progress, task)
+        with self.accelerator.main_process_first():  # the main process computes, the others then read
+            task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
+            bad = cached.fill(bars, task)
         if bad:
             self.console.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
         return cached
 
-    def _saved_stage(self) -> int:
-        record = json.loads((self.dir / "checkpoints" / "resume.json").read_text())
-        return record["progress"]["stage"]
-
-    def _wrap(self):
-        net = self.model
-        if self.world.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ids = [self.world.local_rank] if self.device.startswith("cuda") else None
-            net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
-        return compiled(net, self.console) if self.options.compile else net
-
     # -- testing
-    def test(self, progress=None) -> dict[str, Any]:
+    def test(self, bars=None) -> dict[str, Any]:
         """Multi-view evaluation of every test part."""
         results: dict[str, Any] = {"protocol": self.task.protocol, "views": [self.test_clip.clips, self.test_clip.crops],
                                    "parts": {}}
         bad: list[str] = []
         per_class = {}
         for name, part in self.task.tests.items():
-            task = progress.add_task(f"test {name} ({self.test_clip.clips}x{self.test_clip.crops} views)",
-                                     total=None, loss="-", speed="-") if progress else None
-            metrics = evaluate(self.model, self.spec, part, ClipDataset(part.items, self.test_clip, False),
-                               self.settings, self.world, progress, task)
+            task = bars.add_task(f"test {name} ({self.test_clip.clips}x{self.test_clip.crops} views)",
+                                 total=None, loss="-", speed="-") if bars else None
+            metrics = evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
+                               ClipDataset(part.items, self.test_clip, False), self.settings,
+                               (lambda done, total: bars.update(task, completed=done, total=total)) if bars else None)
             bad += metrics.pop("bad")
             self.scores[name] = (metrics.pop("scores"), metrics.pop("labels"))
             per_class[name] = metrics.pop("per_class", {})
-            metrics.pop("finite", None)
             results["parts"][name] = metrics
         if set(results["parts"]) == {"base", "novel"}:
             results["harmonic_mean"] = harmonic_mean(results["parts"]["base"]["top1"], results["parts"]["novel"]["top1"])
         results["bad_videos"] = sorted(set(bad))
         results["run_dir"] = str(self.dir)
-        if self.world.main:
-            _write_json(self.dir / "per_class.json", per_class)
+        if self.main:
+            write_json(self.dir / "per_class.json", per_class)
+            write_confusion(self.dir / "confusion.json", self.task.train.classes,
+                            {n: (p.classes, *self.scores[n]) for n, p in self.task.tests.items()})
         return results
+
+    def finish(self) -> None:
+        """End the trackers and leave the process group (every process, after its last collective)."""
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
 
 
 def compiled(net, console: Console):
@@ -369,6 +466,6 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: RunOptions) ->
     """`composer eval`: load a trainable-only checkpoint and run the test protocol."""
     run = Run(spec_path, options)
     load_trainable(run.model, checkpoint)
-    if run.world.main:
-        os.makedirs(run.dir, exist_ok=True)
-    return run.test()
+    summary = run.test()
+    run.finish()
+    return summary

@@ -36,6 +36,6 @@ def build(p: LinearHeadParams, info: NodeInfo) -> LinearHead:
 
 register(Kind(
     name="linear_head", summary="[..., D] -> [..., classes]: dropout and a linear layer",
-    params=LinearHeadParams, build=build, inputs=("features",), infer=infer,
+    params=LinearHeadParams, build=build, inputs=("features",), infer=infer, fixed_classes=True,
     paper="linear probe, CLIP (Radford et al., ICML 2021), Sec. 3.2",
 ))

@@ -1,0 +1,218 @@
+"""Trackers: `--log-with` parsing, and values written through Accelerate read back from TensorBoard's event
+files and MLflow's SQLite store."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from composer.errors import DataError
+from composer.train import tracking
+from composer.train.tracking import (MAX_KEY_LENGTH, MAX_VALUE_LENGTH, flatten_config, mlflow_uri, param_key,
+                                     parse_trackers, start_trackers)
+
+CONFIG = {
+    "spec": {"name": "tiny", "components": {"adapter": {"kind": "lora", "params": {"dim": 64, "alpha": 0.5},
+                                                        "site": ["clip.visual.blocks[1-12].attn"]}},
+             "train": {"betas": [0.9, 0.98], "views": {}}},
+    "options": {"dataset": "demo", "epochs": 2, "tiny": True, "seed": None, "sets": []},
+}
+# (step, values) as the loop logs them: per optimizer step, then per epoch on the epoch's last step
+LOGGED = [
+    (1, {"loss": 2.5, "loss/ce_loss": 2.0, "loss/cc_loss": 0.5, "lr/adapter": 1e-3, "lr/adapter.no_decay": 1e-3,
+         "grad_norm": 3.25, "clips_per_s": 41.5}),
+    (2, {"loss": 1.75, "loss/ce_loss": 1.5, "loss/cc_loss": 0.25, "lr/adapter": 5e-4, "lr/adapter.no_decay": 5e-4,
+         "grad_norm": 1.125, "clips_per_s": 43.0}),
+    (2, {"train/loss": 2.125, "test/top1": 50.0, "test/top5": 100.0, "test/mean_class": 37.5}),
+]
+
+
+@pytest.fixture
+def clean_mlflow(monkeypatch):
+    """No MLflow store from the environment or from an earlier test; the global URI is unset afterwards."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+    import mlflow
+
+    if mlflow.active_run():
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+def _accelerator(names, run_dir: Path):
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=True, log_with=list(names), project_dir=str(run_dir))
+
+
+def _run(names, run_dir: Path, run_name: str = "run-a", tracking_uri=None) -> None:
+    accelerator = _accelerator(names, run_dir)
+    start_trackers(accelerator, names, run_dir, run_name, CONFIG, tracking_uri)
+    for step, values in LOGGED:
+        accelerator.log(values, step=step)
+    accelerator.end_training()
+
+
+def _expected() -> dict[str, list[tuple[int, float]]]:
+    out: dict[str, list[tuple[int, float]]] = {}
+    for step, values in LOGGED:
+        for tag, value in values.items():
+            out.setdefault(tag, []).append((step, value))
+    return out
+
+
+def read_tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / tracking.PROJECT), size_guidance={"scalars": 0}).Reload()
+    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def read_tensorboard_hparams(run_dir: Path) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    found = {}
+    for folder in (run_dir / tracking.PROJECT).iterdir():
+        if any(folder.glob("events.out.tfevents.*")):  # the other time-stamped folder holds Accelerate's hparams.yml
+            content = EventAccumulator(str(folder)).Reload().PluginTagToContent("hparams")
+            for blob in content.values():
+                data = plugin_data_pb2.HParamsPluginData.FromString(blob)
+                for name, value in data.session_start_info.hparams.items():
+                    found[name] = getattr(value, value.WhichOneof("kind"))
+    return found
+
+
+def read_mlflow(uri: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(tracking.PROJECT)
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+def mlflow_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
+    from mlflow.tracking import MlflowClient
+
+    return sorted((m.step, m.value) for m in MlflowClient(uri).get_metric_history(run_id, key))
+
+
+# -- parse_trackers
+
+def test_default_is_tensorboard_and_names_may_be_repeated_or_comma_separated():
+    assert parse_trackers([]) == ["tensorboard"]
+    assert parse_trackers(["mlflow,tensorboard"]) == ["mlflow", "tensorboard"]
+    assert parse_trackers(["tensorboard", "MLflow", "tensorboard"]) == ["tensorboard", "mlflow"]
+    assert parse_trackers(["none"]) == []
+
+
+def test_unknown_tracker_is_refused_with_the_known_names():
+    with pytest.raises(DataError, match=r"unknown tracker 'tensorbord'.*tensorboard, mlflow, wandb, none.*"
+                                        r"did you mean 'tensorboard'"):
+        parse_trackers(["mlflow,tensorbord"])
+
+
+def test_none_with_a_tracker_is_refused():
+    with pytest.raises(DataError, match="cannot be combined with mlflow"):
+        parse_trackers(["none", "mlflow"])
+
+
+@pytest.mark.skipif(tracking._installed("wandb"), reason="wandb is installed here")
+def test_missing_wandb_is_refused_with_the_install_line():
+    with pytest.raises(DataError, match=r"needs wandb, which is not installed: pip install wandb==\d+\.\d+\.\d+$"):
+        parse_trackers(["tensorboard", "wandb"])
+
+
+def test_mlflow_without_its_sqlite_store_packages_is_refused(monkeypatch):
+    monkeypatch.setattr(tracking, "_installed", lambda package: package != "sqlalchemy")
+    with pytest.raises(DataError, match=r"needs sqlalchemy.*pip install mlflow-skinny==\S+ sqlalchemy==\S+ alembic"):
+        parse_trackers(["mlflow"])
+
+
+# -- hyper-parameters
+
+def test_config_is_flattened_into_scalars_that_fit_mlflow():
+    flat = flatten_config(CONFIG)
+    assert flat["spec.components.adapter.params.dim"] == 64
+    assert flat["spec.components.adapter.site"] == '["clip.visual.blocks[1-12].attn"]'
+    assert flat["spec.train.betas"] == "[0.9, 0.98]"
+    assert flat["spec.train.views"] == "{}"
+    assert flat["options.seed"] == "null" and flat["options.tiny"] is True and flat["options.sets"] == "[]"
+
+    long = flatten_config({"classes": ["x" * 100] * 100})["classes"]
+    assert len(long) == MAX_VALUE_LENGTH and long.endswith("...[cut from 10400 characters]")  # 100 * 102 + 99 * 2 + 2
+
+
+def test_keys_mlflow_refuses_get_distinct_valid_stand_ins():
+    assert param_key("spec.flow.logits.in") == "spec.flow.logits.in"
+    odd = [param_key("lr/adapter (no decay)"), param_key("lr/adapter [no decay]"), param_key("a" * 300),
+           param_key("a" * 299 + "b"), param_key("a//b")]
+    assert len(set(odd)) == len(odd)
+    for key in odd:
+        assert len(key) <= MAX_KEY_LENGTH and all(c.isalnum() or c in "_-. :/" for c in key) and "//" not in key
+
+
+# -- values read back
+
+def test_tensorboard_and_mlflow_hold_what_was_logged(tmp_path, clean_mlflow, capfd):
+    run_dir = tmp_path / "run"
+    _run(["tensorboard", "mlflow"], run_dir)
+    expected = _expected()
+
+    scalars = read_tensorboard_scalars(run_dir)
+    assert set(scalars) == set(expected)
+    for tag, points in expected.items():
+        assert [s for s, _ in scalars[tag]] == [s for s, _ in points], tag
+        assert [v for _, v in scalars[tag]] == pytest.approx([v for _, v in points], rel=1e-6), tag
+    hparams = read_tensorboard_hparams(run_dir)
+    assert hparams["spec.components.adapter.params.dim"] == 64
+    assert hparams["options.dataset"] == "demo"
+
+    uri = f"sqlite:///{run_dir.resolve() / 'mlflow.db'}"
+    (run,) = read_mlflow(uri)
+    assert run.info.run_name == "run-a" and run.info.status == "FINISHED"
+    for tag, points in expected.items():
+        assert mlflow_history(uri, run.info.run_id, tag) == points, tag
+    assert run.data.params["spec.components.adapter.params.dim"] == "64"
+    assert run.data.params["spec.components.adapter.site"] == '["clip.visual.blocks[1-12].attn"]'
+    assert run.data.params["options.epochs"] == "2"
+
+    out, err = capfd.readouterr()
+    assert "Creating initial MLflow database" not in out + err and "INFO" not in out + err
+    assert not (Path.cwd() / "mlruns").exists()
+
+
+def _synchronous(uri: str) -> int:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(uri)
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    engine.dispose()
+    return mode
+
+
+def test_each_run_keeps_its_own_store_and_the_environment_is_untouched(tmp_path, clean_mlflow):
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    _run(["mlflow"], tmp_path / "a", "run-a", tracking_uri=shared)
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    _run(["mlflow"], tmp_path / "b", "run-b")  # after a run on another store, back to its own
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+
+    assert [r.info.run_name for r in read_mlflow(shared)] == ["run-a"]
+    assert not (tmp_path / "a" / "mlflow.db").exists()
+    assert [r.info.run_name for r in read_mlflow(mlflow_uri(tmp_path / "b"))] == ["run-b"]
+    # only the run directory's own store skips fsync; a store the user names keeps SQLite's default (FULL)
+    assert _synchronous(mlflow_uri(tmp_path / "b")) == 0 and _synchronous(shared) == 2
+
+
+def test_a_tracking_uri_mlflow_cannot_use_is_a_data_error(tmp_path, clean_mlflow):
+    accelerator = _accelerator(["mlflow"], tmp_path)
+    with pytest.raises(DataError, match=r"MLflow could not start with tracking URI .*plain-folder"):
+        start_trackers(accelerator, ["mlflow"], tmp_path, "run", CONFIG, str(tmp_path / "plain-folder"))
+
+
+def test_an_accelerator_that_would_drop_a_tracker_is_refused(tmp_path):
+    accelerator = _accelerator(["tensorboard"], tmp_path)
+    with pytest.raises(ValueError, match="log_with=names"):
+        start_trackers(accelerator, ["tensorboard", "mlflow"], tmp_path, "run", CONFIG)

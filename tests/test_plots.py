@@ -32,7 +32,7 @@ def make_run(folder: Path, stages=(("train", 3),), parts=("test",), matrix=None,
     (folder / "spec.yaml").write_text("name: made-up-spec\n")
     if matrix is not None:
         names = [f"class {i}" for i in range(classes)]
-        (folder / "confusion.json").write_text(json.dumps({"classes": names, "parts": {p: matrix for p in parts}}))
+        (folder / "confusion.json").write_text(json.dumps({"parts": {p: {"classes": names, "matrix": matrix} for p in parts}}))
     return folder
 
 

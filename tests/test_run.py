@@ -33,11 +33,12 @@ def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
     d = job.dir
     for name in ("spec.yaml", "run.json", "metrics.jsonl", "summary.json", "per_class.json", "confusion.json",
                  "bad_videos.txt", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
-                 "checkpoints/resume.json"):
+                 "checkpoints/resume.json", "learning-curves.png", "confusion-test.png"):
         assert (d / name).exists(), name
     confusion = json.loads((d / "confusion.json").read_text())
-    matrix = confusion["parts"]["test"]
-    assert confusion["classes"] == job.task.train.classes and len(matrix) == 8 and all(len(r) == 8 for r in matrix)
+    matrix = confusion["parts"]["test"]["matrix"]
+    assert confusion["parts"]["test"]["classes"] == job.task.train.classes
+    assert len(matrix) == 8 and all(len(r) == 8 for r in matrix)
     scores, labels = job.scores["test"]
     assert sum(map(sum, matrix)) == 128 and [sum(r) for r in matrix] == torch.bincount(labels, minlength=8).tolist()
     assert sum(matrix[c][c] for c in range(8)) == round(summary["parts"]["test"]["top1"] * 128 / 100)

@@ -216,3 +216,33 @@ def test_an_accelerator_that_would_drop_a_tracker_is_refused(tmp_path):
     accelerator = _accelerator(["tensorboard"], tmp_path)
     with pytest.raises(ValueError, match="log_with=names"):
         start_trackers(accelerator, ["tensorboard", "mlflow"], tmp_path, "run", CONFIG)
+
+
+def test_a_tiny_demo_run_logs_to_tensorboard_and_mlflow(demo_root, tmp_path, clean_mlflow):
+    """The whole path: `composer run --log-with tensorboard,mlflow`; every scalar read back from both stores
+    equals what the run wrote to metrics.jsonl (epoch loss and top-1) and is there for every optimiser step."""
+    import json
+
+    from rich.console import Console
+
+    from composer.train.run import Run, RunOptions
+
+    options = RunOptions(dataset="demo", data_root=str(demo_root), tiny=True, epochs=2, max_steps=2, batch_size=4,
+                         workers=0, out=str(tmp_path), seed=0, device="cpu", log_with=["tensorboard", "mlflow"],
+                         sets=["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"])
+    job = Run("specs/baselines/clip-adapter.yaml", options, console=Console(quiet=True))
+    job.fit()
+    job.finish()
+    epochs = [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+    board = read_tensorboard_scalars(job.dir)
+    (run,) = read_mlflow(mlflow_uri(job.dir))
+    store = {key: mlflow_history(mlflow_uri(job.dir), run.info.run_id, key) for key in board}
+    for tag in ("loss", "loss/ce_loss", "grad_norm", "clips_per_s", "lr/adapter", "lr/adapter.no_decay"):
+        assert [s for s, _ in board[tag]] == [1, 2, 3, 4], tag  # 2 epochs x 2 optimiser steps
+        assert [s for s, _ in store[tag]] == [1, 2, 3, 4], tag
+        assert [v for _, v in store[tag]] == pytest.approx([v for _, v in board[tag]], rel=1e-6), tag
+    for tag, key in (("train/loss", "loss"), ("test/top1", None)):
+        expected = [e[key] if key else e["test"]["top1"] for e in epochs]
+        assert [v for _, v in board[tag]] == pytest.approx(expected, rel=1e-6), tag
+        assert [v for _, v in store[tag]] == pytest.approx(expected, rel=1e-6), tag
+    assert run.data.params["options.dataset"] == "demo" and run.data.params["spec.name"] == job.spec.name

@@ -115,6 +115,10 @@ class Graph:
         upstream = nx.ancestors(self.g, f"t:{tensor}")
         return [c for c in self.calls.values() if f"c:{c.out}" in upstream]
 
+    def computed_from(self, tensor: str, source: str) -> bool:
+        """Whether `tensor` depends on the tensor or input `source`."""
+        return f"t:{source}" in nx.ancestors(self.g, f"t:{tensor}")
+
     def readers(self, tensor: str) -> list[str]:
         """The tower runs (by id) and flow steps (by output) that read `tensor`."""
         return [node[2:] for node in self.g.successors(f"t:{tensor}") if node.startswith(("c:", "r:"))]

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import networkx as nx
 import torch
 from torch.utils.data import DataLoader
 
@@ -31,7 +30,8 @@ from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.errors import DataError, SpecError
 from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
-from composer.train.loop import Settings, autocast, inputs, resolve_precision
+from composer.train.accel import AccelOptions, device_name, make_accelerator
+from composer.train.loop import inputs
 from composer.train.run import TINY_SIZE
 
 
@@ -145,9 +145,9 @@ def _settle(checkpoint: str, option: str, given: Any, stored: Any) -> Any:
 def _upstream_of_prediction(model) -> tuple[bool, list[str]]:
     """Whether the prediction reads the class names, and which fixed-size classifiers (linear_head) it goes through."""
     graph = model.graph
-    upstream = nx.ancestors(graph.g, f"t:{graph.predict}")
-    reads_names = any(f"t:{name}" in upstream for name, i in model.spec.inputs.items() if isinstance(i, ClassesInput))
-    fixed = [c.component for c in graph.calls.values() if c.kind.name == "linear_head" and f"c:{c.out}" in upstream]
+    reads_names = any(graph.computed_from(graph.predict, name)
+                      for name, i in model.spec.inputs.items() if isinstance(i, ClassesInput))
+    fixed = [c.component for c in graph.calls_feeding(graph.predict) if c.kind.fixed_classes]
     return reads_names, fixed
 
 
@@ -207,10 +207,10 @@ class Predictor:
         reads_names, fixed = _upstream_of_prediction(sketch)
         self.classes = _choose_classes(options.classes, meta.get("classes"), fixed, options.checkpoint, reads_names)
 
-        self.device = options.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        precision = resolve_precision(options.precision or spec.train.precision, self.device)
-        self.settings = Settings(device=self.device, precision=precision,
-                                 batch_size=options.batch_size or spec.train.batch_size, workers=options.workers)
+        # the same device and precision rules as `composer run` and `composer eval`
+        self.accelerator, _ = make_accelerator(AccelOptions(options.device, options.precision or spec.train.precision))
+        self.device = device_name(self.accelerator)
+        self.batch_size, self.workers = options.batch_size or spec.train.batch_size, options.workers
         torch.manual_seed(self.seed)  # tiny backbones are generated exactly as `composer run` generated them
         self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
                                                      num_classes=len(self.classes)))
@@ -239,8 +239,8 @@ class Predictor:
     def predict(self, videos: list[Path]) -> Iterator[Prediction]:
         """One Prediction per video, in order, as each batch is done; unreadable videos get their reason."""
         dataset = ClipDataset([Item(v, 0) for v in videos], self.clip, train=False)
-        data = DataLoader(dataset, batch_size=self.settings.batch_size, shuffle=False,
-                          num_workers=min(self.settings.workers, len(videos)), collate_fn=_as_list)
+        data = DataLoader(dataset, batch_size=self.batch_size, shuffle=False,
+                          num_workers=min(self.workers, len(videos)), collate_fn=_as_list)
         predict = self.model.graph.predict
         for samples in data:
             good = [s for s in samples if "video" in s]
@@ -258,7 +258,7 @@ class Predictor:
         """Softmax over the classes, averaged over the views of each video (as `composer eval` does)."""
         b, v = video.shape[:2]
         given = inputs(self.spec, video.flatten(0, 1).to(self.device, non_blocking=True), None, self.classes)
-        with autocast(self.settings):
+        with self.accelerator.autocast():
             logits = self.model(given, outputs=[predict])[predict]
         if logits.shape[-1] != len(self.classes):
             raise DataError(f"the model scores {logits.shape[-1]} classes but {len(self.classes)} class names were "

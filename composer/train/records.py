@@ -23,16 +23,12 @@ def confusion(scores: torch.Tensor, labels: torch.Tensor, classes: int) -> list[
     return matrix.tolist()
 
 
-def write_confusion(path: Path, train_classes: list[str], parts: dict[str, tuple[list[str], torch.Tensor,
-                                                                                    torch.Tensor]]) -> None:
-    """confusion.json: {"classes": the training classes, "parts": {part: matrix}}; a part tested on other
-    classes (base-to-novel, zero-shot) also names its own under "part_classes"."""
-    data: dict[str, Any] = {"classes": list(train_classes), "parts": {}}
-    for name, (classes, scores, labels) in parts.items():
-        data["parts"][name] = confusion(scores, labels, len(classes))
-        if list(classes) != list(train_classes):
-            data.setdefault("part_classes", {})[name] = list(classes)
-    write_json(path, data)
+def write_confusion(path: Path, parts: dict[str, tuple[list[str], torch.Tensor, torch.Tensor]]) -> None:
+    """confusion.json: {"parts": {part: {"classes": [...], "matrix": rows = true, columns = predicted}}}.
+    Each part names its own classes: base-to-novel and zero-shot parts are tested on other classes than
+    the training ones."""
+    write_json(path, {"parts": {name: {"classes": list(classes), "matrix": confusion(scores, labels, len(classes))}
+                                for name, (classes, scores, labels) in parts.items()}})
 
 
 def write_bad_videos(path: Path, bad: list[str]) -> None:

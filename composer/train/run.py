@@ -7,8 +7,9 @@ runs/<spec>-<time>/
     checkpoints/      last.safetensors (+ resume.*) after every epoch, best.safetensors
     summary.json      final multi-view metrics per test part, bad videos
     per_class.json    per-class accuracy
-    confusion.json    per test part: rows = true class, columns = predicted class (multi-view scores)
+    confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
     bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
+    learning-curves.png, confusion-<part>.png   pictures of the run (composer/viz/plots.py)
     (tracker files)   TensorBoard events, mlflow.db, ... (--log-with)
 Only the main process writes. Everything else (which stage and epoch come next, optimiser state,
 generators) is in the checkpoints folder, so `--resume` continues exactly where an interrupted run stopped.
@@ -292,6 +293,9 @@ class Run:
         if self.main:
             write_json(self.dir / "summary.json", summary)
             write_bad_videos(self.dir / "bad_videos.txt", summary["bad_videos"])
+            from composer.viz.plots import draw_run  # matplotlib only once a run has something to draw
+
+            draw_run(self.dir)
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
@@ -421,7 +425,7 @@ class Run:
         results["run_dir"] = str(self.dir)
         if self.main:
             write_json(self.dir / "per_class.json", per_class)
-            write_confusion(self.dir / "confusion.json", self.task.train.classes,
+            write_confusion(self.dir / "confusion.json",
                             {n: (p.classes, *self.scores[n]) for n, p in self.task.tests.items()})
         return results
 

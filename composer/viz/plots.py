@@ -102,22 +102,22 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
 
 
-def read_confusion(run_dir: Path) -> tuple[list[str], dict[str, list[list[int]]]] | None:
-    """(class names, part -> matrix) from confusion.json, or None when the run has none."""
+def read_confusion(run_dir: Path) -> dict[str, tuple[list[str], list[list[int]]]] | None:
+    """part -> (class names, matrix) from confusion.json, or None when the run has none."""
     path = Path(run_dir) / "confusion.json"
     if not path.exists():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        classes, parts = [str(c) for c in data["classes"]], dict(data["parts"])
-    except (ValueError, KeyError, TypeError):
-        raise DataError(f"{path}: not a confusion file ({{\"classes\": [...], \"parts\": {{part: matrix}}}}); "
-                        "the file is damaged") from None
-    for part, matrix in parts.items():
+        parts = {name: ([str(c) for c in part["classes"]], part["matrix"]) for name, part in data["parts"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise DataError(f"{path}: not a confusion file ({{\"parts\": {{part: {{\"classes\": [...], "
+                        "\"matrix\": [[...]]}}}}); the file is damaged") from None
+    for part, (classes, matrix) in parts.items():
         if len(matrix) != len(classes) or any(len(row) != len(classes) for row in matrix):
             raise DataError(f"{path}: the matrix of '{part}' is not {len(classes)} x {len(classes)} "
                             f"(one row and one column per class)")
-    return classes, parts
+    return parts
 
 
 def _figure(width: float, height: float):
@@ -242,8 +242,7 @@ def draw_run(run_dir: Path) -> list[Path]:
     written = [_save(curves_figure(curves(read_metrics(run_dir)), title), run_dir / "learning-curves.png")]
     confusion = read_confusion(run_dir)
     if confusion:
-        classes, parts = confusion
-        for part, matrix in parts.items():
+        for part, (classes, matrix) in confusion.items():
             fig = confusion_figure(matrix, classes, f"{title}: test '{part}'")
             written.append(_save(fig, run_dir / f"confusion-{_file_part(part)}.png"))
     return written

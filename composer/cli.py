@@ -71,6 +71,7 @@ def main() -> None:
     composer run SPEC        train and evaluate on a dataset (--dataset demo works offline)
     composer eval SPEC       evaluate a checkpoint
     composer predict SPEC V  classify video files (zero-shot with --classes, or with a checkpoint)
+    composer plot RUN_DIR    draw a run's learning curves and confusion matrices (or overlay runs)
     composer data check      find bad videos and split lines before a long run
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds

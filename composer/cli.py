@@ -280,8 +280,9 @@ def run(spec, sets, unsets, resume, **kw):
 @spec_options
 @data_options
 @run_options
-@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="a trainable-only checkpoint (e.g. runs/.../checkpoints/best.safetensors)")
+@click.option("--checkpoint", required=True, type=click.Path(exists=True),
+              help="a trainable-only checkpoint (e.g. runs/.../checkpoints/best.safetensors), a checkpoint "
+              "directory (runs/.../checkpoints/step-N) or a run's checkpoints folder (its latest); verified first")
 @_fail_on_spec_errors
 def evaluate_command(spec, sets, unsets, checkpoint, **kw):
     """Evaluate SPEC with a checkpoint on a dataset's test split (multi-view, as in the spec's train.views)."""
@@ -331,8 +332,9 @@ def _views(ctx, param, value):
 @click.argument("spec", metavar="SPEC")
 @click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
 @spec_options
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="a trainable-only checkpoint of a run of SPEC; its class names, seed and size are used")
+@click.option("--checkpoint", type=click.Path(), default=None,
+              help="a trainable-only checkpoint of a run of SPEC (a .safetensors file, a checkpoint directory or "
+              "a run's checkpoints folder); its class names, seed and size are used")
 @click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
               help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear head, "
               "as many as it was trained on (default: the checkpoint's)")

@@ -1,13 +1,16 @@
-"""Trainable-only checkpoints: small, atomic, and refused by a model they were not made for."""
+"""Trainable-only checkpoints: small, atomic, self-verifying, and refused by a model they were not made for."""
 
+import errno
+import json
 import os
+import struct
 
 import pytest
 import torch
 from conftest import tiny_model
 
 from composer.build.checkpoint import load_trainable, read_meta, save_trainable
-from composer.errors import SpecError
+from composer.errors import DataError, SpecError
 from composer.spec.load import load_spec
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]
@@ -47,14 +50,14 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
     model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
     path = tmp_path / "ckpt.safetensors"
     save_trainable(model, path, {"epoch": 1})
-    import composer.build.checkpoint as ckpt
+    import composer.build.files as files
 
-    def broken(tensors, filename, metadata):
-        open(filename, "wb").write(b"partial")
-        raise OSError("disk full")
+    def full(fd, data):
+        os.write(fd, data[:10])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(ckpt, "save_file", broken)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(files, "_write_chunk", full)
+    with pytest.raises(OSError, match="No space left"):
         save_trainable(model, path, {"epoch": 2})
     assert read_meta(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.safetensors"]
@@ -65,5 +68,53 @@ def test_a_truncated_file_is_reported_not_crashed(tmp_path):
     path = tmp_path / "ckpt.safetensors"
     save_trainable(model, path)
     os.truncate(path, 100)
-    with pytest.raises(SpecError, match="not a readable composer checkpoint"):
+    with pytest.raises(DataError, match="not a readable composer checkpoint"):
         load_trainable(model, path)
+
+
+def tensor_offset(path, name: str) -> int:
+    """Where `name`'s bytes start in a safetensors file (8-byte header length, JSON header, data)."""
+    raw = path.read_bytes()
+    size = struct.unpack("<Q", raw[:8])[0]
+    return 8 + size + json.loads(raw[8:8 + size])[name]["data_offsets"][0]
+
+
+def test_a_file_whose_tensor_bytes_changed_is_refused(tmp_path):
+    model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
+    path = tmp_path / "ckpt.safetensors"
+    save_trainable(model, path)
+    name = sorted(model.trainable_state())[0]
+    at = tensor_offset(path, name)
+    with open(path, "r+b") as f:  # NaN written over the first value, as the issue's fault injection did
+        f.seek(at)
+        f.write(struct.pack("<f", float("nan")))
+    with pytest.raises(DataError, match=f"{path} is corrupted: its tensors' SHA-256 differs"):
+        load_trainable(model, path)
+    save_trainable(model, path)
+    raw = bytearray(path.read_bytes())
+    raw[at + 1] ^= 0xFF  # one flipped byte
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="is corrupted"):
+        load_trainable(model, path)
+
+
+def test_non_finite_weights_are_refused_by_name(tmp_path):
+    model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
+    name = sorted(model.trainable_state())[-1]
+    with torch.no_grad():
+        model.trainable_state()[name].view(-1)[0] = float("inf")
+    save_trainable(model, tmp_path / "ckpt.safetensors")  # saved faithfully (its checksum matches) ...
+    with pytest.raises(DataError, match=f"NaN or infinite values in {name}; refusing"):
+        load_trainable(model, tmp_path / "ckpt.safetensors")  # ... and refused on load
+
+
+def test_a_file_without_a_checksum_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from composer.build.checkpoint import fingerprint
+
+    model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
+    tensors = {n: p.detach().contiguous() for n, p in model.trainable_state().items()}
+    save_file(tensors, tmp_path / "old.safetensors", metadata={"fingerprint": fingerprint(model)})
+    with pytest.raises(DataError, match="no checksum of its tensors"):
+        load_trainable(model, tmp_path / "old.safetensors")

@@ -3,25 +3,29 @@
 Only what trains is saved (adapters, prompts, heads, unfrozen backbone weights), so a checkpoint of an
 adapter spec is megabytes, not the backbone's gigabytes. The fingerprint hashes the backbones
 (family, size, weights) and the names and shapes of the trainable tensors; loading onto a model with a
-different fingerprint is refused with the list of differences. Files are written atomically
-(temporary file, fsync, rename), so an interrupted save never destroys the previous checkpoint, and
-nothing is ever unpickled.
+different fingerprint is refused with the list of differences. Each file verifies itself: its header
+holds the SHA-256 of its tensors, checked on load, and a tensor holding NaN or infinity is refused by
+name. Files are written atomically (temporary file, fsync, rename), so an interrupted save never
+destroys the previous checkpoint, and nothing is ever unpickled. `--checkpoint` may also name a
+checkpoint directory of a run (composer/build/checkpoint_dir.py) or its checkpoints folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
-from composer.errors import SpecError
+from composer.build.checkpoint_dir import MANIFEST, WEIGHTS, latest_checkpoint, verify_checkpoint
+from composer.build.files import atomic_write_bytes
+from composer.errors import DataError, SpecError
+
+DIGEST_KEY = "tensors_sha256"
 
 
 def structure(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
@@ -40,34 +44,37 @@ def fingerprint(model, tensors: dict[str, torch.Tensor] | None = None) -> str:
     return hashlib.sha256(json.dumps(structure(model, tensors), sort_keys=True).encode()).hexdigest()[:16]
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), fsync it, then rename over `path` (same directory, so the rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the tensors' names, dtypes, shapes and bytes (in name order): what a file must still
+    hold when it is loaded."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors holding a NaN or an infinity."""
+    return [n for n, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def trainable_bytes(model, meta: dict[str, Any] | None = None,
+                    tensors: dict[str, torch.Tensor] | None = None) -> bytes:
+    """A trainable-only safetensors file in memory: the tensors, the model's fingerprint and structure,
+    `meta`, and the SHA-256 of the tensors (so the file verifies itself on load)."""
+    tensors = {n: p.detach().to("cpu").contiguous()
+               for n, p in (model.trainable_state() if tensors is None else tensors).items()}
+    header = {"fingerprint": fingerprint(model, tensors), "structure": json.dumps(structure(model, tensors)),
+              "composer": json.dumps(meta or {}), DIGEST_KEY: tensor_digest(tensors)}
+    return save(tensors, metadata=header)
 
 
 def save_trainable(model, path: str | Path, meta: dict[str, Any] | None = None,
                    tensors: dict[str, torch.Tensor] | None = None) -> None:
     """`tensors`: the trainable tensors when the model does not hold them whole (FSDP shards)."""
-    tensors = {n: p.detach().to("cpu").contiguous()
-               for n, p in (model.trainable_state() if tensors is None else tensors).items()}
-    header = {"fingerprint": fingerprint(model, tensors), "structure": json.dumps(structure(model, tensors)),
-              "composer": json.dumps(meta or {})}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=header))
+    atomic_write_bytes(Path(path), trainable_bytes(model, meta, tensors))
 
 
 def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -89,25 +96,79 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return lines
 
 
-def read_meta(path: str | Path) -> dict[str, Any]:
-    with safe_open(str(path), framework="pt") as f:
-        header = f.metadata() or {}
-    return json.loads(header.get("composer", "{}"))
-
-
-def load_trainable(model, path: str | Path) -> dict[str, Any]:
-    """Load a trainable-only checkpoint; refuse one made for a different model. Returns its metadata."""
+def weights_file(path: str | Path) -> Path:
+    """The trainable-only file a --checkpoint names: the file itself, a checkpoint directory's weights
+    (after verifying its manifest), or the latest checkpoint of a checkpoints folder."""
     path = Path(path)
+    if path.is_file():
+        return path
+    path = _checkpoint_dir(path)
+    manifest = verify_checkpoint(path)
+    if manifest.get("fingerprint") != _header(path / WEIGHTS).get("fingerprint"):
+        raise DataError(f"{path / WEIGHTS} does not belong to the manifest next to it (the fingerprints differ)")
+    return path / WEIGHTS
+
+
+def _checkpoint_dir(path: Path) -> Path:
+    """`path` when it is a checkpoint directory; the latest checkpoint when it is a checkpoints folder."""
+    if not path.exists():
+        raise DataError(f"checkpoint not found: {path}")
+    if (path / MANIFEST).exists():
+        return path
+    found = latest_checkpoint(path)
+    if found is None:
+        raise DataError(f"{path} is not a checkpoint: neither a .safetensors file, a checkpoint directory "
+                        f"(with {MANIFEST}) nor a run's checkpoints folder")
+    return found
+
+
+def _header(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except Exception as e:  # a truncated or foreign file
+        raise DataError(f"{path} is not a readable composer checkpoint ({type(e).__name__}: {e})") from None
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The metadata a run stored with a checkpoint (stage, epoch, classes, seed, size); not verified."""
+    path = Path(path)
+    if path.is_dir():
+        path = _checkpoint_dir(path) / WEIGHTS
+    return json.loads(_header(path).get("composer", "{}"))
+
+
+def read_trainable(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and header of a trainable-only file, verified: readable, a composer file, the tensors'
+    SHA-256 as saved, every tensor finite."""
     if not path.is_file():
-        raise SpecError(f"checkpoint not found: {path}")
+        raise DataError(f"checkpoint not found: {path}")
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # a truncated or foreign file
-        raise SpecError(f"{path} is not a readable composer checkpoint ({type(e).__name__}: {e})") from None
+        raise DataError(f"{path} is not a readable composer checkpoint ({type(e).__name__}: {e})") from None
     if "fingerprint" not in header:
-        raise SpecError(f"{path} is not a composer checkpoint (no fingerprint in its header)")
+        raise DataError(f"{path} is not a composer checkpoint (no fingerprint in its header)")
+    if DIGEST_KEY not in header:
+        raise DataError(f"{path} has no checksum of its tensors (written by an earlier composer); it cannot be "
+                        "verified, so it is refused")
+    if tensor_digest(tensors) != header[DIGEST_KEY]:
+        raise DataError(f"{path} is corrupted: its tensors' SHA-256 differs from the one in its header (the file "
+                        "changed after it was written)")
+    bad = non_finite(tensors)
+    if bad:
+        raise DataError(f"{path} holds NaN or infinite values in {', '.join(bad[:5])}"
+                        + (f" and {len(bad) - 5} more tensor(s)" if len(bad) > 5 else "") + "; refusing to load it")
+    return tensors, header
+
+
+def load_trainable(model, path: str | Path) -> dict[str, Any]:
+    """Load a trainable-only checkpoint (a file, a checkpoint directory or a checkpoints folder), verified;
+    refuse one made for a different model (SpecError with the differences). Returns its metadata."""
+    path = weights_file(path)
+    tensors, header = read_trainable(path)
     if header["fingerprint"] != fingerprint(model):
         diffs = _differences(json.loads(header["structure"]), structure(model))
         raise SpecError(f"{path} was saved from a different model; refusing to load it",

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from composer.build.checkpoint import atomic_write
+from composer.build.files import atomic_write
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.errors import DataError
 from composer.spec.ir import VideoInput

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from composer.build.checkpoint import atomic_write
+from composer.build.files import atomic_write
 
 
 def write_json(path: Path, data: Any) -> None:

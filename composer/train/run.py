@@ -4,7 +4,8 @@ runs/<spec>-<time>/
     spec.yaml         the spec as it ran (inheritance and --set applied)
     run.json          options, dataset, protocol, processes, versions
     metrics.jsonl     one line per epoch: stage, loss, lr, throughput, single-view test metrics
-    checkpoints/      last.safetensors (+ resume.*) after every epoch, best.safetensors
+    checkpoints/      step-N/ (weights, optimiser, generators, progress, manifest) after every epoch, the
+                      newest 2 kept, `latest` naming the newest; best.safetensors (composer/build/checkpoint_dir.py)
     summary.json      final multi-view metrics per test part, bad videos
     per_class.json    per-class accuracy
     confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
@@ -47,7 +48,8 @@ from composer.train.accel import AccelOptions, device_name, make_accelerator, pe
 from composer.train.loop import EpochResult, LossNotFinite, Settings, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.records import write_bad_videos, write_confusion, write_json
-from composer.train.state import load_state, save_state
+from composer.build.checkpoint_dir import describe, latest_checkpoint
+from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
 TINY_SIZE = 64
@@ -147,11 +149,10 @@ def _stages(spec) -> list[tuple[str, Any]]:
 
 
 def _saved_progress(folder: Path) -> dict[str, Any]:
-    record = folder / "checkpoints" / "resume.json"
-    if not record.exists():
-        raise DataError(f"{folder} has no resume state (checkpoints/resume.json): it is not a run directory, it "
-                        "stopped before its first epoch ended, or it trained with --fsdp (not resumable yet)")
-    return json.loads(record.read_text())["progress"]
+    if latest_checkpoint(folder / "checkpoints") is None:
+        raise DataError(f"{folder} has no checkpoint (checkpoints/latest): it is not a run directory, or it "
+                        "stopped before its first epoch ended")
+    return saved_progress(folder / "checkpoints")
 
 
 class Run:
@@ -265,7 +266,7 @@ class Run:
             return
         model = self.accelerator.unwrap_model(self.net)
         if self.options.fsdp:  # the optimiser state is sharded: no resume state (yet), the weights whole
-            save_trainable(model, self.dir / "checkpoints" / "last.safetensors", meta, tensors)
+            save_state(self.dir / "checkpoints", model, None, None, progress, meta, tensors=tensors)
         else:
             save_state(self.dir / "checkpoints", model, optimizer, scheduler, progress, meta)
 
@@ -352,8 +353,9 @@ class Run:
                                plan.losses, self.settings, self.seed, epoch=epoch, global_step=progress["step"],
                                on_step=on_step if world == 1 or self.main else None, forward=forward)
         except LossNotFinite as e:
-            raise DataError(f"{e}; the run stopped. The last good checkpoint is "
-                            f"{self.dir / 'checkpoints' / 'last.safetensors'} (it loads as usual)") from None
+            kept = latest_checkpoint(self.dir / "checkpoints")
+            raise DataError(f"{e}; the run stopped. " + (f"The last good checkpoint is {describe(kept)} (it loads as "
+                            "usual)" if kept else "No checkpoint was written before it.")) from None
 
     def _finish_epoch(self, plan: StagePlan, epoch: int, result: EpochResult, optimizer, scheduler,
                       progress: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,14 @@
-"""Everything a run needs to continue after an interruption, without pickle.
+"""Everything a run needs to continue after an interruption, as one verified checkpoint, without pickle.
 
-At the end of every epoch a run writes, atomically: the trainable weights (`last.safetensors`, the
-same format as every composer checkpoint), the optimiser and scheduler state and the random-number
-generators (`resume.safetensors` for tensors, `resume.json` for the rest). `--resume RUN_DIR` reads
-them back and continues with the next epoch, so an interrupted run ends with the same weights as an
-uninterrupted one.
+`save_state` writes one checkpoint directory (layout and publishing: composer/build/checkpoint_dir.py):
+the trainable weights, the optimiser's tensors and the random generators' states (torch, CUDA,
+Python's `random`, NumPy) in state.safetensors, and in state.json the progress dict the run passes
+(opaque here: stage, epoch, step, best, data position...), the optimiser's structure, the scheduler
+and `meta`. The manifest records the stage, epoch and step, the model's fingerprint, the seed and the
+recipe of anything regenerated rather than saved (tiny backbones: size and seed). `load_state` takes
+the checkpoint `latest` names, verifies it, and restores it exactly, so a resumed run ends with the same
+weights as an uninterrupted one; a checkpoint that fails verification is refused with the file, the
+reason and the previous checkpoint that verifies (never used without being asked).
 """
 
 from __future__ import annotations
@@ -14,11 +18,17 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load, save
 
-from composer.build.checkpoint import atomic_write, load_trainable, save_trainable
+from composer.build.checkpoint import fingerprint, non_finite, read_trainable, trainable_bytes
+from composer.build.checkpoint_dir import (WEIGHTS, latest_checkpoint, publish, refuse_with_offer,
+                                           verify_checkpoint)
+from composer.errors import DataError, SpecError
+
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -30,23 +40,16 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
                 tensors[f"optimizer.{index}.{key}"] = value.detach().to("cpu").contiguous()
             else:
                 plain[f"{index}.{key}"] = value
-    return tensors, {"param_groups": [{k: v for k, v in g.items() if k != "params"} | {"params": g["params"]}
-                                      for g in state["param_groups"]], "scalars": plain}
+    return tensors, {"param_groups": state["param_groups"], "scalars": plain}
 
 
-def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write last.safetensors, resume.safetensors and resume.json into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    save_trainable(model, folder / "last.safetensors", meta)
-    tensors, structure = _optimizer_tensors(optimizer)
-    tensors["rng.torch"] = torch.get_rng_state()
+def _rng_states() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    atomic_write(folder / "resume.safetensors", lambda tmp: save_file(tensors, tmp))
-    record = {"progress": progress, "optimizer": structure, "scheduler": scheduler.state_dict(),
-              "python_rng": random.getstate()[1], "meta": meta}
-    atomic_write(folder / "resume.json", lambda tmp: Path(tmp).write_text(json.dumps(_jsonable(record))))
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return tensors, {"python": random.getstate(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached]}
 
 
 def _jsonable(value):
@@ -54,35 +57,104 @@ def _jsonable(value):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, float) and value != value:
-        return None
     if torch.is_tensor(value):
         return value.item() if value.numel() == 1 else value.tolist()
     return value
 
 
-def load_state(folder: Path, model, optimizer=None, scheduler=None) -> dict[str, Any]:
-    """Restore weights and generators, and the optimiser and scheduler when given (not at the start of a
-    new stage, whose optimiser is new); return the saved progress."""
-    load_trainable(model, folder / "last.safetensors")
-    record = json.loads((folder / "resume.json").read_text())
-    with safe_open(str(folder / "resume.safetensors"), framework="pt") as f:
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    state: dict[str, Any] = {"state": {}, "param_groups": record["optimizer"]["param_groups"]}
+def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any],
+               keep: int = 2, tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Publish one checkpoint into `folder` (RUN_DIR/checkpoints) and prune to the newest `keep`; return
+    its directory. `optimizer`/`scheduler` None: weights only, not resumable (FSDP shards the optimiser).
+    `tensors`: the whole trainable tensors when the model holds shards. A full disk or an I/O error is a
+    DataError naming the previous checkpoint, which stays the latest."""
+    files = {WEIGHTS: trainable_bytes(model, meta, tensors)}
+    rng_tensors, rng = _rng_states()
+    record: dict[str, Any] = {"progress": progress, "meta": meta, "rng": rng}
+    state_tensors = dict(rng_tensors)
+    if optimizer is not None:
+        optimizer_tensors, record["optimizer"] = _optimizer_tensors(optimizer)
+        state_tensors.update(optimizer_tensors)
+        record["scheduler"] = scheduler.state_dict()
+    files[STATE_TENSORS] = save(state_tensors)
+    files[STATE_JSON] = json.dumps(_jsonable(record)).encode()
+    size = meta.get("size")
+    return publish(folder, files, {
+        "stage": progress.get("stage"), "epoch": progress.get("epoch"), "step": progress.get("step", 0),
+        "fingerprint": fingerprint(model, tensors), "seed": meta.get("seed"),
+        "recipe": {"size": size, "seed": meta.get("seed") if size == "tiny" else None},
+        "resumable": optimizer is not None}, keep)
+
+
+def _checkpoint(folder: Path, checkpoint: Path | None) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint to load (`checkpoint`, else the latest) and its verified manifest."""
+    path = checkpoint or latest_checkpoint(folder)
+    if path is None:
+        old = " (it holds resume.json: a run of an earlier composer, which cannot be resumed)" \
+            if (folder / "resume.json").exists() else ""
+        raise DataError(f"{folder} holds no checkpoint{old}")
+    try:
+        return path, verify_checkpoint(path)
+    except DataError as e:
+        raise refuse_with_offer(folder, path, e) from None
+
+
+def saved_progress(folder: Path, checkpoint: Path | None = None) -> dict[str, Any]:
+    """The progress dict stored in the latest (or the given) checkpoint, after verifying it."""
+    path, _ = _checkpoint(folder, checkpoint)
+    return json.loads((path / STATE_JSON).read_text(encoding="utf-8"))["progress"]
+
+
+def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: Path | None = None) -> dict[str, Any]:
+    """Verify the latest checkpoint in `folder` (or `checkpoint`), then restore the weights and the
+    generators, and the optimiser and scheduler when given (not at the start of a new stage, whose
+    optimiser is new); return the saved progress."""
+    path, manifest = _checkpoint(folder, checkpoint)
+    if optimizer is not None and not manifest.get("resumable"):
+        raise DataError(f"{path} holds weights only (no optimiser state: the run trained with --fsdp); it "
+                        "cannot be resumed, only evaluated")
+    try:
+        weights, header = read_trainable(path / WEIGHTS)
+        state_tensors = load((path / STATE_TENSORS).read_bytes())
+        bad = non_finite({k: v for k, v in state_tensors.items() if k.startswith("optimizer.")})
+        if bad:
+            raise DataError(f"{path / STATE_TENSORS} holds NaN or infinite optimiser state in {', '.join(bad[:5])}")
+    except DataError as e:
+        raise refuse_with_offer(folder, path, e) from None
+    if header["fingerprint"] != fingerprint(model):
+        raise SpecError(f"{path} was saved from a different model; refusing to resume from it",
+                        hint="the run's spec or options changed since the checkpoint was written")
+    params = model.trainable_state()
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value.to(params[name].device, params[name].dtype))
+    record = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
+    if optimizer is not None:
+        optimizer.load_state_dict(_optimizer_state(record["optimizer"], state_tensors))
+    if scheduler is not None:
+        scheduler.load_state_dict(record["scheduler"])
+    _restore_rng(record["rng"], state_tensors)
+    return record["progress"]
+
+
+def _optimizer_state(structure: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    state: dict[str, Any] = {"state": {}, "param_groups": structure["param_groups"]}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
             _, index, name = key.split(".", 2)
             state["state"].setdefault(int(index), {})[name] = value
-    for key, value in record["optimizer"]["scalars"].items():
+    for key, value in structure["scalars"].items():
         index, name = key.split(".", 1)
         state["state"].setdefault(int(index), {})[name] = value
-    if optimizer is not None:
-        optimizer.load_state_dict(state)
-    if scheduler is not None:
-        scheduler.load_state_dict(record["scheduler"])
+    return state
+
+
+def _restore_rng(rng: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["rng.torch"])
-    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng.cuda.")), key=lambda k: int(k[9:]))]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
-    random.setstate((3, tuple(record["python_rng"]), None))
-    return record["progress"]
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))

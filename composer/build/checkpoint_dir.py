@@ -1,0 +1,207 @@
+"""Checkpoint directories: one verified unit, published with one atomic rename.
+
+checkpoints/
+    latest                  the name of the newest published checkpoint, one line (written atomically)
+    step-00000040/          a published checkpoint (named by the global optimiser step; -2, -3 ... on a repeat)
+        weights.safetensors     the trainable tensors (a self-verifying trainable-only file)
+        state.safetensors       optimiser tensors and random-generator states (absent when not resumable)
+        state.json              progress, optimiser structure, scheduler, Python and NumPy generators, meta
+        manifest.json           SHA-256 and size of every file above, format, composer version, stage, epoch,
+                                step, model fingerprint, seed, tiny-weights recipe, and its own SHA-256
+    step-00000048/
+    best.safetensors        the best epoch's trainable-only file (never pruned)
+    .tmp-step-.../          a save that never finished: ignored on load, removed by the next save
+
+A save writes every file into `.tmp-<name>-<token>/`, fsyncs each file and the directory, renames it to
+its final name (one atomic step), fsyncs `checkpoints/`, then rewrites `latest` (temporary file, fsync,
+rename). Until that rename the previous checkpoint is the latest and untouched; old ones are pruned
+only after `latest` names the new one. Loading verifies the manifest against every file, so a
+checkpoint is either whole and as it was written, or refused with the file and the reason.
+A symlink for `latest` would do the same on POSIX, but a small file also survives copying a run
+directory to filesystems and archives that drop or rewrite links.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import importlib.metadata
+import json
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from composer.build.files import atomic_write_bytes, fsync_dir, write_file
+from composer.errors import DataError
+
+FORMAT = 1
+WEIGHTS = "weights.safetensors"
+MANIFEST = "manifest.json"
+LATEST = "latest"
+TEMPORARY = ".tmp-"
+_NAME = re.compile(r"step-(\d{8,})(?:-(\d+))?")
+
+
+def composer_version() -> str:
+    try:
+        return importlib.metadata.version("composer-video")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _order(path: Path) -> tuple[int, int]:
+    match = _NAME.fullmatch(path.name)
+    return int(match[1]), int(match[2] or 1)
+
+
+def published(folder: Path) -> list[Path]:
+    """The published checkpoints in `folder`, oldest first (temporary directories are not among them)."""
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)), key=_order)
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The checkpoint `latest` names; the newest published one if `latest` was never written (a save
+    interrupted between its rename and the pointer); None when there is none."""
+    pointer = folder / LATEST
+    if not pointer.is_file():
+        found = published(folder)
+        return found[-1] if found else None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not _NAME.fullmatch(name) or not (folder / name).is_dir():
+        raise DataError(f"{pointer} names '{name}', which is not a checkpoint in {folder}"
+                        + _previous_offer(folder, None))
+    return folder / name
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def describe(path: Path, manifest: dict[str, Any] | None = None) -> str:
+    """`path (epoch E, step S)` for messages."""
+    try:
+        manifest = manifest or json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        return f"{path} (epoch {manifest.get('epoch')}, step {manifest.get('step')})"
+    except (OSError, ValueError):
+        return str(path)
+
+
+def verify_checkpoint(path: Path) -> dict[str, Any]:
+    """Check a checkpoint directory against its manifest (format, its own checksum, every file present
+    with its size and SHA-256); return the manifest. Raises DataError naming the file and the reason."""
+    path = Path(path)
+    if not (path / MANIFEST).is_file():
+        raise DataError(f"{path} is not a composer checkpoint directory (no {MANIFEST})")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        raise DataError(f"{path / MANIFEST} is not a readable checkpoint manifest") from None
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{path} was written by composer {manifest.get('composer', 'unknown')} in checkpoint format "
+                        f"{manifest.get('format')}; this composer ({composer_version()}) reads format {FORMAT}")
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise DataError(f"{path / MANIFEST} was changed after it was written (its SHA-256 does not match); "
+                        "refusing the checkpoint")
+    for name, entry in files.items():
+        file = path / name
+        if not file.is_file():
+            raise DataError(f"{file} is missing: the checkpoint is incomplete")
+        if file.stat().st_size != entry["bytes"]:
+            raise DataError(f"{file} is {file.stat().st_size} bytes, the manifest says {entry['bytes']}: "
+                            "the file was truncated or changed after it was written")
+        digest = hashlib.sha256()
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != entry["sha256"]:
+            raise DataError(f"{file} is corrupted: its SHA-256 differs from the manifest's (the file changed "
+                            "after it was written)")
+    return manifest
+
+
+def _previous_offer(folder: Path, failed: Path | None) -> str:
+    """'; the previous checkpoint ... verifies: ...' for a refusal of `failed` (None: of the pointer)."""
+    candidates = [p for p in published(folder) if p != failed and (failed is None or _order(p) < _order(failed))]
+    for candidate in reversed(candidates):
+        try:
+            manifest = verify_checkpoint(candidate)
+        except DataError:
+            continue
+        return (f"; the previous checkpoint {describe(candidate, manifest)} verifies: to continue from it, "
+                f"write its name into {folder / LATEST} (echo {candidate.name} > {folder / LATEST})")
+    return "; no earlier checkpoint in the folder verifies"
+
+
+def refuse_with_offer(folder: Path, failed: Path, error: DataError) -> DataError:
+    """The refusal of `failed`, with the previous checkpoint that verifies offered (never used silently)."""
+    return DataError(f"{error}{_previous_offer(folder, failed)}")
+
+
+def _new_name(folder: Path, step: int) -> str:
+    name, n = f"step-{step:08d}", 2
+    while (folder / name).exists():
+        name, n = f"step-{step:08d}-{n}", n + 1
+    return name
+
+
+def _clean(folder: Path) -> None:
+    """Remove what interrupted saves left: temporary directories and pointer files."""
+    for p in folder.iterdir():
+        if p.name.startswith(TEMPORARY) and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(f".{LATEST}.") and p.name.endswith(".tmp"):
+            p.unlink(missing_ok=True)
+
+
+def _prune(folder: Path, new: Path, previous: Path | None, keep: int) -> None:
+    """Keep `new`, the checkpoint it replaced and the newest others up to `keep` in all."""
+    kept = {new} | ({previous} if previous is not None and keep > 1 else set())
+    for p in reversed(published(folder)):
+        if len(kept) >= keep:
+            break
+        kept.add(p)
+    for p in published(folder):
+        if p not in kept:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def publish(folder: Path, files: dict[str, bytes], record: dict[str, Any], keep: int = 2) -> Path:
+    """Write `files` and their manifest (with `record`: stage, epoch, step, fingerprint, ...) as one new
+    checkpoint in `folder`, point `latest` at it and prune to `keep`; return its path. An OSError (a full
+    disk, an I/O error) becomes a DataError that names the previous checkpoint, which stays the latest."""
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        previous = latest_checkpoint(folder)
+    except DataError:  # a broken pointer: the new checkpoint replaces it
+        previous = None
+    _clean(folder)
+    name = _new_name(folder, int(record.get("step") or 0))
+    tmp, final = folder / f"{TEMPORARY}{name}-{secrets.token_hex(4)}", folder / name
+    renamed = False
+    try:
+        tmp.mkdir()
+        entries = {n: {"sha256": write_file(tmp / n, data), "bytes": len(data)} for n, data in files.items()}
+        manifest = {"format": FORMAT, "composer": composer_version(), **record, "files": entries}
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        write_file(tmp / MANIFEST, json.dumps(manifest, indent=2).encode())
+        fsync_dir(tmp)
+        tmp.rename(final)
+        renamed = True
+        fsync_dir(folder)
+        atomic_write_bytes(folder / LATEST, f"{name}\n".encode())
+    except OSError as e:
+        shutil.rmtree(final if renamed else tmp, ignore_errors=True)
+        reason = e.strerror or (errno.errorcode.get(e.errno, "") if e.errno else "") or str(e)
+        kept = (f"the previous checkpoint {describe(previous)} is intact and resumable" if previous
+                else "no earlier checkpoint exists")
+        raise DataError(f"could not write checkpoint {final}: {reason}; {kept}") from None
+    _prune(folder, final, previous, keep)
+    return final

@@ -130,15 +130,20 @@ def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: 
             params[name].copy_(value.to(params[name].device, params[name].dtype))
     record = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
     if optimizer is not None:
-        optimizer.load_state_dict(_optimizer_state(record["optimizer"], state_tensors))
+        optimizer.load_state_dict(_optimizer_state(record["optimizer"], state_tensors, optimizer.param_groups))
     if scheduler is not None:
         scheduler.load_state_dict(record["scheduler"])
     _restore_rng(record["rng"], state_tensors)
     return record["progress"]
 
 
-def _optimizer_state(structure: dict[str, Any], tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    state: dict[str, Any] = {"state": {}, "param_groups": structure["param_groups"]}
+def _optimizer_state(structure: dict[str, Any], tensors: dict[str, torch.Tensor],
+                     current: list[dict[str, Any]]) -> dict[str, Any]:
+    """The optimiser's state_dict back from tensors and JSON (whose lists become tuples again where the
+    optimiser holds tuples, e.g. AdamW's betas)."""
+    groups = [{k: tuple(v) if isinstance(v, list) and isinstance(now.get(k), tuple) else v for k, v in saved.items()}
+              for saved, now in zip(structure["param_groups"], current)]
+    state: dict[str, Any] = {"state": {}, "param_groups": groups}
     for key, value in tensors.items():
         if key.startswith("optimizer."):
             _, index, name = key.split(".", 2)

@@ -74,7 +74,7 @@ def test_two_processes_agree_and_match_a_single_process_evaluation(demo_root, tm
                  console=Console(quiet=True))
     from composer.build.checkpoint import load_trainable
 
-    load_trainable(single.model, f"{ranks[0]['run_dir']}/checkpoints/last.safetensors")
+    load_trainable(single.model, f"{ranks[0]['run_dir']}/checkpoints")
     result = single.test()["parts"]["test"]
     assert result["count"] == 128 and result["top1"] == pytest.approx(ranks[0]["top1"])
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from rich.console import Console
 from safetensors.torch import load_file
 
+from composer.build.checkpoint_dir import latest_checkpoint
 from composer.cli import main
 from composer.errors import DataError
 from composer.train import run as run_module
@@ -32,8 +33,8 @@ def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
     summary = job.fit()
     d = job.dir
     for name in ("spec.yaml", "run.json", "metrics.jsonl", "summary.json", "per_class.json", "confusion.json",
-                 "bad_videos.txt", "checkpoints/last.safetensors", "checkpoints/best.safetensors",
-                 "checkpoints/resume.json", "learning-curves.png", "confusion-test.png"):
+                 "bad_videos.txt", "checkpoints/latest", "checkpoints/best.safetensors", "learning-curves.png",
+                 "confusion-test.png"):
         assert (d / name).exists(), name
     confusion = json.loads((d / "confusion.json").read_text())
     matrix = confusion["parts"]["test"]["matrix"]
@@ -69,8 +70,8 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_
     monkeypatch.setattr(run_module, "train_epoch", original)
     resumed = Run(None, options(demo_root, tmp_path / "b", epochs=2), resume=first.dir, console=quiet())
     resumed.fit()
-    a = load_file(straight.dir / "checkpoints" / "last.safetensors")
-    b = load_file(first.dir / "checkpoints" / "last.safetensors")
+    a = load_file(latest_checkpoint(straight.dir / "checkpoints") / "weights.safetensors")
+    b = load_file(latest_checkpoint(first.dir / "checkpoints") / "weights.safetensors")
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
@@ -94,7 +95,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, 
     job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, epochs=3), console=quiet())
     with pytest.raises(DataError, match="the loss is nan at epoch 2"):
         job.fit()
-    meta = load_trainable(job.model, job.dir / "checkpoints" / "last.safetensors")
+    meta = load_trainable(job.model, job.dir / "checkpoints")
     assert meta == {"stage": "train", "epoch": 1, "classes": job.task.train.classes, "seed": 0, "size": "tiny"}
 
 
@@ -115,7 +116,7 @@ def test_cli_run_then_eval_a_checkpoint(demo_root, tmp_path):
     run_dir = next((tmp_path / "runs").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint",
-                                       str(run_dir / "checkpoints" / "last.safetensors"),
+                                       str(run_dir / "checkpoints"),
                                        "--out", str(tmp_path / "eval")] + common)
     assert result.exit_code == 0, result.output
     assert f"{summary['parts']['test']['top1']:.2f}" in result.output
@@ -125,7 +126,7 @@ def test_eval_refuses_a_checkpoint_of_another_spec(demo_root, tmp_path):
     job = Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path), console=quiet())
     job.fit()
     result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-lora.yaml", "--checkpoint",
-                                       str(job.dir / "checkpoints" / "last.safetensors"), "--dataset", "demo",
+                                       str(job.dir / "checkpoints"), "--dataset", "demo",
                                        "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
                                        "--out", str(tmp_path / "eval")] + [a for s in SMALL for a in ("--set", s)])
     assert result.exit_code == 2 and "different model" in result.output

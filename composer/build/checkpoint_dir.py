@@ -198,7 +198,9 @@ def publish(folder: Path, files: dict[str, bytes], record: dict[str, Any], keep:
         fsync_dir(folder)
         atomic_write_bytes(folder / LATEST, f"{name}\n".encode())
     except OSError as e:
-        shutil.rmtree(final if renamed else tmp, ignore_errors=True)
+        pointer = folder / LATEST
+        if not (renamed and pointer.is_file() and pointer.read_text(encoding="utf-8").strip() == name):
+            shutil.rmtree(final if renamed else tmp, ignore_errors=True)  # never leave `latest` dangling
         reason = e.strerror or (errno.errorcode.get(e.errno, "") if e.errno else "") or str(e)
         kept = (f"the previous checkpoint {describe(previous)} is intact and resumable" if previous
                 else "no earlier checkpoint exists")

@@ -370,8 +370,9 @@ def plot(run_dirs, output):
 @click.argument("spec", metavar="SPEC")
 @click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
 @spec_options
-@click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="a trainable-only checkpoint of a run of SPEC; its class names, seed and size are used")
+@click.option("--checkpoint", type=click.Path(), default=None,
+              help="a checkpoint of a run of SPEC (a checkpoint directory or a .safetensors file); its class "
+              "names, seed and size are used")
 @click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
               help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear head, "
               "as many as it was trained on (default: the checkpoint's)")

@@ -223,3 +223,19 @@ def test_cached_features_are_refused_when_the_backbone_trains(demo_root, tmp_pat
     with pytest.raises(DataError, match="--cache-features needs"):
         Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, cache_features=str(tmp_path / "c")),
             console=quiet()).fit()
+
+
+def test_a_checkpoint_is_a_file_or_a_directory_with_one_weights_file(tmp_path):
+    from composer.train.recorded import weights_file
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "weights.safetensors").write_bytes(b"")
+    (tmp_path / "ckpt" / "optimizer.safetensors").write_bytes(b"")
+    assert weights_file(tmp_path / "ckpt") == tmp_path / "ckpt" / "weights.safetensors"
+    assert weights_file(tmp_path / "ckpt" / "optimizer.safetensors").name == "optimizer.safetensors"
+    (tmp_path / "ckpt" / "weights.safetensors").unlink()
+    (tmp_path / "ckpt" / "other.safetensors").write_bytes(b"")
+    with pytest.raises(DataError, match="without one weights file"):
+        weights_file(tmp_path / "ckpt")
+    with pytest.raises(DataError, match="checkpoint not found"):
+        weights_file(tmp_path / "nothing")

@@ -172,6 +172,9 @@ def data_options(fn):
         click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
         click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
                      "are missing, instead of stopping"),
+        click.option("--short-videos", type=click.Choice(["loop", "skip"]), default="loop", show_default=True,
+                     help="videos with fewer frames than the spec samples: loop repeats their frames (0 1 2 0 1 2, "
+                     "as MMAction2 does); skip leaves them out of training and scores them as wrong in testing"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -224,7 +227,8 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       shots=kw["shots"], eval_dataset=kw["eval_dataset"], eval_root=kw["eval_root"],
                       tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
-                      out=kw["out"], skip_missing=kw["skip_missing"], max_steps=kw["max_steps"],
+                      out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
+                      max_steps=kw["max_steps"],
                       gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
                       cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
                       log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
@@ -259,7 +263,8 @@ def run(spec, sets, unsets, resume, **kw):
     the metrics."""
     from pathlib import Path
 
-    from composer.train.run import Run, metrics_table
+    from composer.train.evaluate import metrics_table
+    from composer.train.run import Run
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC, or --resume RUN_DIR")
@@ -275,21 +280,64 @@ def run(spec, sets, unsets, resume, **kw):
     job.finish()
 
 
+def _views(ctx, param, value):
+    from composer.train.predict import parse_views
+
+    try:
+        return None if value is None else parse_views(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @main.command(name="eval")
 @click.argument("spec", metavar="SPEC")
 @spec_options
 @data_options
-@run_options
 @click.option("--checkpoint", required=True, type=click.Path(exists=True),
-              help="a trainable-only checkpoint (e.g. runs/.../checkpoints/best.safetensors), a checkpoint "
-              "directory (runs/.../checkpoints/step-N) or a run's checkpoints folder (its latest); verified first")
+              help="a checkpoint of a run of SPEC: a trainable-only file (e.g. runs/.../checkpoints/best.safetensors), "
+              "a checkpoint directory (runs/.../checkpoints/step-N) or a run's checkpoints folder (its latest); "
+              "verified first; its seed and size are used")
+@click.option("--protocol", type=click.Choice(["supervised", "few-shot", "base-to-novel", "zero-shot"]),
+              default="supervised", show_default=True)
+@click.option("--shots", type=int, default=None, help="K videos per class (few-shot)")
+@click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)")
+@click.option("--eval-root", type=click.Path(), default=None, help="its data root")
+@click.option("--views", default=None, metavar="CxK", callback=_views,
+              help="C clips along time x K crops (1 or 3) per video (default: the spec's train.views)")
+@click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
+              help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
+@click.option("--seed", type=int, default=None,
+              help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="clips per forward pass (default: the spec's train.batch_size)")
+@click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+              help="DataLoader worker processes")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
+@click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
+              help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)")
+@click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC)")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="where the eval directory goes (default: evals/ in the checkpoint's run directory, else "
+              "./evals)")
 @_fail_on_spec_errors
 def evaluate_command(spec, sets, unsets, checkpoint, **kw):
-    """Evaluate SPEC with a checkpoint on a dataset's test split (multi-view, as in the spec's train.views)."""
-    from composer.train.run import evaluate_checkpoint, metrics_table
+    """Evaluate SPEC with a checkpoint on a dataset's test split (multi-view, as in the spec's train.views).
 
-    summary = evaluate_checkpoint(spec, checkpoint, _run_options(kw, sets, unsets))
+    \b
+    composer eval SPEC --checkpoint runs/RUN/checkpoints/best.safetensors --dataset ucf101 --data-root /data/ucf101
+
+    Writes OUT/<spec>-<time>/summary.json (spec, checkpoint and its SHA-256, dataset, protocol, views, seed,
+    size, metrics, per-class accuracy, every video's top-5) and prints the metrics and the directory.
+    Test videos that cannot be decoded are scored as wrong (the "failed" column)."""
+    from composer.train.evaluate import EvalOptions, evaluate_checkpoint, metrics_table
+
+    options = EvalOptions(sets=list(sets), unsets=list(unsets), **kw)
+    summary, folder = evaluate_checkpoint(spec, checkpoint, options)
     Console().print(metrics_table(summary))
+    if summary["bad_videos"]:
+        Console().print(f"{len(summary['bad_videos'])} test video(s) could not be decoded and were scored as wrong; "
+                        f"listed in {folder / 'summary.json'}")
+    Console().print(f"eval directory: {folder}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -317,15 +365,6 @@ def plot(run_dirs, output):
             click.echo(str(path))
         return
     click.echo(str(plots.overlay(list(run_dirs), output or Path("overlay.png"))))
-
-
-def _views(ctx, param, value):
-    from composer.train.predict import parse_views
-
-    try:
-        return None if value is None else parse_views(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
 
 
 @main.command()
@@ -425,14 +464,49 @@ def data() -> None:
 
 @data.command(name="check")
 @data_options
-@click.option("--decode/--no-decode", default=True, show_default=True, help="open every video and decode frames")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="flag videos with fewer frames than this (the T a spec samples)")
+@click.option("--spec", "spec_path", default=None, metavar="SPEC",
+              help="take --frames from this spec's video input (with --set applied)")
+@spec_options
+@click.option("--decode/--no-decode", default=True, show_default=True,
+              help="decode the first, middle and last frame of every video (--no-decode: only open them, "
+              "as `composer run` does before training)")
 @_fail_on_spec_errors
-def data_check(dataset, data_root, split, skip_missing, decode):
-    """Parse a dataset's split files and try to decode every video; list what is wrong."""
+def data_check(dataset, data_root, split, skip_missing, short_videos, frames, spec_path, sets, unsets, decode):
+    """Parse a dataset's split files and look at every video; list what is wrong.
+
+    \b
+    composer data check --dataset list --data-root /data/mine --spec specs/papers/tds-clip.yaml
+
+    Reports, in file order and once each, what `composer run` reports on the same dataset (it goes through
+    the same code): index problems (file:line: reason), videos that cannot be decoded, and videos shorter
+    than the frames sampled (with --frames or --spec). Exit status 0 when nothing is wrong, 1 when
+    something is, 2 for a mistake in the arguments."""
+    from rich.progress import Progress
+
     from composer.data.check import check_dataset
 
-    report = check_dataset(dataset, data_root, split, skip_missing, decode, Console(stderr=True))
-    click.echo(report.text())
+    if spec_path is not None:
+        from composer.spec.ir import VideoInput
+
+        video = next((i for i in _load(spec_path, sets, unsets).inputs.values() if isinstance(i, VideoInput)), None)
+        if video is None:
+            raise DataError(f"{spec_path} has no video input to take the frame count from; give --frames N")
+        if frames is not None and frames != video.frames:
+            raise DataError(f"--frames {frames} contradicts {spec_path}, which samples {video.frames}; give one")
+        frames = video.frames
+    with Progress(console=Console(stderr=True), transient=True) as bars:
+        def advance_factory(total: int):
+            task = bars.add_task("checking videos", total=total)
+            return lambda: bars.advance(task)
+
+        report = check_dataset(dataset, data_root, split, decode, frames, short_videos, advance_factory)
+    if frames is None:
+        report_note = "(short videos not checked: give --frames N or --spec SPEC)"
+        click.echo(report.text() + "\n" + report_note)
+    else:
+        click.echo(report.text())
     sys.exit(0 if report.ok else 1)
 
 

@@ -223,3 +223,18 @@ def test_a_full_tmpfs_keeps_the_previous_checkpoint(tmp_path):
         assert all(torch.equal(v, kept[n]) for n, v in weights(model[0]).items())
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_checkpoint_is_named_by_its_file_its_directory_or_its_run_folder(tmp_path):
+    from composer.build.checkpoint import weights_file
+
+    job = setup()
+    first, second = save(tmp_path, job, 1), save(tmp_path, job, 2)
+    assert weights_file(first) == first / "weights.safetensors"
+    assert weights_file(tmp_path) == second / "weights.safetensors"  # the checkpoints folder: its latest
+    assert weights_file(first / "weights.safetensors") == first / "weights.safetensors"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="is not a checkpoint"):
+        weights_file(tmp_path / "empty")
+    with pytest.raises(DataError, match="checkpoint not found"):
+        weights_file(tmp_path / "nothing")

@@ -1,6 +1,8 @@
 """`composer run` on the demo set: the run directory, resume, bad runs stopped cleanly, eval, protocols."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,19 +109,45 @@ def test_an_unwritable_output_is_refused_before_training(demo_root, tmp_path):
 
 
 def test_cli_run_then_eval_a_checkpoint(demo_root, tmp_path):
-    common = ["--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
-              "--batch-size", "8", "--max-steps", "2", "--seed", "0"] + [a for s in SMALL for a in ("--set", s)]
-    result = CliRunner().invoke(main, ["run", "specs/baselines/clip-adapter.yaml", "--epochs", "1",
-                                       "--out", str(tmp_path / "runs")] + common)
+    data = ["--dataset", "demo", "--data-root", str(demo_root), "--workers", "0", "--batch-size", "8"] + \
+        [a for s in SMALL for a in ("--set", s)]
+    result = CliRunner().invoke(main, ["run", "specs/baselines/clip-adapter.yaml", "--epochs", "1", "--size", "tiny",
+                                       "--max-steps", "2", "--seed", "3", "--out", str(tmp_path / "runs")] + data)
     assert result.exit_code == 0, result.output
     assert "top-1" in result.output and "run directory" in result.output
     run_dir = next((tmp_path / "runs").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
-    result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint",
-                                       str(run_dir / "checkpoints"),
-                                       "--out", str(tmp_path / "eval")] + common)
+    checkpoint = run_dir / "checkpoints" / "best.safetensors"
+    # no --seed, no --size: the checkpoint's are used, so the numbers are the run's
+    result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint", str(checkpoint)]
+                                + data)
     assert result.exit_code == 0, result.output
     assert f"{summary['parts']['test']['top1']:.2f}" in result.output
+    folder = Path(result.output.split("eval directory:")[1].strip())
+    assert folder.parent == run_dir / "evals"  # by default next to the checkpoint's run
+    record = json.loads((folder / "summary.json").read_text())
+    assert record["seed"] == 3 and record["size"] == "tiny"
+    assert record["checkpoint"]["sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert record["parts"]["test"]["top1"] == summary["parts"]["test"]["top1"]
+    videos = record["predictions"]["test"]
+    assert len(videos) == record["parts"]["test"]["count"] == summary["parts"]["test"]["count"]
+    correct = sum(v["predicted"] == v["label"] for v in videos)
+    assert 100.0 * correct / len(videos) == pytest.approx(record["parts"]["test"]["top1"])
+    assert all(v["top5"][0]["class"] == v["predicted"] and len(v["top5"]) == 5 for v in videos)
+    # the same seed given again changes nothing; another one is refused with both values
+    again = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint", str(checkpoint),
+                                      "--seed", "3", "--out", str(tmp_path / "evals")] + data)
+    assert again.exit_code == 0 and f"{summary['parts']['test']['top1']:.2f}" in again.output
+    other = CliRunner().invoke(main, ["eval", "specs/baselines/clip-adapter.yaml", "--checkpoint", str(checkpoint),
+                                      "--seed", "0", "--out", str(tmp_path / "evals")] + data)
+    assert other.exit_code == 2 and "--seed 3" in other.output and "--seed 0" in other.output
+
+
+def test_eval_lists_only_evaluation_options():
+    text = CliRunner().invoke(main, ["eval", "--help"]).output
+    assert "--checkpoint" in text and "--views" in text and "--seed" in text
+    for training in ("--epochs", "--lr", "--max-steps", "--cache-features", "--resume"):
+        assert training not in text
 
 
 def test_eval_refuses_a_checkpoint_of_another_spec(demo_root, tmp_path):
@@ -127,7 +155,7 @@ def test_eval_refuses_a_checkpoint_of_another_spec(demo_root, tmp_path):
     job.fit()
     result = CliRunner().invoke(main, ["eval", "specs/baselines/clip-lora.yaml", "--checkpoint",
                                        str(job.dir / "checkpoints"), "--dataset", "demo",
-                                       "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
+                                       "--data-root", str(demo_root), "--workers", "0",
                                        "--out", str(tmp_path / "eval")] + [a for s in SMALL for a in ("--set", s)])
     assert result.exit_code == 2 and "different model" in result.output
 

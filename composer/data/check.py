@@ -1,61 +1,117 @@
-"""`composer data check`: the dataset's index problems and every video that cannot be decoded, before a
-long run finds them one batch at a time."""
+"""The one data-checking path: `composer data check` and `composer run` both index a dataset with
+`load_dataset` and look at its videos with `check_videos`, so they report the same problems, in file
+order, each once, with the path and a one-line reason.
+
+What a run does with each kind of problem (docs/data.md):
+- index problems (a split line naming a missing video, a bad label, a malformed line) stop a run before it
+  starts; `--skip-missing` skips missing videos instead;
+- a video that cannot be opened is skipped in training and, in testing, scored as wrong (it stays in the
+  denominator);
+- a video shorter than the T frames a spec samples is handled by the short-video policy: `loop` (default,
+  as MMAction2 does: frame indices wrap around, 0 1 2 0 1 2 ...) or `skip` (treated as undecodable).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
-from rich.console import Console
-from rich.progress import track
-
-from composer.data.datasets import load_dataset
+from composer.data.datasets import Item, load_dataset
 from composer.data.video import BadVideo, frame_count, open_video, read_frames
 from composer.errors import DataError
+
+SHORT_POLICIES = ("loop", "skip")
+DEFAULT_SHORT = "loop"
+
+SHORT_SAYS = {"loop": "their frames are repeated in a loop, as MMAction2 does",
+              "skip": "skipped in training, scored as wrong in testing"}
 
 
 @dataclass
 class CheckReport:
     dataset: str
-    videos: int = 0
-    index_problem: str | None = None
-    missing: list[str] = field(default_factory=list)
-    bad: list[str] = field(default_factory=list)
+    root: str = ""
+    videos: int = 0  # indexed
+    checked: int = 0  # opened (and decoded with decode=True)
+    frames: int | None = None  # T, the frames a spec samples (short videos are flagged against it)
+    short_policy: str = DEFAULT_SHORT
+    index: list[str] = field(default_factory=list)  # file:line: reason, file order
+    bad: list[str] = field(default_factory=list)  # path: reason, index order
+    short: list[str] = field(default_factory=list)  # path: N frame(s), index order
+    stop: str | None = None  # why nothing further could be checked
 
     @property
     def ok(self) -> bool:
-        return not (self.index_problem or self.missing or self.bad)
+        return not (self.index or self.bad or self.short or self.stop)
+
+    def problems(self) -> list[str]:
+        """Every problem line, in the order they are reported."""
+        return self.index + self.bad + self.short
 
     def text(self) -> str:
-        lines = [f"{self.dataset}: {self.videos} video(s) checked"]
-        if self.index_problem:
-            lines.append(self.index_problem)
-        if self.missing:
-            lines.append(f"{len(self.missing)} missing video(s):")
-            lines += [f"  {m}" for m in self.missing]
+        lines = [f"{self.dataset} at {self.root}: {self.videos} video(s) indexed, {self.checked} checked"]
+        if self.stop:
+            lines.append(self.stop)
+        if self.index:
+            lines.append(f"{len(self.index)} problem(s) in the index (a run stops on them; --skip-missing skips "
+                         "missing videos):")
+            lines += [f"  {p}" for p in self.index]
         if self.bad:
-            lines.append(f"{len(self.bad)} video(s) cannot be decoded (a run skips them):")
-            lines += [f"  {b}" for b in self.bad]
+            lines.append(f"{len(self.bad)} video(s) cannot be decoded (skipped in training, scored as wrong in "
+                         "testing):")
+            lines += [f"  {p}" for p in self.bad]
+        if self.short:
+            lines.append(f"{len(self.short)} video(s) shorter than the {self.frames} frames sampled "
+                         f"(--short-videos {self.short_policy}: {SHORT_SAYS[self.short_policy]}):")
+            lines += [f"  {p}" for p in self.short]
         if self.ok:
             lines.append("no problems found")
         return "\n".join(lines)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"videos": self.videos, "checked": self.checked, "frames": self.frames,
+                "short_videos": self.short_policy, "index_problems": self.index, "undecodable": self.bad,
+                "short": self.short}
 
-def check_dataset(name: str, root, split: int, skip_missing: bool, decode: bool, console: Console) -> CheckReport:
-    report = CheckReport(name)
-    try:
-        index = load_dataset(name, root, split, skip_missing=True)
-    except DataError as e:
-        report.index_problem = str(e)
-        return report
-    report.missing = list(index.missing)
-    items = [item for part in index.splits.values() for item in part]
-    report.videos = len(items)
-    if decode:
-        for item in track(items, description="decoding", console=console, transient=True):
-            try:
-                decoder = open_video(item.path)
-                count = frame_count(decoder)
+
+def check_videos(report: CheckReport, items: Iterable[Item], decode: bool,
+                 advance: Callable[[], None] | None = None) -> CheckReport:
+    """Open every video once (a video listed in two splits counts once); with `decode`, also decode its first,
+    middle and last frames. Fills report.bad and report.short."""
+    seen: set[Path] = set()
+    for item in items:
+        if item.path in seen:
+            continue
+        seen.add(item.path)
+        report.checked += 1
+        try:
+            decoder = open_video(item.path)
+            count = frame_count(decoder)
+            if decode:
                 read_frames(decoder, sorted({0, count // 2, count - 1}), item.path)
-            except BadVideo as e:
-                report.bad.append(f"{item.source}: {e}")
+        except BadVideo as e:
+            report.bad.append(str(e))
+        else:
+            if report.frames and count < report.frames:
+                report.short.append(f"{item.path}: {count} frame(s)")
+        if advance is not None:
+            advance()
     return report
+
+
+def check_dataset(name: str, root, split: int, decode: bool, frames: int | None = None,
+                  short_policy: str = DEFAULT_SHORT, advance_factory=None) -> CheckReport:
+    """`composer data check`: every index problem, then every video problem (no stop at the first)."""
+    report = CheckReport(name, str(root), frames=frames, short_policy=short_policy)
+    try:
+        index = load_dataset(name, root, split, skip_missing=True, strict=False)
+    except DataError as e:
+        report.stop = str(e)
+        return report
+    report.root = str(index.root)
+    report.index = list(index.problems)
+    items = [item for part in index.splits.values() for item in part]
+    report.videos = len({item.path for item in items})
+    advance = advance_factory(report.videos) if advance_factory else None
+    return check_videos(report, items, decode, advance)

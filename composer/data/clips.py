@@ -29,6 +29,7 @@ class ClipConfig:
     crops: int = 1  # test views in space (1 or 3)
     flip: bool = True
     device: str = "cpu"  # where torchcodec decodes
+    short: str = "loop"  # a video with fewer than `frames` frames: loop its frames, or skip it (data/check.py)
 
 
 class ClipDataset(Dataset):
@@ -47,7 +48,10 @@ class ClipDataset(Dataset):
 
     def _frames(self, decoder, count: int, rng: random.Random, view: int, path) -> torch.Tensor:
         c = self.config
-        indices = segment_indices(count, c.frames, self.train, rng, view, c.clips)
+        if count < c.frames:  # short-video policy "loop" (MMAction2's): indices wrap around, 0 1 2 0 1 2 ...
+            indices = [t % count for t in range(c.frames)]
+        else:
+            indices = segment_indices(count, c.frames, self.train, rng, view, c.clips)
         flat = [i for w in windows(indices, c.window, count) for i in w] if c.window > 1 else indices
         return read_frames(decoder, flat, path)  # [T*W, 3, H, W]
 
@@ -61,6 +65,9 @@ class ClipDataset(Dataset):
         try:
             decoder = open_video(item.path, self.config.device)
             count = frame_count(decoder)
+            if count < self.config.frames and self.config.short == "skip":
+                raise BadVideo(f"{item.path}: {count} frame(s), fewer than the {self.config.frames} sampled "
+                               "(--short-videos skip)")
             if self.train:
                 frames = self._frames(decoder, count, rng, 0, item.path)
                 with torch.random.fork_rng(devices=[]):
@@ -76,10 +83,20 @@ class ClipDataset(Dataset):
         return {"video": video, "label": item.label, "index": i}
 
 
+def once_per_video(messages: list[str]) -> list[str]:
+    """The first message about each video ("path: reason"), sorted: a partly decodable video fails on other
+    frames in every epoch, and is still one bad video."""
+    first: dict[str, str] = {}
+    for message in messages:
+        first.setdefault(message.split(": ", 1)[0], message)
+    return sorted(first.values())
+
+
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack the good clips; list the bad ones (they are skipped and reported by the run)."""
     good = [s for s in samples if "bad" not in s]
-    batch: dict[str, Any] = {"bad": [s["bad"] for s in samples if "bad" in s]}
+    batch: dict[str, Any] = {"bad": [s["bad"] for s in samples if "bad" in s],
+                             "bad_index": [s["index"] for s in samples if "bad" in s]}
     if good:
         batch["video"] = torch.stack([s["video"] for s in good])
         batch["label"] = torch.tensor([s["label"] for s in good])

@@ -5,6 +5,7 @@ makeup"), the videos of each split with their labels, files the dataset provides
 and whether horizontal flips are label-preserving. Problems found in the index (a split line naming a
 missing video, a label out of range, a malformed line) are collected with their file:line and raised
 together before anything trains; `skip_missing=True` turns missing videos into a reported skip.
+`composer data check` reads the same index without stopping (`strict=False`), so both list the same problems.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class DatasetIndex:
     files: dict[str, Path] = field(default_factory=dict)  # descriptions, label dictionaries, answers
     flip: bool = True  # horizontal flips keep the label (not for left/right classes)
     missing: list[str] = field(default_factory=list)  # skipped with skip_missing
+    problems: list[str] = field(default_factory=list)  # every index problem, missing videos included, in file order
 
 
 def clean_name(name: str) -> str:
@@ -45,23 +47,32 @@ def clean_name(name: str) -> str:
 
 
 class _Problems:
+    """Index problems as `file:line: reason`, kept in file order (files in the order they were read), each once."""
+
     def __init__(self, skip_missing: bool) -> None:
-        self.lines: list[str] = []
-        self.missing: list[str] = []
+        self.found: dict[tuple[int, int, str], tuple[str, bool]] = {}  # (file order, line, text) -> (text, missing)
+        self.files: dict[str, int] = {}
         self.skip_missing = skip_missing
+
+    def add(self, source: str, reason: str, missing: bool = False) -> None:
+        file, _, where = source.rpartition(":")
+        number = int(re.sub(r"\D", "", where) or 0)
+        key = (self.files.setdefault(file, len(self.files)), number, reason)
+        self.found.setdefault(key, (f"{source}: {reason}", missing))
 
     def video(self, path: Path, source: str) -> bool:
         if path.is_file():
             return True
-        (self.missing if self.skip_missing else self.lines).append(f"{source}: video not found: {path}")
+        self.add(source, f"video not found: {path}", missing=True)
         return False
 
-    def raise_if_any(self, what: str) -> None:
-        if self.lines:
-            shown = "\n  ".join(self.lines[:20])
-            more = f"\n  ... and {len(self.lines) - 20} more" if len(self.lines) > 20 else ""
-            raise DataError(f"{what}: {len(self.lines)} problem(s) in the dataset index\n  {shown}{more}\n"
-                            "(run `composer data check` for the full list; --skip-missing skips missing videos)")
+    @property
+    def missing(self) -> list[str]:
+        return [text for _, (text, missing) in sorted(self.found.items()) if missing]
+
+    @property
+    def lines(self) -> list[str]:
+        return [text for _, (text, _) in sorted(self.found.items())]
 
 
 def _need(path: Path, what: str) -> Path:
@@ -108,7 +119,7 @@ def _list_file(path: Path, root: Path, names: dict[str, int] | None, problems: _
         if [p.strip().lower() for p in parts[:2]] == ["path", "label"]:
             continue
         if len(parts) < 2:
-            problems.lines.append(f"{source}: expected 'path label', got {line!r}")
+            problems.add(source, f"expected 'path label', got {line!r}")
             continue
         rel, label_text = parts[0].strip(), parts[-1].strip()
         if names is not None and label_text in names:
@@ -116,7 +127,7 @@ def _list_file(path: Path, root: Path, names: dict[str, int] | None, problems: _
         elif label_text.lstrip("-").isdigit():
             label = int(label_text)
         else:
-            problems.lines.append(f"{source}: label {label_text!r} is neither a class name nor a number")
+            problems.add(source, f"label {label_text!r} is neither a class name nor a number")
             continue
         video = root / rel
         if problems.video(video, source):
@@ -142,9 +153,9 @@ def listed(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
     for items in splits.values():
         for item in items:
             if not 0 <= item.label < len(classes):
-                problems.lines.append(f"{item.source}: label {item.label} is out of range (0-{len(classes) - 1})")
-    problems.raise_if_any(f"list dataset at {root}")
-    return DatasetIndex("list", root, [clean_name(c) for c in classes], splits, missing=problems.missing)
+                problems.add(item.source, f"label {item.label} is out of range (0-{len(classes) - 1})")
+    return DatasetIndex("list", root, [clean_name(c) for c in classes], splits, missing=problems.missing,
+                        problems=problems.lines)
 
 
 # ---------------------------------------------------------------- named datasets
@@ -166,12 +177,12 @@ def ucf101(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
             label = folders.get(rel.split("/")[0])
             source = f"{path}:{number}"
             if label is None:
-                problems.lines.append(f"{source}: class folder {rel.split('/')[0]!r} is not in classInd.txt")
+                problems.add(source, f"class folder {rel.split('/')[0]!r} is not in classInd.txt")
             elif problems.video(videos / rel, source):
                 splits[s].append(Item(videos / rel, label, source))
-    problems.raise_if_any(f"UCF101 at {root}")
     classes = [clean_name(n) for n, _ in sorted(folders.items(), key=lambda kv: kv[1])]
-    return DatasetIndex("ucf101", root, classes, splits, missing=problems.missing)
+    return DatasetIndex("ucf101", root, classes, splits, missing=problems.missing,
+                        problems=problems.lines)
 
 
 def hmdb51(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
@@ -190,15 +201,15 @@ def hmdb51(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
             parts = line.split()
             source = f"{path}:{number}"
             if len(parts) != 2 or parts[1] not in ("0", "1", "2"):
-                problems.lines.append(f"{source}: expected 'video.avi 0|1|2', got {line!r}")
+                problems.add(source, f"expected 'video.avi 0|1|2', got {line!r}")
                 continue
             if parts[1] == "0":
                 continue
             video = videos / name / parts[0]
             if problems.video(video, source):
                 splits["train" if parts[1] == "1" else "test"].append(Item(video, label, source))
-    problems.raise_if_any(f"HMDB51 at {root}")
-    return DatasetIndex("hmdb51", root, [clean_name(n) for n in folders], splits, missing=problems.missing)
+    return DatasetIndex("hmdb51", root, [clean_name(n) for n in folders], splits, missing=problems.missing,
+                        problems=problems.lines)
 
 
 def _kinetics(root: Path, skip_missing: bool, name: str) -> DatasetIndex:
@@ -222,15 +233,15 @@ def _kinetics(root: Path, skip_missing: bool, name: str) -> DatasetIndex:
         for number, r, folder_name in entries:
             source = f"{path}:{number}"
             if r["label"] not in index:
-                problems.lines.append(f"{source}: class {r['label']!r} does not occur in train.csv")
+                problems.add(source, f"class {r['label']!r} does not occur in train.csv")
                 continue
             stem = f"{r['youtube_id']}_{int(float(r['time_start'])):06d}_{int(float(r['time_end'])):06d}.mp4"
             nested = root / folder_name / r["label"] / stem
             video = nested if nested.exists() else root / folder_name / stem
             if problems.video(video, source):
                 splits[s].append(Item(video, index[r["label"]], source))
-    problems.raise_if_any(f"{name} at {root}")
-    return DatasetIndex(name, root, classes, splits, missing=problems.missing)
+    return DatasetIndex(name, root, classes, splits, missing=problems.missing,
+                        problems=problems.lines)
 
 
 def kinetics400(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
@@ -257,15 +268,15 @@ def ssv2(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
             template = entry.get("template", "").replace("[", "").replace("]", "")
             source = f"{path}:entry {number}"
             if template not in index:
-                problems.lines.append(f"{source}: template {template!r} is not in labels.json")
+                problems.add(source, f"template {template!r} is not in labels.json")
                 continue
             video = videos / f"{entry['id']}.webm"
             if problems.video(video, source):
                 items.append(Item(video, index[template], source))
         splits[s] = items
-    problems.raise_if_any(f"SSv2 at {root}")
     return DatasetIndex("ssv2", root, [c.lower() for c in classes_by_index], splits, flip=False,
-                        missing=problems.missing)
+                        missing=problems.missing,
+                        problems=problems.lines)
 
 
 def diving48(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
@@ -282,14 +293,14 @@ def diving48(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
             source = f"{path}:entry {number}"
             label = int(entry["label"])
             if not 0 <= label < len(classes):
-                problems.lines.append(f"{source}: label {label} is out of range (0-{len(classes) - 1})")
+                problems.add(source, f"label {label} is out of range (0-{len(classes) - 1})")
                 continue
             video = root / "rgb" / f"{entry['vid_name']}.mp4"
             if problems.video(video, source):
                 items.append(Item(video, label, source))
         splits[s] = items
-    problems.raise_if_any(f"Diving48 at {root}")
-    return DatasetIndex("diving48", root, classes, splits, missing=problems.missing)
+    return DatasetIndex("diving48", root, classes, splits, missing=problems.missing,
+                        problems=problems.lines)
 
 
 def demo(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
@@ -304,8 +315,23 @@ DATASETS: dict[str, Callable[[Path, int, bool], DatasetIndex]] = {
 }
 
 
-def load_dataset(name: str, root: str | Path | None, split: int = 1, skip_missing: bool = False) -> DatasetIndex:
-    """The index of a dataset by name (docs/data.md lists the layouts)."""
+def index_error(index: DatasetIndex, skip_missing: bool) -> str | None:
+    """Why a run cannot start on this index (every problem, in file order), or None: any problem but missing
+    videos that --skip-missing skips. `composer run` and `composer data check` both report through this."""
+    fatal = len(index.problems) > len(index.missing) or (index.missing and not skip_missing)
+    if not fatal:
+        return None
+    shown = "\n  ".join(index.problems[:20])
+    more = f"\n  ... and {len(index.problems) - 20} more" if len(index.problems) > 20 else ""
+    hint = "; --skip-missing skips missing videos" if index.missing and not skip_missing else ""
+    return f"{len(index.problems)} problem(s) in the index of {index.name} at {index.root}\n  {shown}{more}" + \
+        (f"\n(`composer data check` lists them all{hint})" if more or hint else "")
+
+
+def load_dataset(name: str, root: str | Path | None, split: int = 1, skip_missing: bool = False,
+                 strict: bool = True) -> DatasetIndex:
+    """The index of a dataset by name (docs/data.md lists the layouts). With `strict`, index problems stop
+    here (DataError listing them); without, they come back in `index.problems` (for `composer data check`)."""
     if name not in DATASETS:
         from composer.errors import did_you_mean
 
@@ -318,6 +344,9 @@ def load_dataset(name: str, root: str | Path | None, split: int = 1, skip_missin
     if split not in (1, 2, 3):
         raise DataError(f"split {split} does not exist (1, 2 or 3)")
     index = DATASETS[name](Path(root) if root else None, split, skip_missing)
+    problem = index_error(index, skip_missing) if strict else None
+    if problem:
+        raise DataError(problem)
     if not index.splits.get("train") and not index.splits.get("test"):
         raise DataError(f"dataset '{name}' at {root} has no videos")
     return index

@@ -53,6 +53,6 @@ def read_frames(decoder, indices: list[int], path: str | Path = "") -> torch.Ten
     try:
         data = decoder.get_frames_at(wanted).data
     except Exception as e:
-        raise BadVideo(f"{path}: cannot decode frames {wanted[:3]}...: {reason(e)}") from None
+        raise BadVideo(f"{path}: some frames cannot be decoded ({reason(e)})") from None
     position = {index: i for i, index in enumerate(wanted)}
     return data[[position[i] for i in indices]]

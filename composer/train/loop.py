@@ -157,14 +157,17 @@ def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, data
     """Average the softmax scores of every view of each clip; metrics over the whole part, on every rank.
 
     Each process scores its shard; the gathered scores drop the padding Accelerate adds to the last uneven
-    batch, and are keyed by clip index, so a clip counts once even where bad videos shortened a batch."""
+    batch, and are keyed by clip index, so a clip counts once even where bad videos shortened a batch.
+    A test video that cannot be decoded is scored as wrong (metrics["failed"] counts them), never dropped."""
     net.train(False)
     data = accelerator.prepare_data_loader(DataLoader(dataset, batch_size=settings.batch_size, shuffle=False,
                                                       num_workers=settings.workers, collate_fn=dataset.collate))
     rows: dict[int, torch.Tensor] = {}
     bad: list[str] = []
+    failed: list[int] = []
     for step, batch in enumerate(data):
         bad += batch["bad"]
+        failed += batch["bad_index"]
         local = []
         if "video" in batch:
             video = batch["video"].to(accelerator.device, non_blocking=True)
@@ -178,11 +181,14 @@ def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, data
         if on_batch is not None:
             on_batch(step + 1, len(data))
     if accelerator.num_processes > 1:
-        bad = sorted(set(gather_object(bad)))
+        bad, failed = sorted(set(gather_object(bad))), gather_object(failed)
     order = sorted(rows)
+    failed = sorted(set(failed) - set(order))
     scores = torch.stack([rows[i] for i in order]) if order else torch.zeros(0, len(part.classes))
     labels = torch.tensor([dataset.items[i].label for i in order], dtype=torch.long)
-    metrics = classification_metrics(scores, labels, part.classes)
+    metrics = classification_metrics(scores, labels, part.classes,
+                                     torch.tensor([dataset.items[i].label for i in failed], dtype=torch.long))
     metrics["bad"] = bad
-    metrics["scores"], metrics["labels"] = scores, labels  # for callers that need more than the metrics
+    # for callers that need more than the metrics: the scored clips' dataset indices, scores and labels
+    metrics["indices"], metrics["scores"], metrics["labels"] = order, scores, labels
     return metrics

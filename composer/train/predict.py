@@ -23,7 +23,6 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from composer.build.checkpoint import load_trainable, read_meta
 from composer.build.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import VIDEO_SUFFIXES, Item
@@ -32,6 +31,7 @@ from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
+from composer.train.recorded import checkpoint_meta, load_checkpoint, settle
 from composer.train.run import TINY_SIZE
 
 
@@ -132,16 +132,6 @@ def find_videos(paths: list[str]) -> tuple[list[Path], list[Prediction]]:
 # ---------------------------------------------------------------- the model
 
 
-def _settle(checkpoint: str, option: str, given: Any, stored: Any) -> Any:
-    """The checkpoint's value, unless an explicit option contradicts it (refused: the result would be wrong)."""
-    if stored is None:
-        return given
-    if given is not None and given != stored:
-        raise DataError(f"{checkpoint} was trained with --{option} {stored}, but --{option} {given} was given; "
-                        f"leave --{option} out to use the checkpoint's")
-    return stored
-
-
 def _upstream_of_prediction(model) -> tuple[bool, list[str]]:
     """Whether the prediction reads the class names, and which fixed-size classifiers (linear_head) it goes through."""
     graph = model.graph
@@ -165,32 +155,20 @@ def _choose_classes(given: list[str] | None, stored: list[str] | None, fixed: li
     return classes
 
 
-def _load_checkpoint(model, checkpoint: str, spec_path: str) -> None:
-    try:
-        load_trainable(model, checkpoint)
-    except SpecError as e:
-        problem = e.problems[0]
-        detail = f": {problem.hint}" if problem.hint else ""
-        if "different model" in problem.message:
-            raise DataError(f"{checkpoint} was saved from a different model than {spec_path} builds{detail}; "
-                            "give a checkpoint of a run of this spec, with the same --set options") from None
-        raise DataError(problem.message + detail) from None
-
-
 class Predictor:
     """A spec built for prediction: backbones, checkpoint, class names and views settled once, then videos in."""
 
     def __init__(self, spec_path: str, options: PredictOptions) -> None:
         self.notes: list[str] = []  # things the user should know (printed by the command)
-        meta = self._meta(options.checkpoint)
+        meta = checkpoint_meta(options.checkpoint)
         ckpt = options.checkpoint or ""
-        size = _settle(ckpt, "size", options.size, meta.get("size")) or "full"
+        size = settle(ckpt, "size", options.size, meta.get("size")) or "full"
         tiny = size == "tiny"
         sets = list(options.sets)
         if tiny and not any(s.startswith("inputs.video.size=") for s in sets):
             sets.append(f"inputs.video.size={TINY_SIZE}")  # as `composer run --size tiny` does
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
-        seed = _settle(ckpt, "seed", options.seed, meta.get("seed"))
+        seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
         self.seed = spec.train.seed if seed is None else seed
         video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
         if video is None:
@@ -215,7 +193,7 @@ class Predictor:
         self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
                                                      num_classes=len(self.classes)))
         if options.checkpoint:
-            _load_checkpoint(self.model, options.checkpoint, spec_path)
+            load_checkpoint(self.model, options.checkpoint, spec_path)
         self.model.train(False)
 
         clips, crops = options.views or (spec.train.views.clips, spec.train.views.crops)
@@ -223,14 +201,6 @@ class Predictor:
         self.top_k = min(options.top_k or DEFAULT_TOP_K, len(self.classes))
         if options.top_k is not None and self.top_k < options.top_k:
             self.notes.append(f"--top-k {options.top_k}: there are only {len(self.classes)} classes; showing all of them")
-
-    @staticmethod
-    def _meta(checkpoint: str | None) -> dict[str, Any]:
-        if checkpoint is None:
-            return {}
-        if not Path(checkpoint).exists():
-            raise DataError(f"checkpoint not found: {checkpoint}")
-        return read_meta(checkpoint)
 
     @torch.no_grad()
     def predict(self, videos: list[Path]) -> Iterator[Prediction]:

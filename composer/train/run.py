@@ -1,4 +1,4 @@
-"""`composer run` and `composer eval`: a spec, a dataset and a protocol in; a run directory out.
+"""`composer run`: a spec, a dataset and a protocol in; a run directory out.
 
 runs/<spec>-<time>/
     spec.yaml         the spec as it ran (inheritance and --set applied)
@@ -33,11 +33,11 @@ from accelerate.state import PartialState
 from accelerate.utils import broadcast_object_list
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
-from composer.build.checkpoint import load_trainable, save_trainable
+from composer.build.checkpoint import save_trainable
 from composer.build.compile import BuildOptions, compile_spec
-from composer.data.clips import ClipConfig, ClipDataset
+from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
+from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
 from composer.data.protocols import Task, harmonic_mean, make_task
 from composer.errors import DataError, SpecError
@@ -74,6 +74,7 @@ class RunOptions:
     seed: int | None = None
     out: str = "runs"
     skip_missing: bool = False
+    short_videos: str = DEFAULT_SHORT  # videos shorter than the spec's frames: loop or skip (data/check.py)
     max_steps: int | None = None
     eval_every: int = 1
     gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
@@ -199,11 +200,24 @@ class Run:
         _check_heads(self.model, self.task)
         video = _video(self.spec)
         views = self.spec.train.views
-        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode)
+        short = options.short_videos
+        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, short=short)
         self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
-                                    device=decode)
+                                    device=decode, short=short)
+        self.data_report = self._check_data(video.frames)
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
+        self.indices: dict[str, list[int]] = {}  # test part -> the part's item index of each row of its scores
+
+    def _check_data(self, frames: int) -> CheckReport:
+        """Open every video of the task once, as `composer data check --no-decode` does, and say what is wrong."""
+        items = [*self.task.train.items, *(i for part in self.task.tests.values() for i in part.items)]
+        report = CheckReport(self.index.name, str(self.index.root), videos=len({i.path for i in items}),
+                             frames=frames, short_policy=self.options.short_videos, index=list(self.index.problems))
+        check_videos(report, items, decode=False)
+        if not report.ok:
+            self.console.print(report.text(), highlight=False, soft_wrap=True)
+        return report
 
     def _run_dir(self, state: PartialState) -> Path:
         """The main process names the run directory (its clock decides the name) and every rank uses it."""
@@ -224,7 +238,8 @@ class Run:
                                                              "classes": len(self.index.classes),
                                                              "train": len(self.task.train.items),
                                                              "tests": {k: len(p.items) for k, p in self.task.tests.items()},
-                                                             "missing_skipped": self.index.missing},
+                                                             "missing_skipped": self.index.missing,
+                                                             "check": self.data_report.to_json()},
                 "protocol": self.task.protocol, "device": self.device, "precision": self.precision,
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
                 "per_process_batch": self.settings.batch_size, "seed": self.seed,
@@ -290,7 +305,7 @@ class Run:
                 progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad)
                 saved = None
             summary = self.test(bars)
-        summary["bad_videos"] = sorted(bad | set(summary["bad_videos"]))
+        summary["bad_videos"] = once_per_video([*bad, *summary["bad_videos"]])
         if self.main:
             write_json(self.dir / "summary.json", summary)
             write_bad_videos(self.dir / "bad_videos.txt", summary["bad_videos"])
@@ -366,7 +381,8 @@ class Run:
                   "seconds": result.seconds, "bad_videos": len(result.bad)}
         if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == plan.epochs:
             name, metrics = self._evaluate_epoch()
-            record[name] = {k: v for k, v in metrics.items() if k not in ("per_class", "bad", "scores", "labels")}
+            record[name] = {k: v for k, v in metrics.items()
+                            if k not in ("per_class", "bad", "indices", "scores", "labels")}
             if metrics["top1"] > progress["best"]:
                 progress["best"] = metrics["top1"]
                 self._save_best(self._meta(stage=plan.name, epoch=epoch + 1, top1=metrics["top1"]))
@@ -419,11 +435,12 @@ class Run:
                                (lambda done, total: bars.update(task, completed=done, total=total)) if bars else None)
             bad += metrics.pop("bad")
             self.scores[name] = (metrics.pop("scores"), metrics.pop("labels"))
+            self.indices[name] = metrics.pop("indices")
             per_class[name] = metrics.pop("per_class", {})
             results["parts"][name] = metrics
         if set(results["parts"]) == {"base", "novel"}:
             results["harmonic_mean"] = harmonic_mean(results["parts"]["base"]["top1"], results["parts"]["novel"]["top1"])
-        results["bad_videos"] = sorted(set(bad))
+        results["bad_videos"] = once_per_video(bad)
         results["run_dir"] = str(self.dir)
         if self.main:
             write_json(self.dir / "per_class.json", per_class)
@@ -453,25 +470,3 @@ def compiled(net, console: Console):
             return net(*args, **kwargs)
 
     return forward
-
-
-def metrics_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"{summary['protocol']}, {summary['views'][0]} clip(s) x {summary['views'][1]} crop(s)",
-                  title_justify="left")
-    for col in ("test", "clips", "top-1", "top-5", "mean class"):
-        table.add_column(col, justify="left" if col == "test" else "right")
-    for name, m in summary["parts"].items():
-        table.add_row(name, str(m["count"]), f"{m['top1']:.2f}", f"{m['top5']:.2f}" if "top5" in m else "-",
-                      f"{m['mean_class']:.2f}" if "mean_class" in m else "-")
-    if "harmonic_mean" in summary:
-        table.add_row("harmonic mean", "", f"{summary['harmonic_mean']:.2f}", "", "")
-    return table
-
-
-def evaluate_checkpoint(spec_path: str, checkpoint: str, options: RunOptions) -> dict[str, Any]:
-    """`composer eval`: load a trainable-only checkpoint and run the test protocol."""
-    run = Run(spec_path, options)
-    load_trainable(run.model, checkpoint)
-    summary = run.test()
-    run.finish()
-    return summary

@@ -164,10 +164,10 @@ def fmt(spec, to, resolved, output):
         click.echo(text, nl=False)
 
 
-def data_options(fn):
+def data_options(fn, required: bool = True):
     options = [
-        click.option("--dataset", required=True, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
-                     "folder, list, or demo (generated offline)"),
+        click.option("--dataset", required=required, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
+                     "folder, list, or demo (generated offline)" + ("" if required else "; required unless --resume")),
         click.option("--data-root", type=click.Path(), default=None, help="the folder that holds the dataset"),
         click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
         click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
@@ -204,6 +204,8 @@ def run_options(fn):
         click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
                      help="where run directories go"),
         click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
+        click.option("--eval-every", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="test (single view) after every N epochs, and after the last"),
         click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
                      "loads in the main process"),
         click.option("--no-plan", is_flag=True, help="autograd everywhere, no caching, no recomputation"),
@@ -228,55 +230,126 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
                       tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
-                      max_steps=kw["max_steps"],
+                      max_steps=kw["max_steps"], eval_every=kw["eval_every"], save_every=kw.get("save_every"),
+                      progress_every=kw.get("progress_every"),
                       gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
                       cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
                       log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
                       sets=list(sets), unsets=list(unsets))
 
 
+# RunOptions fields -> the click parameters that set them (where the names differ)
+_PARAMS = {"tiny": "size", "plan": "no_plan", "recompute": "no_recompute", "compile": "compile_", "sets": "sets",
+           "unsets": "unsets"}
+
+
+def _typed(ctx: click.Context, options) -> dict:
+    """The RunOptions fields the user typed on the command line (not click's defaults), with their values."""
+    from dataclasses import asdict
+
+    given = {}
+    for name, value in asdict(options).items():
+        param = _PARAMS.get(name, name)
+        if ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT):
+            given[name] = value
+    return given
+
+
+def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple:
+    """The options of the run in `resume` (run.json), checked against what was typed again."""
+    from composer.spec.load import load_spec
+    from composer.spec.printer import to_yaml
+    from composer.train.resume import composer_version, read_record, resumed_options
+
+    record = read_record(resume)
+    if record.get("composer") != composer_version():
+        click.echo(f"note: {resume} was made by composer {record.get('composer')}, this is {composer_version()}; "
+                   "its record and checkpoints have the same layout, so it continues", err=True)
+    given = _typed(ctx, options)
+    if spec is not None:
+        recorded = record["options"]
+        sets = list(given.get("sets", recorded.get("sets", [])))
+        if given.get("tiny", recorded.get("tiny")) and not any(x.startswith("inputs.video.size=") for x in sets):
+            from composer.train.run import TINY_SIZE
+
+            sets.append(f"inputs.video.size={TINY_SIZE}")
+        dump = lambda s: to_yaml(s.model_dump(mode="json", by_alias=True, exclude_defaults=True))  # noqa: E731
+        if dump(load_spec(spec, sets, given.get("unsets", recorded.get("unsets", [])))) != \
+                dump(load_spec(str(resume / "spec.yaml"))):
+            raise DataError(f"{spec} is not the spec {resume} ran ({resume / 'spec.yaml'}); "
+                            "leave SPEC out to resume with the run's own")
+    return resumed_options(record, given, list(overrides))
+
+
 @main.command()
 @click.argument("spec", metavar="SPEC", required=False)
 @spec_options
-@data_options
+@functools.partial(data_options, required=False)
 @run_options
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
-              help="continue an interrupted run from its run directory (SPEC is then read from it)")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="continue an interrupted run from its run directory; everything else (spec, dataset, size, "
+              "seed, every option) comes from its run.json")
+@click.option("--override", "overrides", multiple=True, metavar="OPTION",
+              help="with --resume: let OPTION differ from the run's record (repeatable); recorded in run.json. "
+              "Only epochs, max-steps, eval-every, save-every, progress-every, workers, device, log-with and "
+              "tracking-uri can change")
+@click.option("--save-every", type=click.IntRange(min=1), default=None,
+              help="also save the state to resume from every N optimiser steps (default: at epoch ends only)")
+@click.option("--progress-every", type=click.IntRange(min=1), default=None,
+              help="when the output is not a terminal (and in run.log): one progress line per N steps "
+              "(default: every tenth of an epoch)")
 @click.option("--fsdp", is_flag=True, help="shard a full fine-tune across GPUs (FSDP through Accelerate; several "
               "processes on CUDA only)")
 @click.option("--log-with", "log_with", multiple=True, metavar="TRACKER",
               help="tensorboard, mlflow, wandb, ... or none (repeatable; default: TensorBoard when installed)")
 @click.option("--tracking-uri", default=None, help="MLflow's tracking URI (default: a SQLite store in the run "
               "directory)")
+@click.pass_context
 @_fail_on_spec_errors
-def run(spec, sets, unsets, resume, **kw):
+def run(ctx, spec, sets, unsets, resume, overrides, **kw):
     """Train SPEC on a dataset and evaluate it with the paper's protocol.
 
     \b
     composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --epochs 3
     composer run SPEC --dataset ucf101 --data-root /data/ucf101 --protocol few-shot --shots 8
+    composer run --resume runs/tds-clip-20261122-101500
+    composer run --resume RUN_DIR --epochs 40 --override epochs
     torchrun --nproc-per-node 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
     accelerate launch --num_processes 4 -m composer.cli run SPEC --dataset kinetics400 --data-root /data/k400
 
     --batch-size is the global batch, split evenly across the processes (it must divide).
-    Writes runs/<spec>-<time>/ (spec, metrics.jsonl, checkpoints, summary, confusion, bad videos) and prints
-    the metrics."""
-    from pathlib import Path
+    Writes runs/<spec>-<time>/ (spec, run.json, run.log, metrics.jsonl, checkpoints, summary, confusion, bad
+    videos) and prints the metrics.
 
+    --resume RUN_DIR needs nothing else. It continues from the last saved state (an epoch's end, or the
+    last --save-every step inside an epoch) and ends with the weights an uninterrupted run would have.
+    An option given again must equal the recorded one; a different value is refused, unless --override
+    names it (only options that do not change the experiment: see --override)."""
     from composer.train.evaluate import metrics_table
     from composer.train.run import Run
 
     if spec is None and resume is None:
         raise click.UsageError("give a SPEC, or --resume RUN_DIR")
-    options = _run_options(kw, sets, unsets)
-    job = Run(spec, options, Path(resume) if resume else None)
+    if resume is None and not kw["dataset"]:
+        raise click.UsageError("Missing option '--dataset' (give it, or --resume RUN_DIR to continue a run)")
+    if overrides and resume is None:
+        raise click.UsageError("--override is for --resume: a new run takes every option as given")
+    options = _run_options(dict(kw, dataset=kw["dataset"] or ""), sets, unsets)
+    changes = []
+    if resume is not None:
+        options, changes = _resume(ctx, spec, resume, options, overrides)
+    job = Run(spec, options, resume, changes=changes)
     summary = job.fit()
     if job.main:
-        Console().print(metrics_table(summary))
+        out = Console()
+        lines = [metrics_table(summary)]
         if summary["bad_videos"]:
-            Console().print(f"{len(summary['bad_videos'])} video(s) could not be decoded and were skipped; "
-                            f"listed in {job.dir / 'bad_videos.txt'}")
-        Console().print(f"run directory: {job.dir}")
+            lines.append(f"{len(summary['bad_videos'])} video(s) could not be decoded and were skipped; "
+                         f"listed in {job.dir / 'bad_videos.txt'}")
+        lines.append(f"run directory: {job.dir}")
+        for line in lines:  # the results on stdout, and in run.log with the rest of the run's output
+            out.print(line)
+            job.log.to_file(line)
     job.finish()
 
 

@@ -29,6 +29,7 @@ class Settings:
     workers: int
     grad_clip: float | None = None
     max_steps: int | None = None  # stop an epoch early (quick checks)
+    save_every: int | None = None  # save the run's state every N optimiser steps (besides epoch ends)
 
 
 def inputs(spec, video: torch.Tensor | None, labels: torch.Tensor | None, classes: list[str]) -> dict[str, Any]:
@@ -46,24 +47,44 @@ def inputs(spec, video: torch.Tensor | None, labels: torch.Tensor | None, classe
 
 class EpochOrder(Sampler):
     """The epoch's shuffled order, the same on every process (Accelerate shards its batches), cut to
-    `limit` clips for --max-steps so that accumulation still ends the epoch with an optimiser step."""
+    `limit` clips for --max-steps so that accumulation still ends the epoch with an optimiser step.
+    `start` skips the clips a resumed epoch has already trained on (a whole number of global batches)."""
 
-    def __init__(self, size: int, seed: int, epoch: int, limit: int | None = None) -> None:
-        self.size, self.seed, self.epoch, self.limit = size, seed, epoch, limit
+    def __init__(self, size: int, seed: int, epoch: int, limit: int | None = None, start: int = 0) -> None:
+        self.size, self.seed, self.epoch, self.limit, self.start = size, seed, epoch, limit, start
 
     def __len__(self) -> int:
-        return self.size if self.limit is None else min(self.size, self.limit)
+        return max(0, (self.size if self.limit is None else min(self.size, self.limit)) - self.start)
 
     def __iter__(self) -> Iterator[int]:
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
-        return iter(order[:len(self)].tolist())
+        return iter(order[self.start:self.start + len(self)].tolist())
 
 
-def train_loader(dataset, settings: Settings, accelerator: Accelerator, seed: int, epoch: int) -> DataLoader:
-    limit = settings.max_steps * settings.batch_size * accelerator.num_processes if settings.max_steps else None
-    data = DataLoader(dataset, batch_size=settings.batch_size, sampler=EpochOrder(len(dataset), seed, epoch, limit),
-                      num_workers=settings.workers, collate_fn=dataset.collate, persistent_workers=False)
+def train_loader(dataset, settings: Settings, accelerator: Accelerator, seed: int, epoch: int,
+                 start_batch: int = 0) -> DataLoader:
+    """The epoch's batches from `start_batch` (global batches) on. The loader has its own generator, so
+    starting it draws nothing from torch's global one: a resumed epoch leaves that stream where an
+    uninterrupted one would (dropout and the model's own randomness follow it)."""
+    world = accelerator.num_processes
+    limit = settings.max_steps * settings.batch_size * world if settings.max_steps else None
+    order = EpochOrder(len(dataset), seed, epoch, limit, start_batch * settings.batch_size * world)
+    data = DataLoader(dataset, batch_size=settings.batch_size, sampler=order, num_workers=settings.workers,
+                      collate_fn=dataset.collate, persistent_workers=False,
+                      generator=torch.Generator().manual_seed(seed * 1000 + epoch))
     return accelerator.prepare_data_loader(data)
+
+
+@dataclass
+class EpochPosition:
+    """How far an epoch got: what a checkpoint saved mid-epoch records, and where a resumed epoch starts.
+    Saved only right after an optimiser step, so no gradient accumulation is ever half done."""
+
+    batches: int = 0  # batches consumed on each process (global batches)
+    steps: int = 0  # optimiser steps taken in this epoch
+    loss_sum: float = 0.0  # sum of loss * clips so far (all ranks)
+    clips: int = 0
+    bad: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -88,20 +109,25 @@ def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step
 def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimizer, scheduler,
                 losses: dict[str, float] | None, settings: Settings, seed: int, epoch: int, global_step: int = 0,
                 on_step: Callable[[int, float, int, float], None] | None = None,
-                forward: Callable[..., dict[str, Any]] | None = None) -> EpochResult:
+                forward: Callable[..., dict[str, Any]] | None = None, position: EpochPosition | None = None,
+                on_save: Callable[[EpochPosition], None] | None = None) -> EpochResult:
     """`net` is the prepared model (in training mode), `forward` what runs it (default: `net`; a compiled
-    version). Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips, seconds)`
-    follows progress on every batch."""
+    version). `global_step` is the run's optimiser step when the epoch started; `position` where a resumed
+    epoch continues. Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips,
+    seconds)` follows progress on every batch; `on_save(position)` is called every `settings.save_every`
+    optimiser steps of the run (not after the epoch's last batch: the epoch's end saves that)."""
     forward = forward or net
+    position = position or EpochPosition()
     dataset.set_epoch(epoch)
-    data = train_loader(dataset, settings, accelerator, seed, epoch)
+    data = train_loader(dataset, settings, accelerator, seed, epoch, position.batches)
     names = [n for n, w in (spec.losses if losses is None else losses).items() if w]
     params = [p for g in optimizer.param_groups for p in g["params"]]
     device = accelerator.device
     window = torch.zeros(3 + len(names), device=device)  # sums over the accumulation window, all ranks
-    total, count, steps, bad = 0.0, 0, 0, []
+    total, count, steps, bad = position.loss_sum, position.clips, position.steps, list(position.bad)
     start = time.perf_counter()
-    for step, batch in enumerate(data):
+    last = position.batches + len(data)
+    for step, batch in enumerate(data, start=position.batches):
         bad += batch["bad"]
         if "label" not in batch:
             continue
@@ -110,6 +136,7 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
             given = inputs(spec, None, labels, part.classes) | {k: v.to(device) for k, v in batch["features"].items()}
         else:
             given = inputs(spec, batch["video"].to(device, non_blocking=True), labels, part.classes)
+        stepped = False
         with accelerator.accumulate(net):
             out = forward(given, outputs=["loss"], losses=losses)
             loss = out["loss"]
@@ -126,6 +153,7 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
             if accelerator.sync_gradients:
                 scheduler.step()
                 steps += 1
+                stepped = True
                 _log_step(accelerator, optimizer, window, names, grad_norm, count + n, start, global_step + steps)
                 window.zero_()
             optimizer.zero_grad(set_to_none=True)
@@ -133,6 +161,9 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
         count += int(summed[1].item())
         if on_step is not None:
             on_step(step + 1, total / max(1, count), count, time.perf_counter() - start)
+        due = settings.save_every and (global_step + steps) % settings.save_every == 0
+        if stepped and due and on_save is not None and step + 1 < last:
+            on_save(EpochPosition(step + 1, steps, total, count, list(bad)))
     seconds = time.perf_counter() - start
     bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
     if count == 0:

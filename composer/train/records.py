@@ -11,8 +11,13 @@ import torch
 from composer.build.files import atomic_write
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write atomically (the file mode is the run directory's: composer/build/files.py)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2, ensure_ascii=False)))
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def confusion(scores: torch.Tensor, labels: torch.Tensor, classes: int) -> list[list[int]]:
@@ -33,5 +38,4 @@ def write_confusion(path: Path, parts: dict[str, tuple[list[str], torch.Tensor, 
 
 def write_bad_videos(path: Path, bad: list[str]) -> None:
     """bad_videos.txt: one path per line, empty when every video decoded."""
-    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(f"{b}\n" for b in sorted(set(bad))),
-                                                        encoding="utf-8"))
+    write_text(path, "".join(f"{b}\n" for b in sorted(set(bad))))

@@ -2,18 +2,23 @@
 
 runs/<spec>-<time>/
     spec.yaml         the spec as it ran (inheritance and --set applied)
-    run.json          options, dataset, protocol, processes, versions
+    run.json          the complete record: composer version, every option, dataset, protocol, processes,
+                      versions, and the options a resume changed (--override)
+    run.log           the console output, as plain lines
     metrics.jsonl     one line per epoch: stage, loss, lr, throughput, single-view test metrics
-    checkpoints/      step-N/ (weights, optimiser, generators, progress, manifest) after every epoch, the
-                      newest 2 kept, `latest` naming the newest; best.safetensors (composer/build/checkpoint_dir.py)
+    checkpoints/      step-N/ (weights, optimiser, generators, progress, manifest) after every epoch and every
+                      --save-every N steps, the newest 2 kept, `latest` naming the newest; best.safetensors
+                      (composer/build/checkpoint_dir.py)
     summary.json      final multi-view metrics per test part, bad videos
     per_class.json    per-class accuracy
     confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
     bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
     learning-curves.png, confusion-<part>.png   pictures of the run (composer/viz/plots.py)
     (tracker files)   TensorBoard events, mlflow.db, ... (--log-with)
-Only the main process writes. Everything else (which stage and epoch come next, optimiser state,
-generators) is in the checkpoints folder, so `--resume` continues exactly where an interrupted run stopped.
+Only the main process writes, with one permission policy (composer/build/files.py). Everything else (which
+stage, epoch and batch come next, optimiser state, generators) is in the checkpoints folder, so
+`--resume RUN_DIR` continues exactly where an interrupted run stopped (composer/train/resume.py rebuilds
+the options from run.json).
 Training goes through Hugging Face Accelerate (composer/train/accel.py); the batch size is the global one.
 """
 
@@ -32,7 +37,6 @@ import torch
 from accelerate.state import PartialState
 from accelerate.utils import broadcast_object_list
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from composer.build.checkpoint import save_trainable
 from composer.build.compile import BuildOptions, compile_spec
@@ -45,11 +49,13 @@ from composer.spec.ir import VideoInput
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
-from composer.train.loop import EpochResult, LossNotFinite, Settings, evaluate, train_epoch
+from composer.train.console import Bars, RunLog
+from composer.train.loop import EpochPosition, EpochResult, LossNotFinite, Settings, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.records import write_bad_videos, write_confusion, write_json
 from composer.build.checkpoint_dir import describe, latest_checkpoint
-from composer.train.state import load_state, save_state, saved_progress
+from composer.train.resume import RECORD_VERSION, composer_version
+from composer.train.state import load_state, save_state
 from composer.train.tracking import parse_trackers, start_trackers
 
 TINY_SIZE = 64
@@ -77,6 +83,8 @@ class RunOptions:
     short_videos: str = DEFAULT_SHORT  # videos shorter than the spec's frames: loop or skip (data/check.py)
     max_steps: int | None = None
     eval_every: int = 1
+    save_every: int | None = None  # also save the resume state every N optimiser steps (epoch ends always)
+    progress_every: int | None = None  # a plain progress line every N steps off a terminal (default: 10%)
     gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
     plan: bool = True
     recompute: bool = True
@@ -139,29 +147,25 @@ def _new_run_dir(out: str, name: str) -> Path:
     return folder
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} clips/s"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-
-
 def _stages(spec) -> list[tuple[str, Any]]:
     return list(spec.stages.items()) if spec.stages else [("train", None)]
 
 
-def _saved_progress(folder: Path) -> dict[str, Any]:
-    if latest_checkpoint(folder / "checkpoints") is None:
-        raise DataError(f"{folder} has no checkpoint (checkpoints/latest): it is not a run directory, or it "
-                        "stopped before its first epoch ended")
-    return saved_progress(folder / "checkpoints")
 
 
 class Run:
     """One training run (or a resumed one)."""
 
     def __init__(self, spec_path: str | None, options: RunOptions, resume: Path | None = None,
-                 console: Console | None = None) -> None:
-        self.options, self.resume = options, resume
+                 console: Console | None = None, changes: list[dict[str, Any]] | None = None) -> None:
+        """`changes`: the options a resume changes (--override), recorded in run.json with the step."""
+        self.options, self.resume, self.changes = options, resume, changes or []
+        if options.fsdp and options.save_every:
+            raise DataError("--save-every needs a resumable run, and an --fsdp run saves only its weights; "
+                            "drop --save-every")
+        if resume is not None and latest_checkpoint(resume / "checkpoints") is None:
+            raise DataError(f"{resume} has no checkpoint yet: it stopped before its first save, so there is "
+                            "nothing to resume; start the run again")
         sets = list(options.sets)
         if options.tiny and not any(s.startswith("inputs.video.size=") for s in sets):
             sets.append(f"inputs.video.size={TINY_SIZE}")
@@ -176,13 +180,16 @@ class Run:
             options.device, options.precision or train.precision, train.accumulate, options.fsdp, self.trackers,
             self.dir))
         self.console = console or Console(stderr=True, quiet=not self.main)
+        self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
+        self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
         self.seed = options.seed if options.seed is not None else train.seed
         self.device = device_name(self.accelerator)
         self.global_batch = options.batch_size or train.batch_size
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
         self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
-                                 grad_clip=train.grad_clip, max_steps=options.max_steps)
+                                 grad_clip=train.grad_clip, max_steps=options.max_steps,
+                                 save_every=options.save_every)
         self.precision = precision
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
@@ -234,6 +241,7 @@ class Run:
             data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
             write_json(self.dir / "run.json", {
+                "composer": composer_version(), "record_version": RECORD_VERSION,
                 "options": asdict(self.options), "dataset": {"name": self.index.name, "root": str(self.index.root),
                                                              "classes": len(self.index.classes),
                                                              "train": len(self.task.train.items),
@@ -244,7 +252,7 @@ class Run:
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
                 "per_process_batch": self.settings.batch_size, "seed": self.seed,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__},
-                "command": " ".join(sys.argv)})
+                "command": " ".join(sys.argv), "changes": []})
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
@@ -275,15 +283,17 @@ class Run:
         full = self.accelerator.get_state_dict(self.net)
         return {n: full[n] for n in self.model.trainable_state()} if self.main else None
 
-    def _save_epoch(self, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
+    def _save_state(self, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
+        """The state to resume from (at an epoch's end, or mid-epoch with progress["position"])."""
         tensors = self._trainable_tensors()
-        if not self.main:
-            return
-        model = self.accelerator.unwrap_model(self.net)
-        if self.options.fsdp:  # the optimiser state is sharded: no resume state (yet), the weights whole
-            save_state(self.dir / "checkpoints", model, None, None, progress, meta, tensors=tensors)
-        else:
-            save_state(self.dir / "checkpoints", model, optimizer, scheduler, progress, meta)
+        if self.main:
+            model = self.accelerator.unwrap_model(self.net)
+            if self.options.fsdp:  # the optimiser state is sharded: no resume state (yet), the weights whole
+                save_state(self.dir / "checkpoints", model, None, None, progress, meta, tensors=tensors)
+            else:
+                save_state(self.dir / "checkpoints", model, optimizer, scheduler, progress, meta)
+        kept = latest_checkpoint(self.dir / "checkpoints") if self.main else None
+        self.kept = describe(kept) if kept else None
 
     def _save_best(self, meta: dict[str, Any]) -> None:
         tensors = self._trainable_tensors()
@@ -295,10 +305,10 @@ class Run:
     def fit(self) -> dict[str, Any]:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
         self._record_start()
-        saved = _saved_progress(self.dir) if self.resume else None
-        progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0}
+        saved = self._load_progress() if self.resume else None
+        progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
-        with _progress(self.console) as bars:
+        with Bars(self.log, self.options.progress_every) as bars:
             for index, (name, stage) in enumerate(_stages(self.spec)):
                 if saved is not None and index < saved["stage"]:
                     continue
@@ -336,46 +346,73 @@ class Run:
         scheduler = make_schedule(optimizer, self.spec.train.schedule, int(plan.warmup * steps), plan.epochs * steps)
         first_epoch = 0
         if saved is not None:
-            progress, first_epoch = self._restore(plan, optimizer, scheduler)
+            progress, first_epoch = self._restore(plan, saved, optimizer, scheduler)
         self.net, prepared = self.accelerator.prepare(self.model, optimizer)
-        forward = compiled(self.net, self.console) if self.options.compile else self.net
+        forward = compiled(self.net, self.log) if self.options.compile else self.net
         for epoch in range(first_epoch, plan.epochs):
             self.net.train()
-            result = self._train_epoch(plan, forward, dataset, prepared, scheduler, epoch, per_epoch, progress, bars)
+            result = self._train_epoch(plan, forward, dataset, prepared, optimizer, scheduler, epoch, per_epoch,
+                                       progress, bars)
             bad.update(result.bad)
             progress = self._finish_epoch(plan, epoch, result, optimizer, scheduler, progress)
         return progress
 
-    def _restore(self, plan: StagePlan, optimizer, scheduler) -> tuple[dict[str, Any], int]:
+    def _load_progress(self) -> dict[str, Any]:
+        """Where the interrupted run stopped (the checkpoint module verifies what it loads and names what is
+        wrong); records the options this resume changes, with the step they take effect at."""
+        progress = load_state(self.dir / "checkpoints", self.model)
+        self.kept = describe(latest_checkpoint(self.dir / "checkpoints"))
+        if self.changes and self.main:
+            record = json.loads((self.dir / "run.json").read_text())
+            at = {"stage": progress["stage"], "epoch": progress["epoch"],
+                  "batch": (progress.get("position") or {}).get("batches", 0), "step": _global_step(progress)}
+            record.setdefault("changes", []).extend(c | {"from_step": at} for c in self.changes)
+            record["options"] = asdict(self.options)
+            write_json(self.dir / "run.json", record)
+        return progress
+
+    def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler) -> tuple[dict[str, Any], int]:
         """Weights, generators and (mid-stage) the optimiser and schedule of the interrupted run."""
-        fresh_stage = _saved_progress(self.dir)["epoch"] == 0  # the previous stage ended: this one starts anew
+        fresh_stage = saved["stage"] == plan.index and saved["epoch"] == 0 and not saved.get("position")
         progress = load_state(self.dir / "checkpoints", self.model, None if fresh_stage else optimizer,
                               None if fresh_stage else scheduler)
         progress.setdefault("step", 0)
-        self.console.print(f"resuming {self.dir} at stage {plan.name}, epoch {progress['epoch'] + 1}")
+        progress.setdefault("position", None)
+        batch = (progress["position"] or {}).get("batches", 0)
+        where = f"epoch {progress['epoch'] + 1}" + (f", batch {batch + 1}" if batch else "")
+        self.log.print(f"resuming {self.dir} at stage {plan.name}, {where}")
         return progress, progress["epoch"]
 
-    def _train_epoch(self, plan: StagePlan, forward, dataset, optimizer, scheduler, epoch: int, per_epoch: int,
-                     progress: dict[str, Any], bars) -> EpochResult:
+    def _train_epoch(self, plan: StagePlan, forward, dataset, prepared, optimizer, scheduler, epoch: int,
+                     per_epoch: int, progress: dict[str, Any], bars) -> EpochResult:
+        """`prepared` is the optimiser as Accelerate wraps it, `optimizer` the plain one (what is saved)."""
         task = bars.add_task(f"{plan.name} epoch {epoch + 1}/{plan.epochs}", total=per_epoch, loss="-", speed="-")
         world = self.accelerator.num_processes
+        saved = progress.get("position")
+        position = EpochPosition(**saved) if saved else None
 
         def on_step(step: int, loss: float, clips: int, seconds: float) -> None:
             bars.update(task, completed=step, loss=f"{loss:.4f}", speed=f"{clips / max(seconds, 1e-9):.1f}")
 
+        def on_save(at: EpochPosition) -> None:
+            mid = dict(progress, stage=plan.index, epoch=epoch, position=asdict(at))
+            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch,
+                                                                   batch=at.batches, step=_global_step(mid)))
+
         try:
-            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, dataset, optimizer, scheduler,
+            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, dataset, prepared, scheduler,
                                plan.losses, self.settings, self.seed, epoch=epoch, global_step=progress["step"],
-                               on_step=on_step if world == 1 or self.main else None, forward=forward)
+                               on_step=on_step if world == 1 or self.main else None, forward=forward,
+                               position=position, on_save=on_save)
         except LossNotFinite as e:
-            kept = latest_checkpoint(self.dir / "checkpoints")
-            raise DataError(f"{e}; the run stopped. " + (f"The last good checkpoint is {describe(kept)} (it loads as "
-                            "usual)" if kept else "No checkpoint was written before it.")) from None
+            kept = (f"the last good state is {self.kept}; its weights load as usual" if self.kept
+                    else "no checkpoint was saved before it")
+            raise DataError(f"{e}; the run stopped, and {kept}") from None
 
     def _finish_epoch(self, plan: StagePlan, epoch: int, result: EpochResult, optimizer, scheduler,
                       progress: dict[str, Any]) -> dict[str, Any]:
         """Evaluate when due, record the epoch, keep the best checkpoint and the state to resume from."""
-        progress = dict(progress, step=progress["step"] + result.steps)
+        progress = dict(progress, step=progress["step"] + result.steps, position=None)
         record = {"stage": plan.name, "epoch": epoch + 1, "loss": result.loss, "lr": optimizer.param_groups[0]["lr"],
                   "clips": result.clips, "clips_per_s": result.clips / max(result.seconds, 1e-9),
                   "seconds": result.seconds, "bad_videos": len(result.bad)}
@@ -390,7 +427,7 @@ class Run:
         progress.update(stage=plan.index, epoch=epoch + 1)
         if epoch + 1 == plan.epochs:
             progress.update(stage=plan.index + 1, epoch=0)
-        self._save_epoch(optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
+        self._save_state(optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
         return progress
 
     def _evaluate_epoch(self) -> tuple[str, dict[str, Any]]:
@@ -417,7 +454,7 @@ class Run:
             task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
             bad = cached.fill(bars, task)
         if bad:
-            self.console.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
+            self.log.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
         return cached
 
     # -- testing
@@ -452,9 +489,15 @@ class Run:
         """End the trackers and leave the process group (every process, after its last collective)."""
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
+        self.log.close()
 
 
-def compiled(net, console: Console):
+def _global_step(progress: dict[str, Any]) -> int:
+    """The run's optimiser step: progress["step"] counts up to the epoch's start, the position within it."""
+    return progress["step"] + (progress.get("position") or {}).get("steps", 0)
+
+
+def compiled(net, console: Console | RunLog):
     """torch.compile(net), falling back to eager execution (with a message) if compiling fails."""
     fast = torch.compile(net)
     state = {"net": fast}

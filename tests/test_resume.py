@@ -1,0 +1,150 @@
+"""A run is its directory: resume from it alone (mid-epoch, bit-identical), refuse what contradicts its
+record, keep its console output in run.log, one file mode for everything in it."""
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from composer.cli import main
+from composer.errors import DataError
+from composer.train import run as run_module
+from composer.train.resume import read_record, resumed_options
+from composer.train.run import Run
+from test_run import SMALL, options, quiet
+
+SPEC = "specs/baselines/clip-adapter.yaml"
+
+
+def _killed_at(monkeypatch, epoch: int, batch: int) -> None:
+    """Make the run raise KeyboardInterrupt once batch `batch` (1-based) of epoch `epoch` (0-based) trained."""
+    original = run_module.train_epoch
+
+    def interrupted(*args, **kwargs):
+        if kwargs["epoch"] == epoch:
+            follow = kwargs["on_step"]
+
+            def on_step(step, *rest):
+                if step == batch:
+                    raise KeyboardInterrupt
+                follow(step, *rest)
+
+            kwargs["on_step"] = on_step
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "train_epoch", interrupted)
+
+
+def test_a_run_killed_inside_an_epoch_resumes_from_its_directory_bit_identical(demo_root, tmp_path, monkeypatch):
+    kw = dict(epochs=2, max_steps=4, save_every=2)
+    straight = Run(SPEC, options(demo_root, tmp_path / "a", **kw), console=quiet())
+    straight.fit()
+    _killed_at(monkeypatch, epoch=1, batch=3)  # after the save at the run's step 6 (batch 2 of epoch 2)
+    first = Run(SPEC, options(demo_root, tmp_path / "b", **kw), console=quiet())
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    monkeypatch.undo()
+    resumed_with, changes = resumed_options(read_record(first.dir), {}, [])  # the directory alone
+    assert changes == [] and resumed_with.save_every == 2 and resumed_with.epochs == 2
+    resumed = Run(None, resumed_with, resume=first.dir, console=quiet())
+    resumed.fit()
+    a, b = straight.model.trainable_state(), resumed.model.trainable_state()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    records = [json.loads(line) for line in (first.dir / "metrics.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (straight.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert [(r["loss"], r["clips"], r["test"]["top1"]) for r in records] == \
+        [(r["loss"], r["clips"], r["test"]["top1"]) for r in expected]
+    assert "resuming" in (first.dir / "run.log").read_text() and "epoch 2, batch 3" in (first.dir / "run.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def stopped_once(demo_root, tmp_path_factory):
+    """A run directory written by the command line and interrupted after its first epoch."""
+    out = tmp_path_factory.mktemp("stopped") / "runs"
+    args = ["run", SPEC, "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--workers", "0",
+            "--batch-size", "8", "--max-steps", "2", "--seed", "3", "--epochs", "2", "--out", str(out)]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _killed_at(monkeypatch, epoch=1, batch=1)
+        result = CliRunner().invoke(main, args + [a for s in SMALL for a in ("--set", s)])
+    assert result.exit_code == 1 and "Aborted" in result.output, result.output  # click's answer to Ctrl-C
+    return next(out.iterdir())
+
+
+@pytest.fixture
+def stopped_run(stopped_once, tmp_path):
+    """A fresh copy of the interrupted run for each test."""
+    return Path(shutil.copytree(stopped_once, tmp_path / stopped_once.name))
+
+
+def test_the_readme_resume_command_works_as_written(stopped_run):
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (stopped_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2] and all(r["clips"] == 16 for r in records)  # batch 8, 2 steps
+    log = (stopped_run / "run.log").read_text()
+    assert "resuming" in log and "run directory" in log and "top-1" in log
+    assert "train epoch 1/2: 2/2 loss" in log  # progress as plain lines
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("run.json", "run.log", "spec.yaml", "metrics.jsonl", "summary.json", "per_class.json",
+                 "confusion.json", "bad_videos.txt"):  # one file mode (composer/build/files.py)
+        assert stat.S_IMODE((stopped_run / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+def test_an_option_that_differs_from_the_record_is_refused_with_both_values(stopped_run):
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run), "--epochs", "5"])
+    assert result.exit_code == 2
+    assert "--epochs 5 differs from the run's record (2); to change it on resume, add --override epochs" in result.output
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run), "--seed", "4", "--override", "seed"])
+    assert result.exit_code == 2 and "--override seed: that option cannot change on resume" in result.output
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run), "--batch-size", "4"])
+    assert result.exit_code == 2 and "--batch-size 4 differs from the run's record (8)" in result.output
+
+
+def test_an_override_is_applied_and_recorded_with_the_step(stopped_run):
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run), "--epochs", "3", "--override", "epochs",
+                                       "--seed", "3", "--size", "tiny"])  # the same values are no conflict
+    assert result.exit_code == 0, result.output
+    record = json.loads((stopped_run / "run.json").read_text())
+    assert record["options"]["epochs"] == 3
+    assert record["changes"] == [{"option": "epochs", "from": 2, "to": 3,
+                                  "from_step": {"stage": 0, "epoch": 1, "batch": 0, "step": 2}}]
+    assert [json.loads(line)["epoch"] for line in (stopped_run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_another_spec_with_resume_is_refused(stopped_run):
+    result = CliRunner().invoke(main, ["run", "specs/baselines/clip-lora.yaml", "--resume", str(stopped_run)])
+    assert result.exit_code == 2 and "is not the spec" in result.output
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run_and_a_record_of_another_layout(stopped_run, tmp_path):
+    result = CliRunner().invoke(main, ["run", "--resume", str(tmp_path)])
+    assert result.exit_code == 2 and "is not a run directory (no run.json or spec.yaml)" in result.output
+    record = json.loads((stopped_run / "run.json").read_text())
+    record.pop("record_version")
+    (stopped_run / "run.json").write_text(json.dumps(record))
+    result = CliRunner().invoke(main, ["run", "--resume", str(stopped_run)])
+    assert result.exit_code == 2 and "whose run record" in result.output and "differs" in result.output
+
+
+def test_a_new_run_still_needs_a_dataset():
+    result = CliRunner().invoke(main, ["run", SPEC])
+    assert result.exit_code == 2 and "Missing option '--dataset'" in result.output
+
+
+def test_a_nan_before_any_save_says_no_checkpoint_exists(demo_root, tmp_path, monkeypatch):
+    from composer.components.losses.cross_entropy import CrossEntropy
+
+    original = CrossEntropy.forward
+    monkeypatch.setattr(CrossEntropy, "forward", lambda self, logits, label: original(self, logits, label) * float("nan"))
+    job = Run(SPEC, options(demo_root, tmp_path), console=quiet())
+    with pytest.raises(DataError, match="no checkpoint was saved before it"):
+        job.fit()

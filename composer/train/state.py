@@ -80,7 +80,8 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
     files[STATE_JSON] = json.dumps(_jsonable(record)).encode()
     size = meta.get("size")
     return publish(folder, files, {
-        "stage": progress.get("stage"), "epoch": progress.get("epoch"), "step": meta.get("step", progress.get("step", 0)),
+        "stage": progress.get("stage"), "epoch": progress.get("epoch"),
+        "step": meta.get("step", progress.get("step", 0)),  # the global optimiser step (mid-epoch saves too)
         "fingerprint": fingerprint(model, tensors), "seed": meta.get("seed"),
         "recipe": {"size": size, "seed": meta.get("seed") if size == "tiny" else None},
         "resumable": optimizer is not None}, keep)

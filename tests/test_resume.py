@@ -148,3 +148,43 @@ def test_a_nan_before_any_save_says_no_checkpoint_exists(demo_root, tmp_path, mo
     job = Run(SPEC, options(demo_root, tmp_path), console=quiet())
     with pytest.raises(DataError, match="no checkpoint was saved before it"):
         job.fit()
+
+
+def test_a_full_disk_during_a_save_stops_the_run_and_it_resumes_from_the_previous_checkpoint(demo_root, tmp_path,
+                                                                                           monkeypatch):
+    """The disk fills while epoch 2's state is written: a one-line error naming the intact previous
+    checkpoint; resuming from the directory alone ends exactly where an uninterrupted run ends, with each
+    epoch once in metrics.jsonl."""
+    import errno
+
+    import composer.build.files as files
+
+    kw = dict(epochs=2, max_steps=2)
+    straight = Run(SPEC, options(demo_root, tmp_path / "a", **kw), console=quiet())
+    straight.fit()
+    real_save, real_write = run_module.save_state, files._write_chunk
+
+    def full_disk(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def save_state(folder, model, optimizer, scheduler, progress, meta, **more):
+        if progress["stage"] == 1:  # the end of epoch 2, the stage's last
+            monkeypatch.setattr(files, "_write_chunk", full_disk)
+        try:
+            return real_save(folder, model, optimizer, scheduler, progress, meta, **more)
+        finally:
+            monkeypatch.setattr(files, "_write_chunk", real_write)
+
+    monkeypatch.setattr(run_module, "save_state", save_state)
+    first = Run(SPEC, options(demo_root, tmp_path / "b", **kw), console=quiet())
+    with pytest.raises(DataError, match="No space left on device.*intact and resumable"):
+        first.fit()
+    monkeypatch.undo()
+    resumed = Run(None, resumed_options(read_record(first.dir), {}, [])[0], resume=first.dir, console=quiet())
+    resumed.fit()
+    a, b = straight.model.trainable_state(), resumed.model.trainable_state()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    records = [json.loads(line) for line in (first.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert "came after the checkpoint" in (first.dir / "run.log").read_text()

@@ -52,7 +52,7 @@ from composer.train.accel import AccelOptions, device_name, make_accelerator, pe
 from composer.train.console import Bars, RunLog
 from composer.train.loop import EpochPosition, EpochResult, LossNotFinite, Settings, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
-from composer.train.records import write_bad_videos, write_confusion, write_json
+from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.resume import RECORD_VERSION, composer_version
 from composer.train.state import load_state, save_state
@@ -362,6 +362,8 @@ class Run:
         wrong); records the options this resume changes, with the step they take effect at."""
         progress = load_state(self.dir / "checkpoints", self.model)
         self.kept = describe(latest_checkpoint(self.dir / "checkpoints"))
+        if self.main:
+            self._forget_epochs_after(progress)
         if self.changes and self.main:
             record = json.loads((self.dir / "run.json").read_text())
             at = {"stage": progress["stage"], "epoch": progress["epoch"],
@@ -370,6 +372,22 @@ class Run:
             record["options"] = asdict(self.options)
             write_json(self.dir / "run.json", record)
         return progress
+
+    def _forget_epochs_after(self, progress: dict[str, Any]) -> None:
+        """Drop the metrics.jsonl records of epochs the checkpoint does not contain (an epoch is recorded just
+        before its state is saved, so a run stopped by a failed save recorded one epoch more): they are
+        trained again, and each epoch stays in the file once."""
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        order = {name: index for index, (name, _) in enumerate(_stages(self.spec))}
+        lines = path.read_text(encoding="utf-8").splitlines()
+        saved = (progress["stage"], progress["epoch"])  # a finished stage s is saved as (s + 1, 0)
+        kept = [line for line, r in zip(lines, map(json.loads, lines)) if (order[r["stage"]], r["epoch"]) <= saved]
+        if len(kept) < len(lines):
+            self.log.print(f"{len(lines) - len(kept)} epoch record(s) in metrics.jsonl came after the checkpoint "
+                           "resumed from; they are dropped and those epochs trained again")
+            write_text(path, "".join(line + "\n" for line in kept))
 
     def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler) -> tuple[dict[str, Any], int]:
         """Weights, generators and (mid-stage) the optimiser and schedule of the interrupted run."""

@@ -21,7 +21,7 @@ from composer.backbones.registry import Backbone, Family, Request, register_fami
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file, weights_file
 from composer.errors import SpecError
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 HUB = {"RoBERTa-wwm-ext-base": "OFA-Sys/chinese-clip-vit-base-patch16",
        "RoBERTa-wwm-ext-large": "OFA-Sys/chinese-clip-vit-large-patch14"}

@@ -21,7 +21,7 @@ from composer.backbones.registry import Backbone, Family, Request, register_fami
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, is_torchscript, local_file
 from composer.errors import SpecError
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
 TINY_WIDTH, TINY_HEADS = 64, 2

@@ -14,7 +14,7 @@ from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 SIZES = {"ViT-S/14": "vit_small_patch14_dinov2", "ViT-B/14": "vit_base_patch14_dinov2",
          "ViT-L/14": "vit_large_patch14_dinov2"}

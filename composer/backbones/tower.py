@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
-from composer.graph.types import TType
+from composer.tensor_types import TType
 from composer.recompute import recompute as recomputed
 
 

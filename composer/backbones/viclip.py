@@ -29,7 +29,7 @@ from composer.backbones.registry import Backbone, Family, Request, register_fami
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import weights_file
 from composer.errors import SpecError
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 SIZES = {  # vision width, layers, heads, patch, output dim | text width, layers, heads, embed dim
     "ViT-B/16": dict(width=768, layers=12, heads=12, patch=16, out=512, text_width=512, text_layers=12,

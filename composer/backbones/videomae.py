@@ -21,7 +21,7 @@ from composer.backbones.registry import Backbone, Family, Request, register_fami
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
 from composer.errors import SpecError
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 SIZES = {"ViT-B/16": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
          "ViT-L/16": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)}

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from composer.errors import Loc, Problem, SpecError, did_you_mean
-from composer.graph.types import TType
+from composer.tensor_types import TType
 
 
 class Params(BaseModel):

@@ -24,7 +24,7 @@ from composer.backbones.registry import Backbone
 from composer.backbones.tower import Tower
 from composer.components.registry import KINDS, Kind, Params, get_kind, validate_params
 from composer.errors import Loc, Problem, SpecError, did_you_mean
-from composer.graph.types import SCALAR, ShapeError, TType, match
+from composer.tensor_types import SCALAR, ShapeError, TType, match
 from composer.spec.ir import ClassesInput, LabelInput, Spec, VideoInput
 from composer.spec.site import Site, parse_site
 

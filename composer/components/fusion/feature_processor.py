@@ -11,7 +11,7 @@ from pydantic import Field
 from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
-from composer.graph.types import ShapeError, TType, match
+from composer.tensor_types import ShapeError, TType, match
 
 
 class FeatureProcessorParams(Params):

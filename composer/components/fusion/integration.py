@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
-from composer.graph.types import TType, match
+from composer.tensor_types import TType, match
 
 
 class IntegrationParams(Params):

@@ -7,7 +7,7 @@ from pydantic import Field
 from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
-from composer.graph.types import ShapeError, TType
+from composer.tensor_types import ShapeError, TType
 
 
 class MeanParams(Params):

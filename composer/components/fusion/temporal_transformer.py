@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
-from composer.graph.types import ShapeError, TType, match
+from composer.tensor_types import ShapeError, TType, match
 
 
 class TemporalTransformerParams(Params):

@@ -8,7 +8,7 @@ from pydantic import Field
 from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
-from composer.graph.types import SCALAR, TType, match
+from composer.tensor_types import SCALAR, TType, match
 
 
 class CrossEntropyParams(Params):

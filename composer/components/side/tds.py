@@ -28,7 +28,7 @@ from torch import nn
 from composer.components.registry import Kind, NodeInfo, Params, register
 from composer.components.side.sme_adapter import SideStem
 from composer.components.side.td_adapter import TDAdapter
-from composer.graph.types import ShapeError, TType, match
+from composer.tensor_types import ShapeError, TType, match
 from composer.recompute import recompute as recomputed
 
 STATS = {"clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),

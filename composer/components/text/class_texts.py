@@ -17,7 +17,7 @@ from torch import nn
 
 from composer.components.registry import Kind, NodeInfo, Params, register
 from composer.errors import DataError
-from composer.graph.types import TType, match
+from composer.tensor_types import TType, match
 
 
 class ClassTextsParams(Params):

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from composer.components.registry import Kind, NoParams, register
-from composer.graph.types import TType, match
+from composer.tensor_types import TType, match
 
 
 class CenterFrame(nn.Module):

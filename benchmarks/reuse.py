@@ -79,7 +79,7 @@ def main() -> None:
         q = t["ratio"]
         lines.append(f"| {t['size']} | {t['classes']} | {fmt(t['cached'])} | {fmt(t['recomputed'])} | "
                      f"{fmt(q, '')} |")
-    lines += ["", f"(b) Training epochs of the CLIP linear probe (tiny, 192 demo clips) with frozen features cached "
+    lines += ["", "(b) Training epochs of the CLIP linear probe (tiny, 192 demo clips) with frozen features cached "
                   "on disk (`--cache-features`; computed once before the first epoch, un-augmented clips) or decoded "
                   "and run through the backbone every epoch.", "",
               "| | seconds per epoch | whole run, s (build, cache, epochs, test) |", "|---|---|---|",

@@ -17,8 +17,6 @@ from rich.console import Console
 
 from composer.errors import DataError, SpecError
 
-SPEC_HELP = "a spec file (.yaml/.yml, or .comp for the text syntax) or a shipped spec's name (composer specs)"
-
 
 def _fail_on_spec_errors(fn):
     @functools.wraps(fn)
@@ -561,9 +559,7 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
     from composer.data.check import check_dataset
 
     if spec_path is not None:
-        from composer.spec.ir import VideoInput
-
-        video = next((i for i in _load(spec_path, sets, unsets).inputs.values() if isinstance(i, VideoInput)), None)
+        video = _load(spec_path, sets, unsets).video_input()
         if video is None:
             raise DataError(f"{spec_path} has no video input to take the frame count from; give --frames N")
         if frames is not None and frames != video.frames:

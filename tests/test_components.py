@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import tiny_batch, tiny_model, write
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.build.compile import compile_spec
 from composer.spec.load import load_spec
 
 HEAD = """

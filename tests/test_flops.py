@@ -1,7 +1,6 @@
 """FLOPs are counted correctly, attention included (reference figures in docs/reproduction.md)."""
 
 import pytest
-from conftest import write
 
 from composer.build.compile import compile_spec
 from composer.build.flops import count_flops

@@ -4,7 +4,7 @@ import pytest
 from conftest import SPECS, write
 
 from composer.errors import SpecError
-from composer.spec.load import load_spec, read_document, validate
+from composer.spec.load import load_spec, read_document
 from composer.spec.printer import to_text, to_yaml
 from composer.spec.text_front import read_text
 from composer.spec.yaml_front import read_yaml

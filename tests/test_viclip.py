@@ -8,6 +8,7 @@ from safetensors.torch import save_file
 
 from composer.backbones import viclip
 from composer.backbones.registry import Request
+from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.build.compile import BuildOptions, compile_spec
 from composer.errors import SpecError
 from composer.spec.load import load_spec
@@ -67,8 +68,8 @@ set inputs.video.size = 64
     tower = model.backbones["v"].towers["visual"]
     with torch.no_grad():
         ours = tower.run(video, None)[""]
-        mean = torch.tensor(viclip.IMAGENET_MEAN).view(1, 1, 3, 1, 1)
-        std = torch.tensor(viclip.IMAGENET_STD).view(1, 1, 3, 1, 1)
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1)
         theirs = official.vision_encoder(((video - mean) / std).permute(0, 2, 1, 3, 4))
         assert torch.allclose(ours, theirs, atol=1e-5)
         from composer.backbones.clip import tokenize

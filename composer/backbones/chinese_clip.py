@@ -167,5 +167,4 @@ register_family(Family(
     default_weights=lambda size: HUB[size], build=build, towers=("text",),
     summary="Chinese-CLIP text tower (RoBERTa-wwm-ext, BERT post-norm blocks) through transformers, [CLS] "
             "through the projection; context 52",
-    weight_tags=lambda size: [HUB[size]],
 ))

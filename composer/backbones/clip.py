@@ -18,6 +18,7 @@ from torch import nn
 
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.stats import CLIP_MEAN, CLIP_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, is_torchscript, local_file
 from composer.errors import SpecError
@@ -25,8 +26,6 @@ from composer.tensor_types import TType
 
 SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
 TINY_WIDTH, TINY_HEADS = 64, 2
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 ACTIVATIONS = ("quick_gelu", "gelu")
 OPENAI_KEYS = {"input_resolution", "context_length", "vocab_size"}  # tensors only OpenAI's own archives hold
 
@@ -57,7 +56,14 @@ def block_parts(block: nn.Module) -> BlockParts:
                       ls1=block.ls_1, ls2=block.ls_2)
 
 
-_LINEARS = {"attn.qkv": "attn.qkv", "attn.out": "attn.out_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+_RESBLOCK_LINEARS = {"attn.qkv": "attn.qkv", "attn.out": "attn.out_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
+
+
+def resblock_linear(prefix: str, index: int, point: str) -> str | None:
+    """The module path of a block point's nn.Linear in an open_clip transformer (ViCLIP's towers share the
+    layout); attn.qkv is the Linear that `fuse_attention` binds. None: the point is not a Linear."""
+    name = _RESBLOCK_LINEARS.get(point)
+    return f"{prefix}transformer.resblocks.{index}.{name}" if name else None
 
 
 class ClipVisual(Tower):
@@ -102,7 +108,7 @@ class ClipVisual(Tower):
                 "tokens": tokens.reshape(b, t, tokens.shape[1], -1)}
 
     def linear_path(self, index, point):
-        return f"model.visual.transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+        return resblock_linear("model.visual.", index, point)
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,7 +161,7 @@ class ClipText(Tower):
         return {"": tokens[torch.arange(x.shape[0], device=x.device), eot], "tokens": tokens, "word_mask": words}
 
     def linear_path(self, index, point):
-        return f"{self.path}transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+        return resblock_linear(self.path, index, point)
 
 
 class ClipBackbone(Backbone):
@@ -238,8 +244,8 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
                          lambda: open_clip.download_pretrained(pretrained), name, loc)
         # a TorchScript archive cannot be read with weights_only (open_clip reads it through torch.jit.load)
         open_clip.load_checkpoint(model, path, weights_only=not is_torchscript(path))
-    mean = pretrained.get("mean", OPENAI_MEAN)
-    std = pretrained.get("std", OPENAI_STD)
+    mean = pretrained.get("mean", CLIP_MEAN)
+    std = pretrained.get("std", CLIP_STD)
     return ClipBackbone(request, model.train(False), mean, std)
 
 
@@ -248,6 +254,5 @@ register_family(Family(
     default_weights=lambda size: "openai",
     build=build, towers=("visual", "text"),
     summary="CLIP ViT (OpenAI or LAION weights) through open_clip; the visual tower sees a clip as B*T frames",
-    weight_tags=lambda size: open_clip.list_pretrained_tags_by_model(SIZES[size]),
     activations=ACTIVATIONS,
 ))

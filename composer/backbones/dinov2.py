@@ -12,6 +12,7 @@ from torch import nn
 
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
 from composer.tensor_types import TType
@@ -19,7 +20,6 @@ from composer.tensor_types import TType
 SIZES = {"ViT-S/14": "vit_small_patch14_dinov2", "ViT-B/14": "vit_base_patch14_dinov2",
          "ViT-L/14": "vit_large_patch14_dinov2"}
 TINY_WIDTH, TINY_HEADS = 64, 2
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _parts(block: nn.Module) -> BlockParts:
@@ -108,5 +108,4 @@ register_family(Family(
     default_weights=lambda size: "lvd142m",
     build=build, towers=("visual",),
     summary="DINOv2 ViT through timm at the clip's resolution; sees a clip as B*T frames; no text tower",
-    weight_tags=lambda size: ["lvd142m"],
 ))

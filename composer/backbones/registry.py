@@ -8,7 +8,7 @@ joint embedding of CLIP, ViCLIP and Chinese-CLIP), and shrinks the inner width t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -74,7 +74,6 @@ class Family:
     build: Callable[..., Backbone]  # (request, loc, backbone name) -> Backbone
     summary: str
     towers: tuple[str, ...] = ("visual",)
-    weight_tags: Callable[[str], list[str]] = field(default=lambda size: [])
     activations: tuple[str, ...] = ()  # what a spec's `activation` may say; empty: the family's is fixed
 
 

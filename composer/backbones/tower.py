@@ -85,10 +85,6 @@ class Tower:
     def mlp_width(self) -> int:
         return self.parts(0).fc1.out_features if hasattr(self.parts(0).fc1, "out_features") else 4 * self.width
 
-    def linear_modules(self) -> list[nn.Module]:
-        return [m for i in range(self.depth) for m in (self.parts(i).qkv, self.parts(i).out,
-                                                       self.parts(i).fc1, self.parts(i).fc2) if m is not None]
-
     # -- running
     def run(self, inp: Any, grad_from: int | None, active: bool = True,
             recompute: frozenset[int] = frozenset()) -> dict[str, torch.Tensor]:

@@ -24,8 +24,9 @@ from open_clip.transformer import QuickGELU, TextTransformer, Transformer
 from torch import nn
 
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
-from composer.backbones.clip import ClipText, block_parts, fuse_attention
+from composer.backbones.clip import ClipText, block_parts, fuse_attention, resblock_linear
 from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import weights_file
 from composer.errors import SpecError
@@ -39,8 +40,6 @@ SIZES = {  # vision width, layers, heads, patch, output dim | text width, layers
 }
 HUB = {"ViT-B/16": "OpenGVLab/ViCLIP-B-16-hf", "ViT-L/14": "OpenGVLab/ViCLIP-L-14-hf"}
 CONTEXT, VOCAB, PRETRAINED_FRAMES = 32, 49408, 8
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-_LINEARS = {"attn.qkv": "attn.qkv", "attn.out": "attn.out_proj", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj"}
 
 
 class ViCLIPVision(nn.Module):
@@ -119,7 +118,7 @@ class ViCLIPVisual(Tower):
         return {"": x[:, 0] @ self.vision.proj, "cls": x[:, 0], "tokens": x}
 
     def linear_path(self, index, point):
-        return f"model.vision_encoder.transformer.resblocks.{index}.{_LINEARS[point]}" if point in _LINEARS else None
+        return resblock_linear("model.vision_encoder.", index, point)
 
 
 class ViCLIPModel(nn.Module):
@@ -144,10 +143,6 @@ class ViCLIPBackbone(Backbone):
         fuse_attention(model.vision_encoder.transformer)
         fuse_attention(model.text_encoder.transformer)
         self.towers = {"visual": ViCLIPVisual(self), "text": ClipText(self, model.text_encoder, "model.text_encoder.")}
-
-    @property
-    def logit_scale(self) -> torch.Tensor:
-        return 1.0 / self.model.temp.clamp(min=0.01)
 
 
 # The official .pth files carry the training config (an easydict.EasyDict) beside the weights. It is
@@ -211,5 +206,4 @@ register_family(Family(
     default_weights=lambda size: HUB[size], build=build, towers=("visual", "text"),
     summary="ViCLIP (InternVid): CLIP ViT with joint space-time attention over [CLS, (n t)] tokens, our own "
             "implementation loading the official .pth or safetensors strictly; text context 32",
-    weight_tags=lambda size: [HUB[size]],
 ))

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 
 import torch
-from torch import nn
 from transformers import VideoMAEConfig, VideoMAEModel
 
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
 from composer.errors import SpecError
@@ -26,7 +26,6 @@ from composer.tensor_types import TType
 SIZES = {"ViT-B/16": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
          "ViT-L/16": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)}
 HUB = {"ViT-B/16": "MCG-NJU/videomae-base", "ViT-L/16": "MCG-NJU/videomae-large"}
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 TUBELET, PATCH = 2, 16
 
 
@@ -164,5 +163,4 @@ register_family(Family(
     default_weights=lambda size: HUB[size], build=build, towers=("visual",),
     summary="VideoMAE v1/v2 video ViT through transformers: 2x16x16 tubelets, joint space-time attention, "
             "no class token (16 frames -> 1568 tokens); v2 checkpoints load from a local file",
-    weight_tags=lambda size: [HUB[size]],
 ))

@@ -24,7 +24,7 @@ from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
 from composer.graph.graph import Attachment, Graph, build_graph
 from composer.graph.plan import make_plan
-from composer.spec.ir import Spec, VideoInput
+from composer.spec.ir import Spec
 
 
 @dataclass(frozen=True)
@@ -37,12 +37,8 @@ class BuildOptions:
     num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
 
 
-def _video(spec: Spec) -> VideoInput | None:
-    return next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
-
-
 def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[str, Backbone]:
-    video = _video(spec)
+    video = spec.video_input()
     out = {}
     for name, b in spec.backbones.items():
         family = get_family(b.family, spec.loc_of("backbones", name, "family"))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 
@@ -59,7 +58,7 @@ class Attachment:
 
 
 @dataclass
-class Run:
+class TowerRun:
     """One execution of a tower on given inputs; `active=False` is the pretrained tower (`.pretrained`)."""
 
     id: str
@@ -91,7 +90,7 @@ class Graph:
     g: nx.DiGraph = field(default_factory=nx.DiGraph)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
-    runs: dict[str, Run] = field(default_factory=dict)
+    runs: dict[str, TowerRun] = field(default_factory=dict)
     types: dict[str, TType] = field(default_factory=dict)
     producer: dict[str, str] = field(default_factory=dict)  # tensor -> "c:x" or "r:id"
     predict: str | None = None
@@ -357,7 +356,7 @@ def _tower_step(graph: Graph, out: str, step, rest: list[str], loc: Loc | None, 
     run_id = f"{backbone}.{tower.name}{'' if active else '.' + PRETRAINED}({step.inputs[0]})"
     run = graph.runs.get(run_id)
     if run is None:
-        run = graph.runs[run_id] = Run(run_id, backbone, tower.name, tuple(step.inputs), active, loc=step.loc)
+        run = graph.runs[run_id] = TowerRun(run_id, backbone, tower.name, tuple(step.inputs), active, loc=step.loc)
         graph.g.add_node(f"r:{run_id}", role="run", backbone=backbone, tower=tower.name, active=active)
         graph.g.add_edge(f"t:{step.inputs[0]}", f"r:{run_id}")
     run.outputs[out] = output
@@ -419,7 +418,7 @@ def _infer_types(graph: Graph, problems: list[Problem]) -> None:
             _run_types(graph, graph.runs[node[2:]], problems)
 
 
-def _run_types(graph: Graph, run: Run, problems: list[Problem]) -> None:
+def _run_types(graph: Graph, run: TowerRun, problems: list[Problem]) -> None:
     tower = graph.tower(run.backbone, run.tower)
     in_type = graph.types.get(run.inputs[0])
     if in_type is None:

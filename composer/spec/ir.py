@@ -60,7 +60,7 @@ def default_inputs() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- backbones
-class Backbone(Node):
+class BackboneSpec(Node):
     """A pretrained model from a family in composer/backbones, frozen unless said otherwise."""
 
     family: str
@@ -153,7 +153,7 @@ class Spec(Node):
     description: str | None = None
     paper: str | None = None
     inputs: dict[Name, Input] = Field(default_factory=default_inputs)
-    backbones: dict[Name, Backbone] = Field(default_factory=dict)
+    backbones: dict[Name, BackboneSpec] = Field(default_factory=dict)
     components: dict[Name, Component] = Field(default_factory=dict)
     flow: dict[Name, Step] = Field(default_factory=dict)
     losses: dict[Name, float] = Field(default_factory=dict)
@@ -170,6 +170,10 @@ class Spec(Node):
 
     def key_loc_of(self, *path: Any) -> Loc | None:
         return self._where.key(path) if self._where is not None else None
+
+    def video_input(self) -> VideoInput | None:
+        """The clips input the backbones see (its frame count and size); None in a spec without video."""
+        return next((i for i in self.inputs.values() if isinstance(i, VideoInput)), None)
 
     @field_validator("backbones", "components", "flow", "inputs", "stages", mode="before")
     @classmethod

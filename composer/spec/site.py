@@ -51,10 +51,6 @@ class Site:
             chosen.extend(i - 1 for i in range(first, last + 1) if i - 1 not in chosen)
         return chosen
 
-    def describe_layers(self, depth: int) -> str:
-        idx = self.resolve(depth)
-        return "-" if not idx else ",".join(spans([i + 1 for i in idx]))
-
 
 def spans(numbers: list[int]) -> list[str]:
     out: list[str] = []

@@ -45,7 +45,6 @@ from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
 from composer.data.protocols import Task, harmonic_mean, make_task
 from composer.errors import DataError, SpecError
-from composer.spec.ir import VideoInput
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
@@ -108,13 +107,6 @@ class StagePlan:
     epochs: int
     lr: float
     warmup: float
-
-
-def _video(spec) -> VideoInput:
-    video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
-    if video is None:
-        raise SpecError("the spec has no video input to train on")
-    return video
 
 
 def _check_heads(model, task: Task) -> None:
@@ -205,7 +197,9 @@ class Run:
             raise SpecError("the spec has no prediction to evaluate: name its [B, C] scores in `predict`")
         self.model.use_dataset_files({**index.files, **(target.files if target else {})})
         _check_heads(self.model, self.task)
-        video = _video(self.spec)
+        video = self.spec.video_input()
+        if video is None:
+            raise SpecError("the spec has no video input to train on")
         views = self.spec.train.views
         short = options.short_videos
         self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, short=short)

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.components.registry import Kind, Params, register
 from composer.tensor_types import ShapeError, TType, match
 
 

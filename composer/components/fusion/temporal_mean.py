@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from composer.components.registry import Kind, NodeInfo, NoParams, register
+from composer.components.registry import Kind, NoParams, register
 from composer.tensor_types import TType, match
 
 

@@ -26,7 +26,7 @@ class LinearHead(nn.Module):
 
 
 def infer(p: LinearHeadParams, ins: list[TType]) -> TType:
-    b = match(ins[0], ("...", "D"), what="features")
+    match(ins[0], ("...", "D"), what="features")
     return TType(ins[0].shape[:-1] + (p.classes or "C",))
 
 

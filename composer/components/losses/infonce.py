@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.components.registry import Kind, Params, register
 from composer.tensor_types import SCALAR, TType, match
 
 

@@ -25,14 +25,14 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from composer.backbones.stats import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from composer.components.registry import Kind, NodeInfo, Params, register
 from composer.components.side.sme_adapter import SideStem
 from composer.components.side.td_adapter import TDAdapter
 from composer.tensor_types import ShapeError, TType, match
 from composer.recompute import recompute as recomputed
 
-STATS = {"clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-         "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+STATS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 
 class TDSParams(Params):

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field
 from torch import nn
 
-from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.components.registry import Kind, Params, register
 from composer.errors import DataError
 from composer.tensor_types import TType, match
 

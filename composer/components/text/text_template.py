@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from torch import nn
 
-from composer.components.registry import Kind, NodeInfo, Params, register
+from composer.components.registry import Kind, Params, register
 from composer.tensor_types import TType, match
 
 

@@ -8,10 +8,19 @@ LayerNorm:   x_out = block(x_in) + lambda * Up_m(Shared_l(Down_m(LN1(x_in))))
 - Up: text Linear(r -> D_text); video the sum of a spatial Linear(r -> D_video) and a temporal up
   (a grouped Conv3d r -> D_video over time, kernel 3, groups r: 3,072 parameters per layer at r = 256,
   which gives the paper's 8.7M; the class token gets the spatial up only).
-lambda = 0.005, with MMA's gradient scaling: the branch's input gradient is multiplied by lambda and
-its output gradient by 1 / lambda, so the adapter trains at the learning rate's scale although its
-output is scaled down. Initialisation: kaiming normal (fan_out, ReLU), zero biases. With
-`init: zero` the up-projections start at zero and the model starts as the frozen backbone.
+lambda = 0.005, with MMA's gradient scaling as the official block places it: the gradient leaving the
+branch's output is multiplied by 1 / lambda and the one reaching its input, before LN1, by lambda.
+The residual stream below therefore receives the branch's true gradient, while every parameter
+inside the branch, LN1's too when LN1 trains, receives 1 / lambda (200) times its true gradient
+through the branch, as if the output were not scaled down. Under AdamW a constant gradient factor cancels in the update (Adam
+divides by the gradient's running RMS) except against eps, so the scale does not speed the adapter
+up; it matters where gradients of different scales meet: a global-norm clip (the branch dominates
+the norm), LN1 when it trains (its gradient sums the block's own path and the 200x branch path),
+fp16 underflow, and SGD, where it is a 1 / lambda larger learning rate.
+Initialisation, as the paper says ("all modules in MSTA are initialized using kaiming
+initialization") and MMA does: kaiming normal (fan_out, ReLU) and zero biases for every Linear and
+the temporal conv. With `init: zero` the up-projections start at zero and the model starts as the
+frozen backbone.
 Ablations: `shared: false` drops the shared layer; attach at one tower only for video- or text-only.
 """
 
@@ -37,6 +46,8 @@ class MSTAParams(Params):
 
 
 class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the backward pass multiplies the gradient by `scale`."""
+
     @staticmethod
     def forward(ctx, x, scale):
         ctx.scale = scale
@@ -47,10 +58,10 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
-def _kaiming(linear: nn.Linear) -> nn.Linear:
-    nn.init.kaiming_normal_(linear.weight, mode="fan_out", nonlinearity="relu")
-    nn.init.zeros_(linear.bias)
-    return linear
+def _kaiming(layer: nn.Linear | nn.Conv3d) -> nn.Linear | nn.Conv3d:
+    nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 class MSTABranch(nn.Module):
@@ -64,8 +75,8 @@ class MSTABranch(nn.Module):
         self.up = _kaiming(nn.Linear(p.dim, site.width))
         video = site.layout in ("frames", "video") and p.temporal
         groups = math.gcd(p.dim, site.width)  # r at full size (256 | 768); narrower tiny towers need fewer
-        self.temporal = nn.Conv3d(p.dim, site.width, (p.kernel, 1, 1), padding=(p.kernel // 2, 0, 0),
-                                  groups=groups) if video else None
+        self.temporal = _kaiming(nn.Conv3d(p.dim, site.width, (p.kernel, 1, 1), padding=(p.kernel // 2, 0, 0),
+                                           groups=groups)) if video else None
         if p.init == "zero":
             nn.init.zeros_(self.up.weight)
             nn.init.zeros_(self.up.bias)
@@ -87,7 +98,7 @@ class MSTABranch(nn.Module):
         return torch.cat([torch.zeros_like(out[:, :1]), out], dim=1)
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
-        h = _ScaleGrad.apply(ctx.parts.norm1(x), self.scale)
+        h = ctx.parts.norm1(_ScaleGrad.apply(x, self.scale))
         h = torch.relu(self.down(h))
         if self.key in self.shared_layers:
             h = torch.relu(self.shared_layers[self.key](h))

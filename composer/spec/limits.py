@@ -15,6 +15,7 @@ import stat
 from pathlib import Path as FsPath
 
 from composer.errors import Loc, SpecError
+from composer.spec.ir import Spec, VideoInput
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB per spec file
 MAX_DEPTH = 64  # nested mappings/lists/brackets
@@ -23,6 +24,7 @@ MAX_NUMBER_CHARS = 40  # characters in one written number
 MAX_EXTENDS = 16  # files in one `extends` chain
 MAX_ERRORS = 50  # problems shown for one spec; the rest are counted
 MAX_INT = 2**63 - 1  # integers must fit 64 bits
+MAX_BATCH_BYTES = 1 << 50  # one global batch of input video, as float32 (1 PiB)
 
 
 def number(text: str, loc: Loc | None) -> int | float:
@@ -97,3 +99,18 @@ def check_text_depth(text: str, file: str) -> None:
                                 expected=f"at most {MAX_DEPTH} nested brackets")
         elif ch in _CLOSE:
             depth = max(0, depth - 1)
+
+
+def check_sizes(spec: Spec) -> None:
+    """Refuse a spec whose one batch of video (train.batch_size clips as float32) no machine could hold."""
+    train = spec.train
+    for name, video in spec.inputs.items():
+        if not isinstance(video, VideoInput):
+            continue
+        per_clip = train.views.clips * train.views.crops * video.frames * video.window * 3 * video.size ** 2 * 4
+        total = train.batch_size * per_clip
+        if total > MAX_BATCH_BYTES:
+            raise SpecError(f"one batch of '{name}' is {total:.3g} bytes ({train.batch_size} clips x "
+                            f"{per_clip} bytes each as float32), more than any machine holds",
+                            spec.loc_of("train", "batch_size"),
+                            expected=f"at most {MAX_BATCH_BYTES:.3g} bytes per batch (1 PiB)")

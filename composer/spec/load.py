@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from composer.errors import Loc, Problem, SpecError, did_you_mean, remember_source
+from composer.errors import MAX_SHOWN, Loc, Problem, SpecError, did_you_mean, remember_source
 from composer.spec import limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 from composer.spec.ir import Node, Spec
@@ -113,7 +113,9 @@ def _set_document(text: str, index: int) -> tuple[Path, Any, Loc]:
 def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Document:
     for i, text in enumerate(sets, 1):
         path, value, loc = _set_document(text, i)
-        set_path(doc, path, value, loc)
+        hint = set_path(doc, path, value, loc)
+        if hint:
+            doc.hints[loc.file] = hint
     for i, text in enumerate(unsets, 1):
         file = f"<--unset #{i}>"
         remember_source(file, text)
@@ -228,11 +230,17 @@ def validate(doc: Document) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        problems = [_problem(err, data, doc.where) for err in e.errors()]
+        errors = e.errors()
+        problems = [_problem(err, data, doc.where) for err in errors[:MAX_SHOWN]]
+        problems += [Problem(err["msg"]) for err in errors[MAX_SHOWN:]]  # counted, not shown
+        for p in problems:
+            if p.loc is not None and p.hint is None and p.loc.file in doc.hints:
+                p.hint = doc.hints[p.loc.file]
         raise SpecError(problems) from None
     _stamp(spec, doc.where, ())
     spec._where = doc.where
     spec._file = doc.file
+    limits.check_sizes(spec)
     return spec
 
 

@@ -172,5 +172,8 @@ def read_yaml_value(text: str, file: str, line_text: str | None = None, col: int
                         Loc(file, 1, col, max(1, len(text)), line_text)) from None
     if root is None:
         return None
-    reader = _Reader(file)
-    return reader.convert(root, ())
+    try:
+        return _Reader(file).convert(root, ())
+    except SpecError as e:  # located in `text` alone: point at the value inside the whole option
+        raise SpecError(f"cannot read value {text!r}: {e.problems[0].message}",
+                        Loc(file, 1, col, max(1, len(text)), line_text), expected=e.problems[0].expected) from None

@@ -29,6 +29,9 @@ def read_document(spec: str | FsPath, loc: Loc | None = None) -> Document:
     """Read one spec file (a path, or a shipped name), without following `extends`; `loc` is where it was named."""
     path = locate(spec)
     shown = str(path)
+    if loc is None:  # the spec named on the command line: point at the argument, never read the file to quote it
+        remember_source("<SPEC>", shown)
+        loc = Loc("<SPEC>", 1, 1, max(1, len(shown)))
     limits.check_file(path, loc)
     try:
         text = path.read_text(encoding="utf-8")

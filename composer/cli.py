@@ -33,6 +33,17 @@ def _fail_on_spec_errors(fn):
     return wrapper
 
 
+def _console(stderr: bool = False) -> Console:
+    """A rich console that fits the terminal, or, when the output is a file or a pipe, never cuts or wraps
+    a table at 80 columns (rich's default outside a terminal)."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not (hasattr(stream, "isatty") and stream.isatty())
+    return Console(stderr=stderr, width=WIDE if wide else None, soft_wrap=wide)
+
+
+WIDE = 1000  # columns outside a terminal: tables take the width they need
+
+
 def spec_options(fn):
     fn = click.option("--unset", "unsets", multiple=True, metavar="PATH",
                       help="remove a key, e.g. --unset components.adapter")(fn)
@@ -99,7 +110,7 @@ def build(spec, sets, unsets, size, classes, no_plan, no_flops, as_json):
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
-        render(info, Console())
+        render(info, _console())
 
 
 @main.command()
@@ -339,7 +350,7 @@ def run(ctx, spec, sets, unsets, resume, overrides, **kw):
     job = Run(spec, options, resume, changes=changes)
     summary = job.fit()
     if job.main:
-        out = Console()
+        out = _console()
         lines = [metrics_table(summary)]
         if summary["bad_videos"]:
             lines.append(f"{len(summary['bad_videos'])} video(s) could not be decoded and were skipped; "
@@ -404,11 +415,11 @@ def evaluate_command(spec, sets, unsets, checkpoint, **kw):
 
     options = EvalOptions(sets=list(sets), unsets=list(unsets), **kw)
     summary, folder = evaluate_checkpoint(spec, checkpoint, options)
-    Console().print(metrics_table(summary))
+    _console().print(metrics_table(summary))
     if summary["bad_videos"]:
-        Console().print(f"{len(summary['bad_videos'])} test video(s) could not be decoded and were scored as wrong; "
+        _console().print(f"{len(summary['bad_videos'])} test video(s) could not be decoded and were scored as wrong; "
                         f"listed in {folder / 'summary.json'}")
-    Console().print(f"eval directory: {folder}", highlight=False, soft_wrap=True)
+    _console().print(f"eval directory: {folder}", highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -496,7 +507,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
                              batch_size=batch_size, workers=workers, sets=list(sets), unsets=list(unsets))
     videos, failed = find_videos(list(paths))
     predictor = Predictor(spec, options)
-    err = Console(stderr=True)
+    err = _console(stderr=True)
     for note in predictor.notes:
         err.print(f"note: {note}", highlight=False)
     results = list(failed)
@@ -522,7 +533,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
             for rank, (name, p) in enumerate(r.top):
                 table.add_row(Text(r.path if rank == 0 else ""), Text(name), f"{p:.4f}",
                               end_section=rank == len(r.top) - 1)
-        Console().print(table)
+        _console().print(table)
     for r in bad:
         err.print(f"error: {r.path}: {r.error}", highlight=False, soft_wrap=True)
     sys.exit(2 if bad else 0)
@@ -565,7 +576,7 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
         if frames is not None and frames != video.frames:
             raise DataError(f"--frames {frames} contradicts {spec_path}, which samples {video.frames}; give one")
         frames = video.frames
-    with Progress(console=Console(stderr=True), transient=True) as bars:
+    with Progress(console=_console(stderr=True), transient=True) as bars:
         def advance_factory(total: int):
             task = bars.add_task("checking videos", total=total)
             return lambda: bars.advance(task)
@@ -581,17 +592,22 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="docs/reproduction.md", show_default=True,
-              help="the Markdown file whose table (between its report markers) is rewritten")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="a Markdown file whose table (between its report markers) is rewritten, or created; "
+              "e.g. -o docs/reproduction.md (default: print the table only)")
 @_fail_on_spec_errors
 def report(specs, output):
     """Count trainable and total parameters and GFLOPs per clip of each SPEC at full size (meta device),
-    compare with the figures its paper reports (the spec's `reported`), and write the table to OUTPUT."""
+    compare with the figures its paper reports (the spec's `reported`), and print the table; with -o,
+    also write it into that file."""
     from rich.progress import track
 
     from composer.build import report as rep
 
     rows = [rep.measure(path) for path in track(specs, description="measuring", transient=True)]
+    if output is None:
+        click.echo(rep.table(rows), nl=False)
+        return
     click.echo(rep.write(rows, output), nl=False)
     click.echo(f"written to {output}", err=True)
 
@@ -605,7 +621,7 @@ def kinds(markdown):
     if markdown:
         click.echo(catalogue_markdown(), nl=False)
     else:
-        Console().print(kinds_table())
+        _console().print(kinds_table())
 
 
 @main.command(name="specs")

@@ -50,20 +50,32 @@ class SpecError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return "\n".join(format_problem(p) for p in self.problems)
+        shown = [format_problem(p) for p in self.problems[:MAX_SHOWN]]
+        if len(self.problems) > MAX_SHOWN:
+            shown.append(f"... and {len(self.problems) - MAX_SHOWN} more errors (the first {MAX_SHOWN} are shown)")
+        return "\n".join(shown)
+
+
+MAX_SHOWN = 50  # problems printed for one spec (docs/language.md, Limits): a file of mistakes answers at once
+MAX_QUOTED = 120  # characters of a source line quoted under an error
 
 
 _SOURCES: dict[str, str] = {}
+_LINES: dict[str, list[str]] = {}
 
 
 def remember_source(file: str, text: str) -> None:
     """Keep the text of a source that is not a file on disk (or may change), so errors can quote it."""
     _SOURCES[file] = text
+    _LINES.pop(file, None)
 
 
 def _source_line(loc: Loc) -> str | None:
     if loc.text is None and loc.file in _SOURCES:
-        loc = Loc(loc.file, loc.line, loc.col, loc.length, _SOURCES[loc.file])
+        if loc.file not in _LINES:
+            _LINES[loc.file] = _SOURCES[loc.file].splitlines() or [""]
+        lines = _LINES[loc.file]
+        return lines[min(max(loc.line, 1), len(lines)) - 1]
     if loc.text is not None:
         lines = loc.text.splitlines() or [""]
         return lines[min(loc.line, len(lines)) - 1]
@@ -83,15 +95,29 @@ def format_problem(p: Problem) -> str:
     if p.loc:
         src = _source_line(p.loc)
         if src is not None:
+            src, col = _window(src, p.loc.col)
             gutter = f"{p.loc.line:>5} | "
             out.append(gutter + src)
-            width = max(1, min(p.loc.length, max(1, len(src) - p.loc.col + 1)))
-            out.append(" " * (len(gutter) - 2) + "| " + " " * (p.loc.col - 1) + "^" * width)
+            width = max(1, min(p.loc.length, max(1, len(src) - col + 1)))
+            out.append(" " * (len(gutter) - 2) + "| " + " " * (col - 1) + "^" * width)
     if p.expected:
         out.append(f"  expected: {p.expected}")
     if p.hint:
         out.append(f"  hint: {p.hint}")
     return "\n".join(out)
+
+
+def _window(src: str, col: int) -> tuple[str, int]:
+    """At most MAX_QUOTED characters of a long source line around column `col` (1-based), and the new column."""
+    if len(src) <= MAX_QUOTED:
+        return src, col
+    start = max(0, min(col - 1 - MAX_QUOTED // 3, len(src) - MAX_QUOTED))
+    text = src[start:start + MAX_QUOTED]
+    if start > 0:
+        text = "..." + text[3:]
+    if start + MAX_QUOTED < len(src):
+        text = text[:-3] + "..."
+    return text, col - start
 
 
 def did_you_mean(word: str, choices) -> str | None:

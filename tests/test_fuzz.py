@@ -69,3 +69,45 @@ def test_text_front_end_random_text(text):
 @given(_mutations(VALID_COMP))
 def test_text_front_end_mutated_spec(text):
     _pipeline(read_text, text, "fuzz.comp")
+
+
+# ---------------------------------------------------------------- hostile shapes: deep, wide, aliased, extreme
+_EXTREME = st.sampled_from(["1" + "0" * 60, "1e999", "-1e999", ".inf", "-.inf", ".nan", "0x" + "f" * 30,
+                            "99999999999999999999", "1e-400", "-0", "4e+21"])
+
+
+def _deep(depth: int, opener: str, closer: str) -> str:
+    return opener * depth + closer * depth
+
+
+@settings(max_examples=40, deadline=2000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.integers(1, 3000), st.sampled_from([("[", "]"), ("{a: ", "}")]), st.booleans())
+def test_yaml_deep_documents_never_recurse(depth, brackets, text):
+    opener, closer = brackets
+    if text:
+        _pipeline(read_text, "train { x = " + _deep(depth, "[", "]") + " }\n", "fuzz.comp")
+    else:
+        _pipeline(read_yaml, "x: " + _deep(depth, opener, closer) + "\n", "fuzz.yaml")
+
+
+@settings(max_examples=30, deadline=3000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.integers(2, 12), st.integers(1, 9))
+def test_yaml_aliases_that_multiply_are_bounded(width, levels):
+    lines = ["a0: &a0 [" + ", ".join(["x"] * width) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
+    _pipeline(read_yaml, "\n".join(lines) + "\n", "fuzz.yaml")
+
+
+@settings(max_examples=60, deadline=2000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(_EXTREME, st.sampled_from(["train.lr", "train.epochs", "train.batch_size", "losses.ce", "train.seed"]))
+def test_numerically_extreme_values(number, path):
+    section, key = path.split(".")
+    _pipeline(read_yaml, f"{VALID_TEXT}\n{section}_probe: 1\n".replace(f"{section}_probe: 1", f"{section}:\n  {key}: {number}")
+              if f"\n{section}:" not in VALID_TEXT else f"{section}:\n  {key}: {number}\n", "fuzz.yaml")
+    _pipeline(read_text, f"{section} {{ {key} = {number} }}\n", "fuzz.comp")
+
+
+@settings(max_examples=10, deadline=5000, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.integers(100, 30_000))
+def test_wide_documents(width):
+    _pipeline(read_yaml, "train:\n" + "".join(f"  k{i}: {i}\n" for i in range(width)), "fuzz.yaml")

@@ -12,16 +12,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from composer.errors import Loc, Problem, SpecError, did_you_mean
 from composer.tensor_types import TType
 
 
-class Params(BaseModel):
-    """Base of every component's params model: unknown keys are errors."""
+MAX_SIZE = 2**31 - 1  # the largest integer a component parameter (a width, a count) may be
 
-    model_config = ConfigDict(extra="forbid")
+
+class Params(BaseModel):
+    """Base of every component's params model: unknown keys are errors, every float is finite, and no
+    integer is a size no machine could hold (docs/language.md, Limits)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SIZE:
+            raise ValueError(f"{value} is larger than any machine could hold (one vector that long of 4-byte "
+                             f"numbers is {abs(value) * 4:.3g} bytes); at most {MAX_SIZE}")
+        return value
 
 
 class NoParams(Params):

@@ -72,3 +72,4 @@ class Document:
     data: dict[str, Any]
     where: SourceMap
     file: str
+    hints: dict[str, str] = field(default_factory=dict)  # source (e.g. "<--set #1>") -> hint for its errors

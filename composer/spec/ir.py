@@ -20,7 +20,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 class Node(BaseModel):
     """Base of every IR node: strict keys, and the source location it was read from."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)  # floats are finite
     _loc: Loc | None = PrivateAttr(default=None)
 
     @property

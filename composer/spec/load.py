@@ -12,11 +12,12 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from composer.errors import Loc, Problem, SpecError, did_you_mean, remember_source
+from composer.errors import MAX_SHOWN, Loc, Problem, SpecError, did_you_mean, remember_source
+from composer.spec import limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 from composer.spec.ir import Node, Spec
 from composer.spec.merge import merge, set_path, unset_path
-from composer.spec.shipped import locate, shipped
+from composer.spec.shipped import ROOT, locate, shipped
 from composer.spec.text_front import read_text
 from composer.spec.yaml_front import read_yaml, read_yaml_value
 
@@ -24,10 +25,14 @@ YAML_SUFFIXES = (".yaml", ".yml")
 TEXT_SUFFIXES = (".comp",)
 
 
-def read_document(spec: str | FsPath) -> Document:
-    """Read one spec file (a path, or a shipped name), without following `extends`."""
+def read_document(spec: str | FsPath, loc: Loc | None = None) -> Document:
+    """Read one spec file (a path, or a shipped name), without following `extends`; `loc` is where it was named."""
     path = locate(spec)
     shown = str(path)
+    if loc is None:  # the spec named on the command line: point at the argument, never read the file to quote it
+        remember_source("<SPEC>", shown)
+        loc = Loc("<SPEC>", 1, 1, max(1, len(shown)))
+    limits.check_file(path, loc)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -43,7 +48,8 @@ def read_document(spec: str | FsPath) -> Document:
 
 def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Document:
     """Read a spec file (a path, or a shipped name) and everything it `extends`, merged (docs/language.md,
-    "Inheritance")."""
+    "Inheritance"). A base must be a regular file inside an allowed root (`allowed_roots`), and a chain has
+    at most limits.MAX_EXTENDS files."""
     path = locate(spec)
     here = path.resolve()
     doc = read_document(path)
@@ -51,19 +57,43 @@ def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Doc
     extends_loc = doc.where.value(("extends",))
     if base_name is None:
         return doc
-    if not isinstance(base_name, str):
+    if not isinstance(base_name, str) or not base_name:
         raise SpecError("'extends' must be the path of another spec file or a shipped name", extends_loc)
+    if len(_chain) + 2 > limits.MAX_EXTENDS:
+        raise SpecError(f"'extends' chain longer than {limits.MAX_EXTENDS} files", extends_loc,
+                        hint="a spec extends at most a handful of others; check for a generated chain")
     base_path = path.parent / base_name
-    if not base_path.exists() and base_name in shipped():
+    if not _exists(base_path) and base_name in shipped():
         base_path = shipped()[base_name]
-    if base_path.resolve() in _chain + (here,):
-        loop = " -> ".join(p.name for p in _chain + (here, base_path.resolve()))
-        raise SpecError(f"inheritance loop: {loop}", extends_loc, hint="a spec cannot extend itself, even indirectly")
-    if not base_path.exists():
+    if not _exists(base_path) and not base_path.is_symlink():
         raise SpecError(f"the spec this one extends does not exist: {base_path}", extends_loc,
                         hint="paths in 'extends' are relative to the file that names them; a shipped name "
                         "(`composer specs`) works too")
+    limits.check_file(base_path, extends_loc, "the spec this one extends,")
+    resolved = base_path.resolve()
+    roots = allowed_roots(_chain[0] if _chain else here)
+    if not limits.within(resolved, roots):
+        raise SpecError(f"'extends' names a file outside the allowed folders: {resolved}", extends_loc,
+                        expected="a file under " + ", ".join(str(r) for r in roots),
+                        hint="a base must be under the first spec's folder, the current folder, or be a "
+                        "shipped spec (docs/language.md, Limits)")
+    if resolved in _chain + (here,):
+        loop = " -> ".join(p.name for p in _chain + (here, resolved))
+        raise SpecError(f"inheritance loop: {loop}", extends_loc, hint="a spec cannot extend itself, even indirectly")
     return merge(resolve_document(base_path, _chain + (here,)), doc)
+
+
+def allowed_roots(first: FsPath) -> list[FsPath]:
+    """Where an `extends` base may live: under the folder of the spec named on the command line, under the
+    current folder, or among the shipped specs. A spec from elsewhere cannot make composer read arbitrary files."""
+    return [first.resolve().parent, FsPath.cwd().resolve(), ROOT.resolve()]
+
+
+def _exists(path: FsPath) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a symlink loop on some Pythons
+        return True  # let check_file say what is wrong
 
 
 def _set_document(text: str, index: int) -> tuple[Path, Any, Loc]:
@@ -86,7 +116,9 @@ def _set_document(text: str, index: int) -> tuple[Path, Any, Loc]:
 def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Document:
     for i, text in enumerate(sets, 1):
         path, value, loc = _set_document(text, i)
-        set_path(doc, path, value, loc)
+        hint = set_path(doc, path, value, loc)
+        if hint:
+            doc.hints[loc.file] = hint
     for i, text in enumerate(unsets, 1):
         file = f"<--unset #{i}>"
         remember_source(file, text)
@@ -201,11 +233,17 @@ def validate(doc: Document) -> Spec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
-        problems = [_problem(err, data, doc.where) for err in e.errors()]
+        errors = e.errors()
+        problems = [_problem(err, data, doc.where) for err in errors[:MAX_SHOWN]]
+        problems += [Problem(err["msg"]) for err in errors[MAX_SHOWN:]]  # counted, not shown
+        for p in problems:
+            if p.loc is not None and p.hint is None and p.loc.file in doc.hints:
+                p.hint = doc.hints[p.loc.file]
         raise SpecError(problems) from None
     _stamp(spec, doc.where, ())
     spec._where = doc.where
     spec._file = doc.file
+    limits.check_sizes(spec)
     return spec
 
 

@@ -12,6 +12,7 @@ The rules (documented in docs/language.md):
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any
 
 from composer.errors import Loc, SpecError
@@ -68,13 +69,24 @@ def merge(base: Document, child: Document) -> Document:
     return Document(data, where, child.file)
 
 
-def set_path(doc: Document, path: Path, value: Any, loc: Loc) -> None:
-    """`--set a.b.c=value`: create intermediate mappings as needed, replace the last key."""
+def set_path(doc: Document, path: Path, value: Any, loc: Loc) -> str | None:
+    """`--set a.b.c=value`: create intermediate mappings as needed, replace the last key. Every place the
+    option creates is located at the option. Returns a hint naming the nearest existing path when the option
+    creates a key close to one that exists (likely a misspelling), else None."""
+    hint = None
     node = doc.data
-    for i, key in enumerate(path[:-1]):
+    for i, key in enumerate(path):
+        if key not in node and hint is None:
+            close = difflib.get_close_matches(str(key), [str(k) for k in node], n=1, cutoff=0.6)
+            if close:
+                hint = "did you mean " + ".".join(map(str, path[:i] + (close[0],))) + "?"
+        if i == len(path) - 1:
+            break
         child = node.get(key)
         if child is None:
             child = node[key] = {}
+            doc.where.values[tuple(path[: i + 1])] = loc
+            doc.where.keys[tuple(path[: i + 1])] = loc
         if not isinstance(child, dict):
             raise SpecError(f"bad path '{'.'.join(path)}': '{'.'.join(path[: i + 1])}' is a value, not a section",
                             loc, hint="lists are replaced whole, e.g. --set train.betas=[0.9,0.98]")
@@ -83,6 +95,7 @@ def set_path(doc: Document, path: Path, value: Any, loc: Loc) -> None:
     doc.where.drop_under(path)
     doc.where.values[tuple(path)] = loc
     doc.where.keys[tuple(path)] = loc
+    return hint
 
 
 def unset_path(doc: Document, path: Path, loc: Loc) -> None:

@@ -10,6 +10,7 @@ over a name; when a name has both syntaxes (x.yaml and x.comp), the YAML file is
 from __future__ import annotations
 
 import difflib
+import os
 import functools
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,8 @@ def locate(spec: str | Path) -> Path:
         return path
     if text in shipped():
         return shipped()[text]
+    if os.path.lexists(path):
+        return path  # a folder, a device, a FIFO, a broken link: the reader says which (limits.check_file)
     looks_like_a_path = path.suffix in SUFFIXES or len(path.parts) > 1
     message = f"spec file not found: {text}" if looks_like_a_path else f"no spec file or shipped spec named '{text}'"
     where = "<SPEC>"

@@ -15,6 +15,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from composer.errors import Loc, SpecError
+from composer.spec import limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 
 GRAMMAR = resources.files("composer") / "grammar" / "spec.lark"  # ../grammar (see pyproject.toml)
@@ -107,8 +108,7 @@ class _Lowering:
         if kind == "string":
             return json.loads(tok)
         if kind == "number":
-            text = str(tok)
-            return float(text) if any(c in text for c in ".eE") else int(text)
+            return limits.number(str(tok), self.loc(tok))
         if kind == "true":
             return True
         if kind == "false":
@@ -233,7 +233,9 @@ class _Lowering:
 
 
 def read_text(text: str, file: str) -> Document:
-    """Parse the text syntax into a `Document` (data tree plus source map)."""
+    """Parse the text syntax into a `Document` (data tree plus source map), within the limits of limits.py."""
+    limits.check_size(text, file)
+    limits.check_text_depth(text, file)
     try:
         tree = parser().parse(text)
     except UnexpectedInput as e:
@@ -241,4 +243,6 @@ def read_text(text: str, file: str) -> Document:
     lowering = _Lowering(file)
     for st in tree.children:
         lowering.statement(st)
+    if not lowering.data:
+        raise limits.empty(file)
     return Document(lowering.data, lowering.where, file)

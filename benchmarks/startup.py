@@ -1,0 +1,41 @@
+"""Command start-up time: wall seconds of `composer validate|fmt|kinds|build` in fresh processes (median of N).
+
+Most of a short command's time is imports (torch, transformers, open_clip); `python -X importtime -m
+composer.cli CMD` shows which. Usage: python benchmarks/startup.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+COMMANDS = {
+    "validate": ["validate", "clip-adapter"],
+    "fmt": ["fmt", "clip-adapter", "--to", "text"],
+    "kinds": ["kinds"],
+    "build (full size, meta)": ["build", "msta", "--no-flops"],
+}
+GOALS = {"validate": 1.5, "fmt": 1.5, "kinds": 1.5, "build (full size, meta)": 4.0}
+
+
+def seconds(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "composer.cli", *args], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    repeat = parser.parse_args().repeat
+    print("| command | median s | min s | goal s |\n|---|---|---|---|")
+    for name, args in COMMANDS.items():
+        times = [seconds(args) for _ in range(repeat)]
+        print(f"| `composer {' '.join(args)}` | {statistics.median(times):.2f} | {min(times):.2f} | {GOALS[name]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The front end's limits: what a spec file may be before anything is expanded, parsed deeply or validated.
+
+A spec is small (the largest shipped one is a few kilobytes), so these bounds are far above any real
+spec and low enough that no input can hang the front end, exhaust the stack or the memory. Each is
+checked before the work it protects (size before reading, depth and alias expansion before composing
+the YAML tree, digits before converting a number), and each failure is a located `SpecError`.
+docs/language.md ("Limits") lists them; change both together.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import stat
+from pathlib import Path as FsPath
+
+from composer.errors import Loc, SpecError
+from composer.spec.ir import Spec, VideoInput
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB per spec file
+MAX_DEPTH = 64  # nested mappings/lists/brackets
+MAX_NODES = 100_000  # values in one document, counting every alias expansion (billion laughs)
+MAX_NUMBER_CHARS = 40  # characters in one written number
+MAX_EXTENDS = 16  # files in one `extends` chain
+MAX_ERRORS = 50  # problems shown for one spec; the rest are counted
+MAX_INT = 2**63 - 1  # integers must fit 64 bits
+MAX_BATCH_BYTES = 1 << 50  # one global batch of input video, as float32 (1 PiB)
+
+
+def number(text: str, loc: Loc | None) -> int | float:
+    """A written number as int or float, refused when it is too long, too large, or not finite."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise SpecError(f"number too long ({len(text)} characters)", loc,
+                        expected=f"at most {MAX_NUMBER_CHARS} characters")
+    body = text.lower()
+    is_int = not any(c in body for c in ".e") or body.startswith(("0x", "0o"))
+    if is_int:
+        value = int(text, 0) if body.lstrip("+-")[:2] in ("0x", "0o") else int(text)
+        if abs(value) > MAX_INT:
+            raise SpecError(f"integer out of range: {text}", loc, expected=f"a magnitude of at most {MAX_INT}")
+        return value
+    value = float(text)
+    if not math.isfinite(value):
+        raise SpecError(f"number out of range: {text}", loc, expected="a finite number (about 1.8e308 at most)")
+    return value
+
+
+def check_file(path: FsPath, loc: Loc | None, what: str = "spec file") -> None:
+    """Refuse what is not a regular file of a spec's size: a folder, a device, a FIFO, a symlink loop."""
+    try:
+        info = path.stat()  # follows symlinks; a loop raises
+    except RuntimeError as e:  # pathlib's own symlink-loop error on some Pythons
+        raise SpecError(f"cannot read {what} {path}: {e}", loc) from None
+    except OSError as e:
+        reason = "a symlink loop" if e.errno == 40 else (e.strerror or str(e))
+        raise SpecError(f"cannot read {what} {path}: {reason}", loc) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SpecError(f"{what} {path} is a folder", loc, expected="a .yaml/.yml or .comp file")
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(f"{what} {path} is not a regular file (a device, FIFO or socket)", loc,
+                        expected="a .yaml/.yml or .comp file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise SpecError(f"{what} {path} is {info.st_size} bytes", loc,
+                        expected=f"at most {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES >> 20} MiB)")
+
+
+def check_size(text: str, file: str) -> None:
+    """Refuse spec text over the size limit (for text that did not come from `check_file`)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise SpecError(f"spec is {len(text)} characters long", Loc(file, 1, 1),
+                        expected=f"at most {MAX_FILE_BYTES} characters")
+
+
+def empty(file: str) -> SpecError:
+    """The error for a document with nothing in it: an empty spec builds nothing, so it is never meant."""
+    return SpecError("the spec is empty", Loc(file, 1, 1),
+                     expected="at least one section (backbones, components, flow, ...) or `extends`")
+
+
+def within(path: FsPath, roots: list[FsPath]) -> bool:
+    """Whether `path` (resolved) lies inside one of `roots` (resolved)."""
+    return any(path == r or r in path.parents for r in roots)
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def check_text_depth(text: str, file: str) -> None:
+    """Bracket nesting of the text syntax, outside strings and comments (lark's trees are walked recursively)."""
+    depth, line, col0 = 0, 1, 0
+    for m in re.finditer(r'"(?:\\.|[^"\\\n])*"|#[^\n]*|[()\[\]{}\n]', text):
+        ch = m.group()
+        if ch == "\n":
+            line, col0 = line + 1, m.end()
+        elif ch in _OPEN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"nesting deeper than {MAX_DEPTH} levels", Loc(file, line, m.start() - col0 + 1),
+                                expected=f"at most {MAX_DEPTH} nested brackets")
+        elif ch in _CLOSE:
+            depth = max(0, depth - 1)
+
+
+def check_sizes(spec: Spec) -> None:
+    """Refuse a spec whose one batch of video (train.batch_size clips as float32) no machine could hold."""
+    train = spec.train
+    for name, video in spec.inputs.items():
+        if not isinstance(video, VideoInput):
+            continue
+        per_clip = train.views.clips * train.views.crops * video.frames * video.window * 3 * video.size ** 2 * 4
+        total = train.batch_size * per_clip
+        if total > MAX_BATCH_BYTES:
+            raise SpecError(f"one batch of '{name}' is {total:.3g} bytes ({train.batch_size} clips x "
+                            f"{per_clip} bytes each as float32), more than any machine holds",
+                            spec.loc_of("train", "batch_size"),
+                            expected=f"at most {MAX_BATCH_BYTES:.3g} bytes per batch (1 PiB)")

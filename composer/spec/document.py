@@ -68,8 +68,21 @@ class SourceMap:
 
 
 @dataclass
+class Comment:
+    """The comments a person wrote around one entry: full lines above it, and one at the end of its line.
+    Each is kept as written, from its `#` on."""
+
+    before: list[str] = field(default_factory=list)
+    after: str | None = None
+
+
+@dataclass
 class Document:
     data: dict[str, Any]
     where: SourceMap
     file: str
     hints: dict[str, str] = field(default_factory=dict)  # source (e.g. "<--set #1>") -> hint for its errors
+    # What `composer fmt` writes back beside the data; validation never reads these.
+    comments: dict[Path, Comment] = field(default_factory=dict)  # by the path of the key or list item
+    trailing: list[str] = field(default_factory=list)  # comments after the last entry
+    spellings: dict[Path, str] = field(default_factory=dict)  # numbers as written ("1e-3"), by path

@@ -15,7 +15,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from composer.errors import Loc, SpecError
-from composer.spec import limits
+from composer.spec import comments, limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 
 GRAMMAR = resources.files("composer") / "grammar" / "spec.lark"  # ../grammar (see pyproject.toml)
@@ -29,10 +29,13 @@ _TOKEN_WORDS = {
 }
 
 
+_COMMENTS: list[Token] = []  # filled by the lexer during one parse (the grammar ignores COMMENT)
+
+
 @functools.cache
 def parser() -> Lark:
     return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, lexer_callbacks={"COMMENT": _COMMENTS.append})
 
 
 def _expected(tokens) -> str:
@@ -68,6 +71,8 @@ class _Lowering:
         self.file = file
         self.data: dict[str, Any] = {}
         self.where = SourceMap()
+        self.spellings: dict[Path, str] = {}
+        self.blocks: list[comments.Anchor] = []  # `train {` and the like, which comments can precede
 
     # -- locations
     def loc(self, item: Tree | Token) -> Loc:
@@ -108,6 +113,7 @@ class _Lowering:
         if kind == "string":
             return json.loads(tok)
         if kind == "number":
+            self.spellings[path] = str(tok)
             return limits.number(str(tok), self.loc(tok))
         if kind == "true":
             return True
@@ -141,6 +147,8 @@ class _Lowering:
     # -- statements
     def statement(self, st: Tree) -> None:
         getattr(self, st.data)(st, *st.children)
+        if st.data.endswith("_block"):
+            self.blocks.append((st.meta.line, st.meta.column, (st.data.removesuffix("_block"),)))
 
     def _header(self, key: str, st: Tree, tok: Token) -> None:
         self.put((key,), json.loads(tok), tok, st)
@@ -236,13 +244,17 @@ def read_text(text: str, file: str) -> Document:
     """Parse the text syntax into a `Document` (data tree plus source map), within the limits of limits.py."""
     limits.check_size(text, file)
     limits.check_text_depth(text, file)
+    _COMMENTS.clear()
     try:
         tree = parser().parse(text)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
+    found = [(t.line, t.column, str(t).rstrip()) for t in _COMMENTS]
     lowering = _Lowering(file)
     for st in tree.children:
         lowering.statement(st)
     if not lowering.data:
         raise limits.empty(file)
-    return Document(lowering.data, lowering.where, file)
+    notes, trailing = comments.attach(found, comments.anchors(lowering.where) + lowering.blocks)
+    return Document(lowering.data, lowering.where, file, comments=notes, trailing=trailing,
+                    spellings=lowering.spellings)

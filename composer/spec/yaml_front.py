@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from composer.errors import Loc, SpecError
-from composer.spec import limits
+from composer.spec import comments, limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 
 _INT = re.compile(r"[-+]?[0-9]+$|0o[0-7]+$|0x[0-9a-fA-F]+$")
@@ -58,6 +58,7 @@ class _Reader:
     def __init__(self, file: str):
         self.file = file
         self.where = SourceMap()
+        self.spellings: dict[Path, str] = {}
 
     def convert(self, node: yaml.Node, path: Path) -> Any:
         self.where.values[path] = _loc(node, self.file)
@@ -85,7 +86,10 @@ class _Reader:
             return [self.convert(v, path + (i,)) for i, v in enumerate(node.value)]
         if node.style or tag == "tag:yaml.org,2002:str":  # quoted or block (libyaml says '' for plain)
             return node.value
-        return resolve_plain(node.value, _loc(node, self.file))
+        value = resolve_plain(node.value, _loc(node, self.file))
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.spellings[path] = node.value
+        return value
 
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -157,7 +161,9 @@ def read_yaml(text: str, file: str) -> Document:
                         reader.where.value(()))
     if not data:
         raise limits.empty(file)
-    return Document(data, reader.where, file)
+    notes, trailing = comments.attach(comments.yaml_comments(text, yaml.scan(text, Loader=_LOADER)),
+                                      comments.anchors(reader.where))
+    return Document(data, reader.where, file, comments=notes, trailing=trailing, spellings=reader.spellings)
 
 
 def read_yaml_value(text: str, file: str, line_text: str | None = None, col: int = 1) -> Any:

@@ -88,6 +88,18 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(_Delete, lambda dumper, _: dumper.represent_scalar("!delete", ""))
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.Node:
+    """Quote a string that the reader's YAML 1.2 rules would take for something else ("1e-3" is a number
+    there, a string to PyYAML's 1.1 rules), so it never comes back as a number."""
+    try:
+        plain_ok = resolve_plain(text) == text
+    except SpecError:
+        plain_ok = False
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text,
+                                   style=None if plain_ok else dumper.default_style or "'")
+
+
+_Dumper.add_representer(str, _represent_str)
 _Dumper.add_representer(_Spelled, lambda dumper, s: dumper.represent_scalar(
     dumper.resolve(yaml.ScalarNode, s.text, (True, False)), s.text))  # plain, and re-resolved on reading
 

@@ -156,8 +156,8 @@ def graph(spec, sets, unsets, fmt, output):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to a file instead of stdout")
 @_fail_on_spec_errors
 def fmt(spec, to, resolved, output):
-    """Convert SPEC between YAML and the text syntax, losslessly (extends, overrides and deletions
-    are kept as written unless --resolved)."""
+    """Convert SPEC between YAML and the text syntax, losslessly (extends, overrides, deletions,
+    comments and the spelling of numbers are kept as written; --resolved drops comments)."""
     from composer.spec.document import Document
     from composer.spec.load import read_document, resolve_document, validate
     from composer.spec.printer import write

@@ -142,3 +142,10 @@ def test_cli_fmt_keeps_comments_both_ways(tmp_path):
     back = CliRunner().invoke(main, ["fmt", str(write(tmp_path, "t.comp", text.output)), "--to", "yaml"])
     assert back.exit_code == 0, back.output
     assert texts(read_yaml(back.output, "b.yaml")) == texts(read_yaml(YAML, "s.yaml"))
+
+
+def test_comments_in_flow_collections_and_block_scalar_headers_are_kept():
+    doc = read_yaml("a: |  # note\n  text\nv: {x: 1,  # on x\n   y: 2}\n", "s.yaml")
+    assert doc.comments[("a",)].after == "# note" and doc.comments[("v",)].after == "# on x"
+    again = read_yaml(emit(doc, "yaml"), "t.yaml")
+    assert again.data == doc.data and again.comments == doc.comments

@@ -33,6 +33,12 @@ def yaml_comments(text: str, tokens: Iterable[Any]) -> list[Found]:
         end = starts[token.start_mark.line] + token.start_mark.column if token.start_mark.line < len(starts) \
             else len(text)
         _gap(text, at, end, starts, found)
+        if getattr(token, "style", None) in ("|", ">"):  # a comment on a block scalar's `|` line is in the token
+            stop = text.find("\n", end)
+            header = text[end: len(text) if stop == -1 else stop]
+            if "#" in header:
+                found.append((token.start_mark.line + 1, token.start_mark.column + 1 + header.index("#"),
+                              header[header.index("#"):].rstrip()))
         mark = token.end_mark
         at = max(at, starts[mark.line] + mark.column if mark.line < len(starts) else len(text))
     _gap(text, at, len(text), starts, found)

@@ -15,7 +15,7 @@ every backbone. The points and what each use does there (docs/language.md, "Site
 
 At a point with input `i` and output `o`: a parallel component adds f(i) to o; a sequential one
 replaces o by f(o); a tap records o. Weight deltas (LoRA, DoRA) live inside the linear modules (peft)
-and need nothing here.
+and need nothing here. composer/uses.py says which use goes where; a tower lists the points it honours.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class PointHooks:
     def __init__(self) -> None:
         self.parallel: dict[str, list[nn.Module]] = defaultdict(list)
         self.sequential: dict[str, nn.Module] = {}
-        self.prompts: list[nn.Module] = []
+        self.prompts: list[nn.Module] = []  # each: (x, ctx) -> tokens, with `gate` (a tanh gate parameter or None)
         self.taps: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # point -> [(tap name, detach)]
 
     def __bool__(self) -> bool:
@@ -134,7 +134,7 @@ def _attention(p: BlockParts, h: PointHooks, x: torch.Tensor, mask: torch.Tensor
     joint, gated = [], []
     for module in h.prompts:
         tokens = module(x, ctx)
-        (gated if getattr(module, "gate", None) is not None else joint).append((module, tokens))
+        (gated if module.gate is not None else joint).append((module, tokens))
     y = norm(torch.cat([x] + [t for _, t in joint], dim=1) if joint else x)
     q, k, v = _project(p, h, y, ctx)
     q = p.q_norm(_heads(q[:, :n], p.heads))

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
+from composer.backbones.blocks import BLOCK_POINTS, BlockParts, PointHooks, RunContext, run_block
 from composer.graph.types import TType
 from composer.recompute import recompute as recomputed
 
@@ -33,7 +33,6 @@ class TowerHooks:
     def __init__(self, depth: int) -> None:
         self.blocks = [PointHooks() for _ in range(depth)]
         self.tower = PointHooks()
-        self.taps: dict[str, list[int]] = {}  # tap name -> layers it records (empty for tower points)
 
 
 class Tower:
@@ -45,8 +44,10 @@ class Tower:
         self.module = module  # the backbone nn.Module that owns this tower's parameters
         self.width, self.depth, self.heads, self.out_dim = width, depth, heads, out_dim
         self.hooks = TowerHooks(depth)
-        self.points: tuple[str, ...] = BLOCK_POINTS
-        self.tower_points: tuple[str, ...] = TOWER_POINTS
+
+    # the points this tower honours (the hooks it applies while running); a site elsewhere is an error
+    points: tuple[str, ...] = BLOCK_POINTS  # in every block (run_block applies them all)
+    tower_points: tuple[str, ...] = ("input", "output")  # Tower.run applies these; `embed` is a family's
 
     # -- what a family provides
     def embed(self, inp: Any, ctx: RunContext, hooks: PointHooks) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -70,6 +71,11 @@ class Tower:
     def tokens(self, in_type: TType) -> int:
         """Tokens per sequence this tower runs its blocks on, for an input of `in_type`."""
         raise NotImplementedError
+
+    def word_embeddings(self, text: str) -> torch.Tensor:
+        """The token embeddings of the words of `text` (no start or end token), for components that start
+        from words (CoOp's context). Text towers that give them override this."""
+        raise ValueError(f"the {self.name} tower of {self.module.label} does not give word embeddings")
 
     # -- what the compiler asks
     def linear_path(self, index: int, point: str) -> str | None:

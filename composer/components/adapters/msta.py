@@ -108,7 +108,7 @@ register(Kind(
     name="msta",
     summary="multimodal spatio-temporal adapter parallel to whole blocks of a video and a text tower, "
             "with a per-layer projection shared by both",
-    params=MSTAParams, build=lambda p, site, shared: MSTABranch(site, p, shared), build_shared=build_shared,
+    params=MSTAParams, build=lambda p, site: MSTABranch(site, p, site.shared), build_shared=build_shared,
     paper="MSTA (Chen et al., CVPR 2025), Sec. 3.2; MMA (Yang et al., CVPR 2024), Eq. 3-5",
     uses=("parallel",), points=("block",),
 ))

@@ -53,6 +53,10 @@ def _all_but_tokens(tower: "Tower", at_blocks: bool) -> tuple[str, ...]:
 
 
 def _prompt_points(tower: "Tower", at_blocks: bool) -> tuple[str, ...]:
+    """Deep prompts at blocks[...].tokens; shallow ones at the tower's input, except on a text tower, whose
+    attention mask is fixed to its token length (tokens added for the whole tower would not fit it)."""
+    if not at_blocks and tower.layout == "text":
+        return ()
     wanted = "tokens" if at_blocks else "input"
     return tuple(p for p in (tower.points if at_blocks else tower.tower_points) if p == wanted)
 

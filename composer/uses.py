@@ -68,6 +68,12 @@ def _linear_points(tower: "Tower", at_blocks: bool) -> tuple[str, ...]:
     return tuple(p for p in tower.points if tower.linear_path(0, p) is not None)
 
 
+def _tap_points(tower: "Tower", at_blocks: bool) -> tuple[str, ...]:
+    """Token streams only: the tower-level `output` is the pooled output (read it in the flow), not the
+    [tokens, width] stream a tap's type promises."""
+    return tuple(p for p in _all_but_tokens(tower, at_blocks) if at_blocks or p != "output")
+
+
 def _parallel(hooks: "PointHooks", point: str, module: Any) -> None:
     hooks.parallel[point].append(module)
 
@@ -120,7 +126,7 @@ USES: dict[str, Use] = {u.name: u for u in (
         exclusive="the order of two sequential components at one point is ambiguous"),
     Use("prompt", "extra tokens: one block's attention (blocks[...].tokens) or the whole tower (input)",
         _prompt_points, hook=_prompt),
-    Use("tap", "records the point's output for the flow", _all_but_tokens, hook=_tap, builds=False),
+    Use("tap", "records the point's output for the flow", _tap_points, hook=_tap, builds=False),
     Use("weight_delta", "changes the weights of the linear at the point through a peft tuner", _linear_points,
         inject=_inject_peft, targets=_linear_paths, finish=_activate_peft, spans_sites=True,
         exclusive="two weight deltas on one linear would be summed in an order peft does not promise"),

@@ -45,9 +45,15 @@ class Tower:
         self.width, self.depth, self.heads, self.out_dim = width, depth, heads, out_dim
         self.hooks = TowerHooks(depth)
 
-    # the points this tower honours (the hooks it applies while running); a site elsewhere is an error
-    points: tuple[str, ...] = BLOCK_POINTS  # in every block (run_block applies them all)
-    tower_points: tuple[str, ...] = ("input", "output")  # Tower.run applies these; `embed` is a family's
+    # the tower-level points this tower honours (Tower.run applies these; `embed` is a family's own)
+    tower_points: tuple[str, ...] = ("input", "output")
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """The block points this tower honours: run_block applies them all, `attn.qkv` only where q, k and v
+        come from one fused linear. A site elsewhere is an error, never a part that does nothing."""
+        fused = self.parts(0).qkv is not None
+        return tuple(p for p in BLOCK_POINTS if fused or p != "attn.qkv")
 
     # -- what a family provides
     def embed(self, inp: Any, ctx: RunContext, hooks: PointHooks) -> tuple[torch.Tensor, torch.Tensor | None]:

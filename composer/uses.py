@@ -83,6 +83,9 @@ def _sequential(hooks: "PointHooks", point: str, module: Any) -> None:
 
 
 def _prompt(hooks: "PointHooks", point: str, module: Any) -> None:
+    if point == "input" and module.gate is not None:  # blocks apply the gate; the tower input has none
+        raise ValueError("gated prompts attach at blocks[...].tokens, where each block attends them through "
+                         "its gate; prompts at the tower's input have no gate to apply (drop `gated`)")
     hooks.prompts.append(module)
 
 

@@ -69,11 +69,22 @@ class RunContext:
     layout: str  # "frames": [B*T, N, D] per frame; "video": [B, 1+N*T, D] joint; "text": [C, L, D]
     prefix: int  # tokens before the patch/word tokens (class token, registers)
     grid: tuple[int, int] | None = None  # patch grid of one frame
+    extra: int = 0  # tokens appended after the tower's own for the whole tower (shallow prompts)
     layer: int = -1  # 0-based block index while inside a block, -1 outside
     tower: str = ""
     parts: BlockParts | None = None  # the block being run (a component may reuse its norms, as MMA/MSTA do)
     state: dict[str, Any] = field(default_factory=dict)  # tower-specific (e.g. text end-of-text positions)
     taps: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [batch, tokens, D] -> (prefix tokens, the patch/word tokens, appended prompt tokens). Components
+        that reshape the patch tokens into the grid work on the middle part and pass the others through."""
+        end = x.shape[1] - self.extra
+        return x[:, : self.prefix], x[:, self.prefix: end], x[:, end:]
+
+    def own(self, x: torch.Tensor) -> torch.Tensor:
+        """x without the tokens appended for the whole tower: what the tower's types describe."""
+        return x[:, : x.shape[1] - self.extra] if self.extra else x
 
 
 class PointHooks:
@@ -95,7 +106,7 @@ class PointHooks:
         if module is not None:
             out = module(out, ctx)
         for name, detach in self.taps.get(point, ()):
-            ctx.taps[name].append(out.detach() if detach else out)
+            ctx.taps[name].append(ctx.own(out.detach() if detach else out))
         return out
 
 

@@ -135,8 +135,7 @@ class Tower:
                     x = run_block(self.parts(i), x, block_hooks, ctx, mask)
         ctx.layer = -1
         with grad(self.depth if grad_from is None else grad_from):
-            if ctx.state.get("extra_tokens"):
-                x = x[:, : x.shape[1] - ctx.state["extra_tokens"]]
+            x = ctx.own(x)  # ctx.extra stays: recomputed blocks run again in the backward pass
             out = self.finish(x, ctx)
             if hooks:
                 out[""] = hooks.tower.apply("output", out[""], out[""], ctx)
@@ -149,8 +148,8 @@ class Tower:
         x = hooks.apply("input", x, x, ctx)
         if hooks.prompts:
             extra = torch.cat([m(x, ctx) for m in hooks.prompts], dim=1)
-            ctx.state["extra_tokens"] = extra.shape[1]
             x = torch.cat([x, extra], dim=1)
+            ctx.extra = extra.shape[1]
         return x
 
     def _collect_taps(self, ctx: RunContext) -> dict[str, torch.Tensor]:

@@ -21,6 +21,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -76,15 +77,16 @@ class MSTABranch(nn.Module):
     def _temporal_up(self, h: torch.Tensor, ctx) -> torch.Tensor:
         """The temporal up-projection of the patch tokens ([CLS] gets none)."""
         gh, gw = ctx.grid
+        head, patches, tail = ctx.split(h)  # class token (and prompt tokens) get none
         if self.layout == "video":  # [B, 1 + N*T, r], patch-major (n t)
             b, t = h.shape[0], ctx.frames
-            grid = h[:, 1:].reshape(b, gh, gw, t, -1).permute(0, 4, 3, 1, 2)
+            grid = patches.reshape(b, gh, gw, t, -1).permute(0, 4, 3, 1, 2)
             out = self.temporal(grid).permute(0, 3, 4, 2, 1).reshape(b, gh * gw * t, -1)
         else:  # frames: [B*T, 1 + N, r]
             b, t = ctx.batch, ctx.frames
-            grid = h[:, 1:].reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
+            grid = patches.reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
             out = self.temporal(grid).permute(0, 2, 3, 4, 1).reshape(b * t, gh * gw, -1)
-        return torch.cat([torch.zeros_like(out[:, :1]), out], dim=1)
+        return F.pad(out, (0, 0, head.shape[1], tail.shape[1]))
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         h = _ScaleGrad.apply(ctx.parts.norm1(x), self.scale)

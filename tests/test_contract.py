@@ -197,3 +197,57 @@ def test_accepted_attachments_train_and_change_the_output(verdicts, tmp_path, fa
                 for p, s in zip(own, saved):
                     p.copy_(s)
             assert not torch.equal(after, base), f"{combo}: a step on its parameters leaves the output unchanged"
+
+
+def _grid_context(layout: str, order: str = "thw", prefix: int = 1, extra: int = 0):
+    from types import SimpleNamespace
+
+    from composer.backbones.blocks import RunContext
+
+    return RunContext(batch=2, frames=3, layout=layout, prefix=prefix, grid=(2, 2), extra=extra, order=order,
+                      parts=SimpleNamespace(norm1=lambda x: x))
+
+
+def _site_info(layout: str, prefix: int = 1):
+    from composer.components.registry import SiteInfo
+
+    return SiteInfo(backbone="bb", tower="visual", point="block", use="parallel", layer=0, in_dim=8, out_dim=8,
+                    width=8, heads=2, layout=layout, frames=3, grid=(2, 2), prefix=prefix, shared=torch.nn.ModuleDict())
+
+
+@pytest.mark.parametrize("kind", ["st_adapter", "msta"])
+def test_grid_kinds_see_only_the_patch_grid(kind):
+    """Kinds that reshape tokens into the patch grid update the patch tokens alone, the same with or without
+    prefix (class, register) and shallow prompt tokens around them, which pass through."""
+    from composer.components.adapters.msta import MSTABranch, MSTAParams
+    from composer.components.adapters.st_adapter import STAdapter, STAdapterParams
+
+    torch.manual_seed(0)
+    if kind == "st_adapter":
+        module = STAdapter(8, STAdapterParams(dim=4))
+        torch.nn.init.normal_(module.up.weight)
+    else:
+        module = MSTABranch(_site_info("frames"), MSTAParams(dim=4), torch.nn.ModuleDict())
+    patches, head, tail = torch.randn(6, 4, 8), torch.randn(6, 2, 8), torch.randn(6, 3, 8)
+    alone = module(torch.cat([head[:, :1], patches], 1), _grid_context("frames"))
+    around = module(torch.cat([head, patches, tail], 1), _grid_context("frames", prefix=2, extra=3))
+    if kind == "st_adapter":  # sequential: prefix and prompts come back as they were
+        assert torch.equal(around[:, :2], head) and torch.equal(around[:, -3:], tail)
+    assert torch.allclose(alone[:, 1:], around[:, 2:6], atol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["thw", "hwt"])
+def test_msta_temporal_conv_follows_the_towers_token_order(order):
+    """MSTA's temporal up mixes one patch position over neighbouring frames, whichever order a video tower
+    lays its tokens in (VideoMAE time-major, ViCLIP patch-major)."""
+    from composer.components.adapters.msta import MSTABranch, MSTAParams
+
+    torch.manual_seed(0)
+    module = MSTABranch(_site_info("video", prefix=0), MSTAParams(dim=4, shared=False), torch.nn.ModuleDict())
+    ctx = _grid_context("video", order=order, prefix=0)
+    x = torch.randn(1, 12, 8)
+    index = (lambda t, n: t * 4 + n) if order == "thw" else (lambda t, n: n * 3 + t)
+    y = x.clone()
+    y[0, index(0, 1)] += 1.0  # frame 0, patch 1
+    changed = (module(y, ctx) - module(x, ctx)).abs().sum(-1)[0] > 0
+    assert changed.nonzero().flatten().tolist() == sorted([index(0, 1), index(1, 1)])

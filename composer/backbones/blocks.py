@@ -70,6 +70,7 @@ class RunContext:
     prefix: int  # tokens before the patch/word tokens (class token, registers)
     grid: tuple[int, int] | None = None  # patch grid of one frame
     extra: int = 0  # tokens appended after the tower's own for the whole tower (shallow prompts)
+    order: str = "thw"  # "video" layout: the patch tokens time-major (VideoMAE) or "hwt" patch-major (ViCLIP)
     layer: int = -1  # 0-based block index while inside a block, -1 outside
     tower: str = ""
     parts: BlockParts | None = None  # the block being run (a component may reuse its norms, as MMA/MSTA do)

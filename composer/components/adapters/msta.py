@@ -78,10 +78,14 @@ class MSTABranch(nn.Module):
         """The temporal up-projection of the patch tokens ([CLS] gets none)."""
         gh, gw = ctx.grid
         head, patches, tail = ctx.split(h)  # class token (and prompt tokens) get none
-        if self.layout == "video":  # [B, 1 + N*T, r], patch-major (n t)
+        if self.layout == "video" and ctx.order == "hwt":  # [B, 1 + N*T, r], patch-major (ViCLIP)
             b, t = h.shape[0], ctx.frames
             grid = patches.reshape(b, gh, gw, t, -1).permute(0, 4, 3, 1, 2)
             out = self.temporal(grid).permute(0, 3, 4, 2, 1).reshape(b, gh * gw * t, -1)
+        elif self.layout == "video":  # [B, T*N, r], time-major (VideoMAE)
+            b, t = h.shape[0], ctx.frames
+            grid = patches.reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
+            out = self.temporal(grid).permute(0, 2, 3, 4, 1).reshape(b, t * gh * gw, -1)
         else:  # frames: [B*T, 1 + N, r]
             b, t = ctx.batch, ctx.frames
             grid = patches.reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)

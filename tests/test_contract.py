@@ -25,7 +25,8 @@ from composer.spec.load import load_spec
 from composer.uses import USES
 
 PARAMS = {"bottleneck_adapter": "dim=4", "lora": "r=2", "dora": "r=2", "visual_prompts": "tokens=2",
-          "text_context": "tokens=2", "st_adapter": "", "temporal_prompts": "", "msta": ""}
+          "text_context": "tokens=2", "st_adapter": "dim=4", "msta": "dim=4",
+          "temporal_prompts": "global_prompts=2, encoder_width=8"}  # tiny widths keep the builds fast
 VIDEO = {"dinov2": 56}  # patch 14; the others take 64 px
 PARTNER = "clip"  # a text-only family is scored against this family's (frozen) visual tower
 

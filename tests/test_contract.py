@@ -182,7 +182,9 @@ def test_accepted_attachments_train_and_change_the_output(verdicts, tmp_path, fa
         for (name, kind, site, use), combo in zip(parts, bucket):
             if kind == "tap":
                 tapped = out[name]
-                assert tapped.ndim == len(model.graph.types[name].shape) and torch.isfinite(tapped).all(), combo
+                shape = model.graph.types[name].shape  # what the flow was promised (prompt tokens not counted)
+                assert tapped.ndim == len(shape) and torch.isfinite(tapped).all(), combo
+                assert all(d == n for d, n in zip(shape, tapped.shape) if isinstance(d, int)), (combo, shape)
                 continue
             own = [p for n, p in named.items() if model.parameter_owner(n) == name and p.requires_grad]
             assert own, f"{combo}: no trainable parameters"
@@ -252,3 +254,13 @@ def test_msta_temporal_conv_follows_the_towers_token_order(order):
     y[0, index(0, 1)] += 1.0  # frame 0, patch 1
     changed = (module(y, ctx) - module(x, ctx)).abs().sum(-1)[0] > 0
     assert changed.nonzero().flatten().tolist() == sorted([index(0, 1), index(1, 1)])
+
+
+def test_a_gated_prompt_at_the_tower_input_is_refused_at_its_line(tmp_path):
+    """Only a block applies a prompt gate: at the tower's input the gate would be a parameter that never trains."""
+    text = _spec_text("clip", "visual", [("part", "visual_prompts", "bb.visual.input", "prompt")])
+    gated = text.replace("visual_prompts(tokens=2)", "visual_prompts(tokens=2, gated=true)")
+    assert gated != text
+    with pytest.raises(SpecError, match="gated prompts attach at blocks") as e:
+        compile_spec(load_spec(write(tmp_path, "g.comp", gated)), BuildOptions(device="meta", tiny=True))
+    assert [p.loc.line for p in e.value.problems] == [2]

@@ -21,7 +21,7 @@ and need nothing here. composer/uses.py says which use goes where; a tower lists
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -148,7 +148,9 @@ def _attention(p: BlockParts, h: PointHooks, x: torch.Tensor, mask: torch.Tensor
         tokens = module(x, ctx)
         (gated if module.gate is not None else joint).append((module, tokens))
     y = norm(torch.cat([x] + [t for _, t in joint], dim=1) if joint else x)
-    q, k, v = _project(p, h, y, ctx)
+    # the projections also see this block's prompts, after the tower's own tokens: `extra` for them
+    seen = replace(ctx, extra=ctx.extra + sum(t.shape[1] for _, t in joint)) if joint else ctx
+    q, k, v = _project(p, h, y, seen)
     q = p.q_norm(_heads(q[:, :n], p.heads))
     k, v = p.k_norm(_heads(k, p.heads)), _heads(v, p.heads)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=_extend_mask(mask, k.shape[2] - n))

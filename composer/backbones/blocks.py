@@ -15,13 +15,13 @@ every backbone. The points and what each use does there (docs/language.md, "Site
 
 At a point with input `i` and output `o`: a parallel component adds f(i) to o; a sequential one
 replaces o by f(o); a tap records o. Weight deltas (LoRA, DoRA) live inside the linear modules (peft)
-and need nothing here.
+and need nothing here. composer/uses.py says which use goes where; a tower lists the points it honours.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
@@ -69,11 +69,23 @@ class RunContext:
     layout: str  # "frames": [B*T, N, D] per frame; "video": [B, 1+N*T, D] joint; "text": [C, L, D]
     prefix: int  # tokens before the patch/word tokens (class token, registers)
     grid: tuple[int, int] | None = None  # patch grid of one frame
+    extra: int = 0  # tokens appended after the tower's own for the whole tower (shallow prompts)
+    order: str = "thw"  # "video" layout: the patch tokens time-major (VideoMAE) or "hwt" patch-major (ViCLIP)
     layer: int = -1  # 0-based block index while inside a block, -1 outside
     tower: str = ""
     parts: BlockParts | None = None  # the block being run (a component may reuse its norms, as MMA/MSTA do)
     state: dict[str, Any] = field(default_factory=dict)  # tower-specific (e.g. text end-of-text positions)
     taps: dict[str, list[torch.Tensor]] = field(default_factory=lambda: defaultdict(list))
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x [batch, tokens, D] -> (prefix tokens, the patch/word tokens, appended prompt tokens). Components
+        that reshape the patch tokens into the grid work on the middle part and pass the others through."""
+        end = x.shape[1] - self.extra
+        return x[:, : self.prefix], x[:, self.prefix: end], x[:, end:]
+
+    def own(self, x: torch.Tensor) -> torch.Tensor:
+        """x without the tokens appended for the whole tower: what the tower's types describe."""
+        return x[:, : x.shape[1] - self.extra] if self.extra else x
 
 
 class PointHooks:
@@ -82,7 +94,7 @@ class PointHooks:
     def __init__(self) -> None:
         self.parallel: dict[str, list[nn.Module]] = defaultdict(list)
         self.sequential: dict[str, nn.Module] = {}
-        self.prompts: list[nn.Module] = []
+        self.prompts: list[nn.Module] = []  # each: (x, ctx) -> tokens, with `gate` (a tanh gate parameter or None)
         self.taps: dict[str, list[tuple[str, bool]]] = defaultdict(list)  # point -> [(tap name, detach)]
 
     def __bool__(self) -> bool:
@@ -95,7 +107,7 @@ class PointHooks:
         if module is not None:
             out = module(out, ctx)
         for name, detach in self.taps.get(point, ()):
-            ctx.taps[name].append(out.detach() if detach else out)
+            ctx.taps[name].append(ctx.own(out.detach() if detach else out))
         return out
 
 
@@ -134,9 +146,11 @@ def _attention(p: BlockParts, h: PointHooks, x: torch.Tensor, mask: torch.Tensor
     joint, gated = [], []
     for module in h.prompts:
         tokens = module(x, ctx)
-        (gated if getattr(module, "gate", None) is not None else joint).append((module, tokens))
+        (gated if module.gate is not None else joint).append((module, tokens))
     y = norm(torch.cat([x] + [t for _, t in joint], dim=1) if joint else x)
-    q, k, v = _project(p, h, y, ctx)
+    # the projections also see this block's prompts, after the tower's own tokens: `extra` for them
+    seen = replace(ctx, extra=ctx.extra + sum(t.shape[1] for _, t in joint)) if joint else ctx
+    q, k, v = _project(p, h, y, seen)
     q = p.q_norm(_heads(q[:, :n], p.heads))
     k, v = p.k_norm(_heads(k, p.heads)), _heads(v, p.heads)
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=_extend_mask(mask, k.shape[2] - n))

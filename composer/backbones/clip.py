@@ -120,6 +120,7 @@ class ClipText(Tower):
     """A CLIP text transformer: open_clip's CLIP (text attributes on the model itself) or a TextTransformer."""
 
     name, layout, input_dtype = "text", "text", "str"
+    tower_points = ("embed", "input", "output")  # `embed`: the token embeddings, before positions (CoOp)
 
     def __init__(self, backbone: Backbone, text: nn.Module, path: str) -> None:
         super().__init__(backbone, text.transformer.width, len(text.transformer.resblocks),
@@ -148,6 +149,11 @@ class ClipText(Tower):
         x = hooks.apply("embed", x, x, ctx)
         x = x + m.positional_embedding[: x.shape[1]].to(x.dtype)
         return x, m.attn_mask[: x.shape[1], : x.shape[1]]
+
+    def word_embeddings(self, text: str) -> torch.Tensor:
+        m = self.clip
+        ids = tokenize((text,), m.context_length)[0].to(m.token_embedding.weight.device)
+        return m.token_embedding(ids[1: int(ids.argmax())]).detach()
 
     def parts(self, index: int) -> BlockParts:
         return block_parts(self.clip.transformer.resblocks[index])

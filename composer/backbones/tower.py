@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS, BlockParts, PointHooks, RunContext, run_block
+from composer.backbones.blocks import BLOCK_POINTS, BlockParts, PointHooks, RunContext, run_block
 from composer.tensor_types import TType
 from composer.recompute import recompute as recomputed
 
@@ -33,7 +33,6 @@ class TowerHooks:
     def __init__(self, depth: int) -> None:
         self.blocks = [PointHooks() for _ in range(depth)]
         self.tower = PointHooks()
-        self.taps: dict[str, list[int]] = {}  # tap name -> layers it records (empty for tower points)
 
 
 class Tower:
@@ -45,8 +44,16 @@ class Tower:
         self.module = module  # the backbone nn.Module that owns this tower's parameters
         self.width, self.depth, self.heads, self.out_dim = width, depth, heads, out_dim
         self.hooks = TowerHooks(depth)
-        self.points: tuple[str, ...] = BLOCK_POINTS
-        self.tower_points: tuple[str, ...] = TOWER_POINTS
+
+    # the tower-level points this tower honours (Tower.run applies these; `embed` is a family's own)
+    tower_points: tuple[str, ...] = ("input", "output")
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """The block points this tower honours: run_block applies them all, `attn.qkv` only where q, k and v
+        come from one fused linear. A site elsewhere is an error, never a part that does nothing."""
+        fused = self.parts(0).qkv is not None
+        return tuple(p for p in BLOCK_POINTS if fused or p != "attn.qkv")
 
     # -- what a family provides
     def embed(self, inp: Any, ctx: RunContext, hooks: PointHooks) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -70,6 +77,11 @@ class Tower:
     def tokens(self, in_type: TType) -> int:
         """Tokens per sequence this tower runs its blocks on, for an input of `in_type`."""
         raise NotImplementedError
+
+    def word_embeddings(self, text: str) -> torch.Tensor:
+        """The token embeddings of the words of `text` (no start or end token), for components that start
+        from words (CoOp's context). Text towers that give them override this."""
+        raise ValueError(f"the {self.name} tower of {self.module.label} does not give word embeddings")
 
     # -- what the compiler asks
     def linear_path(self, index: int, point: str) -> str | None:
@@ -119,8 +131,7 @@ class Tower:
                     x = run_block(self.parts(i), x, block_hooks, ctx, mask)
         ctx.layer = -1
         with grad(self.depth if grad_from is None else grad_from):
-            if ctx.state.get("extra_tokens"):
-                x = x[:, : x.shape[1] - ctx.state["extra_tokens"]]
+            x = ctx.own(x)  # ctx.extra stays: recomputed blocks run again in the backward pass
             out = self.finish(x, ctx)
             if hooks:
                 out[""] = hooks.tower.apply("output", out[""], out[""], ctx)
@@ -133,8 +144,8 @@ class Tower:
         x = hooks.apply("input", x, x, ctx)
         if hooks.prompts:
             extra = torch.cat([m(x, ctx) for m in hooks.prompts], dim=1)
-            ctx.state["extra_tokens"] = extra.shape[1]
             x = torch.cat([x, extra], dim=1)
+            ctx.extra = extra.shape[1]
         return x
 
     def _collect_taps(self, ctx: RunContext) -> dict[str, torch.Tensor]:

@@ -103,7 +103,7 @@ class ViCLIPVisual(Tower):
     def context(self, video) -> RunContext:
         b, t, _, h, w = video.shape
         return RunContext(batch=b, frames=t, layout="video", prefix=1, grid=(h // self.patch, w // self.patch),
-                          tower="visual")
+                          tower="visual", order="hwt")
 
     def embed(self, video, ctx, hooks: PointHooks):
         b, t = video.shape[:2]

@@ -52,7 +52,7 @@ class VideoMAEVisual(Tower):
     def context(self, video) -> RunContext:
         b, t, _, h, w = video.shape
         return RunContext(batch=b, frames=t // TUBELET, layout="video", prefix=0, grid=(h // PATCH, w // PATCH),
-                          tower="visual", state={"order": "thw"})
+                          tower="visual", order="thw")
 
     def embed(self, video, ctx, hooks: PointHooks):
         b, t = video.shape[:2]

@@ -18,13 +18,12 @@ from torch import nn
 
 from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
-from composer.components.adapters.lora import activate_all
-from composer.components.adapters.lora import owns as peft_owns
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
 from composer.graph.graph import Attachment, Graph, build_graph
 from composer.graph.plan import make_plan
 from composer.spec.ir import Spec
+from composer.uses import USES
 
 
 @dataclass(frozen=True)
@@ -77,41 +76,43 @@ def _site_info(graph: Graph, a: Attachment, layer: int) -> SiteInfo:
 
 
 def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> nn.Module | None:
-    """Build one placement's modules and hook them into its tower; returns what the model should own."""
-    tower = graph.tower(a.backbone, a.tower)
-    if a.use == "tap":
-        detach = a.params.detach
-        for hooks in ([tower.hooks.blocks[i] for i in a.layers] or [tower.hooks.tower]):
-            hooks.taps[a.point].append((a.name, detach))
-        tower.hooks.taps[a.name] = a.layers
-        return None
+    """Build one placement's modules and hook them into its tower with its use; returns what the model
+    should own."""
+    tower, use = graph.tower(a.backbone, a.tower), USES[a.use]
     modules = nn.ModuleDict()
     for layer in a.layers or [-1]:
-        site = _site_info(graph, a, layer)
-        with torch.device(device):
-            module = a.kind.build(a.params, site, shared) if shared is not None else a.kind.build(a.params, site)
-        if hasattr(module, "init_from"):
-            module.init_from(tower)
         hooks = tower.hooks.blocks[layer] if layer >= 0 else tower.hooks.tower
-        if a.use == "parallel":
-            hooks.parallel[a.point].append(module)
-        elif a.use == "sequential":
-            hooks.sequential[a.point] = module
-        elif a.use == "prompt":
-            hooks.prompts.append(module)
+        if not use.builds:  # a tap records under its name
+            use.hook(hooks, a.point, (a.name, a.params.detach))
+            continue
+        with torch.device(device):
+            module = a.kind.build(a.params, replace(_site_info(graph, a, layer), shared=shared))
+        if a.kind.init_from_tower is not None:
+            a.kind.init_from_tower(module, tower)
+        use.hook(hooks, a.point, module)
         modules[str(layer + 1) if layer >= 0 else a.point] = module
-    return modules
+    return modules or None
+
+
+def _inject(graph: Graph, name: str, device) -> dict[str, str]:
+    """A backbone-level use (weight deltas): one installation over every placement's modules on each
+    backbone; returns the backbone parameter names it added, with their owner `name`."""
+    placements = graph.placements(name)
+    a = placements[0]
+    with torch.device(device):
+        built = a.kind.build(a.params, _site_info(graph, a, a.layers[0] if a.layers else -1))
+    owned = {}
+    for backbone in dict.fromkeys(p.backbone for p in placements):
+        paths = [path for p in placements if p.backbone == backbone for path in p.linear_paths]
+        for pname in USES[a.use].inject(graph.backbones[backbone], paths, built, name):
+            owned[f"{backbone}.{pname}"] = name
+    return owned
 
 
 def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
     """All placements of one attached component; a kind spanning several sites also gets its shared part."""
     placements = graph.placements(name)
     kind, params = placements[0].kind, placements[0].params
-    if placements[0].use == "weight_delta":  # one peft adapter over every placement's linears
-        for backbone in dict.fromkeys(a.backbone for a in placements):
-            paths = [p for a in placements if a.backbone == backbone for p in a.linear_paths]
-            kind.build(params, graph.backbones[backbone], paths, name)
-        return None
     shared = None
     if kind.build_shared is not None:
         sites = [_site_info(graph, a, layer) for a in placements for layer in a.layers or [-1]]
@@ -128,14 +129,14 @@ def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
     return out
 
 
-def _freeze(spec: Spec, graph: Graph, components: nn.ModuleDict) -> set[str]:
-    """Set requires_grad everywhere; return the names of parts that train."""
+def _freeze(spec: Spec, graph: Graph, components: nn.ModuleDict, owners: dict[str, str]) -> set[str]:
+    """Set requires_grad everywhere; return the names of parts that train. `owners`: backbone parameters
+    (backbone.name) that belong to a component."""
     trainable: set[str] = set()
-    attached = {a.name for a in graph.attachments.values()}
     for name, backbone in graph.backbones.items():
         b = spec.backbones[name]
         for pname, param in backbone.named_parameters():
-            owner = next((c for c in attached if peft_owns(c, pname)), None)
+            owner = owners.get(f"{name}.{pname}")
             if owner is not None:
                 param.requires_grad_(not spec.components[owner].frozen)
                 if param.requires_grad:
@@ -185,13 +186,19 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
         for tower in [t for t in backbone.towers if (name, t) not in used]:
             backbone.drop_tower(tower)
     components = nn.ModuleDict()
+    owners: dict[str, str] = {}  # backbone parameters a component owns (weight deltas)
     for name in dict.fromkeys(a.name for a in graph.attachments.values()):
         with _blame(spec, name):
+            if USES[graph.placements(name)[0].use].inject is not None:
+                owners.update(_inject(graph, name, options.device))
+                continue
             module = _install_component(graph, name, options.device)
         if module is not None:
             components[name] = module
-    for backbone in graph.backbones.values():
-        activate_all(backbone)
+    for use in dict.fromkeys(USES[a.use] for a in graph.attachments.values()):
+        if use.finish is not None:
+            for backbone in graph.backbones.values():
+                use.finish(backbone)
     for name, call in graph.calls.items():
         if call.component in components:
             continue
@@ -199,7 +206,7 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
                         Path(spec._file).parent)
         with torch.device(options.device), _blame(spec, call.component):
             components[call.component] = call.kind.build(call.params, info)
-    trainable = _freeze(spec, graph, components)
+    trainable = _freeze(spec, graph, components, owners)
     check_training(graph, trainable)
     plan = make_plan(graph, trainable, options.plan, options.recompute)
-    return ComposedModel(graph, components, plan, trainable)
+    return ComposedModel(graph, components, plan, trainable, owners)

@@ -8,15 +8,18 @@ import networkx as nx
 import torch
 from torch import nn
 
+from composer.components.registry import Kind, get_kind
 from composer.graph.graph import Graph
 from composer.graph.plan import Plan
 from composer.spec.ir import ClassesInput
 
 
 class ComposedModel(nn.Module):
-    def __init__(self, graph: Graph, components: nn.ModuleDict, plan: Plan, trainable: set[str]) -> None:
+    def __init__(self, graph: Graph, components: nn.ModuleDict, plan: Plan, trainable: set[str],
+                 owners: dict[str, str] | None = None) -> None:
         super().__init__()
         self.graph = graph
+        self.owners = owners or {}  # "backbone.param" -> the component that owns it (weight deltas)
         self.spec = graph.spec
         self.backbones = nn.ModuleDict(graph.backbones)
         self.components = components
@@ -29,11 +32,11 @@ class ComposedModel(nn.Module):
         self._plan_components()
 
     def _plan_components(self) -> None:
-        """Trainable components that can recompute their own activations (a `recompute` attribute, such as
-        TDS-CLIP's side network) follow the plan's recomputation setting."""
+        """Trainable components that can recompute their own activations (kinds declaring `recomputes`, such
+        as TDS-CLIP's side network) follow the plan's recomputation setting."""
         on = self.plan.enabled and self.plan.recompute_enabled
         for name, module in self.components.items():
-            if hasattr(module, "recompute"):
+            if self._kind_of(name).recomputes:
                 module.recompute = on and name in self.trainable_parts
                 if module.recompute:
                     self.plan.recomputing_components.append(name)
@@ -110,8 +113,8 @@ class ComposedModel(nn.Module):
 
     def use_dataset_files(self, files: dict) -> None:
         """Give components that read dataset-provided files (`@name`) the dataset's files."""
-        for module in self.components.modules():
-            if hasattr(module, "bind_dataset"):
+        for name, module in self.components.items():
+            if self._kind_of(name).binds_dataset:
                 module.bind_dataset(files)
         self.clear_cache()
 
@@ -144,10 +147,10 @@ class ComposedModel(nn.Module):
 
     def parameter_owner(self, name: str) -> str:
         """Which component or backbone a parameter belongs to."""
-        from composer.components.adapters.lora import owns
-
         parts = name.split(".")
         if parts[0] == "components":
             return parts[1]
-        owner = next((a.name for a in self.graph.attachments.values() if owns(a.name, name)), None)
-        return owner or parts[1]
+        return self.owners.get(name.split(".", 1)[1], parts[1])
+
+    def _kind_of(self, component: str) -> Kind:
+        return get_kind(self.spec.components[component].kind)

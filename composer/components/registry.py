@@ -47,7 +47,7 @@ class SiteInfo:
     backbone: str
     tower: str
     point: str
-    use: str  # parallel, sequential, prompt, weight_delta or tap
+    use: str  # a use of composer/uses.py
     layer: int  # 0-based block index, -1 for a tower-level point
     in_dim: int  # width of what the point receives
     out_dim: int  # width of what the point produces
@@ -58,6 +58,7 @@ class SiteInfo:
     grid: tuple[int, int] | None
     prefix: int
     patch: int | None = None
+    shared: Any = None  # kinds with build_shared: the module shared by all placements of the component
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,19 @@ class NodeInfo:
     base_dir: Path = Path(".")  # the spec file's folder: relative file parameters resolve against it
 
 
+# (params, where it is built) -> an nn.Module; a weight-delta kind returns its peft config instead (the
+# weight_delta use of composer/uses.py injects it)
+Build = Callable[[Any, "SiteInfo | NodeInfo"], Any]
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
     summary: str
     params: type[Params]
-    build: Callable[..., Any] | None  # attachments: (params, [SiteInfo]) -> module; nodes: (params, NodeInfo)
+    build: Build | None  # None: a tap (it builds nothing)
     paper: str = ""
-    uses: tuple[str, ...] = ()  # how it may use a site; empty for a flow node
+    uses: tuple[str, ...] = ()  # how it may use a site (names of composer/uses.py USES); empty for a flow node
     points: tuple[str, ...] = ()  # where it may attach
     inputs: tuple[str, ...] = ()  # flow nodes: input port names (documentation and arity)
     infer: Callable[[Any, list[TType]], TType] | None = None  # flow nodes: output type from input types
@@ -85,7 +91,17 @@ class Kind:
     fixed_classes: bool = False  # one output per training class: cannot score classes it never trained on
     # kinds that span several sites: (params, [SiteInfo of every placement and layer]) -> a module shared by
     # all placements, passed to build(params, site, shared)
-    build_shared: Callable[..., Any] | None = None
+    build_shared: Callable[[Any, list[SiteInfo]], Any] | None = None
+    # declared capabilities of what `build` returns, so nothing is probed with hasattr:
+    init_from_tower: Callable[[Any, Any], None] | None = None  # (module, tower): start from the built tower
+    recomputes: bool = False  # the module has a `recompute` switch that follows the plan (activation checkpointing)
+    binds_dataset: bool = False  # the module has `bind_dataset(files)`: it reads dataset-provided files (@name)
+
+    def __post_init__(self) -> None:
+        from composer.uses import USES
+
+        unknown = [u for u in self.uses if u not in USES]
+        assert not unknown, f"kind {self.name}: unknown uses {unknown} (composer/uses.py has {', '.join(USES)})"
 
     @property
     def attaches(self) -> bool:

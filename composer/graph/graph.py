@@ -26,6 +26,7 @@ from composer.errors import Loc, Problem, SpecError, did_you_mean
 from composer.tensor_types import SCALAR, ShapeError, TType, match
 from composer.spec.ir import ClassesInput, LabelInput, Spec, VideoInput
 from composer.spec.site import Site, parse_site
+from composer.uses import USES
 
 PRETRAINED = "pretrained"
 
@@ -167,7 +168,7 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
         if params is None:
             continue
         sites = [comp.site] if isinstance(comp.site, str) else list(comp.site)
-        if len(sites) > 1 and kind.build_shared is None and "weight_delta" not in kind.uses:
+        if len(sites) > 1 and kind.build_shared is None and not any(USES[u].spans_sites for u in kind.uses):
             problems.append(Problem(f"{kind.name} attaches at one site; give a list only to kinds that span "
                                     "towers (e.g. msta)", site_loc, hint="use one component per site"))
             continue
@@ -180,14 +181,13 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
                 problems.extend(e.problems)
                 continue
             graph.attachments[key] = attachment
-            if attachment.use in ("weight_delta", "sequential"):
+            if USES[attachment.use].exclusive:
                 for layer in attachment.layers or [-1]:
                     claimed[(attachment.backbone, attachment.tower, layer, attachment.point, attachment.use)].append(key)
     for (backbone, tower, layer, point, use), names in claimed.items():
         if len(names) > 1:
             where = f"block {layer + 1}" if layer >= 0 else "the tower"
-            why = ("two weight deltas on one linear would be summed in an order peft does not promise"
-                   if use == "weight_delta" else "the order of two sequential components at one point is ambiguous")
+            why = USES[use].exclusive
             problems.append(Problem(
                 f"components {', '.join(repr(n) for n in names)} both take {backbone}.{tower} {where} "
                 f"point '{point}' as {use}", graph.attachments[names[1]].loc,
@@ -217,19 +217,22 @@ def _attachment(graph: Graph, name: str, key: str, text: str, use: str | None, k
     if use not in kind.uses:
         raise SpecError(f"{kind.name} cannot be used as '{use}'", graph.spec.loc_of("components", name, "use"),
                         expected=", ".join(kind.uses))
-    if use == "prompt" and site.point not in ("tokens", "input"):
-        raise SpecError("prompts attach at blocks[...].tokens (deep) or at the tower's input (shallow)", loc)
+    accepted = USES[use].points(tower, site.at_blocks)
+    if site.point not in accepted:
+        where = "in a block" if site.at_blocks else "on the tower (outside blocks[...])"
+        others = [p for p in kind.points if p in accepted]
+        raise SpecError(f"{kind.name} cannot be used as {use} at '{site.point}' {where} of {site.backbone}."
+                        f"{site.tower} ({USES[use].summary})", loc,
+                        expected=", ".join(others) or f"no point {where} of this tower")
     layers = site.resolve(tower.depth, loc) if site.at_blocks else []
     if site.at_blocks and not layers:
         raise SpecError(f"site '{text}' selects no block", loc)
     attachment = Attachment(name, key, kind, params, use, site, layers, graph.spec.components[name].loc)
-    if use == "weight_delta":
-        paths = [tower.linear_path(i, site.point) for i in layers]
+    if USES[use].targets is not None:
+        paths = USES[use].targets(tower, layers, site.point)
         if None in paths:
-            raise SpecError(f"a weight delta needs a linear module, and '{site.point}' on {site.backbone}."
-                            f"{site.tower} is not one", loc,
-                            hint="q, k and v share one fused linear here: use attn.qkv (or a parallel "
-                                 "adapter at attn.q / attn.v)")
+            raise SpecError(f"'{site.point}' on {site.backbone}.{site.tower} is not one linear module in every "
+                            f"selected block", loc)
         attachment.linear_paths = paths
     return attachment
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from composer.errors import Loc
+from composer.uses import USES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -76,7 +77,7 @@ class BackboneSpec(Node):
 
 
 # ---------------------------------------------------------------- components
-Use = Literal["parallel", "sequential", "prompt", "weight_delta", "tap"]
+Use = Literal[tuple(USES)]  # the uses of composer/uses.py
 
 
 class Component(Node):

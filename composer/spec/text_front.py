@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from composer.errors import Loc, SpecError
 from composer.spec import comments, limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
+from composer.uses import USES
 
 GRAMMAR = resources.files("composer") / "grammar" / "spec.lark"  # ../grammar (see pyproject.toml)
 
@@ -24,7 +25,7 @@ _TOKEN_WORDS = {
     "NAME": "a name", "DOTTED": "a dotted name", "SITE": "a site such as clip.visual.blocks[1-12].mlp",
     "STRING": 'a "string"', "NUMBER": "a number", "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'",
     "RBRACE": "'}'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "EQUAL": "'='", "COLON": "':'",
-    "USE": "a use (parallel, sequential, prompt, weight_delta, tap)", "FROZEN": "'frozen'",
+    "USE": f"a use ({', '.join(USES)})", "FROZEN": "'frozen'",
     "$END": "end of file",
 }
 
@@ -34,7 +35,8 @@ _COMMENTS: list[Token] = []  # filled by the lexer during one parse (the grammar
 
 @functools.cache
 def parser() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", propagate_positions=True,
+    uses = "USE: " + " | ".join(f'"{u}"' for u in USES) + "\n"  # the one list of uses (composer/uses.py)
+    return Lark(GRAMMAR.read_text(encoding="utf-8") + uses, parser="lalr", propagate_positions=True,
                 maybe_placeholders=True, lexer_callbacks={"COMMENT": _COMMENTS.append})
 
 

@@ -30,6 +30,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
@@ -87,15 +88,20 @@ class MSTABranch(nn.Module):
     def _temporal_up(self, h: torch.Tensor, ctx) -> torch.Tensor:
         """The temporal up-projection of the patch tokens ([CLS] gets none)."""
         gh, gw = ctx.grid
-        if self.layout == "video":  # [B, 1 + N*T, r], patch-major (n t)
+        head, patches, tail = ctx.split(h)  # class token (and prompt tokens) get none
+        if self.layout == "video" and ctx.order == "hwt":  # [B, 1 + N*T, r], patch-major (ViCLIP)
             b, t = h.shape[0], ctx.frames
-            grid = h[:, 1:].reshape(b, gh, gw, t, -1).permute(0, 4, 3, 1, 2)
+            grid = patches.reshape(b, gh, gw, t, -1).permute(0, 4, 3, 1, 2)
             out = self.temporal(grid).permute(0, 3, 4, 2, 1).reshape(b, gh * gw * t, -1)
+        elif self.layout == "video":  # [B, T*N, r], time-major (VideoMAE)
+            b, t = h.shape[0], ctx.frames
+            grid = patches.reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
+            out = self.temporal(grid).permute(0, 2, 3, 4, 1).reshape(b, t * gh * gw, -1)
         else:  # frames: [B*T, 1 + N, r]
             b, t = ctx.batch, ctx.frames
-            grid = h[:, 1:].reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
+            grid = patches.reshape(b, t, gh, gw, -1).permute(0, 4, 1, 2, 3)
             out = self.temporal(grid).permute(0, 2, 3, 4, 1).reshape(b * t, gh * gw, -1)
-        return torch.cat([torch.zeros_like(out[:, :1]), out], dim=1)
+        return F.pad(out, (0, 0, head.shape[1], tail.shape[1]))
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         h = ctx.parts.norm1(_ScaleGrad.apply(x, self.scale))
@@ -119,7 +125,7 @@ register(Kind(
     name="msta",
     summary="multimodal spatio-temporal adapter parallel to whole blocks of a video and a text tower, "
             "with a per-layer projection shared by both",
-    params=MSTAParams, build=lambda p, site, shared: MSTABranch(site, p, shared), build_shared=build_shared,
+    params=MSTAParams, build=lambda p, site: MSTABranch(site, p, site.shared), build_shared=build_shared,
     paper="MSTA (Chen et al., CVPR 2025), Sec. 3.2; MMA (Yang et al., CVPR 2024), Eq. 3-5",
     uses=("parallel",), points=("block",),
 ))

@@ -1,6 +1,6 @@
 """ST-Adapter (Pan et al., NeurIPS 2022, Eq. 1): x + Up(DWConv3d(Down(x))) before each block of a
 per-frame ViT, the depthwise 3D conv (kernel 3x1x1) mixing time over the patch grid; the class token
-passes through unchanged. Bottleneck 384 and zero-initialised up-projection as in the paper's ViT-B setting."""
+(and any register or prompt token) passes through unchanged. Bottleneck 384 and zero-initialised up-projection as in the paper's ViT-B setting."""
 
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ class STAdapter(nn.Module):
         nn.init.zeros_(self.up.bias)
         nn.init.zeros_(self.conv.bias)
 
-    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:  # [B*T, 1 + N, D]
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:  # [B*T, prefix + N + prompts, D]
         b, t = ctx.batch, ctx.frames
         h, w = ctx.grid
-        patches = self.down(x[:, 1:]).view(b, t, h, w, -1).permute(0, 4, 1, 2, 3)
-        patches = self.conv(patches).permute(0, 2, 3, 4, 1).reshape(b * t, h * w, -1)
-        return x + torch.cat([torch.zeros_like(x[:, :1]), self.up(patches)], dim=1)
+        head, patches, tail = ctx.split(x)  # class token (and registers, prompts) pass through
+        y = self.down(patches).view(b, t, h, w, -1).permute(0, 4, 1, 2, 3)
+        y = self.conv(y).permute(0, 2, 3, 4, 1).reshape(b * t, h * w, -1)
+        return torch.cat([head, patches + self.up(y), tail], dim=1)
 
 
 def build(p: STAdapterParams, site: SiteInfo) -> STAdapter:

@@ -39,11 +39,7 @@ class TextContext(nn.Module):
         """Start from the embeddings of the init words (called once the backbone exists)."""
         if self.init_words is None:
             return
-        from composer.backbones.clip import tokenize
-
-        clip = tower.clip
-        ids = tokenize((self.init_words,), clip.context_length)[0].to(clip.token_embedding.weight.device)
-        words = clip.token_embedding(ids[1: int(ids.argmax())]).detach()
+        words = tower.word_embeddings(self.init_words)
         if words.shape[0] != self.context.shape[0]:
             raise ValueError(f"init '{self.init_words}' is {words.shape[0]} tokens but tokens="
                              f"{self.context.shape[0]}; leave tokens out to take it from init")
@@ -70,5 +66,5 @@ register(Kind(
     summary="CoOp learnable context vectors inserted after the start token of every prompt",
     params=TextContextParams, build=build,
     paper="CoOp (Zhou et al., IJCV 2022), Eq. 2",
-    uses=("sequential",), points=("embed",),
+    uses=("sequential",), points=("embed",), init_from_tower=lambda module, tower: module.init_from(tower),
 ))

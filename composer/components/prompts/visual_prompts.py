@@ -4,7 +4,7 @@
 Deep prompts attach at `blocks[...].tokens`: one prompt set per block, seen by that block's attention
 only and dropped after it (VPT-deep discards them at the next layer too). Shallow prompts attach at the
 tower's `input` and travel through every block, dropped before the tower's output.
-With `gated: true` the prompts are attended separately and added through tanh(gate), gate = 0 at start
+With `gated: true` (deep prompts only) the prompts are attended separately and added through tanh(gate), gate = 0 at start
 (the zero-init attention of LLaMA-Adapter, Zhang et al., ICLR 2024, Eq. 7): the model starts as the
 frozen backbone, which plain VPT cannot do.
 """
@@ -26,7 +26,8 @@ class VisualPromptParams(Params):
     init: Literal["uniform", "normal", "zeros"] = Field(
         "uniform", description="uniform(+-sqrt(6 / (3 p^2 + D))) as VPT, normal(0.02), or zeros")
     dropout: float = Field(0.0, ge=0, lt=1)
-    gated: bool = Field(False, description="attend prompts separately through a zero-initialised tanh gate")
+    gated: bool = Field(False, description="attend prompts separately through a zero-initialised tanh gate "
+                                           "(deep prompts only: each block applies its gate)")
 
 
 class VisualPrompts(nn.Module):

@@ -140,6 +140,6 @@ register(Kind(
     name="tds_side_network",
     summary="([B, T, W, 3, H, W] windows, [B, T, L, N, D] detached taps) -> [B, d]: TDS-CLIP's side "
             "network with the SME stem and TD-Adapters",
-    params=TDSParams, build=build, inputs=("windows", "taps"), infer=infer,
+    params=TDSParams, build=build, inputs=("windows", "taps"), infer=infer, recomputes=True,
     paper="TDS-CLIP (Wang et al., arXiv 2408.10688), Sec. 3.2-3.4",
 ))

@@ -87,5 +87,6 @@ register(Kind(
     summary="str[C] class names -> str[C] or str[C, N] texts looked up in a JSON file (descriptions, "
             "label dictionaries, prompt answers)",
     params=ClassTextsParams, build=lambda p, info: ClassTexts(p, info.base_dir), inputs=("names",), infer=infer,
+    binds_dataset=True,
     paper="descriptions: MSTA (Chen et al., CVPR 2025), Sec. 3.3; label dictionary: Deng et al. 2024, Sec. 3.4",
 ))

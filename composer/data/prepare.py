@@ -209,7 +209,7 @@ def ffmpeg_command(source: Path, output: Path, suffix: str, options: PrepareOpti
 
 def run_ffmpeg(command: list[str]) -> tuple[int, str]:
     """The one place FFmpeg runs (tests inject failures here): exit status and its error output."""
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    done = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           errors="replace")
     return done.returncode, done.stderr
 

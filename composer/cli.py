@@ -82,6 +82,7 @@ def main() -> None:
     composer predict SPEC V  classify video files (zero-shot with --classes, or with a checkpoint)
     composer plot RUN_DIR    draw a run's learning curves and confusion matrices (or overlay runs)
     composer data check      find bad videos and split lines before a long run
+    composer data prepare    transcode a dataset once into a copy that decodes fast
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
     composer specs           list the shipped specs (SPEC may be one of their names)
@@ -541,7 +542,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
 
 @main.group()
 def data() -> None:
-    """Inspect datasets before a long run."""
+    """Inspect and prepare datasets before a long run."""
 
 
 @data.command(name="check")
@@ -588,6 +589,68 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
     else:
         click.echo(report.text())
     sys.exit(0 if report.ok else 1)
+
+
+@data.command(name="prepare")
+@click.option("--data-root", type=click.Path(), required=True, help="the folder that holds the dataset")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="the folder of the copy (created; point --data-root at it afterwards)")
+@click.option("--short-side", type=click.IntRange(min=16), default=256, show_default=True,
+              help="shorter side in pixels (256 or 320 as most papers read; smaller videos are not upscaled)")
+@click.option("--keyframe-every", type=click.IntRange(min=1), default=8, show_default=True,
+              help="frames between keyframes: a sampled frame costs at most this many decoded frames")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="constant frame rate of the copy (default: the source's)")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+              help="libx264 quality: lower is closer to the source and larger")
+@click.option("--preset", default="fast", show_default=True,
+              type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]))
+@click.option("--jobs", type=click.IntRange(min=0), default=0, help="videos transcoded at once (default: one per "
+              "core; FFmpeg's threads share the cores)")
+@click.option("--dataset", default=None, help="also check that the copy indexes like the source with this "
+              "dataset's parser (same videos, labels and classes)")
+@click.option("--split", type=int, default=1, show_default=True, help="the split checked with --dataset")
+@_fail_on_spec_errors
+def data_prepare(data_root, out, short_side, keyframe_every, fps, crf, preset, jobs, dataset, split):
+    """Transcode a dataset once into a seek-friendly copy: shorter side 256 (or 320), a keyframe every few
+    frames, constant frame rate, H.264 through FFmpeg, no audio.
+
+    \b
+    composer data prepare --data-root /data/ucf101 --out /fast/ucf101-256
+    composer run SPEC --dataset ucf101 --data-root /fast/ucf101-256
+
+    Every video keeps its relative path and name and every other file (split lists, CSV, JSON) is copied as
+    it is, so the dataset's parser reads the copy like the original. Runs across the cores; run it again to
+    resume (finished videos are skipped; it refuses other settings on the same --out). A video FFmpeg cannot
+    decode is reported (one line each, and in OUT/.composer-prepare/failures.txt) and left out; the rest
+    completes. A file with a video's name in the copy is always complete. Exit status 0: all prepared;
+    1: failures listed; 2: a mistake in the arguments (e.g. an --out that cannot be written)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from composer.data.datasets import load_dataset
+    from composer.data.prepare import PrepareOptions, prepare_dataset
+
+    if dataset is not None:
+        load_dataset(dataset, data_root, split, skip_missing=True, strict=False)  # a wrong root stops here
+    options = PrepareOptions(short_side=short_side, keyframe_every=keyframe_every, fps=fps, crf=crf,
+                             preset=preset, jobs=jobs)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_console(stderr=True), transient=True) as bars:
+        def advance_factory(total: int):
+            task = bars.add_task("transcoding videos", total=total)
+            return lambda: bars.advance(task)
+
+        report = prepare_dataset(data_root, out, options, advance_factory)
+    click.echo(report.text())
+    same = True
+    if dataset is not None and not report.stop:
+        from composer.data.prepare import compare_indexes
+
+        differences = compare_indexes(dataset, data_root, out, split)
+        same = not differences
+        click.echo(f"the copy indexes like the source with the {dataset} parser" if same else
+                   f"the copy does not index like the source ({dataset} parser):\n  " + "\n  ".join(differences))
+    sys.exit(0 if report.ok and same else 1)
 
 
 @main.command()

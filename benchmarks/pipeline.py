@@ -5,8 +5,8 @@ worker crops, flips, colour-jitters and greys the clip on the CPU with torchvisi
 float32 [0, 1] clips through shared memory; no pinned memory.
 *after*: one DataLoader for all epochs (persistent workers); the worker decodes and crops, and sends uint8
 clips with their colour parameters; the batch is copied to the device (pinned, non-blocking on CUDA) and
-turned into floats and coloured there, batched (composer.data.clips.on_device). On a CPU-only machine the
-"device" is the CPU, so the main process does that work inside the measured time.
+turned into floats and coloured there, batched (composer.data.clips.on_device). When the device is the CPU,
+`composer run` colours in the workers instead (in parallel, the same function and result), as here.
 
 Clips per second over `--epochs` epochs of the whole set, the loader built once per measurement (what a run
 pays), `--repeats` interleaved repeats, medians and the ratio. The videos: synthetic 320x240 H.264 clips of
@@ -93,7 +93,8 @@ def after(items, workers: int, batch: int, epochs: int, device: str) -> float:
     from composer.train.loop import Settings, TrainLoader
 
     accelerator = Accelerator(cpu=device == "cpu")
-    config = ClipConfig(frames=8, size=224, threads=decode_threads(workers))
+    config = ClipConfig(frames=8, size=224, threads=decode_threads(workers),
+                        colour_in_worker=device == "cpu" and workers > 0)  # what `composer run` chooses
     start, clips = time.perf_counter(), 0
     loader = TrainLoader(ClipDataset(items, config, train=True), Settings(batch_size=batch, workers=workers),
                          accelerator, seed=0)

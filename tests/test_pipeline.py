@@ -136,3 +136,14 @@ def test_evaluation_forwards_at_most_the_eval_batch_size_in_views(videos):
         assert max(net.sizes) <= eval_batch and sum(net.sizes) == 6 * len(good)
         scores[eval_batch] = metrics["scores"]
     torch.testing.assert_close(scores[4], scores[64])  # chunking changes nothing but the peak
+
+
+def test_colour_in_the_worker_gives_the_clips_the_device_would(videos):
+    config = ClipConfig(frames=4, size=16)
+    on_device_clips = ClipDataset(videos[:3], config, train=True, seed=1)
+    in_worker = ClipDataset(videos[:3], ClipConfig(frames=4, size=16, colour_in_worker=True), train=True, seed=1)
+    for i in range(3):
+        a, b = on_device_clips[(2, i)], in_worker[(2, i)]
+        assert b["video"].dtype == torch.float32 and "colour" not in b
+        torch.testing.assert_close(on_device({"video": a["video"][None], "colour": a["colour"][None]}, "cpu")[0],
+                                   b["video"], atol=0, rtol=0)

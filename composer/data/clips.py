@@ -33,6 +33,7 @@ class ClipConfig:
     flip: bool = True
     device: str = "cpu"  # where torchcodec decodes
     threads: int = 1  # FFmpeg decoding threads per video (video.decode_threads sizes them to the cores)
+    colour_in_worker: bool = False  # training on the CPU: colour in the workers, in parallel (same result)
     short: str = "loop"  # a video with fewer than `frames` frames: loop its frames, or skip it (data/check.py)
 
 
@@ -77,6 +78,8 @@ class ClipDataset(Dataset):
                     torch.manual_seed(rng.getrandbits(62))
                     video = self._shape(crop(frames, self.transform))
                 extra["colour"] = draw_colour(rng)
+                if self.config.colour_in_worker:
+                    video = colour(to_unit(video)[None], extra.pop("colour")[None])[0]
             else:
                 views = [self._shape(v) for k in range(self.config.clips)
                          for v in test_views(self._frames(decoder, count, rng, k, item.path), self.config.size,
@@ -112,6 +115,8 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def on_device(batch: dict[str, Any], device: torch.device | str) -> torch.Tensor:
     """A batch's uint8 clips as floats in [0, 1] on `device` (a non-blocking copy: pinned batches overlap it
-    with the work already queued), coloured there, batched, when they are training clips."""
-    video = to_unit(batch["video"].to(device, non_blocking=True))
+    with the work already queued), coloured there, batched, when they are training clips not yet coloured
+    (`colour_in_worker` sends float clips, already coloured)."""
+    video = batch["video"].to(device, non_blocking=True)
+    video = to_unit(video) if video.dtype == torch.uint8 else video
     return colour(video, batch["colour"]) if "colour" in batch else video

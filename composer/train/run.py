@@ -207,7 +207,7 @@ class Run:
         short = options.short_videos
         threads = decode_threads(self.settings.workers)
         self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, threads=threads,
-                               short=short)
+                               colour_in_worker=self.device == "cpu" and self.settings.workers > 0, short=short)
         self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
                                     device=decode, threads=threads, short=short)
         self.eval_loaders: dict[tuple[str, ClipConfig], Any] = {}  # test part and clips -> loader, workers kept

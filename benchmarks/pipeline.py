@@ -130,7 +130,7 @@ def main() -> None:
              "| pipeline | clips/s |", "|---|---|",
              f"| before (new loader per epoch, CPU colour, float32 from workers) | {b['median']:.1f} "
              f"({b['min']:.1f}-{b['max']:.1f}) |",
-             f"| after (persistent workers, uint8 from workers, colour batched on the device) | {a['median']:.1f} "
+             f"| after (persistent workers; on a GPU uint8 from workers, colour batched there; on the CPU colour in the workers) | {a['median']:.1f} "
              f"({a['min']:.1f}-{a['max']:.1f}) |",
              f"| ratio after / before | {r['median']:.2f} ({r['min']:.2f}-{r['max']:.2f}) |"]
     save("8_pipeline", {"rates": rates, "args": vars(args)}, "\n".join(lines))

@@ -3,7 +3,6 @@ uint8 until the device, a stage's loader keeps its workers across epochs and sti
 (seed, epoch, clip), and evaluation forwards at most --eval-batch-size views at once."""
 
 import random
-from pathlib import Path
 
 import pytest
 import torch

@@ -23,10 +23,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from common import save, summary
 
-from composer.data.clips import ClipConfig, ClipDataset, collate
+from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import Item
 from composer.data.sampling import segment_indices
-from composer.data.transforms import augment, test_views, train_transform
+from composer.data.transforms import crop, draw_colour, test_views, train_geometry
 
 
 def videos(folder: Path, synthetic: int) -> list[Path]:
@@ -47,7 +47,7 @@ def videos(folder: Path, synthetic: int) -> list[Path]:
 class PyAVClips(Dataset):
     def __init__(self, paths: list[Path], frames: int, size: int, train: bool) -> None:
         self.paths, self.frames, self.size, self.train = paths, frames, size, train
-        self.transform = train_transform(size, flip=True)
+        self.transform = train_geometry(size, flip=True)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -69,8 +69,12 @@ class PyAVClips(Dataset):
                 if index >= max(wanted):
                     break
         clip = torch.stack([frames[j] for j in wanted])
-        video = augment(clip, self.transform) if self.train else test_views(clip, self.size, 1)[0][None]
-        return {"video": video, "label": 0, "index": i}
+        if not self.train:
+            return {"video": test_views(clip, self.size, 1)[0][None], "label": 0, "index": i}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(rng.getrandbits(62))
+            video = crop(clip, self.transform)
+        return {"video": video, "label": 0, "index": i, "colour": draw_colour(rng)}
 
 
 def throughput(dataset, workers: int, epochs: int) -> list[float]:
@@ -79,7 +83,7 @@ def throughput(dataset, workers: int, epochs: int) -> list[float]:
         loader = DataLoader(dataset, batch_size=8, num_workers=workers, collate_fn=collate, shuffle=False)
         start, clips = time.perf_counter(), 0
         for batch in loader:
-            clips += len(batch["video"])
+            clips += len(on_device(batch, "cpu"))  # floats, coloured when training (both loaders alike)
         rates.append(clips / (time.perf_counter() - start))
     return rates
 

@@ -203,6 +203,9 @@ def run_options(fn):
         click.option("--epochs", type=int, default=None, help="override the spec's epochs (every stage)"),
         click.option("--batch-size", type=int, default=None, help="the global batch of one optimiser step, split "
                      "evenly across processes (default: the spec's train.batch_size)"),
+        click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
+                     help="clips per evaluation forward on each process, test views included (default: the "
+                     "per-process training batch)"),
         click.option("--lr", type=float, default=None),
         click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True,
                      help="DataLoader worker processes"),
@@ -238,6 +241,7 @@ def _run_options(kw: dict, sets, unsets) -> "RunOptions":
     return RunOptions(dataset=kw["dataset"], data_root=kw["data_root"], split=kw["split"], protocol=kw["protocol"],
                       shots=kw["shots"], eval_dataset=kw["eval_dataset"], eval_root=kw["eval_root"],
                       tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
+                      eval_batch_size=kw["eval_batch_size"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
                       max_steps=kw["max_steps"], eval_every=kw["eval_every"], save_every=kw.get("save_every"),
@@ -392,7 +396,7 @@ def _views(ctx, param, value):
 @click.option("--seed", type=int, default=None,
               help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="clips per forward pass (default: the spec's train.batch_size)")
+              help="clips per forward pass, test views included (default: the spec's train.batch_size)")
 @click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
               help="DataLoader worker processes")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")

@@ -1,8 +1,11 @@
-"""Clips for training and testing: decode, sample, augment, batch; bad videos are reported, not fatal.
+"""Clips for training and testing: decode, sample, crop, batch; bad videos are reported, not fatal.
 
-Every random choice for a clip (its frames, its crop) is drawn from a generator seeded by
-(seed, epoch, index), so an epoch is the same whether a run was interrupted and resumed or not, and
-whichever worker process loads it.
+Every random choice for a clip (its frames, its crop, its colour parameters) is drawn from a generator
+seeded by (seed, epoch, index), so an epoch is the same whether a run was interrupted and resumed or not,
+and whichever worker process loads it. The epoch comes with the index (the training sampler yields
+(epoch, index) pairs): a loader's worker processes then live across epochs without being told the epoch.
+Clips leave the workers as uint8; `on_device` turns a batch into floats on the training device and applies
+the colour augmentation there (composer/data/transforms.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from torch.utils.data import Dataset
 
 from composer.data.datasets import Item
 from composer.data.sampling import segment_indices, windows
-from composer.data.transforms import augment, test_views, train_transform
+from composer.data.transforms import colour, crop, draw_colour, test_views, to_unit, train_geometry
 from composer.data.video import BadVideo, frame_count, open_video, read_frames
 
 
@@ -29,6 +32,8 @@ class ClipConfig:
     crops: int = 1  # test views in space (1 or 3)
     flip: bool = True
     device: str = "cpu"  # where torchcodec decodes
+    threads: int = 1  # FFmpeg decoding threads per video (video.decode_threads sizes them to the cores)
+    colour_in_worker: bool = False  # training on the CPU: colour in the workers, in parallel (same result)
     short: str = "loop"  # a video with fewer than `frames` frames: loop its frames, or skip it (data/check.py)
 
 
@@ -37,11 +42,7 @@ class ClipDataset(Dataset):
 
     def __init__(self, items: list[Item], config: ClipConfig, train: bool, seed: int = 0) -> None:
         self.items, self.config, self.train, self.seed = items, config, train, seed
-        self.epoch = 0
-        self.transform = train_transform(config.size, config.flip) if train else None
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.transform = train_geometry(config.size, config.flip) if train else None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -59,11 +60,14 @@ class ClipDataset(Dataset):
         c = self.config
         return video.view(c.frames, c.window, *video.shape[1:]) if c.window > 1 else video
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """`key`: a clip index (epoch 0), or (epoch, index)."""
+        epoch, i = key if isinstance(key, tuple) else (0, key)
         item = self.items[i]
-        rng = random.Random(f"{self.seed}/{self.epoch}/{i}")
+        rng = random.Random(f"{self.seed}/{epoch}/{i}")
+        extra: dict[str, Any] = {}
         try:
-            decoder = open_video(item.path, self.config.device)
+            decoder = open_video(item.path, self.config.device, self.config.threads)
             count = frame_count(decoder)
             if count < self.config.frames and self.config.short == "skip":
                 raise BadVideo(f"{item.path}: {count} frame(s), fewer than the {self.config.frames} sampled "
@@ -72,7 +76,10 @@ class ClipDataset(Dataset):
                 frames = self._frames(decoder, count, rng, 0, item.path)
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(rng.getrandbits(62))
-                    video = self._shape(augment(frames, self.transform))
+                    video = self._shape(crop(frames, self.transform))
+                extra["colour"] = draw_colour(rng)
+                if self.config.colour_in_worker:
+                    video = colour(to_unit(video)[None], extra.pop("colour")[None])[0]
             else:
                 views = [self._shape(v) for k in range(self.config.clips)
                          for v in test_views(self._frames(decoder, count, rng, k, item.path), self.config.size,
@@ -80,7 +87,7 @@ class ClipDataset(Dataset):
                 video = torch.stack(views)  # [V, T, ...]
         except BadVideo as e:
             return {"bad": str(e), "index": i}
-        return {"video": video, "label": item.label, "index": i}
+        return {"video": video, "label": item.label, "index": i} | extra
 
 
 def once_per_video(messages: list[str]) -> list[str]:
@@ -101,4 +108,15 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         batch["video"] = torch.stack([s["video"] for s in good])
         batch["label"] = torch.tensor([s["label"] for s in good])
         batch["index"] = torch.tensor([s["index"] for s in good])
+        if "colour" in good[0]:
+            batch["colour"] = torch.stack([s["colour"] for s in good])
     return batch
+
+
+def on_device(batch: dict[str, Any], device: torch.device | str) -> torch.Tensor:
+    """A batch's uint8 clips as floats in [0, 1] on `device` (a non-blocking copy: pinned batches overlap it
+    with the work already queued), coloured there, batched, when they are training clips not yet coloured
+    (`colour_in_worker` sends float clips, already coloured)."""
+    video = batch["video"].to(device, non_blocking=True)
+    video = to_unit(video) if video.dtype == torch.uint8 else video
+    return colour(video, batch["colour"]) if "colour" in batch else video

@@ -4,6 +4,7 @@ decoded raises `BadVideo`; the dataset reports and skips it."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -26,7 +27,14 @@ def reason(error: Exception) -> str:
     return _SOURCE_PREFIX.sub("", text.splitlines()[0]) or type(error).__name__
 
 
-def open_video(path: str | Path, device: str = "cpu"):
+def decode_threads(workers: int) -> int:
+    """FFmpeg threads per decoder: the cores this process may use, shared by the loader's workers (each
+    decodes one video at a time; PyTorch limits a worker to one thread of its own)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def open_video(path: str | Path, device: str = "cpu", threads: int = 1):
     from torchcodec.decoders import VideoDecoder
 
     path = Path(path)
@@ -35,7 +43,8 @@ def open_video(path: str | Path, device: str = "cpu"):
     if path.stat().st_size == 0:
         raise BadVideo(f"{path}: empty file")
     try:
-        decoder = VideoDecoder(str(path), seek_mode="approximate", device=device)
+        decoder = VideoDecoder(str(path), seek_mode="approximate", device=device,
+                               num_ffmpeg_threads=threads)
     except Exception as e:  # torchcodec raises RuntimeError/ValueError for unreadable containers
         raise BadVideo(f"{path}: {reason(e)}") from None
     if not decoder.metadata.num_frames:

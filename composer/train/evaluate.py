@@ -104,7 +104,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     run = Run(spec_path, RunOptions(
         dataset=options.dataset, data_root=options.data_root, split=options.split, protocol=options.protocol,
         shots=options.shots, eval_dataset=options.eval_dataset, eval_root=options.eval_root, tiny=size == "tiny",
-        batch_size=options.batch_size, workers=options.workers, device=options.device, precision=options.precision,
+        batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers, device=options.device, precision=options.precision,
         seed=seed, out=out, skip_missing=options.skip_missing, short_videos=options.short_videos,
         gpu_decode=options.gpu_decode, log_with=["none"], sets=sets, unsets=list(options.unsets)))
     weights = load_checkpoint(run.model, checkpoint, spec_path)

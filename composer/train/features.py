@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from composer.build.files import atomic_write
 from composer.data.clips import ClipConfig, ClipDataset
+from composer.data.transforms import to_unit
 from composer.errors import DataError
 from composer.spec.ir import VideoInput
 
@@ -57,9 +58,6 @@ class CachedClips(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Cached clips are the same every epoch (no augmentation)."""
-
     def path(self, i: int) -> Path:
         return self.folder / f"{i:08d}.safetensors"
 
@@ -76,7 +74,7 @@ class CachedClips(Dataset):
             if "bad" in sample:
                 bad.append(sample["bad"])
                 continue
-            values = {name: sample["video"][:1].to(self.device) for name in self.model.spec.inputs
+            values = {name: to_unit(sample["video"][:1].to(self.device)) for name in self.model.spec.inputs
                       if isinstance(self.model.spec.inputs[name], VideoInput)}
             for run_id in self.runs:
                 values.update(self.model.run_tower(run_id, values))
@@ -84,7 +82,10 @@ class CachedClips(Dataset):
             atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp))
         return bad
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """`key`: a clip index, or (epoch, index) as the training sampler gives it (cached clips are the same
+        every epoch: no augmentation)."""
+        i = key[1] if isinstance(key, tuple) else key
         if not self.path(i).exists():
             return {"bad": f"{self.items[i].path}: not decodable (no cached features)", "index": i}
         return {"features": load_file(self.path(i)), "label": self.items[i].label, "index": i}

@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from accelerate.utils import gather_object
 from torch.utils.data import DataLoader, Sampler
 
-from composer.data.clips import ClipDataset
+from composer.data.clips import on_device
 from composer.data.protocols import Part
 from composer.errors import DataError
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
@@ -30,6 +30,12 @@ class Settings:
     grad_clip: float | None = None
     max_steps: int | None = None  # stop an epoch early (quick checks)
     save_every: int | None = None  # save the run's state every N optimiser steps (besides epoch ends)
+    eval_batch_size: int | None = None  # clips (views included) per evaluation forward; default: batch_size
+    prefetch: int = 4  # batches each worker keeps ready
+
+    @property
+    def eval_batch(self) -> int:
+        return self.eval_batch_size or self.batch_size
 
 
 def inputs(spec, video: torch.Tensor | None, labels: torch.Tensor | None, classes: list[str]) -> dict[str, Any]:
@@ -46,33 +52,61 @@ def inputs(spec, video: torch.Tensor | None, labels: torch.Tensor | None, classe
 
 
 class EpochOrder(Sampler):
-    """The epoch's shuffled order, the same on every process (Accelerate shards its batches), cut to
-    `limit` clips for --max-steps so that accumulation still ends the epoch with an optimiser step.
-    `start` skips the clips a resumed epoch has already trained on (a whole number of global batches)."""
+    """The epoch's shuffled order as (epoch, clip) pairs, the same on every process (Accelerate shards its
+    batches), cut to `limit` clips for --max-steps so that accumulation still ends the epoch with an optimiser
+    step. `place` says which epoch comes next and how many clips of it a resumed epoch has already trained on
+    (a whole number of global batches). The epoch travels with each index, so the loader's persistent workers
+    seed every clip by its epoch without being told. (Not named set_epoch: Accelerate calls that with its own
+    count of passes over the loader, which a resumed run does not share.)"""
 
-    def __init__(self, size: int, seed: int, epoch: int, limit: int | None = None, start: int = 0) -> None:
-        self.size, self.seed, self.epoch, self.limit, self.start = size, seed, epoch, limit, start
+    def __init__(self, size: int, seed: int, limit: int | None = None) -> None:
+        self.size, self.seed, self.limit = size, seed, limit
+        self.epoch, self.start = 0, 0
+
+    def place(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
 
     def __len__(self) -> int:
         return max(0, (self.size if self.limit is None else min(self.size, self.limit)) - self.start)
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
-        return iter(order[self.start:self.start + len(self)].tolist())
+        return iter([(self.epoch, i) for i in order[self.start:self.start + len(self)].tolist()])
 
 
-def train_loader(dataset, settings: Settings, accelerator: Accelerator, seed: int, epoch: int,
-                 start_batch: int = 0) -> DataLoader:
-    """The epoch's batches from `start_batch` (global batches) on. The loader has its own generator, so
-    starting it draws nothing from torch's global one: a resumed epoch leaves that stream where an
-    uninterrupted one would (dropout and the model's own randomness follow it)."""
-    world = accelerator.num_processes
-    limit = settings.max_steps * settings.batch_size * world if settings.max_steps else None
-    order = EpochOrder(len(dataset), seed, epoch, limit, start_batch * settings.batch_size * world)
-    data = DataLoader(dataset, batch_size=settings.batch_size, sampler=order, num_workers=settings.workers,
-                      collate_fn=dataset.collate, persistent_workers=False,
-                      generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+def _loader(dataset, batch_size: int, settings: Settings, accelerator: Accelerator, seed: int,
+            sampler: Sampler | None = None) -> DataLoader:
+    """A prepared DataLoader whose workers live as long as it does, with pinned batches for a CUDA device.
+    It has its own generator, so starting it draws nothing from torch's global one: a resumed epoch leaves
+    that stream where an uninterrupted one would (dropout and the model's own randomness follow it)."""
+    workers = settings.workers
+    data = DataLoader(dataset, batch_size=batch_size, sampler=sampler, shuffle=False, num_workers=workers,
+                      collate_fn=dataset.collate, persistent_workers=workers > 0,
+                      pin_memory=accelerator.device.type == "cuda",
+                      prefetch_factor=settings.prefetch if workers > 0 else None,
+                      generator=torch.Generator().manual_seed(seed))
     return accelerator.prepare_data_loader(data)
+
+
+class TrainLoader:
+    """The training batches of a stage: one DataLoader (one set of worker processes) for all its epochs."""
+
+    def __init__(self, dataset, settings: Settings, accelerator: Accelerator, seed: int) -> None:
+        self.dataset, self.settings, self.world = dataset, settings, accelerator.num_processes
+        limit = settings.max_steps * settings.batch_size * self.world if settings.max_steps else None
+        self.order = EpochOrder(len(dataset), seed, limit)
+        self.data = _loader(dataset, settings.batch_size, settings, accelerator, seed * 1000, self.order)
+
+    def epoch(self, epoch: int, start_batch: int = 0) -> DataLoader:
+        """The epoch's batches from `start_batch` (global batches) on."""
+        self.order.place(epoch, start_batch * self.settings.batch_size * self.world)
+        return self.data
+
+
+def eval_loader(dataset, settings: Settings, accelerator: Accelerator, views: int) -> DataLoader:
+    """Test clips in batches of at most the evaluation batch size counted in views (at least one clip);
+    keep the loader to reuse its workers for every evaluation."""
+    return _loader(dataset, max(1, settings.eval_batch // views), settings, accelerator, 0)
 
 
 @dataclass
@@ -106,8 +140,8 @@ def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step
     return total
 
 
-def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimizer, scheduler,
-                losses: dict[str, float] | None, settings: Settings, seed: int, epoch: int, global_step: int = 0,
+def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLoader, optimizer, scheduler,
+                losses: dict[str, float] | None, settings: Settings, epoch: int, global_step: int = 0,
                 on_step: Callable[[int, float, int, float], None] | None = None,
                 forward: Callable[..., dict[str, Any]] | None = None, position: EpochPosition | None = None,
                 on_save: Callable[[EpochPosition], None] | None = None) -> EpochResult:
@@ -118,8 +152,7 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
     optimiser steps of the run (not after the epoch's last batch: the epoch's end saves that)."""
     forward = forward or net
     position = position or EpochPosition()
-    dataset.set_epoch(epoch)
-    data = train_loader(dataset, settings, accelerator, seed, epoch, position.batches)
+    data = loader.epoch(epoch, position.batches)
     names = [n for n, w in (spec.losses if losses is None else losses).items() if w]
     params = [p for g in optimizer.param_groups for p in g["params"]]
     device = accelerator.device
@@ -131,11 +164,11 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, dataset, optimi
         bad += batch["bad"]
         if "label" not in batch:
             continue
-        labels = batch["label"].to(device)
+        labels = batch["label"].to(device, non_blocking=True)
         if "features" in batch:  # cached frozen features stand in for the video
             given = inputs(spec, None, labels, part.classes) | {k: v.to(device) for k, v in batch["features"].items()}
         else:
-            given = inputs(spec, batch["video"].to(device, non_blocking=True), labels, part.classes)
+            given = inputs(spec, on_device(batch, device), labels, part.classes)
         stepped = False
         with accelerator.accumulate(net):
             out = forward(given, outputs=["loss"], losses=losses)
@@ -183,16 +216,16 @@ def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: 
 
 
 @torch.no_grad()
-def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, dataset: ClipDataset,
-             settings: Settings, on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, data: DataLoader, settings: Settings,
+             on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Average the softmax scores of every view of each clip; metrics over the whole part, on every rank.
+    `data` is an `eval_loader` over the part's clips; forwards take at most `settings.eval_batch` views.
 
     Each process scores its shard; the gathered scores drop the padding Accelerate adds to the last uneven
     batch, and are keyed by clip index, so a clip counts once even where bad videos shortened a batch.
     A test video that cannot be decoded is scored as wrong (metrics["failed"] counts them), never dropped."""
     net.train(False)
-    data = accelerator.prepare_data_loader(DataLoader(dataset, batch_size=settings.batch_size, shuffle=False,
-                                                      num_workers=settings.workers, collate_fn=dataset.collate))
+    dataset = data.dataset
     rows: dict[int, torch.Tensor] = {}
     bad: list[str] = []
     failed: list[int] = []
@@ -201,12 +234,15 @@ def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, data
         failed += batch["bad_index"]
         local = []
         if "video" in batch:
-            video = batch["video"].to(accelerator.device, non_blocking=True)
+            video = on_device(batch, accelerator.device)
             b, v = video.shape[:2]
-            with accelerator.autocast():
-                out = net(inputs(spec, video.flatten(0, 1), None, part.classes), outputs=[predict])
-            probs = out[predict].float().softmax(-1).view(b, v, -1).mean(1).cpu()
-            local = list(zip(batch["index"].tolist(), probs))
+            flat = video.flatten(0, 1)
+            probs = []
+            for chunk in flat.split(settings.eval_batch):
+                with accelerator.autocast():
+                    out = net(inputs(spec, chunk, None, part.classes), outputs=[predict])
+                probs.append(out[predict].float().softmax(-1))
+            local = list(zip(batch["index"].tolist(), torch.cat(probs).view(b, v, -1).mean(1).cpu()))
         for index, row in accelerator.gather_for_metrics(local, use_gather_object=True):
             rows.setdefault(index, row)
         if on_batch is not None:

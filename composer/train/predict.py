@@ -26,6 +26,8 @@ from torch.utils.data import DataLoader
 from composer.build.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import VIDEO_SUFFIXES, Item
+from composer.data.transforms import to_unit
+from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
 from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
@@ -197,7 +199,8 @@ class Predictor:
         self.model.train(False)
 
         clips, crops = options.views or (spec.train.views.clips, spec.train.views.crops)
-        self.clip = ClipConfig(video.frames, video.size, video.window, clips, crops, flip=False)
+        self.clip = ClipConfig(video.frames, video.size, video.window, clips, crops, flip=False,
+                               threads=decode_threads(self.workers))
         self.top_k = min(options.top_k or DEFAULT_TOP_K, len(self.classes))
         if options.top_k is not None and self.top_k < options.top_k:
             self.notes.append(f"--top-k {options.top_k}: there are only {len(self.classes)} classes; showing all of them")
@@ -224,7 +227,7 @@ class Predictor:
     def _scores(self, video: torch.Tensor, predict: str) -> torch.Tensor:
         """Softmax over the classes, averaged over the views of each video (as `composer eval` does)."""
         b, v = video.shape[:2]
-        given = inputs(self.spec, video.flatten(0, 1).to(self.device, non_blocking=True), None, self.classes)
+        given = inputs(self.spec, to_unit(video.flatten(0, 1).to(self.device)), None, self.classes)
         with self.accelerator.autocast():
             logits = self.model(given, outputs=[predict])[predict]
         if logits.shape[-1] != len(self.classes):

@@ -20,8 +20,8 @@ RECORD_VERSION = 1  # the layout of run.json's record; a resume refuses a record
 # How long and where it runs, what it logs: changing these continues the same experiment. Everything else
 # (dataset, data root, split, size, seed, spec sets, protocol, shots, batch size, lr, precision, ...) would
 # make the resumed run a different one than its record says, so it cannot change.
-OVERRIDABLE = ("epochs", "max_steps", "eval_every", "save_every", "progress_every", "workers", "device", "log_with",
-               "tracking_uri")
+OVERRIDABLE = ("epochs", "max_steps", "eval_every", "save_every", "progress_every", "workers", "eval_batch_size",
+               "device", "log_with", "tracking_uri")
 
 # options whose command-line spelling is not --<field>
 FLAGS = {"tiny": "--size", "plan": "--no-plan", "recompute": "--no-recompute", "sets": "--set", "unsets": "--unset"}

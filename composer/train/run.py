@@ -49,7 +49,9 @@ from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
 from composer.train.console import Bars, RunLog
-from composer.train.loop import EpochPosition, EpochResult, LossNotFinite, Settings, evaluate, train_epoch
+from composer.data.video import decode_threads
+from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader,
+                                 evaluate, train_epoch)
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
@@ -72,6 +74,7 @@ class RunOptions:
     tiny: bool = False
     epochs: int | None = None
     batch_size: int | None = None  # the global batch of one optimiser step, split evenly across processes
+    eval_batch_size: int | None = None  # clips (views included) per evaluation forward on each process
     lr: float | None = None
     workers: int = 2
     device: str | None = None
@@ -181,7 +184,7 @@ class Run:
         self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
                                  grad_clip=train.grad_clip, max_steps=options.max_steps,
-                                 save_every=options.save_every)
+                                 save_every=options.save_every, eval_batch_size=options.eval_batch_size)
         self.precision = precision
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
@@ -202,9 +205,12 @@ class Run:
             raise SpecError("the spec has no video input to train on")
         views = self.spec.train.views
         short = options.short_videos
-        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, short=short)
+        threads = decode_threads(self.settings.workers)
+        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, threads=threads,
+                               colour_in_worker=self.device == "cpu" and self.settings.workers > 0, short=short)
         self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
-                                    device=decode, short=short)
+                                    device=decode, threads=threads, short=short)
+        self.eval_loaders: dict[tuple[str, ClipConfig], Any] = {}  # test part and clips -> loader, workers kept
         self.data_report = self._check_data(video.frames)
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
@@ -332,6 +338,7 @@ class Run:
         """One stage: its optimiser and schedule, the restored state of a resumed run, then its epochs."""
         self.model.set_trainable(plan.parts)
         dataset = self._train_data(bars)
+        loader = TrainLoader(dataset, self.settings, self.accelerator, self.seed)
         per_epoch = math.ceil(len(dataset) / self.global_batch)
         if self.settings.max_steps:
             per_epoch = min(per_epoch, self.settings.max_steps)
@@ -345,7 +352,7 @@ class Run:
         forward = compiled(self.net, self.log) if self.options.compile else self.net
         for epoch in range(first_epoch, plan.epochs):
             self.net.train()
-            result = self._train_epoch(plan, forward, dataset, prepared, optimizer, scheduler, epoch, per_epoch,
+            result = self._train_epoch(plan, forward, loader, prepared, optimizer, scheduler, epoch, per_epoch,
                                        progress, bars)
             bad.update(result.bad)
             progress = self._finish_epoch(plan, epoch, result, optimizer, scheduler, progress)
@@ -395,7 +402,7 @@ class Run:
         self.log.print(f"resuming {self.dir} at stage {plan.name}, {where}")
         return progress, progress["epoch"]
 
-    def _train_epoch(self, plan: StagePlan, forward, dataset, prepared, optimizer, scheduler, epoch: int,
+    def _train_epoch(self, plan: StagePlan, forward, loader: TrainLoader, prepared, optimizer, scheduler, epoch: int,
                      per_epoch: int, progress: dict[str, Any], bars) -> EpochResult:
         """`prepared` is the optimiser as Accelerate wraps it, `optimizer` the plain one (what is saved)."""
         task = bars.add_task(f"{plan.name} epoch {epoch + 1}/{plan.epochs}", total=per_epoch, loss="-", speed="-")
@@ -412,8 +419,8 @@ class Run:
                                                                    batch=at.batches, step=_global_step(mid)))
 
         try:
-            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, dataset, prepared, scheduler,
-                               plan.losses, self.settings, self.seed, epoch=epoch, global_step=progress["step"],
+            return train_epoch(self.accelerator, self.net, self.spec, self.task.train, loader, prepared, scheduler,
+                               plan.losses, self.settings, epoch=epoch, global_step=progress["step"],
                                on_step=on_step if world == 1 or self.main else None, forward=forward,
                                position=position, on_save=on_save)
         except LossNotFinite as e:
@@ -445,9 +452,18 @@ class Run:
     def _evaluate_epoch(self) -> tuple[str, dict[str, Any]]:
         """Single-view metrics of the main test part, for the epoch's record and the best checkpoint."""
         name, part = next(iter(self.task.tests.items()))
-        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False, device=self.clip.device)
+        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False, device=self.clip.device,
+                            threads=self.clip.threads, short=self.clip.short)
         return name, evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
-                              ClipDataset(part.items, single, False), self.settings)
+                              self._eval_loader(name, part, single), self.settings)
+
+    def _eval_loader(self, name: str, part, config: ClipConfig):
+        """One loader per test part and view count for the whole run: its workers serve every evaluation."""
+        key = (name, config)
+        if key not in self.eval_loaders:
+            self.eval_loaders[key] = eval_loader(ClipDataset(part.items, config, False), self.settings,
+                                                 self.accelerator, config.clips * config.crops)
+        return self.eval_loaders[key]
 
     def _eval_net(self):
         """FSDP evaluates through its sharded wrapper; otherwise the plain model (no DDP collectives)."""
@@ -480,7 +496,7 @@ class Run:
             task = bars.add_task(f"test {name} ({self.test_clip.clips}x{self.test_clip.crops} views)",
                                  total=None, loss="-", speed="-") if bars else None
             metrics = evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
-                               ClipDataset(part.items, self.test_clip, False), self.settings,
+                               self._eval_loader(name, part, self.test_clip), self.settings,
                                (lambda done, total: bars.update(task, completed=done, total=total)) if bars else None)
             bad += metrics.pop("bad")
             self.scores[name] = (metrics.pop("scores"), metrics.pop("labels"))
@@ -499,6 +515,7 @@ class Run:
 
     def finish(self) -> None:
         """End the trackers and leave the process group (every process, after its last collective)."""
+        self.eval_loaders.clear()  # their worker processes end with them
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         self.log.close()

@@ -29,7 +29,7 @@ import math
 import os
 import re
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import torch
@@ -222,7 +222,6 @@ class MemoryBill:
     optimizer: int
     activations: int  # kept for backward
     temporary: int
-    notes: list[str] = field(default_factory=list)
 
     @property
     def weights(self) -> int:
@@ -243,17 +242,19 @@ class MemoryBill:
                 "optimizer": self.optimizer, "activations": self.activations, "temporary": self.temporary,
                 "peak": self.peak}
 
-    def lines(self) -> list[str]:
-        dtypes = ", ".join(f"{format_bytes(b)} {d}" for d, b in self.weights_by_dtype.items())
-        return [f"weights             {format_bytes(self.weights):>12}  ({dtypes})",
-                f"trainable (fp32)    {format_bytes(self.trainable):>12}  (part of the weights)",
-                f"gradients           {format_bytes(self.gradients):>12}",
-                f"optimizer state     {format_bytes(self.optimizer):>12}",
-                f"activations         {format_bytes(self.activations):>12}  (kept for backward at batch "
-                f"{self.batch_size}, {self.precision})",
-                f"temporary           {format_bytes(self.temporary):>12}  (backward: largest recomputed region "
-                "+ 2 x largest activation)",
-                f"peak                {format_bytes(self.peak):>12}"]
+
+def bill_lines(bill: dict[str, Any]) -> list[str]:
+    """The bill (`MemoryBill.as_json()`) as aligned lines for people."""
+    dtypes = ", ".join(f"{format_bytes(b)} {d}" for d, b in bill["weights_by_dtype"].items())
+    rows = [("weights", bill["weights"], dtypes),
+            ("  trainable", bill["trainable"], "fp32 master weights, part of the weights"),
+            ("gradients", bill["gradients"], ""),
+            ("optimizer state", bill["optimizer"], ""),
+            ("activations", bill["activations"], f"kept for backward at batch {bill['batch_size']}, "
+                                                 f"{bill['precision']}"),
+            ("temporary", bill["temporary"], "backward: largest recomputed region + 2 x largest activation"),
+            ("peak", bill["peak"], "")]
+    return [f"{name:<16}{format_bytes(n):>13}" + (f"  ({why})" if why else "") for name, n, why in rows]
 
 
 class MemoryModel:

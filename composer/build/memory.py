@@ -156,7 +156,8 @@ def _step_loss(model, clips: int) -> torch.Tensor:
             values[node[2:]] = placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
             continue
         values.update(model.run_node(node, values))
-    return torch.stack([w * values[n] for n, w in model.spec.losses.items() if w]).sum()
+    terms = [w * values[n] for n, w in model.spec.losses.items() if w]
+    return torch.stack(terms).sum() if terms else None
 
 
 def measure_activations(model, clips: int, precision: str = "fp32") -> Activations:
@@ -278,15 +279,20 @@ class MemoryModel:
         return MemoryBill(batch_size, self.precision, self.weights_by_dtype, self.trainable, self.trainable,
                           optimizer_states(self.model) * self.trainable, a.kept, a.temporary)
 
-    def max_batch_size(self, budget: int) -> int:
-        """The largest batch whose peak fits `budget` (0 when not even one clip fits)."""
+    def max_batch_size(self, budget: int) -> int | None:
+        """The largest batch whose peak fits `budget` (0 when not even one clip fits; None when the spec
+        has no loss, so there is no training step)."""
         if self.bill(1).peak > budget:
             return 0
         two, four = self.bill(2).peak, self.bill(4).peak
         slope = (four - two) / 2
-        if slope <= 0:
-            raise RuntimeError("the measured activations do not grow with the batch; cannot size it")
+        if slope <= 0:  # nothing trains (a zero-shot spec): no training step to size
+            return None
         n = max(1, math.floor(2 + (budget - two) / slope))
-        while n > 1 and self.bill(n).peak > budget:  # affine from 2 clips on; confirm on the real shapes
-            n -= 1
-        return n
+        if self.bill(n).peak <= budget:  # affine from 2 clips on; confirmed on the real shapes
+            return n
+        low, high = 1, n  # bill(low) fits, bill(high) does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if self.bill(mid).peak <= budget else (low, mid)
+        return low

@@ -132,6 +132,8 @@ def render(info: dict[str, Any], console: Console) -> None:
             console.print(f"  {line}", highlight=False)
         if info["memory_budget"] is None:
             console.print("no memory budget known here: give --memory-budget for the largest batch size that fits")
+        elif info["max_batch_size"] is None:
+            console.print("the spec has no loss: no training step to size")
         elif info["max_batch_size"] == 0:
             console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
                           "not even a batch of 1 fits", highlight=False)

@@ -58,10 +58,11 @@ def _load(spec_path: str, sets, unsets):
     return load_spec(spec_path, sets, unsets)
 
 
-def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None):
+def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute: bool = True):
     from composer.build.compile import BuildOptions, compile_spec
 
-    return compile_spec(spec, BuildOptions(device="meta", tiny=tiny, plan=plan, num_classes=classes))
+    return compile_spec(spec, BuildOptions(device="meta", tiny=tiny, plan=plan, recompute=recompute,
+                                           num_classes=classes))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,22 +97,77 @@ def main() -> None:
               help="tiny swaps every backbone for its small random-weight variant")
 @click.option("--classes", type=int, default=None, help="number of classes (default: the spec's classes.count)")
 @click.option("--no-plan", is_flag=True, help="build without the plan (autograd everywhere, no caching)")
+@click.option("--no-recompute", is_flag=True, help="the plan stores the activations of frozen blocks instead of "
+              "recomputing them (changes the memory bill)")
 @click.option("--no-flops", is_flag=True, help="skip counting FLOPs")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="print the memory bill of a training step at this batch size (default with --memory-budget: "
+                   "the spec's train.batch_size)")
+@click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default=None,
+              help="the training precision the bill assumes (default: the spec's train.precision; auto is bf16 "
+                   "on a GPU that supports it, else fp32)")
+@click.option("--memory-budget", default=None, metavar="SIZE",
+              help="memory to fit, e.g. 24GiB, 80G, 500MiB (default: 90%% of this GPU's free memory, else the "
+                   "available RAM); the bill then gives the largest batch size that fits")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
 @_fail_on_spec_errors
-def build(spec, sets, unsets, size, classes, no_plan, no_flops, as_json):
+def build(spec, sets, unsets, size, classes, no_plan, no_recompute, no_flops, batch_size, precision, memory_budget,
+          as_json):
     """Check SPEC and show what it builds: every node, where each attachment landed (per layer),
     parameters per part (total and trainable), GFLOPs per clip and the plan.
 
+    With --batch-size or --memory-budget it adds the memory bill of one training step (weights,
+    gradients, optimizer state, activations kept for backward, the backward's temporaries, the peak)
+    and the largest batch size that fits the budget (--json: the `memory` object and `max_batch_size`).
+
     Runs on the meta device: no weights are loaded, so full-size models build in seconds, offline."""
+    from composer.build.memory import parse_bytes
     from composer.build.summary import render, report
 
-    model = _compile(_load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes)
+    try:
+        budget = parse_bytes(memory_budget) if memory_budget is not None else None
+    except ValueError as e:
+        click.echo(f"error: --memory-budget: {e}", err=True)
+        sys.exit(2)
+    model = _compile(_load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes,
+                     recompute=not no_recompute)
     info = report(model, flops=not no_flops)
+    if batch_size is not None or budget is not None:
+        info.update(_memory(model, batch_size, precision, budget))
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         render(info, _console())
+
+
+def _memory(model, batch_size: int | None, precision: str | None, budget: int | None) -> dict:
+    """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights."""
+    from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
+
+    train = model.spec.train
+    if precision is None:
+        precision = train.precision
+        if precision == "auto":
+            import torch
+
+            precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    source = "--memory-budget"
+    if budget is None:
+        budget, source = default_budget() or (None, None)
+    memory = MemoryModel(model, precision)
+    bill = memory.bill(batch_size or train.batch_size)
+    out = {"memory": bill.as_json(), "memory_budget": budget,
+           "memory_budget_source": source, "max_batch_size": None}
+    if budget is None:
+        return out
+    if budget < bill.weights:
+        lines = "\n".join(f"  {line}" for line in bill_lines(bill.as_json()))
+        click.echo(f"error: the memory budget {format_bytes(budget)} ({source}) is smaller than the weights alone "
+                   f"({format_bytes(bill.weights)}); give a larger --memory-budget, or a smaller model. The bill:\n"
+                   f"{lines}", err=True)
+        sys.exit(2)
+    out["max_batch_size"] = memory.max_batch_size(budget)
+    return out
 
 
 @main.command()

@@ -15,13 +15,13 @@ from typing import Any, Callable
 import torch
 from torch.utils.checkpoint import checkpoint
 
-_observers: list[Callable[[tuple], None]] = []
+_observers: list[Callable[[Callable[..., Any], tuple], None]] = []  # told of every region: (fn, args)
 
 
 def recompute(fn: Callable[..., Any], *args: Any) -> Any:
     """fn(*args), keeping only `args` for the backward pass, where fn runs again."""
     for observe in _observers:
-        observe(args)
+        observe(fn, args)
     return checkpoint(fn, *args, use_reentrant=False)
 
 
@@ -42,7 +42,7 @@ def kept_for_backward(step: Callable[[], torch.Tensor], module: torch.nn.Module 
         count(t)
         return t
 
-    def observe(args: tuple) -> None:
+    def observe(fn: Callable[..., Any], args: tuple) -> None:
         for a in args:
             if isinstance(a, torch.Tensor):
                 count(a)

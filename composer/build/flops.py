@@ -50,7 +50,7 @@ def meta_batch(model, clips: int = 1) -> dict:
     return batch
 
 
-def _placeholder_texts(shape: tuple, classes: int):
+def placeholder_texts(shape: tuple, classes: int):
     """Texts of the right shape for counting (text towers pad to a fixed length, so the words do not matter;
     class-text files need not exist for `composer build`)."""
     rows = classes if shape[0] == "C" else shape[0]
@@ -73,7 +73,7 @@ def count_flops(model, clips: int = 1) -> FlopReport:
         with sdpa_kernel(SDPBackend.MATH):  # autograd stays on: FlopCounterMode's module tracker needs it
             for node in model.needed(outputs or ["loss"]):
                 if node.startswith("c:") and model.graph.types[node[2:]].dtype == "str":
-                    values[node[2:]] = _placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
+                    values[node[2:]] = placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
                     report.by_node[node[2:]] = 0
                     continue
                 with FlopCounterMode(display=False) as counter:

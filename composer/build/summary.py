@@ -1,4 +1,5 @@
-"""What `composer build` reports: nodes, attachments per layer, parameters per part, FLOPs, the plan."""
+"""What `composer build` reports: nodes, attachments per layer, parameters per part, FLOPs, the plan, and
+(given a batch size or a budget) the memory bill of a training step."""
 
 from __future__ import annotations
 
@@ -122,3 +123,20 @@ def render(info: dict[str, Any], console: Console) -> None:
         for line in info["plan"]:
             console.print(f"  {line}")
 
+    if "memory" in info:
+        from composer.build.memory import bill_lines, format_bytes
+
+        console.print(f"memory of a training step (batch {info['memory']['batch_size']}, "
+                      f"{info['memory']['precision']}):", highlight=False)
+        for line in bill_lines(info["memory"]):
+            console.print(f"  {line}", highlight=False)
+        if info["memory_budget"] is None:
+            console.print("no memory budget known here: give --memory-budget for the largest batch size that fits")
+        elif info["max_batch_size"] is None:
+            console.print("the spec has no loss: no training step to size")
+        elif info["max_batch_size"] == 0:
+            console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
+                          "not even a batch of 1 fits", highlight=False)
+        else:
+            console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
+                          f"largest batch size that fits: {info['max_batch_size']}", highlight=False)

@@ -1,0 +1,298 @@
+"""The memory bill of one training step, predicted on the meta device, and the largest batch that fits.
+
+A step holds, at its peak (during the backward pass):
+- the weights: every parameter and buffer, by dtype;
+- for the trainable parameters: their gradients (same dtype) and the optimizer's state (AdamW: two
+  tensors per parameter; SGD with momentum: one). Under autocast the trainable parameters stay fp32
+  master weights, so none of this changes with the precision;
+- the activations kept for backward: what autograd saves plus the inputs each recomputed region keeps,
+  counted exactly as `composer.recompute.kept_for_backward` counts them on a real device, but on the
+  meta device (shapes and dtypes, no memory, no compute), so a ViT-L bill takes a second;
+- a temporary term: during the backward pass a recomputed region holds its activations again while
+  the gradients flow through it, so we add the largest region's re-materialised bytes plus twice the
+  largest single saved tensor (the gradient arriving at a block and the one it produces).
+
+Activations depend on the batch: they are measured at the requested batch size, and the largest batch
+that fits uses the fact that kept bytes are affine in the batch (checked: exact from 2 clips on; a batch
+of one can differ by the odd view that shares storage), then confirms its answer with a measurement.
+
+Half precision: autocast has no meta kernels, so `meta_autocast` emulates it as CUDA applies it: the
+matmul-like operations (linear, matmul, convolutions, attention) cast their floating inputs to the half
+dtype (so they save half tensors, and a half copy of every frozen fp32 weight they use inside the
+gradient region), the operations autocast runs in fp32 (norms, softmax, losses) cast to fp32, and the
+rest follow their inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from composer import recompute as recompute_module
+from composer.build.flops import meta_batch, placeholder_texts
+
+HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
+MARGIN = 0.9  # of the free GPU memory taken as the default budget: the CUDA context and fragmentation need the rest
+
+
+# -- byte counts written by people
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
+          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'24GiB', '24GB', '24G', '500MiB', '1.5 TiB' or a plain byte count. KiB/MiB/GiB/TiB and the bare
+    K/M/G/T are powers of 1024 (how GPU memory is quoted); kB/MB/GB/TB are powers of 1000."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"cannot read the memory size '{text}': write a number with one of the units B, KiB, "
+                         "MiB, GiB, TiB (powers of 1024; K, M, G, T mean the same), kB, MB, GB, TB (powers of "
+                         "1000), e.g. 24GiB or 500MiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= size:
+            return f"{n / size:,.2f} {unit}"
+    return f"{n} B"
+
+
+def default_budget() -> tuple[int, str] | None:
+    """What a run started now could use: the free memory of the GPU (with a margin), else the available
+    RAM of this machine (a CPU run), else None."""
+    if torch.cuda.is_available():
+        free, _ = torch.cuda.mem_get_info()
+        return int(free * MARGIN), f"{MARGIN:.0%} of the free memory of {torch.cuda.get_device_name()}"
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "the available RAM (no GPU here)"
+    except (ValueError, OSError):
+        return None
+
+
+# -- half precision on the meta device
+_TO_HALF = {F.linear, torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.__rmatmul__,
+            torch.mm, torch.Tensor.mm, torch.bmm, torch.Tensor.bmm, torch.addmm, torch.baddbmm, torch.einsum,
+            F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d,
+            F.scaled_dot_product_attention, F.prelu}
+_TO_FLOAT = {F.layer_norm, F.group_norm, F.softmax, F.log_softmax, torch.softmax, torch.log_softmax,
+             torch.Tensor.softmax, torch.Tensor.log_softmax, F.cross_entropy, F.nll_loss, F.mse_loss, F.l1_loss,
+             F.kl_div, F.binary_cross_entropy_with_logits, F.cosine_similarity, torch.logsumexp,
+             torch.Tensor.logsumexp, F.normalize, torch.cumsum, torch.Tensor.cumsum}
+
+
+def _cast(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != dtype:
+        return value.to(dtype)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cast(v, dtype) for v in value)
+    return value
+
+
+class _MetaAutocast(TorchFunctionMode):
+    def __init__(self, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.dtype = dtype
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        dtype = self.dtype if func in _TO_HALF else torch.float32 if func in _TO_FLOAT else None
+        if dtype is not None:
+            args, kwargs = _cast(args, dtype), {k: _cast(v, dtype) for k, v in kwargs.items()}
+        return func(*args, **kwargs)
+
+
+def meta_autocast(precision: str):
+    """Autocast's casts for `precision` ('fp32': none), emulated for meta tensors."""
+    return _MetaAutocast(HALF[precision]) if precision in HALF else nullcontext()
+
+
+# -- activations
+@dataclass
+class Activations:
+    kept: int  # bytes kept for backward
+    temporary: int  # the backward pass's transient bytes on top of them
+
+
+class _Counter:
+    """Distinct storages saved for backward, parameters excluded (as kept_for_backward counts them)."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude = exclude
+        self.sizes: dict[int, int] = {}
+        self.held: list[torch.Tensor] = []  # alive until counted: no StorageImpl address is reused meanwhile
+
+    def count(self, t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage._cdata not in self.exclude:
+            self.sizes[storage._cdata] = storage.nbytes()
+            self.held.append(t)
+        return t
+
+    @contextmanager
+    def saving(self) -> Iterator[None]:
+        with torch.autograd.graph.saved_tensors_hooks(self.count, lambda t: t):
+            yield
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes.values())
+
+
+def _step_loss(model, clips: int) -> torch.Tensor:
+    """The training step's forward on the meta device: every node the loss needs, then the weighted sum."""
+    values: dict[str, Any] = meta_batch(model, clips)
+    for node in model.needed(["loss"]):
+        if node.startswith("c:") and model.graph.types[node[2:]].dtype == "str":
+            values[node[2:]] = placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
+            continue
+        values.update(model.run_node(node, values))
+    terms = [w * values[n] for n, w in model.spec.losses.items() if w]
+    return torch.stack(terms).sum() if terms else None
+
+
+def measure_activations(model, clips: int, precision: str = "fp32") -> Activations:
+    """Bytes a training step of `clips` clips keeps for backward, and its backward transient; `model` is
+    built on the meta device."""
+    params = {p.untyped_storage()._cdata for p in model.parameters()}
+    outer = _Counter(params)
+    regions: list[int] = []
+
+    def observe(fn: Callable[..., Any], args: tuple) -> None:
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                outer.count(a)
+        inner = _Counter(params)  # what the region holds again when it is recomputed in the backward pass
+        recompute_module._observers.remove(observe)  # a region inside a region is part of it
+        try:
+            with inner.saving(), torch.enable_grad():
+                fn(*args)
+        finally:
+            recompute_module._observers.append(observe)
+        regions.append(inner.total)
+
+    was_training = model.training
+    model.train()
+    recompute_module._observers.append(observe)
+    try:
+        with outer.saving(), meta_autocast(precision):
+            _step_loss(model, clips)
+    finally:
+        recompute_module._observers.remove(observe)
+        model.train(was_training)
+    largest = max(outer.sizes.values(), default=0)
+    return Activations(kept=outer.total, temporary=max(regions, default=0) + 2 * largest)
+
+
+# -- the bill
+def _distinct_bytes(tensors) -> dict[str, int]:
+    seen: set[int] = set()
+    out: dict[str, int] = {}
+    for t in tensors:
+        storage = t.untyped_storage()
+        if storage._cdata in seen:
+            continue
+        seen.add(storage._cdata)
+        name = str(t.dtype).removeprefix("torch.")
+        out[name] = out.get(name, 0) + storage.nbytes()
+    return out
+
+
+def optimizer_states(model) -> int:
+    """Tensors the spec's optimizer keeps per trainable parameter: AdamW two, SGD one with momentum."""
+    train = model.spec.train
+    return 2 if train.optimizer == "adamw" else (1 if train.momentum else 0)
+
+
+@dataclass
+class MemoryBill:
+    batch_size: int
+    precision: str
+    weights_by_dtype: dict[str, int]
+    trainable: int  # bytes of the trainable parameters (fp32 master weights; part of `weights`)
+    gradients: int
+    optimizer: int
+    activations: int  # kept for backward
+    temporary: int
+
+    @property
+    def weights(self) -> int:
+        return sum(self.weights_by_dtype.values())
+
+    @property
+    def static(self) -> int:
+        """What does not depend on the batch."""
+        return self.weights + self.gradients + self.optimizer
+
+    @property
+    def peak(self) -> int:
+        return self.static + self.activations + self.temporary
+
+    def as_json(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "precision": self.precision, "weights": self.weights,
+                "weights_by_dtype": self.weights_by_dtype, "trainable": self.trainable, "gradients": self.gradients,
+                "optimizer": self.optimizer, "activations": self.activations, "temporary": self.temporary,
+                "peak": self.peak}
+
+
+def bill_lines(bill: dict[str, Any]) -> list[str]:
+    """The bill (`MemoryBill.as_json()`) as aligned lines for people."""
+    dtypes = ", ".join(f"{format_bytes(b)} {d}" for d, b in bill["weights_by_dtype"].items())
+    rows = [("weights", bill["weights"], dtypes),
+            ("  trainable", bill["trainable"], "fp32 master weights, part of the weights"),
+            ("gradients", bill["gradients"], ""),
+            ("optimizer state", bill["optimizer"], ""),
+            ("activations", bill["activations"], f"kept for backward at batch {bill['batch_size']}, "
+                                                 f"{bill['precision']}"),
+            ("temporary", bill["temporary"], "backward: largest recomputed region + 2 x largest activation"),
+            ("peak", bill["peak"], "")]
+    return [f"{name:<16}{format_bytes(n):>13}" + (f"  ({why})" if why else "") for name, n, why in rows]
+
+
+class MemoryModel:
+    """Bills of one meta-device model at any batch size, measured once per batch size."""
+
+    def __init__(self, model, precision: str = "fp32") -> None:
+        if precision not in ("fp32", *HALF):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, not {precision}")
+        self.model, self.precision = model, precision
+        self.weights_by_dtype = _distinct_bytes([*model.parameters(), *model.buffers()])
+        self.trainable = sum(p.nbytes for p in model.parameters() if p.requires_grad)
+        self._measured: dict[int, Activations] = {}
+
+    def activations(self, clips: int) -> Activations:
+        if clips not in self._measured:
+            self._measured[clips] = measure_activations(self.model, clips, self.precision)
+        return self._measured[clips]
+
+    def bill(self, batch_size: int) -> MemoryBill:
+        a = self.activations(batch_size)
+        return MemoryBill(batch_size, self.precision, self.weights_by_dtype, self.trainable, self.trainable,
+                          optimizer_states(self.model) * self.trainable, a.kept, a.temporary)
+
+    def max_batch_size(self, budget: int) -> int | None:
+        """The largest batch whose peak fits `budget` (0 when not even one clip fits; None when the spec
+        has no loss, so there is no training step)."""
+        if self.bill(1).peak > budget:
+            return 0
+        two, four = self.bill(2).peak, self.bill(4).peak
+        slope = (four - two) / 2
+        if slope <= 0:  # nothing trains (a zero-shot spec): no training step to size
+            return None
+        n = max(1, math.floor(2 + (budget - two) / slope))
+        if self.bill(n).peak <= budget:  # affine from 2 clips on; confirmed on the real shapes
+            return n
+        low, high = 1, n  # bill(low) fits, bill(high) does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if self.bill(mid).peak <= budget else (low, mid)
+        return low

@@ -6,6 +6,7 @@
 #   3. every paper spec (specs/papers/*.yaml) at tiny size for a few steps in bf16, in parallel
 #   4. the step-time / peak-memory benchmark rows (overhead.py, plan.py) on CUDA, and the input pipeline's
 #      clips/s before and after issue 12 (pipeline.py: colour augmentation on the GPU, pinned batches)
+#   5. the memory bill `composer build --batch-size` predicts against max_memory_allocated (memory_check.py)
 # Each part has its own time limit; everything is tee'd into $OUT/gpu-check.log, and the summary table
 # (part, status, seconds) goes to $OUT/summary.md, ready to paste into benchmarks/RESULTS.md.
 #
@@ -19,8 +20,9 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${GPU_CHECK_OUT:-benchmarks/gpu-check}
 DRY=${GPU_CHECK_DRY_RUN:-0}
-# time limits in seconds; they add up to 6 minutes (the paper specs run side by side, so one limit covers them)
-LIMIT_DEMO=25 LIMIT_PYTEST=60 LIMIT_NCCL=40 LIMIT_PAPER=90 LIMIT_OVERHEAD=40 LIMIT_PLAN=45 LIMIT_PIPELINE=60
+# time limits in seconds; they add up to 5 minutes (the paper specs run side by side, so one limit covers them)
+LIMIT_DEMO=20 LIMIT_PYTEST=50 LIMIT_NCCL=35 LIMIT_PAPER=70 LIMIT_OVERHEAD=30 LIMIT_PLAN=35 LIMIT_PIPELINE=30
+LIMIT_MEMORY=30
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 mkdir -p "$OUT"
@@ -133,6 +135,8 @@ part "benchmark: overhead (step time, GPU peak)" "$LIMIT_OVERHEAD" "$PY" benchma
 part "benchmark: plan (step time, GPU peak)" "$LIMIT_PLAN" "$PY" benchmarks/plan.py --base --repeats 3
 part "benchmark: input pipeline before/after (clips/s into the GPU)" "$LIMIT_PIPELINE" "$PY" benchmarks/pipeline.py \
   --device cuda --videos 32 --repeats 2 --workers 4
+part "memory bill: predicted peak against max_memory_allocated" "$LIMIT_MEMORY" "$PY" benchmarks/memory_check.py \
+  --device cuda --batch-size 4
 
 {
   echo "## GPU check"

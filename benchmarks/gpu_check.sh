@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU correctness on one CUDA GPU, in about 6 minutes (`make gpu-check`). The test suite stays CPU-only;
+# GPU correctness on one CUDA GPU, in under 5 minutes (`make gpu-check`). The test suite stays CPU-only;
 # this checks what only a GPU can break:
 #   1. the CUDA-marked tests (pytest -m cuda: bf16 steps, CPU agreement, checkpoints, composer run on cuda)
 #   2. a 1-process NCCL run through torchrun (NCCL refuses CPU tensors even at world size 1)

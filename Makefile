@@ -29,6 +29,6 @@ bench: setup
 	.venv/bin/pip install -q -r requirements-bench.txt
 	$(PY) benchmarks/run_all.py
 
-# GPU correctness on one CUDA GPU in about 6 minutes; the summary goes to benchmarks/gpu-check/summary.md
+# GPU correctness on one CUDA GPU in under 5 minutes; the summary goes to benchmarks/gpu-check/summary.md
 gpu-check: setup
 	PY=$(PY) benchmarks/gpu_check.sh

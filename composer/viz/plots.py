@@ -201,7 +201,7 @@ def confusion_figure(matrix: list[list[int]], classes: list[str], title: str):
     labels = [_short(c) for c in classes] if named else []
     side = min(13.0, max(3.5, 0.45 * n))  # the matrix itself, in inches
     margin = (max(map(len, labels)) * size * 0.6 / 72 + 0.5) if named else 0.6  # room for the class names
-    fig = _figure(side + margin + 1.6, side + margin + 0.9)
+    fig = _figure(side + margin + 1.6, side + margin + 1.5)  # room for the two-line title above
     ax = fig.subplots()
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the true class")

@@ -25,8 +25,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 TEXT_SUFFIXES = (".comp",)
 
 
-def read_document(spec: str | FsPath, loc: Loc | None = None) -> Document:
-    """Read one spec file (a path, or a shipped name), without following `extends`; `loc` is where it was named."""
+def read_document(spec: str | FsPath, loc: Loc | None = None, keep_comments: bool = True) -> Document:
+    """Read one spec file (a path, or a shipped name), without following `extends`; `loc` is where it was named.
+    `keep_comments`: also collect comments and number spellings for `fmt` (the compiler never reads them)."""
     path = locate(spec)
     shown = str(path)
     if loc is None:  # the spec named on the command line: point at the argument, never read the file to quote it
@@ -39,9 +40,9 @@ def read_document(spec: str | FsPath, loc: Loc | None = None) -> Document:
         raise SpecError(f"cannot read spec file {shown}: {e}") from None
     remember_source(shown, text)
     if path.suffix in YAML_SUFFIXES:
-        return read_yaml(text, shown)
+        return read_yaml(text, shown, keep_comments)
     if path.suffix in TEXT_SUFFIXES:
-        return read_text(text, shown)
+        return read_text(text, shown, keep_comments)
     raise SpecError(f"unknown spec file type '{path.suffix}' for {shown}",
                     expected="a .yaml/.yml file or a .comp file (the text syntax)")
 
@@ -52,7 +53,7 @@ def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Doc
     at most limits.MAX_EXTENDS files."""
     path = locate(spec)
     here = path.resolve()
-    doc = read_document(path)
+    doc = read_document(path, keep_comments=False)
     base_name = doc.data.pop("extends", None)
     extends_loc = doc.where.value(("extends",))
     if base_name is None:

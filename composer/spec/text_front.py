@@ -242,7 +242,7 @@ class _Lowering:
         self.put(path, DELETE, dotted, dotted, replace=True)
 
 
-def read_text(text: str, file: str) -> Document:
+def read_text(text: str, file: str, keep_comments: bool = True) -> Document:
     """Parse the text syntax into a `Document` (data tree plus source map), within the limits of limits.py."""
     limits.check_size(text, file)
     limits.check_text_depth(text, file)
@@ -257,6 +257,8 @@ def read_text(text: str, file: str) -> Document:
         lowering.statement(st)
     if not lowering.data:
         raise limits.empty(file)
+    if not keep_comments:  # only `fmt` writes them back
+        return Document(lowering.data, lowering.where, file, spellings=lowering.spellings)
     notes, trailing = comments.attach(found, comments.anchors(lowering.where) + lowering.blocks)
     return Document(lowering.data, lowering.where, file, comments=notes, trailing=trailing,
                     spellings=lowering.spellings)

@@ -148,7 +148,7 @@ def _compose(text: str, file: str) -> yaml.Node | None:
         raise SpecError(f"YAML error: {e}", Loc(file, 1, 1)) from None
 
 
-def read_yaml(text: str, file: str) -> Document:
+def read_yaml(text: str, file: str, keep_comments: bool = True) -> Document:
     """Parse YAML text into a `Document` (data tree plus source map), within the limits of limits.py."""
     limits.check_size(text, file)
     root = _compose(text, file)
@@ -161,6 +161,8 @@ def read_yaml(text: str, file: str) -> Document:
                         reader.where.value(()))
     if not data:
         raise limits.empty(file)
+    if not keep_comments:  # a second pass over the tokens that only `fmt` needs
+        return Document(data, reader.where, file, spellings=reader.spellings)
     notes, trailing = comments.attach(comments.yaml_comments(text, yaml.scan(text, Loader=_LOADER)),
                                       comments.anchors(reader.where))
     return Document(data, reader.where, file, comments=notes, trailing=trailing, spellings=reader.spellings)

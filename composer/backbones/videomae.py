@@ -56,7 +56,7 @@ class VideoMAEVisual(Tower):
 
     def embed(self, video, ctx, hooks: PointHooks):
         b, t = video.shape[:2]
-        frames = self.module.normalize(video.flatten(0, 1).to(self.mae.embeddings.patch_embeddings.projection.weight.dtype))
+        frames = self.module.normalize(video.flatten(0, 1).float())  # fp32: autocast casts
         return self.mae.embeddings(frames.view(b, t, *frames.shape[1:]), None), None
 
     def parts(self, index: int) -> BlockParts:

@@ -18,6 +18,7 @@ from torch import nn
 
 from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
+from composer.build.precision import store_frozen_in
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
 from composer.graph.graph import Attachment, Graph, build_graph
@@ -34,6 +35,7 @@ class BuildOptions:
     plan: bool = True
     recompute: bool = True  # the plan recomputes frozen blocks in the backward pass instead of storing them
     num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
+    precision: str = "fp32"  # the run's resolved precision: bf16/fp16 store frozen layer weights in it (precision.py)
 
 
 def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[str, Backbone]:
@@ -209,4 +211,6 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     trainable = _freeze(spec, graph, components, owners)
     check_training(graph, trainable)
     plan = make_plan(graph, trainable, options.plan, options.recompute)
-    return ComposedModel(graph, components, plan, trainable, owners)
+    model = ComposedModel(graph, components, plan, trainable, owners)
+    store_frozen_in(model, options.precision)
+    return model

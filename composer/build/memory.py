@@ -38,8 +38,8 @@ from torch.overrides import TorchFunctionMode
 
 from composer import recompute as recompute_module
 from composer.build.flops import meta_batch, placeholder_texts
+from composer.build.precision import HALF
 
-HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 MARGIN = 0.9  # of the free GPU memory taken as the default budget: the CUDA context and fragmentation need the rest
 
 

@@ -27,9 +27,15 @@ class ComposedModel(nn.Module):
         self.trainable_parts = trainable
         self._trainable_names = {n for n, p in self.named_parameters() if p.requires_grad}
         self.order = graph.order()
+        self._schedules: dict[frozenset[str], tuple[str, ...]] = {}  # outputs -> the nodes they need, in order
         self._cache: dict[tuple, dict[str, Any]] = {}
         self.classes_input = next((n for n, i in self.spec.inputs.items() if isinstance(i, ClassesInput)), None)
         self._plan_components()
+        self.needed(self.default_outputs(self.spec.losses))  # the training step's schedule, at build time
+
+    def default_outputs(self, losses: dict[str, float]) -> list[str]:
+        """What forward computes when not told: the loss (when there are loss terms) and the prediction."""
+        return (["loss"] if losses else []) + ([self.graph.predict] if self.graph.predict else [])
 
     def _plan_components(self) -> None:
         """Trainable components that can recompute their own activations (kinds declaring `recomputes`, such
@@ -42,11 +48,15 @@ class ComposedModel(nn.Module):
                     self.plan.recomputing_components.append(name)
 
     # -- running
-    def needed(self, outputs: Iterable[str]) -> list[str]:
-        """Run/call nodes needed for `outputs` (tensor names, or "loss"), in execution order."""
-        targets = {"loss" if o == "loss" else f"t:{o}" for o in outputs}
-        want = set().union(*(nx.ancestors(self.graph.g, t) | {t} for t in targets if t in self.graph.g))
-        return [n for n in self.order if n in want]
+    def needed(self, outputs: Iterable[str]) -> tuple[str, ...]:
+        """Run/call nodes needed for `outputs` (tensor names, or "loss"), in execution order. Worked out on the
+        graph once per set of outputs: a training step only looks its schedule up."""
+        key = frozenset(outputs)
+        if key not in self._schedules:
+            targets = {"loss" if o == "loss" else f"t:{o}" for o in key}
+            want = set().union(*(nx.ancestors(self.graph.g, t) | {t} for t in targets if t in self.graph.g))
+            self._schedules[key] = tuple(n for n in self.order if n in want)
+        return self._schedules[key]
 
     def _cache_key(self, batch: dict[str, Any]) -> tuple | None:
         """Class-set constants are reused for the same class names, device and autocast dtype."""
@@ -80,7 +90,7 @@ class ComposedModel(nn.Module):
         `losses` overrides the spec's loss weights (multi-stage training)."""
         losses = self.spec.losses if losses is None else losses
         if outputs is None:
-            outputs = (["loss"] if losses else []) + ([self.graph.predict] if self.graph.predict else [])
+            outputs = self.default_outputs(losses)
         # inputs, and any flow tensor given precomputed (cached frozen features): nodes that would make it are skipped
         values: dict[str, Any] = {k: v for k, v in batch.items() if k in self.spec.inputs or k in self.graph.types}
         key = self._cache_key(batch) if self.plan.enabled else None

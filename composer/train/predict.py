@@ -188,12 +188,13 @@ class Predictor:
         self.classes = _choose_classes(options.classes, meta.get("classes"), fixed, options.checkpoint, reads_names)
 
         # the same device and precision rules as `composer run` and `composer eval`
-        self.accelerator, _ = make_accelerator(AccelOptions(options.device, options.precision or spec.train.precision))
+        self.accelerator, precision = make_accelerator(AccelOptions(options.device,
+                                                                    options.precision or spec.train.precision))
         self.device = device_name(self.accelerator)
         self.batch_size, self.workers = options.batch_size or spec.train.batch_size, options.workers
         torch.manual_seed(self.seed)  # tiny backbones are generated exactly as `composer run` generated them
         self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
-                                                     num_classes=len(self.classes)))
+                                                     num_classes=len(self.classes), precision=precision))
         if options.checkpoint:
             load_checkpoint(self.model, options.checkpoint, spec_path)
         self.model.train(False)

@@ -195,7 +195,9 @@ class Run:
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
                                                           recompute=options.recompute,
-                                                          num_classes=len(self.task.train.classes)))
+                                                          num_classes=len(self.task.train.classes),
+                                                          # FSDP flattens tensors of one dtype per unit
+                                                          precision="fp32" if options.fsdp else precision))
         if self.model.graph.predict is None:
             raise SpecError("the spec has no prediction to evaluate: name its [B, C] scores in `predict`")
         self.model.use_dataset_files({**index.files, **(target.files if target else {})})
@@ -480,7 +482,8 @@ class Run:
                              self.device)
         with self.accelerator.main_process_first():  # the main process computes, the others then read
             task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
-            bad = cached.fill(bars, task)
+            with self.accelerator.autocast():  # features in the run's precision, as training would compute them
+                bad = cached.fill(bars, task)
         if bad:
             self.log.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
         return cached

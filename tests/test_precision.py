@@ -110,3 +110,24 @@ def test_forward_makes_no_graph_library_call_after_the_first_step(monkeypatch):
     again = model(batch)
     assert torch.equal(first["loss"], again["loss"])
     model(batch, outputs=[model.graph.predict])
+
+
+def test_a_bf16_run_builds_its_frozen_layers_in_bf16_and_caches_bf16_features(demo_root, tmp_path):
+    from rich.console import Console
+    from rich.progress import Progress
+    from safetensors.torch import load_file
+
+    from composer.train.run import Run, RunOptions
+
+    cache = tmp_path / "features"
+    job = Run("specs/baselines/clip-linear-probe.yaml",
+              RunOptions(dataset="demo", data_root=str(demo_root), tiny=True, epochs=1, max_steps=1, batch_size=8,
+                         workers=0, out=str(tmp_path / "runs"), sets=list(SMALL), seed=0, precision="bf16",
+                         cache_features=str(cache)), console=Console(quiet=True))
+    assert job.model.backbones["clip"].towers["visual"].visual.conv1.weight.dtype == torch.bfloat16
+    del job.task.train.items[4:]  # a few clips show the dtype; caching all 192 in bf16 on a CPU is slow
+    with Progress(disable=True) as bars:
+        job._train_data(bars)
+    assert len(list(cache.glob("*.safetensors"))) == 4
+    features = load_file(next(cache.glob("*.safetensors")))
+    assert features and all(t.dtype == torch.bfloat16 for t in features.values())

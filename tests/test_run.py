@@ -218,6 +218,11 @@ def test_cached_features_train_a_linear_probe_without_running_the_backbone_again
     assert first >= 192  # every training clip once while caching, then only the test passes
     records = [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["clips"] for r in records] == [192, 192]
+    # the folder is this run's: tiny backbones of another seed (other frozen weights) may not read it
+    other = Run("specs/baselines/clip-linear-probe.yaml",
+                options(demo_root, tmp_path / "other", max_steps=1, cache_features=str(cache), seed=5), console=quiet())
+    with pytest.raises(DataError, match="holds features of another run \\(its weights differ\\)"):
+        other.fit()
 
 
 def test_cached_features_are_refused_when_the_backbone_trains(demo_root, tmp_path):

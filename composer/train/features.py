@@ -9,12 +9,15 @@ augmentation for speed, so it is an explicit option.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
+from composer.build.checkpoint import fingerprint
 from composer.build.files import atomic_write
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.transforms import to_unit
@@ -34,6 +37,20 @@ def frozen_video_runs(model) -> list[str]:
     return frozen
 
 
+def cache_key(model, items, config: ClipConfig, runs: list[str], precision: str) -> dict:
+    """What the cached features depend on: the backbones (their structure and a sample of every frozen weight,
+    so tiny backbones of another seed differ), the towers cached, the clips and how they are sampled, and
+    the precision they were computed in."""
+    weights = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        if not p.requires_grad:
+            flat = p.detach().flatten()
+            weights.update(name.encode() + flat[:: max(1, flat.numel() // 64)].float().cpu().numpy().tobytes())
+    clips = hashlib.sha256("".join(f"{i.path}\t{i.label}\n" for i in items).encode()).hexdigest()
+    return {"model": fingerprint(model), "weights": weights.hexdigest()[:16], "towers": runs,
+            "clips": clips[:16], "sampling": [config.frames, config.size, config.window], "precision": precision}
+
+
 def cached_tensors(model, run_ids: list[str]) -> list[str]:
     names = []
     for run_id in run_ids:
@@ -47,13 +64,31 @@ class CachedClips(Dataset):
 
     collate = staticmethod(lambda samples: collate_features(samples))
 
-    def __init__(self, model, items, config: ClipConfig, folder: Path, device: str) -> None:
+    def __init__(self, model, items, config: ClipConfig, folder: Path, device: str, precision: str) -> None:
         self.model, self.items, self.folder, self.device = model, items, Path(folder), device
         self.clips = ClipDataset(items, ClipConfig(config.frames, config.size, config.window, flip=False,
                                                    device=config.device), train=False)
         self.runs = frozen_video_runs(model)
         self.names = cached_tensors(model, self.runs)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._claim(cache_key(model, items, config, self.runs, precision))
+
+    def _claim(self, key: dict) -> None:
+        """Files are named by clip index, so a folder filled for another model, other clips or another
+        precision would be read as if it were this one's: cache.json records what filled it, and a
+        different record is refused."""
+        record = self.folder / "cache.json"
+        if record.exists():
+            found = json.loads(record.read_text(encoding="utf-8"))
+            if found != key:
+                differ = ", ".join(k for k in key if found.get(k) != key[k])
+                raise DataError(f"--cache-features {self.folder} holds features of another run (its {differ} "
+                                "differ); give an empty folder, or the one this spec and dataset filled")
+            return
+        if any(self.folder.glob("*.safetensors")):
+            raise DataError(f"--cache-features {self.folder} holds feature files without a cache.json record of "
+                            "what made them; give an empty folder")
+        atomic_write(record, lambda tmp: Path(tmp).write_text(json.dumps(key, indent=1), encoding="utf-8"))
 
     def __len__(self) -> int:
         return len(self.items)

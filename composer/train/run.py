@@ -479,7 +479,7 @@ class Run:
         from composer.train.features import CachedClips
 
         cached = CachedClips(self.model, self.task.train.items, self.clip, Path(self.options.cache_features),
-                             self.device)
+                             self.device, self.precision)
         with self.accelerator.main_process_first():  # the main process computes, the others then read
             task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
             with self.accelerator.autocast():  # features in the run's precision, as training would compute them

@@ -295,8 +295,11 @@ def run_options(fn):
         click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
                      "loads in the main process"),
         click.option("--no-plan", is_flag=True, help="autograd everywhere, no caching, no recomputation"),
-        click.option("--no-recompute", is_flag=True, help="store the activations of frozen blocks instead of "
-                     "recomputing them in the backward pass (faster, more memory)"),
+        click.option("--recompute", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
+                     help="which frozen blocks are recomputed in the backward pass instead of stored: auto only "
+                     "what does not fit the device's memory at the per-process batch (the fastest plan that fits); "
+                     "all and none for comparison"),
+        click.option("--no-recompute", is_flag=True, help="the same as --recompute none"),
         click.option("--cache-features", type=click.Path(file_okay=False), default=None,
                      help="when the video only goes through frozen towers: compute their outputs for un-augmented "
                      "training clips once, keep them in this folder, and train on them"),
@@ -319,14 +322,14 @@ def _run_options(kw: dict, sets, unsets) -> RunOptions:
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
                       max_steps=kw["max_steps"], eval_every=kw["eval_every"], save_every=kw.get("save_every"),
                       progress_every=kw.get("progress_every"),
-                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
+                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute="none" if kw["no_recompute"] else kw["recompute"],
                       cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
                       log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
                       sets=list(sets), unsets=list(unsets))
 
 
 # RunOptions fields -> the click parameters that set them (where the names differ)
-_PARAMS = {"tiny": "size", "plan": "no_plan", "recompute": "no_recompute", "compile": "compile_", "sets": "sets",
+_PARAMS = {"tiny": "size", "plan": "no_plan", "compile": "compile_", "sets": "sets",
            "unsets": "unsets"}
 
 

@@ -107,3 +107,20 @@ def test_build_says_which_blocks_it_recomputes_under_a_small_budget(peaks):
                                        *[a for s in SETS for a in ("--set", s)]])
     assert result.exit_code == 0, result.output
     assert "recomputes blocks" in result.output and "the budget leaves" in result.output
+
+
+def test_run_chooses_with_the_device_budget_and_refuses_a_step_that_cannot_fit(peaks, monkeypatch):
+    from composer.errors import DataError
+    from composer.train import run
+    from composer.train.run import RunOptions, recompute_for
+
+    spec = load_spec(shipped()[SPEC], sets=SETS)
+    assert recompute_for(spec, RunOptions("demo", recompute="all", tiny=True), BATCH, "fp32", CLASSES) is True
+    assert recompute_for(spec, RunOptions("demo", recompute="none", tiny=True), BATCH, "fp32", CLASSES) is False
+    assert recompute_for(spec, RunOptions("demo", recompute=True, tiny=True), BATCH, "fp32", CLASSES) is True  # old records
+    monkeypatch.setattr(run, "default_budget", lambda: (2 * peaks[0], "plenty"))
+    choice = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
+    assert not any(choice.blocks.values())
+    monkeypatch.setattr(run, "default_budget", lambda: (peaks[1] - 1, "a small GPU"))
+    with pytest.raises(DataError, match="even recomputing every frozen block"):
+        recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)

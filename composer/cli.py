@@ -322,15 +322,16 @@ def _run_options(kw: dict, sets, unsets) -> RunOptions:
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
                       max_steps=kw["max_steps"], eval_every=kw["eval_every"], save_every=kw.get("save_every"),
                       progress_every=kw.get("progress_every"),
-                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute="none" if kw["no_recompute"] else kw["recompute"],
+                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"],
+                      recompute="none" if kw["no_recompute"] else kw["recompute"],
                       cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
                       log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
                       sets=list(sets), unsets=list(unsets))
 
 
 # RunOptions fields -> the click parameters that set them (where the names differ)
-_PARAMS = {"tiny": "size", "plan": "no_plan", "compile": "compile_", "sets": "sets",
-           "unsets": "unsets"}
+_PARAMS = {"tiny": "size", "plan": "no_plan", "recompute": ("recompute", "no_recompute"), "compile": "compile_",
+           "sets": "sets", "unsets": "unsets"}
 
 
 def _typed(ctx: click.Context, options) -> dict:
@@ -339,8 +340,9 @@ def _typed(ctx: click.Context, options) -> dict:
 
     given = {}
     for name, value in asdict(options).items():
-        param = _PARAMS.get(name, name)
-        if ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT):
+        params = _PARAMS.get(name, name)
+        if any(ctx.get_parameter_source(p) not in (None, click.core.ParameterSource.DEFAULT)
+               for p in (params if isinstance(params, tuple) else (params,))):
             given[name] = value
     return given
 

@@ -117,7 +117,8 @@ def test_run_chooses_with_the_device_budget_and_refuses_a_step_that_cannot_fit(p
     spec = load_spec(shipped()[SPEC], sets=SETS)
     assert recompute_for(spec, RunOptions("demo", recompute="all", tiny=True), BATCH, "fp32", CLASSES) is True
     assert recompute_for(spec, RunOptions("demo", recompute="none", tiny=True), BATCH, "fp32", CLASSES) is False
-    assert recompute_for(spec, RunOptions("demo", recompute=True, tiny=True), BATCH, "fp32", CLASSES) is True  # old records
+    old_record = RunOptions("demo", recompute=True, tiny=True)  # recorded before --recompute auto
+    assert recompute_for(spec, old_record, BATCH, "fp32", CLASSES) is True
     monkeypatch.setattr(run, "default_budget", lambda: (2 * peaks[0], "plenty"))
     choice = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
     assert not any(choice.blocks.values())

@@ -5,8 +5,9 @@ pass through it, so a plan should recompute only what does not fit. The memory m
 (composer/build/memory.py) prices any choice on the meta device, so the choice is made by measuring:
 nothing recomputed if that fits; else units (a frozen block of a tower run, or a component that
 recomputes itself) are added in the order of what each saves on its own, largest first, until the bill
-fits; then every unit whose removal still fits is dropped again, so the choice is minimal (taking out
-any one recomputed unit would exceed the budget). Frozen blocks of one tower cost the same to recompute,
+fits (savings nearly add up, so as many as should suffice are taken at once, then confirmed); then every
+unit whose removal still fits is dropped again, so the choice is minimal (taking out any one recomputed
+unit would exceed the budget). Frozen blocks of one tower cost the same to recompute,
 so saving per unit of time is saving per block.
 """
 
@@ -40,16 +41,15 @@ def _as_recompute(units: set[Unit], reason: tuple[str, ...] = ()) -> Recompute:
 
 def _describe(model, units: set[Unit], stored: int, peak: int, budget: int, source: str,
               batch_size: int) -> tuple[str, ...]:
+    why = (f"storing them, the step needs {format_bytes(stored)} at batch {batch_size}, the budget leaves "
+           f"{format_bytes(budget)} ({source}); recomputed, it needs {format_bytes(peak)}")
     lines = []
     for run_id, blocks in sorted(_as_recompute(units).blocks.items()):
         run = model.graph.runs[run_id]
-        lines.append(f"{run_id}: recomputes blocks {','.join(spans([i + 1 for i in sorted(blocks)]))} of "
-                     f"{run.backbone}.{run.tower}: storing them, the step needs {format_bytes(stored)} at batch {batch_size}, "
-                     f"the budget leaves {format_bytes(budget)} ({source}); recomputed, the step needs "
-                     f"{format_bytes(peak)}")
+        layers = ",".join(spans([i + 1 for i in sorted(blocks)]))
+        lines.append(f"{run_id}: recomputes blocks {layers} of {run.backbone}.{run.tower}: {why}")
     for _, name, _ in sorted(u for u in units if u[0] == "component"):
-        lines.append(f"{name}: recomputes its heavy layers: storing them, the step needs {format_bytes(stored)} at batch "
-                     f"{batch_size}, the budget leaves {format_bytes(budget)} ({source})")
+        lines.append(f"{name}: recomputes its heavy layers: {why}")
     return tuple(lines)
 
 
@@ -80,12 +80,18 @@ def choose_recompute(model, precision: str, batch_size: int, budget: int, source
     saving = {u: stored - peak({u}) for u in eligible}
     order = sorted(eligible, key=lambda u: (-saving[u], u[1], -u[2]))
     chosen: set[Unit] = set()
-    now = stored
+    predicted = stored  # savings nearly add up: take what should suffice at once, then confirm by measuring
     for unit in order:
         chosen.add(unit)
-        now = peak(chosen)
+        predicted -= saving[unit]
+        if predicted <= budget:
+            break
+    now = peak(chosen)
+    for unit in order[len(chosen):]:
         if now <= budget:
             break
+        chosen.add(unit)
+        now = peak(chosen)
     for unit in sorted(chosen, key=lambda u: (saving[u], u[1], u[2])):  # drop what is not needed after all
         without = peak(chosen - {unit})
         if without <= budget:

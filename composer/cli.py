@@ -62,7 +62,7 @@ def _load(spec_path: str, sets, unsets):
     return load_spec(spec_path, sets, unsets)
 
 
-def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute: bool = True):
+def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute=True):
     from composer.build.compile import BuildOptions, compile_spec
 
     return compile_spec(spec, BuildOptions(device="meta", tiny=tiny, plan=plan, recompute=recompute,
@@ -101,8 +101,11 @@ def main() -> None:
               help="tiny swaps every backbone for its small random-weight variant")
 @click.option("--classes", type=int, default=None, help="number of classes (default: the spec's classes.count)")
 @click.option("--no-plan", is_flag=True, help="build without the plan (autograd everywhere, no caching)")
-@click.option("--no-recompute", is_flag=True, help="the plan stores the activations of frozen blocks instead of "
-              "recomputing them (changes the memory bill)")
+@click.option("--recompute", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
+              help="which frozen blocks the plan recomputes in the backward pass instead of storing: auto recomputes "
+                   "only what does not fit the memory budget at the batch size (the fastest plan that fits); all "
+                   "and none are for comparison")
+@click.option("--no-recompute", is_flag=True, help="the same as --recompute none")
 @click.option("--no-flops", is_flag=True, help="skip counting FLOPs")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="print the memory bill of a training step at this batch size (default with --memory-budget: "
@@ -115,8 +118,8 @@ def main() -> None:
                    "available RAM); the bill then gives the largest batch size that fits")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
 @_fail_on_spec_errors
-def build(spec, sets, unsets, size, classes, no_plan, no_recompute, no_flops, batch_size, precision, memory_budget,
-          as_json):
+def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, no_flops, batch_size, precision,
+          memory_budget, as_json):
     """Check SPEC and show what it builds: every node, where each attachment landed (per layer),
     parameters per part (total and trainable), GFLOPs per clip and the plan.
 
@@ -133,19 +136,27 @@ def build(spec, sets, unsets, size, classes, no_plan, no_recompute, no_flops, ba
     except ValueError as e:
         click.echo(f"error: --memory-budget: {e}", err=True)
         sys.exit(2)
+    recompute = "none" if no_recompute else recompute
     model = _compile(_load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes,
-                     recompute=not no_recompute)
+                     recompute=recompute != "none")
+    asked = batch_size is not None or budget is not None
+    if recompute == "auto" or asked:
+        memory = _memory(model, batch_size, precision, budget, choose=recompute == "auto", asked=asked)
     info = report(model, flops=not no_flops)
-    if batch_size is not None or budget is not None:
-        info.update(_memory(model, batch_size, precision, budget))
+    if asked:
+        info.update(memory)
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         render(info, _console())
 
 
-def _memory(model, batch_size: int | None, precision: str | None, budget: int | None) -> dict:
-    """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights."""
+def _memory(model, batch_size: int | None, precision: str | None, budget: int | None, choose: bool = False,
+            asked: bool = True) -> dict:
+    """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights
+    when the bill was `asked` for. `choose`: first re-plan the model's recomputation for the budget
+    (--recompute auto)."""
+    from composer.build.budget import choose_recompute
     from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
     from composer.build.precision import store_frozen_in
 
@@ -160,11 +171,13 @@ def _memory(model, batch_size: int | None, precision: str | None, budget: int | 
     if budget is None:
         budget, source = default_budget() or (None, None)
     store_frozen_in(model, precision)  # as `composer run` builds it, so the bill counts what a run holds
+    if choose and budget is not None and MemoryModel(model, precision).bill(1).weights <= budget:
+        choose_recompute(model, precision, batch_size or train.batch_size, budget, source)
     memory = MemoryModel(model, precision)
     bill = memory.bill(batch_size or train.batch_size)
     out = {"memory": bill.as_json(), "memory_budget": budget,
            "memory_budget_source": source, "max_batch_size": None}
-    if budget is None:
+    if budget is None or not asked:
         return out
     if budget < bill.weights:
         lines = "\n".join(f"  {line}" for line in bill_lines(bill.as_json()))
@@ -284,8 +297,11 @@ def run_options(fn):
         click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
                      "loads in the main process"),
         click.option("--no-plan", is_flag=True, help="autograd everywhere, no caching, no recomputation"),
-        click.option("--no-recompute", is_flag=True, help="store the activations of frozen blocks instead of "
-                     "recomputing them in the backward pass (faster, more memory)"),
+        click.option("--recompute", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
+                     help="which frozen blocks are recomputed in the backward pass instead of stored: auto only "
+                     "what does not fit the device's memory at the per-process batch (the fastest plan that fits); "
+                     "all and none for comparison"),
+        click.option("--no-recompute", is_flag=True, help="the same as --recompute none"),
         click.option("--cache-features", type=click.Path(file_okay=False), default=None,
                      help="when the video only goes through frozen towers: compute their outputs for un-augmented "
                      "training clips once, keep them in this folder, and train on them"),
@@ -308,15 +324,16 @@ def _run_options(kw: dict, sets, unsets) -> RunOptions:
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
                       max_steps=kw["max_steps"], eval_every=kw["eval_every"], save_every=kw.get("save_every"),
                       progress_every=kw.get("progress_every"),
-                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"], recompute=not kw["no_recompute"],
+                      gpu_decode=kw["gpu_decode"], plan=not kw["no_plan"],
+                      recompute="none" if kw["no_recompute"] else kw["recompute"],
                       cache_features=kw["cache_features"], compile=kw["compile_"], fsdp=kw.get("fsdp", False),
                       log_with=list(kw.get("log_with", ())), tracking_uri=kw.get("tracking_uri"),
                       sets=list(sets), unsets=list(unsets))
 
 
 # RunOptions fields -> the click parameters that set them (where the names differ)
-_PARAMS = {"tiny": "size", "plan": "no_plan", "recompute": "no_recompute", "compile": "compile_", "sets": "sets",
-           "unsets": "unsets"}
+_PARAMS = {"tiny": "size", "plan": "no_plan", "recompute": ("recompute", "no_recompute"), "compile": "compile_",
+           "sets": "sets", "unsets": "unsets"}
 
 
 def _typed(ctx: click.Context, options) -> dict:
@@ -325,8 +342,9 @@ def _typed(ctx: click.Context, options) -> dict:
 
     given = {}
     for name, value in asdict(options).items():
-        param = _PARAMS.get(name, name)
-        if ctx.get_parameter_source(param) not in (None, click.core.ParameterSource.DEFAULT):
+        params = _PARAMS.get(name, name)
+        if any(ctx.get_parameter_source(p) not in (None, click.core.ParameterSource.DEFAULT)
+               for p in (params if isinstance(params, tuple) else (params,))):
             given[name] = value
     return given
 

@@ -22,7 +22,7 @@ from composer.build.precision import store_frozen_in
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
 from composer.graph.graph import Attachment, Graph, build_graph
-from composer.graph.plan import make_plan
+from composer.graph.plan import Recompute, make_plan
 from composer.spec.ir import Spec
 from composer.uses import USES
 
@@ -33,7 +33,7 @@ class BuildOptions:
     tiny: bool = False  # swap every backbone for its tiny random-weight variant
     load_weights: bool = False  # load pretrained weights (ignored for tiny and on the meta device)
     plan: bool = True
-    recompute: bool = True  # the plan recomputes frozen blocks in the backward pass instead of storing them
+    recompute: bool | Recompute = True  # True/False: every eligible frozen block recomputed or none; or a plan.Recompute choice
     num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
     precision: str = "fp32"  # the run's resolved precision: bf16/fp16 store frozen layer weights in it (precision.py)
 

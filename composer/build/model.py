@@ -10,7 +10,7 @@ from torch import nn
 
 from composer.components.registry import Kind, get_kind
 from composer.graph.graph import Graph
-from composer.graph.plan import Plan
+from composer.graph.plan import Plan, Recompute, make_plan
 from composer.spec.ir import ClassesInput
 
 
@@ -40,10 +40,10 @@ class ComposedModel(nn.Module):
     def _plan_components(self) -> None:
         """Trainable components that can recompute their own activations (kinds declaring `recomputes`, such
         as TDS-CLIP's side network) follow the plan's recomputation setting."""
-        on = self.plan.enabled and self.plan.recompute_enabled
         for name, module in self.components.items():
             if self._kind_of(name).recomputes:
-                module.recompute = on and name in self.trainable_parts
+                module.recompute = (self.plan.enabled and self.plan.choice.takes_component(name)
+                                    and name in self.trainable_parts)
                 if module.recompute:
                     self.plan.recomputing_components.append(name)
 
@@ -142,12 +142,14 @@ class ComposedModel(nn.Module):
     # -- what trains
     def set_trainable(self, parts: set[str]) -> None:
         """Train only `parts` (a stage's `trains`): freeze the rest and re-plan autograd for that set."""
-        from composer.graph.plan import make_plan
-
         for name, param in self.named_parameters():
             param.requires_grad_(name in self._trainable_names and self.parameter_owner(name) in parts)
         self.trainable_parts = set(parts) & {self.parameter_owner(n) for n in self._trainable_names}
-        self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled, self.plan.recompute_enabled)
+        self.set_recompute(self.plan.choice)
+
+    def set_recompute(self, choice: Recompute | bool) -> None:
+        """Re-plan with the recomputation `choice` (True: every eligible block, False: none)."""
+        self.plan = make_plan(self.graph, self.trainable_parts, self.plan.enabled, choice)
         self._plan_components()
         self.clear_cache()
 

@@ -5,6 +5,10 @@ frozen blocks below the first trainable attachment run without it; a frozen towe
 trainable runs without it entirely), and which tensors depend only on the class names through frozen
 parts (a frozen text tower over fixed prompts), so they are computed once per class set and reused.
 `--no-plan` turns both off; outputs and gradients are the same either way (tests/test_plan.py).
+
+Recomputation is a choice among the eligible frozen blocks (and the components that can recompute
+themselves): `Recompute` names the chosen ones; `ALL` takes every eligible one, `NONE` none.
+composer/build/budget.py picks the smallest choice whose memory bill fits a budget.
 """
 
 from __future__ import annotations
@@ -16,10 +20,30 @@ from composer.spec.site import spans
 from composer.spec.ir import ClassesInput
 
 
+@dataclass(frozen=True)
+class Recompute:
+    """What recomputes in the backward pass: frozen blocks per run id, and self-recomputing components.
+    None means every eligible one; `reason` is what the plan prints about the choice."""
+
+    blocks: dict[str, frozenset[int]] | None = None
+    components: frozenset[str] | None = None
+    reason: tuple[str, ...] = ()
+
+    def takes_blocks(self, run_id: str, eligible: frozenset[int]) -> frozenset[int]:
+        return eligible if self.blocks is None else eligible & self.blocks.get(run_id, frozenset())
+
+    def takes_component(self, name: str) -> bool:
+        return self.components is None or name in self.components
+
+
+ALL = Recompute()
+NONE = Recompute({}, frozenset())
+
+
 @dataclass
 class Plan:
     enabled: bool
-    recompute_enabled: bool = True
+    choice: Recompute = ALL
     grad_from: dict[str, int | None] = field(default_factory=dict)  # run id -> first block with autograd
     constant: set[str] = field(default_factory=set)  # tensors fixed for a given class set
     cached_nodes: set[str] = field(default_factory=set)  # run/call nodes whose outputs are cached
@@ -44,6 +68,7 @@ class Plan:
                 lines.append(f"{run_id}: frozen blocks {layers} keep only their input; recomputed in the backward pass")
         for name in self.recomputing_components:
             lines.append(f"{name}: keeps only the inputs of its heavy layers; recomputed in the backward pass")
+        lines.extend(self.choice.reason)
         for node in sorted(self.cached_nodes):
             lines.append(f"{node[2:]}: computed once per class set and reused")
         return lines
@@ -76,13 +101,16 @@ def _recomputed(graph: Graph, run, start: int | None, trainable: set[str]) -> fr
     return frozenset(i for i in range(start, tower.depth) if i not in tapped)
 
 
-def make_plan(graph: Graph, trainable: set[str], enabled: bool = True, recompute: bool = True) -> Plan:
-    """`trainable`: names of components with trainable parameters and of backbones that are not frozen."""
-    plan = Plan(enabled, recompute)
+def make_plan(graph: Graph, trainable: set[str], enabled: bool = True, recompute: bool | Recompute = True) -> Plan:
+    """`trainable`: names of components with trainable parameters and of backbones that are not frozen;
+    `recompute`: True for every eligible block (ALL), False for none, or a chosen `Recompute`."""
+    choice = recompute if isinstance(recompute, Recompute) else ALL if recompute else NONE
+    plan = Plan(enabled, choice)
     for run_id, run in graph.runs.items():
         plan.grad_from[run_id] = _first_trainable_block(graph, run, trainable) if enabled else 0
-        if enabled and recompute:
-            plan.recompute[run_id] = _recomputed(graph, run, plan.grad_from[run_id], trainable)
+        if enabled:
+            eligible = _recomputed(graph, run, plan.grad_from[run_id], trainable)
+            plan.recompute[run_id] = choice.takes_blocks(run_id, eligible)
     if not enabled:
         return plan
     constant = {n for n, i in graph.spec.inputs.items() if isinstance(i, ClassesInput)}

@@ -24,7 +24,7 @@ OVERRIDABLE = ("epochs", "max_steps", "eval_every", "save_every", "progress_ever
                "device", "log_with", "tracking_uri")
 
 # options whose command-line spelling is not --<field>
-FLAGS = {"tiny": "--size", "plan": "--no-plan", "recompute": "--no-recompute", "sets": "--set", "unsets": "--unset"}
+FLAGS = {"tiny": "--size", "plan": "--no-plan", "sets": "--set", "unsets": "--unset"}
 
 
 def composer_version() -> str:
@@ -42,8 +42,10 @@ def show(name: str, value: Any) -> str:
     """A recorded value the way the command line spells it."""
     if name == "tiny":
         return "tiny" if value else "full"
-    if name in ("plan", "recompute"):
+    if name == "plan":
         return "off" if not value else "on"
+    if name == "recompute" and isinstance(value, bool):  # recorded before --recompute auto
+        return "all" if value else "none"
     if isinstance(value, list):
         return " ".join(map(str, value)) if value else "none"
     return "the spec's value" if value is None else str(value)

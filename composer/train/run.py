@@ -39,7 +39,10 @@ from accelerate.utils import broadcast_object_list
 from rich.console import Console
 
 from composer.build.checkpoint import save_trainable
+from composer.build.budget import choose_recompute
 from composer.build.compile import BuildOptions, compile_spec
+from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
+from composer.graph.plan import Recompute
 from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
 from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
@@ -89,7 +92,7 @@ class RunOptions:
     progress_every: int | None = None  # a plain progress line every N steps off a terminal (default: 10%)
     gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
     plan: bool = True
-    recompute: bool = True
+    recompute: str = "auto"  # auto (only what does not fit the device's memory), all or none
     cache_features: str | None = None  # folder for frozen features of un-augmented training clips
     compile: bool = False  # torch.compile the model (falls back to eager with a message)
     fsdp: bool = False  # shard a full fine-tune across GPUs (Accelerate's FSDP plugin)
@@ -148,6 +151,28 @@ def _stages(spec) -> list[tuple[str, Any]]:
 
 
 
+def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int) -> bool | Recompute:
+    """The plan's recomputation: --recompute all/none as given; auto chooses, on the meta device, the
+    fewest frozen blocks to recompute so that a step of the per-process batch fits the device's budget
+    (all of them when no budget is known). Records from before `auto` hold True/False."""
+    setting = {True: "all", False: "none"}.get(options.recompute, options.recompute)
+    if setting != "auto" or not options.plan:
+        return setting != "none"
+    known = default_budget()
+    if known is None:
+        return True
+    meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes))
+    precision = precision if precision in ("bf16", "fp16") else "fp32"
+    choice = choose_recompute(meta, precision, batch_size, *known)
+    if not choice.fits:
+        bill = "\n".join(f"  {line}" for line in bill_lines(MemoryModel(meta, precision).bill(batch_size).as_json()))
+        raise DataError(f"a training step of {batch_size} clips per process needs {format_bytes(choice.peak)} even "
+                        f"recomputing every frozen block it can, but {known[1]} leaves {format_bytes(known[0])}; give "
+                        f"a smaller --batch-size (composer build SPEC --batch-size N shows the largest that fits). "
+                        f"The bill:\n{bill}")
+    return choice.recompute
+
+
 class Run:
     """One training run (or a resumed one)."""
 
@@ -191,10 +216,12 @@ class Run:
             if options.eval_dataset else None
         self.index = index
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
-        torch.manual_seed(self.seed)
+        recompute = recompute_for(self.spec, options, self.settings.batch_size, precision,
+                                  len(self.task.train.classes))
+        torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
-                                                          recompute=options.recompute,
+                                                          recompute=recompute,
                                                           num_classes=len(self.task.train.classes),
                                                           # FSDP flattens tensors of one dtype per unit
                                                           precision="fp32" if options.fsdp else precision))

@@ -1,0 +1,127 @@
+"""The plan recomputes only what does not fit the memory budget (composer/build/budget.py)."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import tiny_batch
+
+from composer.build.budget import choose_recompute
+from composer.build.compile import BuildOptions, compile_spec
+from composer.build.memory import MemoryModel
+from composer.cli import main
+from composer.recompute import kept_for_backward
+from composer.spec.load import load_spec
+from composer.spec.shipped import shipped
+
+SETS = ["inputs.video.size=64", "inputs.video.frames=2"]
+SPEC = "dinov2-dora-linear"  # DoRA from the first block: every frozen block above it is eligible
+CLASSES = 3
+BATCH = 2
+
+
+def _meta(recompute=True):
+    spec = load_spec(shipped()[SPEC], sets=SETS)
+    return compile_spec(spec, BuildOptions(device="meta", tiny=True, num_classes=CLASSES, recompute=recompute))
+
+
+def _peak(recompute) -> int:
+    return MemoryModel(_meta(recompute)).bill(BATCH).peak
+
+
+@pytest.fixture(scope="module")
+def peaks() -> tuple[int, int]:
+    stored, recomputed = _peak(False), _peak(True)
+    assert recomputed < stored  # the spec must have something worth recomputing for these tests to mean anything
+    return stored, recomputed
+
+
+def test_a_large_budget_recomputes_nothing_and_keeps_what_the_no_recompute_build_keeps(peaks):
+    model = _meta()
+    choice = choose_recompute(model, "fp32", BATCH, 2 * peaks[0], "test")
+    assert choice.fits and not any(model.plan.recompute.values())
+    assert MemoryModel(model).bill(BATCH).activations == MemoryModel(_meta(False)).bill(BATCH).activations
+    assert any("recomputes nothing" in line for line in model.plan.describe(model.graph))
+
+
+def test_a_large_budget_keeps_on_cpu_the_bytes_of_the_no_recompute_build(peaks):
+    spec = load_spec(shipped()[SPEC], sets=SETS)
+    kept = []
+    for recompute in ("auto", False):
+        torch.manual_seed(0)
+        model = compile_spec(spec, BuildOptions(device="cpu", tiny=True, num_classes=CLASSES))
+        if recompute == "auto":
+            meta = _meta()
+            choose_recompute(meta, "fp32", BATCH, 2 * peaks[0], "test")
+            model.set_recompute(meta.plan.choice)
+        else:
+            model.set_recompute(False)
+        model.train()
+        batch = tiny_batch(model, clips=BATCH, classes=CLASSES)
+        kept.append(kept_for_backward(lambda: model(batch)["loss"], model))
+    assert kept[0] == kept[1]
+
+
+def test_a_small_budget_recomputes_a_minimal_set_of_blocks(peaks):
+    stored, recomputed = peaks
+    budget = (stored + recomputed) // 2
+    model = _meta()
+    choice = choose_recompute(model, "fp32", BATCH, budget, "test")
+    chosen = {r: b for r, b in model.plan.recompute.items() if b}
+    assert choice.fits and chosen and choice.peak <= budget
+    assert MemoryModel(model).bill(BATCH).peak == choice.peak <= budget
+    everything = _meta().plan.recompute
+    assert sum(map(len, chosen.values())) < sum(map(len, everything.values()))  # not simply all of them
+    for run_id, blocks in chosen.items():  # removing any one recomputed block would exceed the budget
+        for block in blocks:
+            fewer = dict(chosen, **{run_id: blocks - {block}})
+            model.set_recompute(type(choice.recompute)(fewer, frozenset()))
+            assert MemoryModel(model).bill(BATCH).peak > budget, (run_id, block)
+    model.set_recompute(choice.recompute)
+    assert any("recomputes blocks" in line and "the budget leaves" in line
+               for line in model.plan.describe(model.graph))
+
+
+def test_a_budget_nothing_fits_says_so(peaks):
+    model = _meta()
+    choice = choose_recompute(model, "fp32", BATCH, peaks[1] - 1, "test")
+    assert not choice.fits and choice.peak > peaks[1] - 1
+    assert any("does not fit" in line for line in model.plan.describe(model.graph))
+
+
+@pytest.mark.parametrize("option, recomputes", [(["--recompute", "all"], True), (["--recompute", "none"], False),
+                                                (["--no-recompute"], False)])
+def test_build_recompute_all_and_none_remain(option, recomputes):
+    result = CliRunner().invoke(main, ["build", SPEC, "--size", "tiny", "--no-flops", "--json", "--classes", "3",
+                                       *[a for s in SETS for a in ("--set", s)], *option])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)["plan"]
+    assert any("recomputed in the backward pass" in line for line in plan) == recomputes
+
+
+def test_build_says_which_blocks_it_recomputes_under_a_small_budget(peaks):
+    budget = (peaks[0] + peaks[1]) // 2
+    result = CliRunner().invoke(main, ["build", SPEC, "--size", "tiny", "--no-flops", "--classes", "3",
+                                       "--batch-size", str(BATCH), "--memory-budget", str(budget),
+                                       *[a for s in SETS for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    assert "recomputes blocks" in result.output and "the budget leaves" in result.output
+
+
+def test_run_chooses_with_the_device_budget_and_refuses_a_step_that_cannot_fit(peaks, monkeypatch):
+    from composer.errors import DataError
+    from composer.train import run
+    from composer.train.run import RunOptions, recompute_for
+
+    spec = load_spec(shipped()[SPEC], sets=SETS)
+    assert recompute_for(spec, RunOptions("demo", recompute="all", tiny=True), BATCH, "fp32", CLASSES) is True
+    assert recompute_for(spec, RunOptions("demo", recompute="none", tiny=True), BATCH, "fp32", CLASSES) is False
+    old_record = RunOptions("demo", recompute=True, tiny=True)  # recorded before --recompute auto
+    assert recompute_for(spec, old_record, BATCH, "fp32", CLASSES) is True
+    monkeypatch.setattr(run, "default_budget", lambda: (2 * peaks[0], "plenty"))
+    choice = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
+    assert not any(choice.blocks.values())
+    monkeypatch.setattr(run, "default_budget", lambda: (peaks[1] - 1, "a small GPU"))
+    with pytest.raises(DataError, match="even recomputing every frozen block"):
+        recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)

@@ -140,22 +140,24 @@ def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, n
     model = _compile(_load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes,
                      recompute=recompute != "none")
     asked = batch_size is not None or budget is not None
-    if recompute == "auto" or asked:
-        memory = _memory(model, batch_size, precision, budget, choose=recompute == "auto", asked=asked)
+    if asked:  # pricing the choice takes a meta-device bill per candidate block: only when a bill is asked for
+        memory = _memory(model, batch_size, precision, budget, choose=recompute == "auto")
     info = report(model, flops=not no_flops)
     if asked:
         info.update(memory)
+    elif recompute == "auto" and not no_plan:
+        info["plan"].append("recomputation: auto, chosen by `composer run` against the device's memory at its "
+                            "batch size (shown here as if all were recomputed; --batch-size or --memory-budget "
+                            "shows the choice)")
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         render(info, _console())
 
 
-def _memory(model, batch_size: int | None, precision: str | None, budget: int | None, choose: bool = False,
-            asked: bool = True) -> dict:
-    """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights
-    when the bill was `asked` for. `choose`: first re-plan the model's recomputation for the budget
-    (--recompute auto)."""
+def _memory(model, batch_size: int | None, precision: str | None, budget: int | None, choose: bool = False) -> dict:
+    """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights.
+    `choose`: first re-plan the model's recomputation for the budget (--recompute auto)."""
     from composer.build.budget import choose_recompute
     from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
     from composer.build.precision import store_frozen_in
@@ -177,7 +179,7 @@ def _memory(model, batch_size: int | None, precision: str | None, budget: int | 
     bill = memory.bill(batch_size or train.batch_size)
     out = {"memory": bill.as_json(), "memory_budget": budget,
            "memory_budget_source": source, "max_batch_size": None}
-    if budget is None or not asked:
+    if budget is None:
         return out
     if budget < bill.weights:
         lines = "\n".join(f"  {line}" for line in bill_lines(bill.as_json()))

@@ -89,7 +89,7 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, 
     original = CrossEntropy.forward
 
     def sometimes_nan(self, logits, label):
-        calls["n"] += 1
+        calls["n"] += logits.device.type != "meta"  # the memory model prices a step on the meta device first
         loss = original(self, logits, label)
         return loss * float("nan") if calls["n"] > 2 else loss
 

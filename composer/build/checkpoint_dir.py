@@ -33,7 +33,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from composer.build.files import atomic_write_bytes, fsync_dir, write_file
+from composer.build.files import atomic_write_bytes, file_sha256, fsync_dir, write_file
 from composer.errors import DataError
 
 FORMAT = 1
@@ -115,11 +115,7 @@ def verify_checkpoint(path: Path) -> dict[str, Any]:
         if file.stat().st_size != entry["bytes"]:
             raise DataError(f"{file} is {file.stat().st_size} bytes, the manifest says {entry['bytes']}: "
                             "the file was truncated or changed after it was written")
-        digest = hashlib.sha256()
-        with open(file, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != entry["sha256"]:
+        if file_sha256(file) != entry["sha256"]:
             raise DataError(f"{file} is corrupted: its SHA-256 differs from the manifest's (the file changed "
                             "after it was written)")
     return manifest

@@ -14,7 +14,6 @@ Everything goes into an eval directory, printed at the end:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import torch
 from rich.table import Table
 
+from composer.build.files import file_sha256
 from composer.data.check import DEFAULT_SHORT
 from composer.data.protocols import Part
 from composer.train.records import write_json
@@ -54,14 +54,6 @@ class EvalOptions:
     out: str | None = None  # default: the checkpoint's run directory's evals/, else evals/
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_out(checkpoint: str) -> Path:
@@ -112,7 +104,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     per_class = json.loads((run.dir / "per_class.json").read_text()) if run.main else {}
     summary = {
         "spec": {"name": run.spec.name, "path": str(spec_path)},
-        "checkpoint": {"path": str(weights), "sha256": sha256(weights)},
+        "checkpoint": {"path": str(weights), "sha256": file_sha256(weights)},
         "dataset": {"name": run.index.name, "root": str(run.index.root), "split": options.split},
         "protocol": results["protocol"], "views": results["views"], "seed": run.seed, "size": size,
         "data": run.data_report.to_json(), "parts": results["parts"], "per_class": per_class,

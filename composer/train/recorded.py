@@ -13,6 +13,7 @@ from typing import Any
 from composer.build.checkpoint import load_trainable, read_meta, weights_file
 from composer.errors import DataError, SpecError
 
+
 def checkpoint_meta(checkpoint: str | Path | None) -> dict[str, Any]:
     """The metadata a run stored in a checkpoint ({} without a checkpoint)."""
     if checkpoint is None:

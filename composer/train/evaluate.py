@@ -96,9 +96,11 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     run = Run(spec_path, RunOptions(
         dataset=options.dataset, data_root=options.data_root, split=options.split, protocol=options.protocol,
         shots=options.shots, eval_dataset=options.eval_dataset, eval_root=options.eval_root, tiny=size == "tiny",
-        batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers, device=options.device, precision=options.precision,
-        seed=seed, out=out, skip_missing=options.skip_missing, short_videos=options.short_videos,
-        gpu_decode=options.gpu_decode, log_with=["none"], sets=sets, unsets=list(options.unsets)))
+        batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers,
+        device=options.device, precision=options.precision, seed=seed, out=out, skip_missing=options.skip_missing,
+        short_videos=options.short_videos, gpu_decode=options.gpu_decode, log_with=["none"], sets=sets,
+        unsets=list(options.unsets),
+        recompute="none"))  # nothing runs backward: pricing what to recompute would be start-up work for nothing
     weights = load_checkpoint(run.model, checkpoint, spec_path)
     results = run.test()
     per_class = json.loads((run.dir / "per_class.json").read_text()) if run.main else {}

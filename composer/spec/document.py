@@ -34,10 +34,12 @@ DELETE = _Delete()
 
 @dataclass
 class SourceMap:
-    """Locations of values and of mapping keys, by path from the document root."""
+    """Locations of values and of mapping keys, by path from the document root; `removed`: where an inherited
+    key was deleted (`!delete`, `delete`, `--unset`), so `composer diff` can say which file removed it."""
 
     values: dict[Path, Loc] = field(default_factory=dict)
     keys: dict[Path, Loc] = field(default_factory=dict)
+    removed: dict[Path, Loc] = field(default_factory=dict)
 
     def value(self, path: Path) -> Loc | None:
         """The location of the value at `path`, or of its nearest located ancestor."""

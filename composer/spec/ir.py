@@ -172,6 +172,15 @@ class Spec(Node):
     def key_loc_of(self, *path: Any) -> Loc | None:
         return self._where.key(path) if self._where is not None else None
 
+    def written_at(self, *path: Any) -> Loc | None:
+        """Where the value at `path` itself was written (this file, an `extends` parent or a --set option);
+        None when it holds a default. Unlike loc_of, never a parent's location."""
+        return self._where.values.get(tuple(path)) if self._where is not None else None
+
+    def removed_at(self, *path: Any) -> Loc | None:
+        """Where an inherited key at `path` was deleted (`!delete`, `delete`, --unset), if it was."""
+        return self._where.removed.get(tuple(path)) if self._where is not None else None
+
     def video_input(self) -> VideoInput | None:
         """The clips input the backbones see (its frame count and size); None in a spec without video."""
         return next((i for i in self.inputs.values() if isinstance(i, VideoInput)), None)

@@ -97,31 +97,35 @@ def _exists(path: FsPath) -> bool:
         return True  # let check_file say what is wrong
 
 
-def _set_document(text: str, index: int) -> tuple[Path, Any, Loc]:
-    file = f"<--set #{index}>"
+def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, Any, Loc]:
+    file = f"<{option} #{index}>"
     remember_source(file, text)
     if "=" not in text:
-        raise SpecError(f"--set needs path=value, got {text!r}", Loc(file, 1, 1, len(text)),
+        raise SpecError(f"{option} needs path=value, got {text!r}", Loc(file, 1, 1, len(text)),
                         expected="e.g. --set components.adapter.params.dim=128")
     key, raw = text.split("=", 1)
     path = tuple(key.strip().split("."))
     loc = Loc(file, 1, 1, max(1, len(key)))
     if not all(p.isidentifier() for p in path):
-        raise SpecError(f"bad --set path {key!r}", loc, expected="dot-separated names such as train.lr")
+        raise SpecError(f"bad {option} path {key!r}", loc, expected="dot-separated names such as train.lr")
     value = read_yaml_value(raw, file, text, col=len(key) + 2)
     if value is DELETE:
-        raise SpecError("use --unset PATH to remove a key", loc)
+        raise SpecError(f"use {option.replace('set', 'unset', 1)} PATH to remove a key", loc)
     return path, value, loc
 
 
-def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Document:
+def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = (),
+                    option: str = "--set") -> Document:
+    """`--set` then `--unset` options, in order. `option` names them in locations (`<--set #1>:1:1`);
+    `composer diff` passes --set-a or --set-b for the options of one side."""
+    unset_option = option.replace("set", "unset", 1)
     for i, text in enumerate(sets, 1):
-        path, value, loc = _set_document(text, i)
+        path, value, loc = _set_document(text, i, option)
         hint = set_path(doc, path, value, loc)
         if hint:
             doc.hints[loc.file] = hint
     for i, text in enumerate(unsets, 1):
-        file = f"<--unset #{i}>"
+        file = f"<{unset_option} #{i}>"
         remember_source(file, text)
         unset_path(doc, tuple(text.strip().split(".")), Loc(file, 1, 1, max(1, len(text))))
     return doc
@@ -254,10 +258,15 @@ def defaults() -> Document:
     return Document(data, SourceMap(), "<defaults>")
 
 
-def load_spec(spec: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = ()) -> Spec:
-    """The one entry point: file (YAML or text; a path or a shipped name) -> merged document -> validated IR."""
+def load_spec(spec: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = (),
+              side: tuple[str, Iterable[str], Iterable[str]] | None = None) -> Spec:
+    """The one entry point: file (YAML or text; a path or a shipped name) -> merged document -> validated IR.
+    `side`: (option, sets, unsets) applied after the shared `sets` and `unsets`, located under that option's
+    name, e.g. ("--set-b", [...], [...]) for one side of `composer diff`."""
     path = locate(spec)
     doc = apply_overrides(merge(defaults(), resolve_document(path)), sets, unsets)
+    if side is not None:
+        doc = apply_overrides(doc, side[1], side[2], side[0])
     if doc.data.get("name") is None:
         doc.data["name"] = path.stem
     return validate(doc)

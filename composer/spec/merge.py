@@ -38,6 +38,7 @@ def _merge_into(base: dict, base_where: SourceMap, child: dict, child_where: Sou
             base_where.drop_under(here)
             base_where.values.pop(here, None)
             base_where.keys.pop(here, None)
+            base_where.removed[here] = child_where.value(here)
             continue
         if key in base and not _replaces_whole(base[key], value):
             _merge_into(base[key], base_where, value, child_where, here)
@@ -64,7 +65,7 @@ def _strip_deletes(value: Any, where: SourceMap, path: Path) -> Any:
 def merge(base: Document, child: Document) -> Document:
     """`child` applied on top of `base` (neither is modified)."""
     data = copy.deepcopy(base.data)
-    where = SourceMap(dict(base.where.values), dict(base.where.keys))
+    where = SourceMap(dict(base.where.values), dict(base.where.keys), {**base.where.removed, **child.where.removed})
     _merge_into(data, where, child.data, child.where, ())
     return Document(data, where, child.file)
 
@@ -106,3 +107,6 @@ def unset_path(doc: Document, path: Path, loc: Loc) -> None:
         raise SpecError(f"cannot unset '{'.'.join(path)}': the spec has no such key", loc)
     del node[path[-1]]
     doc.where.drop_under(path)
+    doc.where.values.pop(tuple(path), None)
+    doc.where.keys.pop(tuple(path), None)
+    doc.where.removed[tuple(path)] = loc

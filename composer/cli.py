@@ -80,6 +80,7 @@ def main() -> None:
     \b
     composer build SPEC      check a spec and show what it builds (no weights needed)
     composer validate SPEC   check only
+    composer diff A B        what changed between two specs, and what it does to the model
     composer graph SPEC      export the composition graph
     composer fmt SPEC        convert between YAML and the text syntax
     composer run SPEC        train and evaluate on a dataset (--dataset demo works offline)
@@ -199,6 +200,77 @@ def validate(spec, sets, unsets):
     """Check SPEC (syntax, schema, sites, shapes, graph) without showing the build."""
     model = _compile(_load(spec, sets, unsets))
     click.echo(f"{spec}: ok ({len(model.graph.attachments)} attachments, {len(model.graph.calls)} flow components)")
+
+
+@main.command()
+@click.argument("spec_a", metavar="A")
+@click.argument("spec_b", metavar="B")
+@spec_options
+@click.option("--set-a", "sets_a", multiple=True, metavar="PATH=VALUE", help="override a field of A only")
+@click.option("--unset-a", "unsets_a", multiple=True, metavar="PATH", help="remove a key of A only")
+@click.option("--set-b", "sets_b", multiple=True, metavar="PATH=VALUE", help="override a field of B only")
+@click.option("--unset-b", "unsets_b", multiple=True, metavar="PATH", help="remove a key of B only")
+@click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
+              help="tiny swaps every backbone for its small random-weight variant (on both sides)")
+@click.option("--no-flops", is_flag=True, help="skip counting FLOPs")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="compare the memory bills of a training step at this batch size (as `composer build "
+                   "--batch-size`; default with --memory-budget: each spec's train.batch_size)")
+@click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default=None,
+              help="the training precision the bills assume (default: each spec's train.precision)")
+@click.option("--memory-budget", default=None, metavar="SIZE",
+              help="memory to fit, e.g. 24GiB: also compare the largest batch size that fits")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
+@click.option("--exit-code", is_flag=True, help="exit with status 1 when A and B differ (as `git diff --exit-code`)")
+@_fail_on_spec_errors
+def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size, no_flops, batch_size, precision,
+         memory_budget, as_json, exit_code):
+    """Show what changed from spec A to spec B, and what the change does to the built model.
+
+    \b
+    composer diff msta msta-few-shot
+    composer diff specs/baselines/clip-adapter.yaml specs/baselines/clip-adapter.yaml \\
+        --set-b components.adapter.site="clip.visual.blocks[8-12].mlp" --json
+
+    Both specs are resolved as `composer build` resolves them (a path or a shipped name, `extends`
+    merged, defaults filled in); --set/--unset apply to both, then --set-a/--unset-a to A only and
+    --set-b/--unset-b to B only. Every changed path is listed with its old and new value and where
+    each side set it (file:line:col, in the file that wrote the value: the spec or the one it extends;
+    `<--set-b #1>` for an option; "(default)" for a value not written). Both are then built on the
+    meta device: attachments added, removed or moved, trainable and total parameters, GFLOPs per
+    clip, and with --batch-size or --memory-budget the memory bill of a training step (all numbers
+    as `composer build --json` prints them). Identical specs print "no differences".
+
+    Exit status: 0 (with --exit-code: 0 when identical, 1 when they differ); 2 when a spec does not
+    load or fails its checks (the located error of that spec)."""
+    from composer.build.diff import compare, render
+    from composer.build.memory import parse_bytes
+    from composer.build.summary import report
+    from composer.spec.load import load_spec
+
+    try:
+        budget = parse_bytes(memory_budget) if memory_budget is not None else None
+    except ValueError as e:
+        click.echo(f"error: --memory-budget: {e}", err=True)
+        sys.exit(2)
+    infos, loaded = [], []
+    for arg, option, side_sets, side_unsets in ((spec_a, "--set-a", sets_a, unsets_a),
+                                                (spec_b, "--set-b", sets_b, unsets_b)):
+        spec = load_spec(arg, sets, unsets, side=(option, side_sets, side_unsets))
+        model = _compile(spec, tiny=size == "tiny")
+        memory = None
+        if batch_size is not None or budget is not None:  # as `composer build` bills it (--recompute auto)
+            memory = _memory(model, batch_size, precision, budget, choose=True)
+        info = report(model, flops=not no_flops)
+        info.update(memory or {})
+        loaded.append(spec)
+        infos.append(info)
+    result = compare(loaded[0], loaded[1], infos[0], infos[1], spec_a, spec_b)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        render(result, _console())
+    sys.exit(1 if exit_code and not result["identical"] else 0)
 
 
 @main.command()

@@ -65,7 +65,8 @@ def _strip_deletes(value: Any, where: SourceMap, path: Path) -> Any:
 def merge(base: Document, child: Document) -> Document:
     """`child` applied on top of `base` (neither is modified)."""
     data = copy.deepcopy(base.data)
-    where = SourceMap(dict(base.where.values), dict(base.where.keys), {**base.where.removed, **child.where.removed})
+    where = SourceMap(dict(base.where.values), dict(base.where.keys),
+                      {**base.where.removed, **child.where.removed})
     _merge_into(data, where, child.data, child.where, ())
     return Document(data, where, child.file)
 

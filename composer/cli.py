@@ -156,9 +156,11 @@ def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, n
         render(info, _console())
 
 
-def _memory(model, batch_size: int | None, precision: str | None, budget: int | None, choose: bool = False) -> dict:
+def _memory(model, batch_size: int | None, precision: str | None, budget: int | None, choose: bool = False,
+            source: str = "--memory-budget") -> dict:
     """The `memory` and `max_batch_size` entries of `composer build`; exits 2 on a budget below the weights.
-    `choose`: first re-plan the model's recomputation for the budget (--recompute auto)."""
+    `choose`: first re-plan the model's recomputation for the budget (--recompute auto). `source`: where a
+    given `budget` came from."""
     from composer.build.budget import choose_recompute
     from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
     from composer.build.precision import store_frozen_in
@@ -170,7 +172,6 @@ def _memory(model, batch_size: int | None, precision: str | None, budget: int | 
             import torch
 
             precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    source = "--memory-budget"
     if budget is None:
         budget, source = default_budget() or (None, None)
     store_frozen_in(model, precision)  # as `composer run` builds it, so the bill counts what a run holds
@@ -253,14 +254,20 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
     except ValueError as e:
         click.echo(f"error: --memory-budget: {e}", err=True)
         sys.exit(2)
+    billed = batch_size is not None or budget is not None
+    source = "--memory-budget"
+    if billed and budget is None:  # one default for both sides: the free memory changes between two readings
+        from composer.build.memory import default_budget
+
+        budget, source = default_budget() or (None, None)
     infos, loaded = [], []
     for arg, option, side_sets, side_unsets in ((spec_a, "--set-a", sets_a, unsets_a),
                                                 (spec_b, "--set-b", sets_b, unsets_b)):
         spec = load_spec(arg, sets, unsets, side=(option, side_sets, side_unsets))
         model = _compile(spec, tiny=size == "tiny")
         memory = None
-        if batch_size is not None or budget is not None:  # as `composer build` bills it (--recompute auto)
-            memory = _memory(model, batch_size, precision, budget, choose=True)
+        if billed:  # as `composer build` bills it (--recompute auto)
+            memory = _memory(model, batch_size, precision, budget, choose=True, source=source)
         info = report(model, flops=not no_flops)
         info.update(memory or {})
         loaded.append(spec)

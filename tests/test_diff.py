@@ -1,11 +1,16 @@
 """`composer diff A B`: changed paths with where each side set them, and what the change does to the model."""
 
+import io
 import json
 
 import pytest
 from click.testing import CliRunner
 from conftest import write
 
+from rich.console import Console
+
+from composer.build.diff import render
+from composer.build.memory import format_bytes
 from composer.cli import main
 from composer.spec.diff import diff_specs
 from composer.spec.load import load_spec
@@ -149,3 +154,19 @@ def test_a_broken_spec_gives_its_located_error(tmp_path):
 def test_an_unknown_shipped_name_says_did_you_mean():
     result = run("diff", "msat", "msta")
     assert result.exit_code == 2 and "did you mean" in result.output and "msta" in result.output
+
+
+def test_memory_bills_are_the_builds_at_one_budget():
+    options = ["--size", "tiny", "--no-flops", "--batch-size", "2", "--memory-budget", "1GiB", "--json"]
+    result = run("diff", "clip-adapter", "clip-adapter", "--set-b", "components.adapter.params.dim=256", *options)
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    memory = info["model"]["memory"]
+    new = json.loads(run("build", "clip-adapter", "--set", "components.adapter.params.dim=256", *options).output)
+    assert memory["new"] == new["memory"] and memory["max_batch_size"]["new"] == new["max_batch_size"]
+    assert memory["peak"]["delta"] == new["memory"]["peak"] - memory["old"]["peak"] > 0
+    assert memory["memory_budget"] == 2**30 and memory["memory_budget_source"] == "--memory-budget"
+    out = io.StringIO()
+    render(info, Console(file=out, width=200))
+    row = next(line for line in out.getvalue().splitlines() if "peak memory (batch 2, " in line)
+    assert row.rstrip().endswith(f"+{format_bytes(memory['peak']['delta'])}")

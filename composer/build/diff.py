@@ -214,7 +214,7 @@ def render(result: dict[str, Any], console: Console) -> None:
                       f"{sign}{format_bytes(abs(peak['delta']))}" if peak["delta"] else "0")
         most = m["max_batch_size"]
         if most["old"] is not None or most["new"] is not None:
-            table.add_row("largest batch that fits", str(most["old"]), str(most["new"]), _signed(most["delta"]))
+            table.add_row("largest batch that fits", _value(most["old"]), _value(most["new"]), _signed(most["delta"]))
     console.print(table)
     if not model["changed"]:
         console.print("the built model is the same")

@@ -14,6 +14,7 @@ from composer.build.memory import format_bytes
 from composer.cli import main
 from composer.spec.diff import diff_specs
 from composer.spec.load import load_spec
+from composer.spec.shipped import ROOT
 
 
 def run(*args):
@@ -100,6 +101,17 @@ def test_a_default_value_has_no_location():
     (change,) = diff_specs(a, b)
     assert (change.dotted, change.old, change.new, change.old_at) == ("train.grad_clip", 1.0, 2.0, None)
     assert str(change.new_at) == "<--set #1>:1:1"
+
+
+def test_text_syntax_locations_of_a_set_a_delete_and_a_block(tmp_path):
+    base = ROOT / "papers" / "msta.comp"
+    child = write(tmp_path, "child.comp", f'extends "{base}"\nset components.msta.params.dim = 64\ndelete reported\n')
+    dim, reported = diff_specs(load_spec(base), load_spec(child))
+    assert (dim.dotted, dim.old, dim.new, str(dim.new_at)) == ("components.msta.params.dim", 256, 64,
+                                                                f"{child}:2:34")
+    assert dim.old_at.file == str(base) and dim.old_at.line == 15
+    assert (reported.dotted, reported.change, str(reported.new_at)) == ("reported", "removed", f"{child}:3:8")
+    assert reported.old_at.file == str(base) and reported.old_at.line == 57  # the block's first entry
 
 
 def test_identical_specs_say_no_differences():

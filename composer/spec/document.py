@@ -51,6 +51,16 @@ class SourceMap:
                 return None
             path = path[:-1]
 
+    def written(self, path: Path) -> Loc | None:
+        """Where the value at `path` itself was written: its own location, else its key's, else (a mapping written
+        entry by entry, as the text syntax's `reported` block) its first entry's; None for a default. Never an
+        ancestor's location, unlike `value`."""
+        path = tuple(path)
+        if path in self.values or path in self.keys:
+            return self.values.get(path) or self.keys[path]
+        inside = [loc for p, loc in self.values.items() if p[:len(path)] == path and len(p) > len(path)]
+        return min(inside, key=lambda loc: (loc.line, loc.col)) if inside else None
+
     def key(self, path: Path) -> Loc | None:
         """The location of the key that names `path` (falls back to the value's location)."""
         return self.keys.get(tuple(path)) or self.value(path)

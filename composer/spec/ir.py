@@ -175,7 +175,7 @@ class Spec(Node):
     def written_at(self, *path: Any) -> Loc | None:
         """Where the value at `path` itself was written (this file, an `extends` parent or a --set option);
         None when it holds a default. Unlike loc_of, never a parent's location."""
-        return self._where.values.get(tuple(path)) if self._where is not None else None
+        return self._where.written(path) if self._where is not None else None
 
     def removed_at(self, *path: Any) -> Loc | None:
         """Where an inherited key at `path` was deleted (`!delete`, `delete`, --unset), if it was."""

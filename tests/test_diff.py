@@ -6,7 +6,6 @@ import json
 import pytest
 from click.testing import CliRunner
 from conftest import write
-
 from rich.console import Console
 
 from composer.build.diff import render

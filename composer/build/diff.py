@@ -12,6 +12,7 @@ single source of the human output, which `render` draws from it.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from composer.spec.site import spans
 Report = dict[str, Any]  # summary.report(model), updated with build's memory entries when a bill was asked
 
 
-def delta(old: int | float | None, new: int | float | None) -> dict[str, Any]:
+def delta(old: float | None, new: float | None) -> dict[str, Any]:
     """{"old", "new", "delta"}; delta is None when either side has no value."""
     if old is None or new is None:
         return {"old": old, "new": new, "delta": None}
@@ -110,23 +111,21 @@ def compare(a: Spec, b: Spec, a_info: Report, b_info: Report, a_arg: str, b_arg:
 
 
 # ---------------------------------------------------------------- the human form
-def _signed(n: int | float | None, unit: str = "") -> str:
+def _signed(n: float | None) -> str:
     if n is None:
         return "-"
-    if isinstance(n, float):
-        return f"{n:+,.2f}{unit}" if n else f"0{unit}"
-    return f"{n:+,}{unit}" if n else f"0{unit}"
+    if not n:
+        return "0"
+    return f"{n:+,.2f}" if isinstance(n, float) else f"{n:+,}"
 
 
 def _value(v: Any) -> str:
-    import json
-
     if v is None:
         return "-"
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
-def shown_file(file: str) -> str:
+def _file(file: str) -> str:
     """A file under the current folder relative to it (shipped specs are named by absolute paths)."""
     if os.path.isabs(file):
         try:
@@ -136,19 +135,19 @@ def shown_file(file: str) -> str:
     return file
 
 
-def shown_place(at: str | None) -> str:
+def _place(at: str | None) -> str:
     """A location (file:line:col) as people read it; None (a default value) as '(default)'."""
     if at is None:
         return "(default)"
     file, line, col = at.rsplit(":", 2)
-    return f"{shown_file(file)}:{line}:{col}"
+    return f"{_file(file)}:{line}:{col}"
 
 
 def _where(change: dict[str, Any], side: str) -> str:
     at = change[f"{side}_at"]
     if change[side] is None:  # this side does not have the path
-        return f"deleted at {shown_place(at)}" if at else "-"
-    return shown_place(at)
+        return f"deleted at {_place(at)}" if at else "-"
+    return _place(at)
 
 
 def _sites(placements: list[dict[str, Any]] | None, how: bool) -> str:
@@ -159,16 +158,16 @@ def _sites(placements: list[dict[str, Any]] | None, how: bool) -> str:
                      + (f" {p['kind']} as {p['use']}" if how else "") for p in placements)
 
 
-def _count_row(table: Table, label: str, d: dict[str, Any], percent: bool = True) -> None:
-    share = f" ({100 * d['delta'] / d['old']:+.1f}%)" if percent and d["delta"] and d["old"] else ""
+def _count_row(table: Table, label: str | Text, d: dict[str, Any]) -> None:
+    share = f" ({100 * d['delta'] / d['old']:+.1f}%)" if d["delta"] and d["old"] else ""
     table.add_row(label, f"{d['old']:,}", f"{d['new']:,}", _signed(d["delta"]) + share)
 
 
 def render(result: dict[str, Any], console: Console) -> None:
     """The human form of `compare`: a table of changed paths, of attachments, of the model's numbers."""
     a, b = result["a"], result["b"]
-    console.print(Text.assemble(("A", "bold"), f" {a['name']} ({shown_file(a['file'])})\n",
-                                ("B", "bold"), f" {b['name']} ({shown_file(b['file'])})"))
+    console.print(Text.assemble(("A", "bold"), f" {a['name']} ({_file(a['file'])})\n",
+                                ("B", "bold"), f" {b['name']} ({_file(b['file'])})"))
     if result["identical"]:
         console.print("no differences")
         return

@@ -161,7 +161,7 @@ def test_base_to_novel_results_carry_the_harmonic_mean(finished, tmp_path):
     assert [r["dataset"]["split"] for r in results] == ["base", "novel", "base+novel"]
     assert results[2]["metrics"][0]["value"] == pytest.approx(100 / 3)
     assert "| harmonic mean (base, novel) | | | 33.33 |" in result.output
-    assert not (run / "README.md").read_text() == result.output  # --stdout leaves the file alone
+    assert (run / "README.md").read_text() != result.output  # --stdout leaves the file alone
 
 
 @pytest.mark.parametrize("case", ["not a run", "missing", "damaged record"])
@@ -173,3 +173,44 @@ def test_cli_refuses_with_one_line(finished, tmp_path, case):
     result = CliRunner().invoke(main, ["card", str(target)])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")
+
+
+def test_results_older_than_the_latest_checkpoint_are_left_out(finished, tmp_path):
+    run = tmp_path / "resumed"
+    shutil.copytree(finished[0], run)
+    manifest = latest_checkpoint(run / "checkpoints") / "manifest.json"
+    manifest.touch()  # as a finished run resumed for more epochs saves again
+    card = CliRunner().invoke(main, ["card", str(run), "--stdout"]).output
+    assert "**Training continued after the last test**" in card
+    assert "model-index" not in front_matter(card) and "## Results" not in card
+
+
+def test_a_spec_yaml_that_no_longer_fits_the_checkpoints_is_said(finished, tmp_path):
+    run = tmp_path / "edited"
+    shutil.copytree(finished[0], run)
+    spec = yaml.safe_load((run / "spec.yaml").read_text())
+    spec["components"]["adapter"]["params"]["dim"] = 32
+    (run / "spec.yaml").write_text(yaml.safe_dump(spec))
+    card = CliRunner().invoke(main, ["card", str(run), "--stdout"]).output
+    assert "**The checkpoints do not fit spec.yaml**" in card
+    assert "**The checkpoints do not fit" not in (finished[0] / "README.md").read_text()
+
+
+def test_every_run_option_survives_the_reproduce_command():
+    from composer.train.card import reproduce_commands
+
+    options = RunOptions(dataset="ucf101", data_root="/data/ucf 101", split=2, protocol="few-shot", shots=4,
+                         eval_dataset="hmdb51", eval_root="/data/hmdb", tiny=True, epochs=3, batch_size=16,
+                         eval_batch_size=4, lr=0.01, workers=3, device="cpu", precision="bf16", seed=5, out="o",
+                         skip_missing=True, short_videos="skip", max_steps=7, eval_every=2, save_every=5,
+                         progress_every=9, gpu_decode=True, plan=False, recompute="all", cache_features="cache",
+                         compile=True, fsdp=True, log_with=["tensorboard", "mlflow"], tracking_uri="sqlite:///x.db",
+                         sets=["train.views={clips: 2, crops: 1}"], unsets=["components.adapter"])
+    assert options != RunOptions(dataset="ucf101")
+    record = {"options": asdict(options), "spec": "msta", "processes": 1}
+    given, here = reproduce_commands(record, Path("runs/msta-1"))
+    assert parsed(shlex.split(given)) == ("msta", options)
+    assert parsed(shlex.split(here)) == ("runs/msta-1/spec.yaml", RunOptions(**asdict(options) | {"sets": [],
+                                                                                                   "unsets": []}))
+    assert parsed(shlex.split(reproduce_commands({"options": asdict(RunOptions(dataset="demo"))}, Path("r"))[0])) \
+        == ("r/spec.yaml", RunOptions(dataset="demo"))

@@ -52,22 +52,47 @@ def read_run(run_dir: Path) -> dict[str, Any]:
             except ValueError:
                 continue  # a line cut by a crash: the epochs before it still count
     summary = run_dir / "summary.json"
-    return {"record": _read_json(run_dir / "run.json"), "summary": _read_json(summary) if summary.is_file() else None,
+    latest = latest_checkpoint(run_dir / "checkpoints")
+    # a finished run resumed for more epochs (--override epochs) trains past its old results: they are not
+    # the results of its weights any more (a run writes summary.json after its last checkpoint)
+    stale = summary.is_file() and latest is not None and (latest / "manifest.json").is_file() and \
+        (latest / "manifest.json").stat().st_mtime_ns > summary.stat().st_mtime_ns
+    return {"record": _read_json(run_dir / "run.json"),
+            "summary": _read_json(summary) if summary.is_file() and not stale else None, "stale": stale,
             "epochs": epochs}
 
 
-def model_info(run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+def _meta(weights: Path) -> dict[str, Any]:
+    """What a run stored in a trainable-only file's header; {} when the header cannot be read."""
+    from composer.build.checkpoint import read_meta
+
+    try:
+        return read_meta(weights)
+    except Exception:  # a truncated or foreign file: the card still shows its SHA-256
+        return {}
+
+
+def training_classes(run_dir: Path, record: dict[str, Any]) -> int | None:
+    """How many classes the run trained on: its checkpoint says; before one exists, the dataset's count
+    (base-to-novel trains on fewer, but only text classifiers run it, whose size does not depend on it)."""
+    best = Path(run_dir) / "checkpoints" / "best.safetensors"
+    classes = _meta(best).get("classes") if best.is_file() else None
+    return len(classes) if classes else record.get("dataset", {}).get("classes")
+
+
+def model_info(run_dir: Path, record: dict[str, Any], classes: int | None = None) -> dict[str, Any]:
     """`composer build`'s report of the run's model, rebuilt from spec.yaml on the meta device (no weights,
-    no compute; the global random state is left as it was, so a card written mid-run changes nothing)."""
+    no compute; the global random state is left as it was, so a card written mid-run changes nothing).
+    `classes`: the training classes (default: training_classes)."""
     from composer.build.compile import BuildOptions, compile_spec
     from composer.build.summary import report
     from composer.spec.load import load_spec
 
     options = record.get("options", {})
+    classes = classes if classes is not None else training_classes(run_dir, record)
     with torch.random.fork_rng(devices=[]):
         model = compile_spec(load_spec(str(Path(run_dir) / "spec.yaml")),
-                             BuildOptions(device="meta", tiny=bool(options.get("tiny")),
-                                          num_classes=record.get("dataset", {}).get("classes")))
+                             BuildOptions(device="meta", tiny=bool(options.get("tiny")), num_classes=classes))
         return report(model)
 
 
@@ -162,11 +187,14 @@ def _count(n: int) -> str:
     return f"{n / 1e6:,.2f}M" if n >= 10_000 else f"{n:,}"
 
 
-def _status(run_dir: Path, record: dict[str, Any], summary: dict[str, Any] | None,
-            epochs: list[dict[str, Any]]) -> list[str]:
+def _status(run_dir: Path, summary: dict[str, Any] | None, stale: bool, epochs: list[dict[str, Any]]) -> list[str]:
     if summary is not None:
         return []
     latest = latest_checkpoint(run_dir / "checkpoints")
+    if stale:
+        return [f"**Training continued after the last test**: the latest checkpoint, `{latest.relative_to(run_dir)}`, "
+                "is newer than summary.json, whose results are of earlier weights; they are left out until the run "
+                f"finishes (`composer run --resume {run_dir}` continues it).", ""]
     if latest is None:
         return ["**Not trained yet**: no checkpoint and no test metrics (the run is starting, or it stopped "
                 "before its first checkpoint).", ""]
@@ -198,9 +226,8 @@ def _results_section(run_dir: Path, summary: dict[str, Any]) -> list[str]:
              "count as wrong (\"failed\").", "",
              "| test part | videos | failed | top-1 | top-5 | mean class |", "|---|---:|---:|---:|---:|---:|"]
     for part, m in summary["parts"].items():
-        cell = lambda key: f"{m[key]:.2f}" if key in m else "-"  # noqa: E731
-        lines.append(f"| {part} | {m.get('count', '-')} | {m.get('failed', 0)} | {cell('top1')} | {cell('top5')} | "
-                     f"{cell('mean_class')} |")
+        top1, top5, mean = (f"{m[k]:.2f}" if k in m else "-" for k in ("top1", "top5", "mean_class"))
+        lines.append(f"| {part} | {m.get('count', '-')} | {m.get('failed', 0)} | {top1} | {top5} | {mean} |")
     if "harmonic_mean" in summary:
         lines.append(f"| harmonic mean (base, novel) | | | {summary['harmonic_mean']:.2f} | | |")
     lines.append("")
@@ -244,7 +271,8 @@ def _model_section(info: dict[str, Any], record: dict[str, Any]) -> list[str]:
         lines.append(f"| {part} | {kind} | {'; '.join(places.get(part, ['-']))} | {_count(c['trainable'])} | "
                      f"{_count(c['total'])} |")
     share = 100 * info["trainable_params"] / max(1, info["total_params"])
-    lines += ["", f"Parameters: {info['total_params']:,} in all, {info['trainable_params']:,} trainable ({share:.2f}%)."]
+    lines += ["", f"Parameters: {info['total_params']:,} in all, {info['trainable_params']:,} trainable "
+              f"({share:.2f}%)."]
     if "gflops" in info:
         lines.append(f"Compute: {info['gflops']:.2f} GFLOPs per clip at the run's input size"
                      + (f", and {info['gflops_per_class_set']:.2f} GFLOPs once per class set"
@@ -269,7 +297,8 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
              f", split {options.get('split', 1)}, {data.get('classes', '?')} classes",
              f"- videos: {data.get('train', '?')} for training; tested: {tests}"
              + (f" ({len(data['missing_skipped'])} missing skipped)" if data.get("missing_skipped") else ""),
-             f"- protocol: {protocol}" + (f", tested on {options['eval_dataset']}" if options.get("eval_dataset") else ""),
+             f"- protocol: {protocol}"
+             + (f", tested on {options['eval_dataset']}" if options.get("eval_dataset") else ""),
              f"- test views: {train.views.clips} clip(s) x {train.views.crops} crop(s)",
              f"- seed: {record.get('seed')}",
              f"- training: {epochs}, {train.optimizer}, {train.schedule} schedule"
@@ -300,13 +329,11 @@ def _reproduce_section(record: dict[str, Any], run_dir: Path) -> list[str]:
     return lines
 
 
-def _checkpoint_section(run_dir: Path) -> list[str]:
-    from composer.build.checkpoint import read_meta
-
+def _checkpoint_section(run_dir: Path, info: dict[str, Any] | None) -> list[str]:
     lines = ["## Checkpoints", ""]
     best = run_dir / "checkpoints" / "best.safetensors"
     if best.is_file():
-        meta = read_meta(best)
+        meta = _meta(best)
         top1 = f", single-view top-1 {meta['top1']:.2f}%" if "top1" in meta else ""
         lines.append(f"- `checkpoints/best.safetensors` (trainable weights of the best evaluated epoch: stage "
                      f"{meta.get('stage')}, epoch {meta.get('epoch')}{top1}): SHA-256 `{file_sha256(best)}`")
@@ -316,6 +343,10 @@ def _checkpoint_section(run_dir: Path) -> list[str]:
         lines.append(f"- `{weights.relative_to(run_dir)}` (the latest saved state): SHA-256 `{file_sha256(weights)}`")
     if len(lines) == 2:
         lines.append("- none saved yet")
+    saved = _manifest(latest).get("fingerprint") if latest is not None else None
+    if info is not None and saved and saved != info["fingerprint"]:
+        lines += ["", f"**The checkpoints do not fit spec.yaml**: they were saved from a model with fingerprint "
+                  f"`{saved}`, but spec.yaml builds `{info['fingerprint']}` here (was spec.yaml edited?)."]
     return lines + ["", "`composer eval` and `composer predict` take `--checkpoint` as either file; they verify it "
                     "before use.", ""]
 
@@ -345,7 +376,7 @@ def model_card(run_dir: Path, info: dict[str, Any] | None = None) -> str:
     if record.get("options", {}).get("tiny"):
         lines += ["**Tiny, random weights.** This run used small random-weight stand-ins for the backbones "
                   "(`--size tiny`): its numbers check the pipeline and say nothing about the method.", ""]
-    lines += _status(run_dir, record, summary, run["epochs"])
+    lines += _status(run_dir, summary, run["stale"], run["epochs"])
     if summary is not None:
         lines += _results_section(run_dir, summary)
     lines += _curves(run_dir)
@@ -353,7 +384,7 @@ def model_card(run_dir: Path, info: dict[str, Any] | None = None) -> str:
         lines += _model_section(info, record)
     else:
         lines += ["## Model", "", f"spec.yaml could not be rebuilt by this composer: {problem}", ""]
-    lines += _data_section(record, spec) + _reproduce_section(record, run_dir) + _checkpoint_section(run_dir)
+    lines += _data_section(record, spec) + _reproduce_section(record, run_dir) + _checkpoint_section(run_dir, info)
     lines += ["Written by composer from the files of this run directory; `composer card RUN_DIR` writes it again."]
     return "\n".join(lines) + "\n"
 

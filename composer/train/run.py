@@ -296,7 +296,8 @@ class Run:
         """README.md, the run's model card, as the directory stands now (main process only)."""
         if self.main:
             if self.model_info is None:
-                self.model_info = model_info(self.dir, json.loads((self.dir / "run.json").read_text()))
+                self.model_info = model_info(self.dir, json.loads((self.dir / "run.json").read_text()),
+                                             len(self.task.train.classes))
             write_card(self.dir, self.model_info)
 
     def _log(self, record: dict, step: int) -> None:

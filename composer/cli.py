@@ -416,7 +416,7 @@ def run(ctx, spec, sets, unsets, resume, overrides, **kw):
 
     --batch-size is the global batch, split evenly across the processes (it must divide).
     Writes runs/<spec>-<time>/ (spec, run.json, run.log, metrics.jsonl, checkpoints, summary, confusion, bad
-    videos) and prints the metrics.
+    videos, pictures, and README.md: the run's model card) and prints the metrics.
 
     --resume RUN_DIR needs nothing else. It continues from the last saved state (an epoch's end, or the
     last --save-every step inside an epoch) and ends with the weights an uninterrupted run would have.

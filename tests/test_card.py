@@ -164,12 +164,12 @@ def test_base_to_novel_results_carry_the_harmonic_mean(finished, tmp_path):
     assert (run / "README.md").read_text() != result.output  # --stdout leaves the file alone
 
 
-@pytest.mark.parametrize("case", ["not a run", "missing", "damaged record"])
+@pytest.mark.parametrize("case", ["not a run", "missing", "damaged record", "not a record"])
 def test_cli_refuses_with_one_line(finished, tmp_path, case):
-    target = {"not a run": tmp_path, "missing": tmp_path / "nope", "damaged record": tmp_path / "run"}[case]
-    if case == "damaged record":
+    target = {"not a run": tmp_path, "missing": tmp_path / "nope"}.get(case, tmp_path / "run")
+    if case in ("damaged record", "not a record"):
         shutil.copytree(finished[0], target)
-        (target / "run.json").write_text("{not json")
+        (target / "run.json").write_text("{not json" if case == "damaged record" else "[]")
     result = CliRunner().invoke(main, ["card", str(target)])
     assert result.exit_code == 2, result.output
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("error: ")

@@ -57,7 +57,11 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     # the results of its weights any more (a run writes summary.json after its last checkpoint)
     stale = summary.is_file() and latest is not None and (latest / "manifest.json").is_file() and \
         (latest / "manifest.json").stat().st_mtime_ns > summary.stat().st_mtime_ns
-    return {"record": _read_json(run_dir / "run.json"),
+    record = _read_json(run_dir / "run.json")
+    if not isinstance(record, dict) or not isinstance(record.get("options"), dict):
+        raise DataError(f"{run_dir / 'run.json'} is not a run record (no options in it); the run directory is "
+                        "damaged")
+    return {"record": record,
             "summary": _read_json(summary) if summary.is_file() and not stale else None, "stale": stale,
             "epochs": epochs}
 

@@ -272,7 +272,7 @@ def _model_section(info: dict[str, Any], record: dict[str, Any]) -> list[str]:
         if part in info["backbones"] and not c["trainable"]:
             continue  # a frozen backbone: in the table above
         kind = "backbone" if part in info["backbones"] else kinds.get(part, "-")
-        lines.append(f"| {part} | {kind} | {'; '.join(places.get(part, ['-']))} | {_count(c['trainable'])} | "
+        lines.append(f"| {part} | {kind} | {'; '.join(places.get(part, ['in the flow']))} | {_count(c['trainable'])} | "
                      f"{_count(c['total'])} |")
     share = 100 * info["trainable_params"] / max(1, info["total_params"])
     lines += ["", f"Parameters: {info['total_params']:,} in all, {info['trainable_params']:,} trainable "
@@ -291,7 +291,8 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
     train = spec.train
     tests = ", ".join(f"{k} {v}" for k, v in data.get("tests", {}).items())
     if spec.stages:
-        epochs = "; ".join(f"stage {n}: {options.get('epochs') or s.epochs or train.epochs} epoch(s) at lr "
+        epochs = "; ".join(f"stage {n} ({', '.join(s.trains)} train): "
+                           f"{options.get('epochs') or s.epochs or train.epochs} epoch(s) at lr "
                            f"{options.get('lr') or s.lr or train.lr:g}" for n, s in spec.stages.items())
     else:
         epochs = f"{options.get('epochs') or train.epochs} epoch(s) at lr {options.get('lr') or train.lr:g}"
@@ -305,7 +306,7 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
              + (f", tested on {options['eval_dataset']}" if options.get("eval_dataset") else ""),
              f"- test views: {train.views.clips} clip(s) x {train.views.crops} crop(s)",
              f"- seed: {record.get('seed')}",
-             f"- training: {epochs}, {train.optimizer}, {train.schedule} schedule"
+             f"- training: {epochs}; {train.optimizer}, {train.schedule} schedule"
              + (f", at most {options['max_steps']} steps per epoch (--max-steps)" if options.get("max_steps") else ""),
              f"- batch: {record.get('global_batch')} clips per step ({record.get('per_process_batch')} on each of "
              f"{record.get('processes', 1)} process(es)), accumulation {train.accumulate}",

@@ -87,6 +87,7 @@ def main() -> None:
     composer eval SPEC       evaluate a checkpoint
     composer predict SPEC V  classify video files (zero-shot with --classes, or with a checkpoint)
     composer plot RUN_DIR    draw a run's learning curves and confusion matrices (or overlay runs)
+    composer card RUN_DIR    write a run's model card (RUN_DIR/README.md)
     composer data check      find bad videos and split lines before a long run
     composer data prepare    transcode a dataset once into a copy that decodes fast
     composer report SPEC...  parameter and FLOP counts against the papers' figures
@@ -494,7 +495,7 @@ def run(ctx, spec, sets, unsets, resume, overrides, **kw):
 
     --batch-size is the global batch, split evenly across the processes (it must divide).
     Writes runs/<spec>-<time>/ (spec, run.json, run.log, metrics.jsonl, checkpoints, summary, confusion, bad
-    videos) and prints the metrics.
+    videos, pictures, and README.md: the run's model card) and prints the metrics.
 
     --resume RUN_DIR needs nothing else. It continues from the last saved state (an epoch's end, or the
     last --save-every step inside an epoch) and ends with the weights an uninterrupted run would have.
@@ -613,6 +614,31 @@ def plot(run_dirs, output):
             click.echo(str(path))
         return
     click.echo(str(plots.overlay(list(run_dirs), output or Path("overlay.png"))))
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(path_type=Path))
+@click.option("--stdout", "to_stdout", is_flag=True, help="print the card instead of writing RUN_DIR/README.md")
+@_fail_on_spec_errors
+def card(run_dirs, to_stdout):
+    """Write the model card of runs: RUN_DIR/README.md, in the layout of a Hugging Face model card.
+
+    \b
+    composer card runs/tds-clip-20261122-101500
+
+    `composer run` writes the card itself (at the start, after every epoch and at the end); this writes it
+    again from the directory's files, e.g. for a run made before cards existed. The card holds the
+    results (a model-index in the front matter, the confusion and learning-curve pictures), the
+    backbones and their weights, what trains and where it attaches, parameters and GFLOPs per clip, the
+    data and protocol, the command that recreates the run and the checkpoints' SHA-256. A run without
+    test metrics says it is not trained yet or was interrupted."""
+    from composer.train.card import model_card, write_card
+
+    for run_dir in run_dirs:
+        if to_stdout:
+            click.echo(model_card(run_dir), nl=False)
+        else:
+            click.echo(str(write_card(run_dir)))
 
 
 @main.command()

@@ -10,6 +10,8 @@ runs/<spec>-<time>/
                       --save-every N steps, the newest 2 kept, `latest` naming the newest; best.safetensors
                       (composer/build/checkpoint_dir.py)
     summary.json      final multi-view metrics per test part, bad videos
+    README.md         the model card (composer/train/card.py): written at the start, after every epoch and
+                      at the end
     per_class.json    per-class accuracy
     confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
     bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
@@ -51,6 +53,7 @@ from composer.errors import DataError, SpecError
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
+from composer.train.card import model_info, write_card
 from composer.train.console import Bars, RunLog
 from composer.data.video import decode_threads
 from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader,
@@ -244,6 +247,8 @@ class Run:
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
         self.indices: dict[str, list[int]] = {}  # test part -> the part's item index of each row of its scores
+        self.spec_path = spec_path
+        self.model_info: dict[str, Any] | None = None  # the build report the model card shows, computed once
 
     def _check_data(self, frames: int) -> CheckReport:
         """Open every video of the task once, as `composer data check --no-decode` does, and say what is wrong."""
@@ -281,11 +286,19 @@ class Run:
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
                 "per_process_batch": self.settings.batch_size, "seed": self.seed,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__},
-                "command": " ".join(sys.argv), "changes": []})
+                "command": " ".join(sys.argv), "spec": self.spec_path, "changes": []})
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
                            {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
+
+    def _write_card(self) -> None:
+        """README.md, the run's model card, as the directory stands now (main process only)."""
+        if self.main:
+            if self.model_info is None:
+                self.model_info = model_info(self.dir, json.loads((self.dir / "run.json").read_text()),
+                                             len(self.task.train.classes))
+            write_card(self.dir, self.model_info)
 
     def _log(self, record: dict, step: int) -> None:
         """metrics.jsonl gets the epoch's record; the trackers its loss and test metrics."""
@@ -335,6 +348,7 @@ class Run:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
         self._record_start()
         saved = self._load_progress() if self.resume else None
+        self._write_card()
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
         with Bars(self.log, self.options.progress_every) as bars:
@@ -351,6 +365,7 @@ class Run:
             from composer.viz.plots import draw_run  # matplotlib only once a run has something to draw
 
             draw_run(self.dir)
+        self._write_card()
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
@@ -476,6 +491,7 @@ class Run:
         if epoch + 1 == plan.epochs:
             progress.update(stage=plan.index + 1, epoch=0)
         self._save_state(optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
+        self._write_card()
         return progress
 
     def _evaluate_epoch(self) -> tuple[str, dict[str, Any]]:

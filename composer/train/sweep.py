@@ -209,9 +209,8 @@ def plan(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], u
             compile_spec(loaded, BuildOptions(device="meta", tiny=tiny))  # graph and shape errors, located
             key = canonical(loaded)
             if key in seen:
-                raise SweepError(f"variants {seen[key]} and {name} resolve to the same spec ({variant.differs or spec} "
-                                 f"changes nothing); drop one")
-            seen[key] = name
+                raise SweepError(f"variants {seen[key]} and {name} ({differs}) resolve to the same spec; drop one")
+            seen[key] = f"{name} ({differs})"
             variants.append(variant)
     names = [v.name for v in variants]
     if len(set(names)) != len(names) or any(len(n) > 100 for n in names):  # e.g. two files with one stem
@@ -286,7 +285,7 @@ def open_dir(folder: Path, identity: dict[str, Any]) -> None:
             raise SweepError(f"cannot read {record}: {e}; give another --out") from None
         if recorded != identity:
             what = next((k for k in identity if (recorded or {}).get(k) != identity[k]), "version")
-            raise SweepError(f"{folder} holds another sweep (its {what} differ from this command's); "
+            raise SweepError(f"{folder} holds another sweep (its '{what}' differs from this command's); "
                              "give another --out, or repeat that sweep's own command to resume it")
         return
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):

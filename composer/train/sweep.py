@@ -23,6 +23,7 @@ import datetime
 import io
 import itertools
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -37,7 +38,7 @@ from composer.build.flops import count_flops
 from composer.build.memory import MemoryModel, format_bytes
 from composer.build.precision import store_frozen_in
 from composer.build.summary import parameter_counts
-from composer.errors import Loc, SpecError, remember_source
+from composer.errors import SpecError, remember_source
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.records import write_json, write_text
@@ -350,8 +351,12 @@ def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args
                               "command": command[1:], "started": time.time()}
     write_json(_record_path(folder, job), record)
     start = time.monotonic()
+    # the run imports the composer this sweep runs, wherever the current folder is
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                   os.environ.get("PYTHONPATH")])))
     with open(log, "w", encoding="utf-8") as f:
-        code = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        code = subprocess.run(command, check=False, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env=env).returncode
     record["seconds"] = round(time.monotonic() - start, 1)
     made = sorted(p for p in out.iterdir() if p.name not in before and p.is_dir())
     record["run_dir"] = str(made[-1].relative_to(folder)) if made else None
@@ -437,7 +442,7 @@ def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
         values = []
         for c in columns:
             v = r["metrics"].get(c, [])
-            values += [round(statistics.mean(v), 4) if v else "", round(statistics.stdev(v), 4) if len(v) > 1 else ""]
+            values += [statistics.mean(v) if v else "", statistics.stdev(v) if len(v) > 1 else ""]
         writer.writerow([r["variant"], r["differs"], r["status"], r["n"], r["runs"], r["trainable_params"],
                          r["gflops"], *values, r["seconds"] if r["seconds"] is not None else "",
                          " ".join(r["run_dirs"]), r["error"]])

@@ -1,0 +1,154 @@
+"""`composer sweep`: grid expansion and refusals (meta device), the dry-run cost table over the shipped ablations,
+and a real sweep on the demo set (shards, a failing variant, resume)."""
+
+import csv
+import json
+import statistics
+
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT, write
+
+from composer.build.report import measure
+from composer.cli import main
+from composer.train import sweep as sw
+
+SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
+
+
+def sweep(*args: str):
+    return CliRunner().invoke(main, ["sweep", *args])
+
+
+def test_values_split_on_commas_outside_brackets_and_quotes():
+    assert sw.split_values("1e-3,[1, 2],{clips: 2, crops: 1},'a,b'") == ["1e-3", "[1, 2]", "{clips: 2, crops: 1}",
+                                                                          "'a,b'"]
+    assert sw.parse_grid("components.msta.params.dim=64,128") == ("components.msta.params.dim", ["64", "128"])
+
+
+def test_the_grid_is_the_cartesian_product_applied_to_every_spec():
+    grid = [("train.lr", ["1e-2", "1e-3"]), ("train.epochs", ["1", "2", "3"])]
+    variants = sw.plan(["clip-linear-probe", "clip-adapter"], grid, ["train.batch_size=4"], [], tiny=True)
+    assert len(variants) == 12 and len({v.name for v in variants}) == 12
+    assert [v.spec for v in variants] == ["clip-linear-probe"] * 6 + ["clip-adapter"] * 6
+    assert variants[4].sets == ("train.lr=1e-3", "train.epochs=2")
+    assert variants[4].differs == "clip-linear-probe, train.lr=1e-3, train.epochs=2"
+    for v in variants:
+        spec = sw.load_variant(v, ["train.batch_size=4"], [], tiny=True)
+        lr, epochs = (s.split("=")[1] for s in v.sets)
+        assert (spec.train.lr, spec.train.epochs, spec.train.batch_size) == (float(lr), int(epochs), 4)
+        assert spec.video_input().size == 64  # --size tiny, as the run will load it
+    runs = sw.jobs(variants, [0, 1])
+    assert len(runs) == 24 and [j.index for j in runs] == list(range(24))
+    assert (runs[5].variant, runs[5].seed, runs[5].name) == (variants[2], 1, f"{variants[2].name}-seed1")
+    assert [j.index for j in sw.shard(runs, (1, 5))] == [1, 6, 11, 16, 21]
+    assert sum(len(sw.shard(runs, (i, 5))) for i in range(5)) == 24
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--grid", "train.lrr=1,2"], ["<--grid train.lrr>", "unknown key 'lrr'"]),
+    (["--grid", "train.lr=1e-3,abc"], ["<--grid train.lr>", "valid number", "train.lr=abc"]),
+    (["--grid", "train.lr="], ["--grid train.lr=", "empty value"]),
+    (["--grid", "train.lr"], ["--grid train.lr", "PATH=V1,V2"]),
+    (["--grid", "train.lr=1e-3,0.001"], ["resolve to the same spec", "train.lr=1e-3", "train.lr=0.001"]),
+    (["--grid", "train.lr=1e-3", "--grid", "train.lr=1e-2"], ["--grid train.lr is given twice"]),
+    (["--grid", "train.lr=1e-3,1e-2", "--lr", "0.1"], ["--grid train.lr", "--lr"]),
+    (["--grid", "train.seed=1,2", "--seeds", "0,1"], ["--grid train.seed", "--seeds"]),
+    (["--grid", "train.lr=1e-3", "--set", "train.lr=0.1"], ["--grid train.lr", "--set train.lr=0.1"]),
+    (["--shard", "2/2", "--out", "OUT"], ["--shard 2/2"]),
+    (["--shard", "0/2"], ["--shard needs --out"]),
+    (["--seeds", "0,x"], ["--seeds 0,x"]),
+], ids=["unknown-key", "wrong-type", "empty", "no-values", "same-spec", "key-twice", "shadowed-by-lr",
+        "shadowed-by-seeds", "set-and-grid", "bad-shard", "shard-without-out", "bad-seeds"])
+def test_bad_input_is_refused_before_anything_runs(tmp_path, args, said):
+    out = tmp_path / "sweep"
+    args = [str(out) if a == "OUT" else a for a in args]
+    result = sweep("clip-linear-probe", "--size", "tiny", "--dataset", "demo", *args)
+    assert result.exit_code == 2, result.output
+    assert all(s in result.output for s in said), result.output
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_two_specs_that_differ_only_in_name_are_one_variant(tmp_path):
+    a = write(tmp_path, "a.yaml", "extends: clip-linear-probe\ndescription: one\n")
+    b = write(tmp_path, "b.yaml", "extends: clip-linear-probe\ndescription: two\n")
+    result = sweep(str(a), str(b), "--size", "tiny", "--dry-run")
+    assert result.exit_code == 2 and "resolve to the same spec" in result.output
+
+
+def test_dry_run_over_the_shipped_msta_ablations_prints_their_costs():
+    paths = sorted((ROOT / "specs" / "papers" / "ablations").glob("msta-*.yaml"))
+    result = sweep(*map(str, paths), "--dry-run", "--batch-size", "4", "--precision", "bf16")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("| msta-")]
+    assert len(rows) == len(paths) == 3
+    assert "peak memory (batch 4, bf16)" in result.output
+    for path, row in zip(paths, rows):
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        counted = measure(path)  # what `composer report` counts for the same file
+        assert cells[0] == path.stem
+        assert cells[2] == f"{counted['trainable'] / 1e6:,.2f}M" and cells[3] == f"{counted['total'] / 1e6:,.2f}M"
+        assert cells[4] == f"{counted['gflops']:.2f}" and cells[5].endswith("GiB")
+
+
+def test_over_seeds_a_metric_is_the_mean_and_sample_std_of_the_finished_runs(tmp_path):
+    (variant,) = sw.plan(["clip-linear-probe"], [], [], [], tiny=True)
+    runs = sw.jobs([variant], [0, 1, 2])
+    (tmp_path / "variants").mkdir()
+    top1 = {0: 70.0, 1: 72.5}
+    for job in runs:
+        done = job.seed in top1
+        (tmp_path / "variants" / f"{job.name}.json").write_text(json.dumps(
+            {"status": "done" if done else "failed", "metrics": {"test top-1": top1[job.seed]} if done else {},
+             "seconds": 10.0, "run_dir": f"runs/{job.name}/r", "log": f"logs/{job.name}.log",
+             "error": "error: out of memory", "trainable_params": 4104, "gflops": 0.03}))
+    rows, columns = sw.results(tmp_path, runs)
+    assert columns == ["test top-1"] and rows[0]["status"] == "failed (1 of 3)" and rows[0]["n"] == 2
+    table = sw.markdown(rows, columns, seeds=True)
+    mean, std = statistics.mean(top1.values()), statistics.stdev(top1.values())
+    assert f"| {mean:.2f} ± {std:.2f} |" in table and "| 2/3 |" in table and "out of memory" in table
+    row = next(csv.DictReader(sw.csv_text(rows, columns).splitlines()))
+    assert float(row["test top-1"]) == pytest.approx(mean) and float(row["test top-1 std"]) == pytest.approx(std)
+
+
+def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_root, tmp_path):
+    out = tmp_path / "sweep"
+    # fp16 cannot train on the CPU: those two variants fail fast, in the runs' own processes
+    args = ["clip-linear-probe", "--grid", "train.precision=fp16,fp32", "--grid", "train.lr=1e-2,1e-3",
+            "--device", "cpu", "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--epochs", "1",
+            "--max-steps", "1", "--batch-size", "8", "--workers", "0", "--out", str(out)]
+    args += [a for s in SMALL for a in ("--set", s)]
+    names = [f"clip-linear-probe-precision={p}-lr={lr}" for p in ("fp16", "fp32") for lr in ("1e-2", "1e-3")]
+    first = sweep(*args, "--shard", "0/2")  # runs 0 and 2: the failure first, then the sweep goes on
+    assert first.exit_code == 1, first.output
+    assert f"[1/2] {names[0]}: failed" in first.output and f"[2/2] {names[2]}: done" in first.output
+    second = sweep(*args, "--shard", "1/2")
+    assert second.exit_code == 1, second.output
+
+    rows = list(csv.DictReader((out / "results.csv").read_text(encoding="utf-8").splitlines()))
+    assert [r["variant"] for r in rows] == names
+    assert [r["status"] for r in rows] == ["failed", "failed", "done", "done"]
+    assert all("fp16 training needs a GPU" in r["error"] and "logs/" in r["error"] for r in rows[:2])
+    for row in rows[2:]:
+        (run_dir,) = row["run_dirs"].split()
+        summary = json.loads((out / run_dir / "summary.json").read_text())
+        assert float(row["test top-1"]) == summary["parts"]["test"]["top1"]
+        assert float(row["test top-5"]) == summary["parts"]["test"]["top5"]
+        assert (out / run_dir).parent == out / "runs" / row["variant"]
+        assert int(row["trainable_params"]) == 8 * 512 + 8  # a linear head over the tiny CLIP's 512 features, 8 classes
+    record = json.loads((out / "sweep.json").read_text())
+    assert [r["status"] for r in record["runs"]] == ["failed", "failed", "done", "done"]
+    assert record["runs"][3]["sets"] == ["train.precision=fp32", "train.lr=1e-3"]
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert sum(line.startswith("| clip-linear-probe") for line in table.splitlines()) == 4
+
+    # the same command again: the finished runs are skipped (their directories untouched), the failed rerun
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "precision=fp32" in str(p)}
+    again = sweep(*args)
+    assert again.exit_code == 1, again.output
+    assert again.output.count("done before, skipped") == 2
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "precision=fp32" in str(p)} == before
+    assert len(list((out / "runs" / names[0]).iterdir())) == 2  # a new run directory for the rerun
+
+    other = sweep(*[a if a != "train.lr=1e-2,1e-3" else "train.lr=1e-2,3e-3" for a in args])
+    assert other.exit_code == 2 and "holds another sweep" in other.output

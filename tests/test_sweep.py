@@ -11,6 +11,7 @@ from conftest import ROOT, write
 
 from composer.build.report import measure
 from composer.cli import main
+from composer.spec.load import load_spec
 from composer.train import sweep as sw
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
@@ -113,42 +114,48 @@ def test_over_seeds_a_metric_is_the_mean_and_sample_std_of_the_finished_runs(tmp
 
 def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_root, tmp_path):
     out = tmp_path / "sweep"
-    # fp16 cannot train on the CPU: those two variants fail fast, in the runs' own processes
-    args = ["clip-linear-probe", "--grid", "train.precision=fp16,fp32", "--grid", "train.lr=1e-2,1e-3",
-            "--device", "cpu", "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--epochs", "1",
-            "--max-steps", "1", "--batch-size", "8", "--workers", "0", "--out", str(out)]
+    # three specs, each with the grid's one value: fp16 cannot train on the CPU, so that run fails fast in its own
+    # process; the other two train
+    fp16 = write(tmp_path, "fp16.yaml", "extends: clip-linear-probe\ntrain:\n  precision: fp16\n")
+    decay_spec = write(tmp_path, "decay.yaml", "extends: clip-linear-probe\ntrain:\n  weight_decay: 0.05\n")
+    args = [str(fp16), "clip-linear-probe", str(decay_spec), "--grid", "train.lr=1e-2", "--device", "cpu",
+            "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--epochs", "1", "--max-steps", "1",
+            "--batch-size", "8", "--workers", "0", "--out", str(out)]
     args += [a for s in SMALL for a in ("--set", s)]
-    names = [f"clip-linear-probe-precision={p}-lr={lr}" for p in ("fp16", "fp32") for lr in ("1e-2", "1e-3")]
+    names = ["fp16-lr=1e-2", "clip-linear-probe-lr=1e-2", "decay-lr=1e-2"]
     first = sweep(*args, "--shard", "0/2")  # runs 0 and 2: the failure first, then the sweep goes on
     assert first.exit_code == 1, first.output
     assert f"[1/2] {names[0]}: failed" in first.output and f"[2/2] {names[2]}: done" in first.output
-    second = sweep(*args, "--shard", "1/2")
-    assert second.exit_code == 1, second.output
+    second = sweep(*args, "--shard", "1/2")  # another job of an array, into the same directory
+    assert second.exit_code == 0, second.output
 
     rows = list(csv.DictReader((out / "results.csv").read_text(encoding="utf-8").splitlines()))
     assert [r["variant"] for r in rows] == names
-    assert [r["status"] for r in rows] == ["failed", "failed", "done", "done"]
-    assert all("fp16 training needs a GPU" in r["error"] and "logs/" in r["error"] for r in rows[:2])
-    for row in rows[2:]:
+    assert [r["differs"] for r in rows] == [f"{n.split('-lr')[0]}, train.lr=1e-2" for n in names]
+    assert [r["status"] for r in rows] == ["failed", "done", "done"]
+    assert "fp16 training needs a GPU" in rows[0]["error"] and "logs/fp16-lr=1e-2.log" in rows[0]["error"]
+    for row, decay in zip(rows[1:], (0.0, 0.05)):
         (run_dir,) = row["run_dirs"].split()
+        assert (out / run_dir).parent == out / "runs" / row["variant"]
         summary = json.loads((out / run_dir / "summary.json").read_text())
         assert float(row["test top-1"]) == summary["parts"]["test"]["top1"]
         assert float(row["test top-5"]) == summary["parts"]["test"]["top5"]
-        assert (out / run_dir).parent == out / "runs" / row["variant"]
-        assert int(row["trainable_params"]) == 8 * 512 + 8  # a linear head over the tiny CLIP's 512 features, 8 classes
+        ran = load_spec(out / run_dir / "spec.yaml")  # the grid's value and the variant's own spec reached the run
+        assert (ran.train.lr, ran.train.weight_decay) == (1e-2, decay)
+        assert int(row["trainable_params"]) == 8 * 512 + 8  # a linear head on the tiny CLIP's 512 features, 8 classes
     record = json.loads((out / "sweep.json").read_text())
-    assert [r["status"] for r in record["runs"]] == ["failed", "failed", "done", "done"]
-    assert record["runs"][3]["sets"] == ["train.precision=fp32", "train.lr=1e-3"]
+    assert [r["status"] for r in record["runs"]] == ["failed", "done", "done"]
+    assert record["runs"][1]["sets"] == ["train.lr=1e-2"] and record["runs"][2]["spec"] == str(decay_spec)
     table = (out / "results.md").read_text(encoding="utf-8")
-    assert sum(line.startswith("| clip-linear-probe") for line in table.splitlines()) == 4
+    assert [line.split("|")[1].strip() for line in table.splitlines()[2:5]] == names
 
-    # the same command again: the finished runs are skipped (their directories untouched), the failed rerun
-    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "precision=fp32" in str(p)}
+    # the same command again: the finished runs are skipped (their directories untouched), the failed one reruns
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "fp16" not in str(p)}
     again = sweep(*args)
     assert again.exit_code == 1, again.output
-    assert again.output.count("done before, skipped") == 2
-    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "precision=fp32" in str(p)} == before
+    assert again.output.count("done before, skipped") == 2 and f"[1/3] {names[0]}: failed" in again.output
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("*") if "fp16" not in str(p)} == before
     assert len(list((out / "runs" / names[0]).iterdir())) == 2  # a new run directory for the rerun
 
-    other = sweep(*[a if a != "train.lr=1e-2,1e-3" else "train.lr=1e-2,3e-3" for a in args])
+    other = sweep(*[a if a != "train.lr=1e-2" else "train.lr=3e-3" for a in args])
     assert other.exit_code == 2 and "holds another sweep" in other.output

@@ -199,12 +199,12 @@ def plan(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], u
         raise SweepError("a SPEC is named twice")
     variants, seen = [], {}
     for spec in specs:
-        base = load_spec(spec, sets, unsets)
+        load_spec(spec, sets, unsets)  # the spec's own mistakes, before any --grid's
+        stem = Path(spec).stem  # the file's name, not spec.name (inherited from the spec it extends)
         for values in itertools.product(*(v for _, v in grid)) if grid else [()]:
             combo = [(k, v) for (k, _), v in zip(grid, values)]
-            name = _safe("-".join([base.name or Path(spec).stem] + [f"{k.split('.')[-1]}={v}" for k, v in combo]))
-            differs = ", ".join(([base.name or spec] if len(specs) > 1 or not combo else [])
-                                + [f"{k}={v}" for k, v in combo])
+            name = _safe("-".join([stem] + [f"{k.split('.')[-1]}={v}" for k, v in combo]))
+            differs = ", ".join(([stem] if len(specs) > 1 or not combo else []) + [f"{k}={v}" for k, v in combo])
             variant = Variant(name, spec, tuple(f"{k}={v}" for k, v in combo), differs)
             loaded = load_variant(variant, sets, unsets, tiny)
             compile_spec(loaded, BuildOptions(device="meta", tiny=tiny))  # graph and shape errors, located

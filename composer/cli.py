@@ -252,10 +252,11 @@ def fmt(spec, to, resolved, output):
         click.echo(text, nl=False)
 
 
-def data_options(fn, required: bool = True):
+def data_options(fn, required: bool = True, unless: str = "--resume"):
+    """The dataset options; `required=False`: --dataset may be left out when `unless` is given."""
     options = [
         click.option("--dataset", required=required, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
-                     "folder, list, or demo (generated offline)" + ("" if required else "; required unless --resume")),
+                     "folder, list, or demo (generated offline)" + ("" if required else f"; required unless {unless}")),
         click.option("--data-root", type=click.Path(), default=None, help="the folder that holds the dataset"),
         click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
         click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
@@ -499,7 +500,7 @@ def _passed_through(ctx: click.Context) -> list[str]:
               "array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; needs --out (shared by the shards)")
 @click.option("--dry-run", is_flag=True, help="build every variant on the meta device and print its costs; no "
               "training, nothing written")
-@functools.partial(data_options, required=False)
+@functools.partial(data_options, required=False, unless="--dry-run")
 @functools.partial(run_options, sweep=True)
 @run_extra_options
 @click.pass_context

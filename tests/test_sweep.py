@@ -159,3 +159,10 @@ def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_r
 
     other = sweep(*[a if a != "train.lr=1e-2" else "train.lr=3e-3" for a in args])
     assert other.exit_code == 2 and "holds another sweep" in other.output
+
+
+def test_the_table_takes_each_test_part_and_the_harmonic_mean_from_a_summary():
+    summary = {"protocol": "base-to-novel", "parts": {"base": {"top1": 80.0, "top5": 95.0, "count": 4},
+                                                      "novel": {"top1": 60.0, "count": 4}}, "harmonic_mean": 68.57}
+    assert sw.summary_metrics(summary) == {"base top-1": 80.0, "base top-5": 95.0, "novel top-1": 60.0,
+                                           "harmonic mean": 68.57}

@@ -315,7 +315,7 @@ def finished(folder: Path, job: Job) -> bool:
                 and (folder / record["run_dir"] / "summary.json").is_file())
 
 
-def _metrics(summary: dict[str, Any]) -> dict[str, float]:
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
     """The protocol's metrics: top-1 and top-5 of each test part, and the harmonic mean for base-to-novel."""
     out = {}
     for part, m in summary.get("parts", {}).items():
@@ -363,15 +363,14 @@ def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args
     summary_file = made[-1] / "summary.json" if made else None
     if code == 0 and summary_file is not None and summary_file.is_file():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        record.update(status="done", metrics=_metrics(summary))
+        record.update(status="done", metrics=summary_metrics(summary))
     else:
         record.update(status="failed", exit_code=code,
                       error=_last_line(log) if code != 0 else "the run ended without a summary.json")
     run_json = made[-1] / "run.json" if made else None
-    classes = None
-    if run_json is not None and run_json.is_file():
-        classes = json.loads(run_json.read_text(encoding="utf-8")).get("dataset", {}).get("classes")
-    record.update(measure(job.variant, sets, unsets, tiny, classes))  # the model the run trained
+    if run_json is not None and run_json.is_file():  # the model the run built: its size, the dataset's classes
+        classes = json.loads(run_json.read_text(encoding="utf-8"))["dataset"]["classes"]
+        record.update(measure(job.variant, sets, unsets, tiny, classes))
     write_json(_record_path(folder, job), record)
     return record
 

@@ -477,7 +477,7 @@ def _passed_through(ctx: click.Context) -> list[str]:
                 None, click.core.ParameterSource.DEFAULT):
             continue
         flag, value = max(param.opts, key=len), ctx.params[param.name]
-        if getattr(param, "is_flag", False):
+        if isinstance(param, click.Option) and param.is_flag:
             args += [flag] if value else []
         else:
             args += [a for v in (value if param.multiple else [value]) for a in (flag, str(v))]

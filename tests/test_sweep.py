@@ -166,3 +166,10 @@ def test_the_table_takes_each_test_part_and_the_harmonic_mean_from_a_summary():
                                                       "novel": {"top1": 60.0, "count": 4}}, "harmonic_mean": 68.57}
     assert sw.summary_metrics(summary) == {"base top-1": 80.0, "base top-5": 95.0, "novel top-1": 60.0,
                                            "harmonic mean": 68.57}
+
+
+def test_a_folder_that_is_not_a_sweep_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = sweep("clip-linear-probe", "--size", "tiny", "--dataset", "demo", "--out", str(tmp_path))
+    assert result.exit_code == 2 and "not a sweep directory" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -50,6 +50,7 @@ NOT_IDENTITY = ("workers", "device", "log_with", "tracking_uri", "progress_every
 # a `composer run` option that overrides these spec fields in every run would make a grid over them void
 SHADOWED = {"lr": ("train.lr", "stages.*.lr"), "epochs": ("train.epochs", "stages.*.epochs"),
             "batch_size": ("train.batch_size",), "precision": ("train.precision",), "seeds": ("train.seed",)}
+OURS = ("sweep.json", "results.md", "results.csv", "variants", "runs", "logs")  # what a sweep directory holds
 METADATA = ("name", "description", "paper", "reported")  # spec fields that do not change the model or its training
 
 
@@ -289,7 +290,9 @@ def open_dir(folder: Path, identity: dict[str, Any]) -> None:
             raise SweepError(f"{folder} holds another sweep (its '{what}' differs from this command's); "
                              "give another --out, or repeat that sweep's own command to resume it")
         return
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+    # another shard may be creating it at this moment: only what a sweep writes may be there already
+    if folder.exists() and (not folder.is_dir() or any(p.name not in OURS and not p.name.startswith(".sweep.json.")
+                                                       for p in folder.iterdir())):
         raise SweepError(f"{folder} exists and is not a sweep directory (no sweep.json); give another --out")
     try:
         (folder / "variants").mkdir(parents=True, exist_ok=True)

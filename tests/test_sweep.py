@@ -120,7 +120,7 @@ def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_r
     decay_spec = write(tmp_path, "decay.yaml", "extends: clip-linear-probe\ntrain:\n  weight_decay: 0.05\n")
     args = [str(fp16), "clip-linear-probe", str(decay_spec), "--grid", "train.lr=1e-2", "--device", "cpu",
             "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny", "--epochs", "1", "--max-steps", "1",
-            "--batch-size", "8", "--workers", "0", "--out", str(out)]
+            "--batch-size", "8", "--workers", "0", "--log-with", "none", "--out", str(out)]
     args += [a for s in SMALL for a in ("--set", s)]
     names = ["fp16-lr=1e-2", "clip-linear-probe-lr=1e-2", "decay-lr=1e-2"]
     first = sweep(*args, "--shard", "0/2")  # runs 0 and 2: the failure first, then the sweep goes on
@@ -146,6 +146,9 @@ def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_r
     record = json.loads((out / "sweep.json").read_text())
     assert [r["status"] for r in record["runs"]] == ["failed", "done", "done"]
     assert record["runs"][1]["sets"] == ["train.lr=1e-2"] and record["runs"][2]["spec"] == str(decay_spec)
+    command = json.loads((out / "variants" / f"{names[1]}.json").read_text())["command"]
+    for given in (["--log-with", "none"], ["--device", "cpu"], ["--size", "tiny"], ["--set", "train.lr=1e-2"]):
+        assert any(command[i:i + 2] == given for i in range(len(command))), (given, command)
     table = (out / "results.md").read_text(encoding="utf-8")
     assert [line.split("|")[1].strip() for line in table.splitlines()[2:5]] == names
 

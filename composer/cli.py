@@ -84,6 +84,7 @@ def main() -> None:
     composer graph SPEC      export the composition graph
     composer fmt SPEC        convert between YAML and the text syntax
     composer run SPEC        train and evaluate on a dataset (--dataset demo works offline)
+    composer sweep SPEC...   run many variants (--grid, several specs, --seeds) into one results table
     composer eval SPEC       evaluate a checkpoint
     composer predict SPEC V  classify video files (zero-shot with --classes, or with a checkpoint)
     composer plot RUN_DIR    draw a run's learning curves and confusion matrices (or overlay runs)
@@ -331,10 +332,11 @@ def fmt(spec, to, resolved, output):
         click.echo(text, nl=False)
 
 
-def data_options(fn, required: bool = True):
+def data_options(fn, required: bool = True, unless: str = "--resume"):
+    """The dataset options; `required=False`: --dataset may be left out when `unless` is given."""
     options = [
         click.option("--dataset", required=required, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
-                     "folder, list, or demo (generated offline)" + ("" if required else "; required unless --resume")),
+                     "folder, list, or demo (generated offline)" + ("" if required else f"; required unless {unless}")),
         click.option("--data-root", type=click.Path(), default=None, help="the folder that holds the dataset"),
         click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
         click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
@@ -348,7 +350,9 @@ def data_options(fn, required: bool = True):
     return fn
 
 
-def run_options(fn):
+def run_options(fn, sweep: bool = False):
+    """The options of `composer run` (and, passed through to each run, of `composer sweep`, which has its own
+    --out and --seeds)."""
     options = [
         click.option("--protocol", type=click.Choice(["supervised", "few-shot", "base-to-novel", "zero-shot"]),
                      default="supervised", show_default=True),
@@ -370,9 +374,10 @@ def run_options(fn):
                      "torchrun or accelerate launch each process uses the GPU of its local rank)"),
         click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
                      help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)"),
-        click.option("--seed", type=int, default=None),
-        click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
-                     help="where run directories go"),
+        *([] if sweep else [
+            click.option("--seed", type=int, default=None),
+            click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+                         help="where run directories go")]),
         click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
         click.option("--eval-every", type=click.IntRange(min=1), default=1, show_default=True,
                      help="test (single view) after every N epochs, and after the last"),
@@ -389,6 +394,26 @@ def run_options(fn):
                      "training clips once, keep them in this folder, and train on them"),
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (falls back to eager "
                      "with a message if compiling fails)"),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def run_extra_options(fn):
+    """The options of `composer run` that `composer eval` has no use for (saving, progress, FSDP, trackers)."""
+    options = [
+        click.option("--save-every", type=click.IntRange(min=1), default=None,
+                     help="also save the state to resume from every N optimiser steps (default: at epoch ends only)"),
+        click.option("--progress-every", type=click.IntRange(min=1), default=None,
+                     help="when the output is not a terminal (and in run.log): one progress line per N steps "
+                     "(default: every tenth of an epoch)"),
+        click.option("--fsdp", is_flag=True, help="shard a full fine-tune across GPUs (FSDP through Accelerate; "
+                     "several processes on CUDA only)"),
+        click.option("--log-with", "log_with", multiple=True, metavar="TRACKER",
+                     help="tensorboard, mlflow, wandb, ... or none (repeatable; default: TensorBoard when installed)"),
+        click.option("--tracking-uri", default=None, help="MLflow's tracking URI (default: a SQLite store in the run "
+                     "directory)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -469,17 +494,7 @@ def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple
               help="with --resume: let OPTION differ from the run's record (repeatable); recorded in run.json. "
               "Only epochs, max-steps, eval-every, save-every, progress-every, workers, device, log-with and "
               "tracking-uri can change")
-@click.option("--save-every", type=click.IntRange(min=1), default=None,
-              help="also save the state to resume from every N optimiser steps (default: at epoch ends only)")
-@click.option("--progress-every", type=click.IntRange(min=1), default=None,
-              help="when the output is not a terminal (and in run.log): one progress line per N steps "
-              "(default: every tenth of an epoch)")
-@click.option("--fsdp", is_flag=True, help="shard a full fine-tune across GPUs (FSDP through Accelerate; several "
-              "processes on CUDA only)")
-@click.option("--log-with", "log_with", multiple=True, metavar="TRACKER",
-              help="tensorboard, mlflow, wandb, ... or none (repeatable; default: TensorBoard when installed)")
-@click.option("--tracking-uri", default=None, help="MLflow's tracking URI (default: a SQLite store in the run "
-              "directory)")
+@run_extra_options
 @click.pass_context
 @_fail_on_spec_errors
 def run(ctx, spec, sets, unsets, resume, overrides, **kw):
@@ -527,6 +542,119 @@ def run(ctx, spec, sets, unsets, resume, overrides, **kw):
             out.print(line)
             job.log.to_file(line)
     job.finish()
+
+
+# the options of `composer sweep` that are its own; every other one is passed to each `composer run`
+_SWEEP_OWN = ("specs", "sets", "unsets", "grids", "seeds", "out", "shard", "dry_run")
+
+
+def _passed_through(ctx: click.Context) -> list[str]:
+    """The run options typed on the sweep's command line, as arguments for `composer run` (click's defaults
+    are left to the run itself)."""
+    args = []
+    for param in ctx.command.params:
+        if param.name in _SWEEP_OWN or ctx.get_parameter_source(param.name) in (
+                None, click.core.ParameterSource.DEFAULT):
+            continue
+        flag, value = max(param.opts, key=len), ctx.params[param.name]
+        if isinstance(param, click.Option) and param.is_flag:
+            args += [flag] if value else []
+        else:
+            args += [a for v in (value if param.multiple else [value]) for a in (flag, str(v))]
+    return args
+
+
+@main.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--grid", "grids", multiple=True, metavar="PATH=V1,V2,...",
+              help="a spec path and the values it takes, read like --set values (repeatable: the variants are the "
+              "cartesian product, applied to every SPEC); commas inside [...] or {...} do not split")
+@spec_options
+@click.option("--seeds", "--seed", "seeds", default=None, metavar="S1,S2,...",
+              help="run each variant once per seed (--seed passed to each run); the table shows mean ± sample "
+              "standard deviation and n")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="the sweep directory; give the same one again to resume  [default: sweeps/<spec>-<time>]")
+@click.option("--shard", default=None, metavar="I/N",
+              help="run only the runs whose index (0-based, in plan order) % N == I, e.g. one job of a SLURM "
+              "array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; needs --out (shared by the shards)")
+@click.option("--dry-run", is_flag=True, help="build every variant on the meta device and print its costs; no "
+              "training, nothing written")
+@functools.partial(data_options, required=False, unless="--dry-run")
+@functools.partial(run_options, sweep=True)
+@run_extra_options
+@click.pass_context
+@_fail_on_spec_errors
+def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
+    """Run many variants of a spec, each a `composer run` in its own process, and collect one results table.
+
+    \b
+    composer sweep msta --grid components.msta.params.dim=64,128,256 --grid train.lr=1e-3,3e-4 \\
+        --dataset ucf101 --data-root /data/ucf101 --out sweeps/msta-dim-lr
+    composer sweep specs/papers/ablations/temporal-prompts-*.yaml --dataset demo --size tiny --seeds 0,1,2
+    composer sweep specs/papers/ablations/msta-*.yaml --dry-run      # the cost table, nothing trained
+
+    Every option of `composer run` is passed to every run. Each variant's spec is built first (a bad
+    --grid key or value, or two variants that are the same spec, stop the sweep before anything runs).
+    The sweep directory holds sweep.json, results.md and results.csv (rewritten after every run),
+    variants/<run>.json, runs/<run>/ and logs/<run>.log. A run that fails is recorded and the sweep goes
+    on. The same command again with the same --out skips finished runs and reruns the others; another
+    command on that directory is refused. See docs/sweeps.md.
+
+    Exit status: 0 when every run (of this shard) finished, 1 when any failed, 2 for a mistake in the
+    arguments."""
+    from composer.train import sweep as sw
+
+    try:
+        grid = [sw.parse_grid(g) for g in grids]
+        seed_list = sw.parse_seeds(seeds) if seeds is not None else None
+        which = sw.parse_shard(shard) if shard is not None else None
+        if which is not None and out is None:
+            raise sw.SweepError("--shard needs --out: every shard writes into the same sweep directory")
+        if not dry_run and not kw["dataset"]:
+            raise sw.SweepError("Missing option '--dataset' (every run needs one; --dry-run does not)")
+        typed = [n for n in kw if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
+        sw.check_grid(grid, sets, typed + (["seeds"] if seed_list else []))
+        tiny = kw["size"] == "tiny"
+        variants = sw.plan(list(specs), grid, list(sets), list(unsets), tiny)
+        jobs = sw.jobs(variants, seed_list)
+        if dry_run:
+            _dry_run(sw, variants, list(sets), list(unsets), tiny, kw)
+            return
+        folder = out or sw.default_dir(list(specs))
+        identity = sw.identity(list(specs), grid, list(sets), list(unsets), seed_list, kw, jobs)
+        sw.open_dir(folder, identity)
+    except sw.SweepError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    mine = sw.shard(jobs, which)
+    click.echo(f"sweep directory: {folder} ({len(jobs)} runs" + (f", {len(mine)} in shard {shard}" if which else "")
+               + "; the same command with --out " + str(folder) + " resumes it)")
+    made = sw.run_sweep(folder, identity, jobs, mine, list(sets), list(unsets), _passed_through(ctx), tiny,
+                        seed_list is not None and len(seed_list) > 1, click.echo)
+    click.echo((folder / "results.md").read_text(encoding="utf-8"), nl=False)
+    click.echo(f"results: {folder / 'results.md'}, {folder / 'results.csv'}")
+    sys.exit(1 if any(r["status"] == "failed" for r in made) else 0)
+
+
+def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
+    """Print the cost table of every variant: parameters, GFLOPs, and the memory of one training step at the
+    run's batch size (`--batch-size`, else the spec's) and precision (`--precision`, else the spec's)."""
+    from rich.progress import track
+
+    rows = []
+    for variant in track(variants, description="building", transient=True, console=_console(stderr=True)):
+        spec = sw.load_variant(variant, sets, unsets, tiny)
+        precision = kw["precision"] or spec.train.precision
+        if precision == "auto":
+            import torch
+
+            precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+        rows.append(sw.measure(variant, sets, unsets, tiny, memory=(kw["batch_size"] or spec.train.batch_size,
+                                                                     precision)))
+    click.echo(sw.cost_table(variants, rows), nl=False)
+    click.echo("peak memory: one training step, every frozen block that can be recomputed recomputed (the least "
+               "a run needs; `composer build SPEC --batch-size N` shows the plan a run chooses)")
 
 
 def _views(ctx, param, value):

@@ -1,0 +1,504 @@
+"""`composer sweep`: many variants of a spec, each one `composer run` in its own process, one results table.
+
+A variant is a spec (one of several named) with one combination of `--grid` values applied as `--set`s;
+with `--seeds` each variant runs once per seed. Every run is planned, and every variant's spec built on
+the meta device, before anything trains, so a wrong key, a wrong type or two variants that are the same
+model stop the sweep at once. The sweep directory:
+
+    sweep.json          the plan (what identifies the sweep) and every run: name, spec, sets, seed, status,
+                        run directory, metrics
+    results.md, .csv    one row per variant: what differs, parameters, GFLOPs, metrics (mean ± std over seeds)
+    variants/<run>.json one record per run, the only file a run writes (so shards on a shared filesystem never
+                        write the same file); the tables are rebuilt from all of them after every run
+    runs/<run>/         the run directory `composer run` makes (<spec>-<time>/)
+    logs/<run>.log      the run's output
+
+Running the same command again skips runs whose record says done and whose summary.json exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import itertools
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from composer.build.compile import BuildOptions, compile_spec
+from composer.build.flops import count_flops
+from composer.build.memory import MemoryModel, format_bytes
+from composer.build.precision import store_frozen_in
+from composer.build.summary import parameter_counts
+from composer.errors import SpecError, remember_source
+from composer.spec.load import load_spec
+from composer.spec.printer import to_yaml
+from composer.train.records import write_json, write_text
+from composer.train.run import TINY_SIZE
+
+PLAN_VERSION = 1
+# run options that do not change a run's result: they may differ between shards and reruns of one sweep
+NOT_IDENTITY = ("workers", "device", "log_with", "tracking_uri", "progress_every", "save_every")
+# a `composer run` option that overrides these spec fields in every run would make a grid over them void
+SHADOWED = {"lr": ("train.lr", "stages.*.lr"), "epochs": ("train.epochs", "stages.*.epochs"),
+            "batch_size": ("train.batch_size",), "precision": ("train.precision",), "seeds": ("train.seed",)}
+OURS = ("sweep.json", "results.md", "results.csv", "variants", "runs", "logs")  # what a sweep directory holds
+METADATA = ("name", "description", "paper", "reported")  # spec fields that do not change the model or its training
+
+
+class SweepError(Exception):
+    """A mistake in a sweep's arguments or directory: one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model to train: a spec with one combination of grid values."""
+
+    name: str
+    spec: str  # as given: a path or a shipped name
+    sets: tuple[str, ...]  # the grid's PATH=VALUE for this variant (after the sweep's own --set)
+    differs: str  # what sets it apart from the base, for the table
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: a variant at one seed. `index` is its place in the plan (what --shard divides)."""
+
+    index: int
+    name: str
+    variant: Variant
+    seed: int | None
+
+
+# ---------------------------------------------------------------- parsing the options
+def split_values(text: str) -> list[str]:
+    """`a,b,[1, 2],{x: 1, y: 2}` -> the values between commas outside brackets and quotes."""
+    values, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            values.append(text[start:i].strip())
+            start = i + 1
+    values.append(text[start:].strip())
+    return values
+
+
+def parse_grid(text: str) -> tuple[str, list[str]]:
+    """`--grid PATH=V1,V2,...` -> (PATH, [V1, V2, ...]); each value is later read like a --set value."""
+    if "=" not in text:
+        raise SweepError(f"--grid {text}: give PATH=V1,V2,... (e.g. --grid train.lr=1e-3,3e-4)")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if not key or not all(p.isidentifier() for p in key.split(".")):
+        raise SweepError(f"--grid {text}: {key!r} is not a spec path; give dot-separated names such as train.lr")
+    values = split_values(raw)
+    if any(v == "" for v in values):
+        raise SweepError(f"--grid {text}: an empty value; give PATH=V1,V2,... with at least one value")
+    if len(set(values)) != len(values):
+        raise SweepError(f"--grid {text}: a value is given twice")
+    return key, values
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SweepError(f"--seeds {text}: give integers separated by commas, e.g. --seeds 0,1,2") from None
+    if len(set(seeds)) != len(seeds):
+        raise SweepError(f"--seeds {text}: a seed is given twice")
+    return seeds
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N`, 0-based: this process runs the runs whose plan index % N == I."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
+        raise SweepError(f"--shard {text}: give I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: "
+                         "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+    return int(match[1]), int(match[2])
+
+
+def shard(jobs: list[Job], which: tuple[int, int] | None) -> list[Job]:
+    return jobs if which is None else [j for j in jobs if j.index % which[1] == which[0]]
+
+
+# ---------------------------------------------------------------- the plan
+def _matches(key: str, pattern: str) -> bool:
+    parts, wanted = key.split("."), pattern.split(".")
+    return len(parts) >= len(wanted) and all(w in ("*", p) for w, p in zip(wanted, parts))
+
+
+def check_grid(grid: list[tuple[str, list[str]]], sets: Iterable[str], shadowing: Iterable[str]) -> None:
+    """Refuse grids that cannot do what they say: a key twice, a key --set also sets, a key a run option
+    (`shadowing`: the names of the run options given, e.g. "lr") overrides in every run."""
+    keys = [k for k, _ in grid]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise SweepError(f"--grid {key} is given twice; give its values in one --grid {key}=V1,V2,...")
+        fixed = [s for s in sets if s.split("=", 1)[0].strip() == key]
+        if fixed:
+            raise SweepError(f"--grid {key} and --set {fixed[0]} set the same path; drop one")
+        for option in shadowing:
+            if any(_matches(key, p) for p in SHADOWED.get(option, ())):
+                flag = "--" + option.replace("_", "-")
+                raise SweepError(f"--grid {key} is overridden in every run by {flag}; drop {flag}, or the grid")
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("_")
+
+
+def _relabel(error: SpecError, labels: dict[str, tuple[str, str]]) -> SpecError:
+    """Point a located error in the n-th --set at the --grid it came from."""
+    for problem in error.problems:
+        if problem.loc is not None and problem.loc.file in labels:
+            label, text = labels[problem.loc.file]
+            remember_source(label, text)
+            problem.loc = replace(problem.loc, file=label)
+    return error
+
+
+def canonical(spec) -> str:
+    """The resolved spec as YAML, without the fields that do not change the model or its training."""
+    data = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return to_yaml({k: v for k, v in data.items() if k not in METADATA})
+
+
+def load_variant(variant: Variant, sets: list[str], unsets: list[str], tiny: bool):
+    """The variant's spec as its run will load it (the sweep's --set, then the grid's, then the tiny size),
+    with located errors pointing at the --grid a bad value came from."""
+    all_sets = list(sets) + list(variant.sets)
+    labels = {f"<--set #{len(sets) + i}>": (f"<--grid {s.split('=', 1)[0]}>", s)
+              for i, s in enumerate(variant.sets, 1)}
+    if tiny and not any(s.startswith("inputs.video.size=") for s in all_sets):
+        all_sets.append(f"inputs.video.size={TINY_SIZE}")
+    try:
+        return load_spec(variant.spec, all_sets, unsets)
+    except SpecError as e:
+        raise _relabel(e, labels) from None
+
+
+def plan(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], unsets: list[str],
+         tiny: bool) -> list[Variant]:
+    """Every spec times the cartesian product of the grid, each loaded and built on the meta device now (so a
+    bad variant stops the sweep before anything runs); two variants that are the same model are refused."""
+    if len(set(specs)) != len(specs):
+        raise SweepError("a SPEC is named twice")
+    variants, seen = [], {}
+    for spec in specs:
+        load_spec(spec, sets, unsets)  # the spec's own mistakes, before any --grid's
+        stem = Path(spec).stem  # the file's name, not spec.name (inherited from the spec it extends)
+        for values in itertools.product(*(v for _, v in grid)) if grid else [()]:
+            combo = [(k, v) for (k, _), v in zip(grid, values)]
+            name = _safe("-".join([stem] + [f"{k.split('.')[-1]}={v}" for k, v in combo]))
+            differs = ", ".join(([stem] if len(specs) > 1 or not combo else []) + [f"{k}={v}" for k, v in combo])
+            variant = Variant(name, spec, tuple(f"{k}={v}" for k, v in combo), differs)
+            loaded = load_variant(variant, sets, unsets, tiny)
+            compile_spec(loaded, BuildOptions(device="meta", tiny=tiny))  # graph and shape errors, located
+            key = canonical(loaded)
+            if key in seen:
+                raise SweepError(f"variants {seen[key]} and {name} ({differs}) resolve to the same spec; drop one")
+            seen[key] = f"{name} ({differs})"
+            variants.append(variant)
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names) or any(len(n) > 100 for n in names):  # e.g. two files with one stem
+        variants = [replace(v, name=f"{i:03d}-{v.name[:90]}") for i, v in enumerate(variants)]
+    return variants
+
+
+def jobs(variants: list[Variant], seeds: list[int] | None) -> list[Job]:
+    """Variant-major, seed-minor: the plan's run order and the indices --shard divides."""
+    out = []
+    for variant in variants:
+        for seed in seeds or [None]:
+            name = variant.name if seeds is None or len(seeds) == 1 else f"{variant.name}-seed{seed}"
+            out.append(Job(len(out), name, variant, seed))
+    return out
+
+
+# ---------------------------------------------------------------- costs
+def measure(variant: Variant, sets: list[str], unsets: list[str], tiny: bool, classes: int | None = None,
+            memory: tuple[int, str] | None = None) -> dict[str, Any]:
+    """Parameters and GFLOPs per clip of the variant's model (meta device; `classes`: the dataset's count),
+    and with `memory` = (batch size, precision) the predicted peak of one training step with every frozen
+    block it can recomputed (what `composer build --batch-size B --recompute all` prints)."""
+    spec = load_variant(variant, sets, unsets, tiny)
+    model = compile_spec(spec, BuildOptions(device="meta", tiny=tiny, num_classes=classes))
+    parts = parameter_counts(model)
+    out = {"trainable_params": sum(p["trainable"] for p in parts.values()),
+           "total_params": sum(p["total"] for p in parts.values()),
+           "gflops": round(count_flops(model).per_clip / 1e9, 3)}
+    if memory is not None:
+        batch, precision = memory
+        store_frozen_in(model, precision)
+        out["memory"] = MemoryModel(model, precision).bill(batch).peak
+        out["memory_at"] = (batch, precision)
+    return out
+
+
+def cost_table(variants: list[Variant], rows: list[dict[str, Any]]) -> str:
+    """The --dry-run table, in Markdown; rows measured with `memory` get a peak-memory column."""
+    at = {row["memory_at"] for row in rows if "memory_at" in row}
+    head = ["variant", "differs", "trainable", "total", "GFLOPs / clip"]
+    if at:
+        head.append("peak memory" + (" (batch {}, {})".format(*next(iter(at))) if len(at) == 1 else ""))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, row in zip(variants, rows):
+        cells = [variant.name, variant.differs, _count(row["trainable_params"]), _count(row["total_params"]),
+                 f"{row['gflops']:.2f}"]
+        if at:
+            cells.append(format_bytes(row["memory"]) + (" (batch {}, {})".format(*row["memory_at"])
+                                                        if len(at) > 1 else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _count(n: int | None) -> str:
+    return "" if n is None else f"{n / 1e6:,.2f}M" if n >= 10_000 else f"{n:,}"
+
+
+# ---------------------------------------------------------------- the sweep directory
+def default_dir(specs: list[str]) -> Path:
+    base = Path(specs[0]).stem + ("-etc" if len(specs) > 1 else "")
+    return Path("sweeps") / f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def open_dir(folder: Path, identity: dict[str, Any]) -> None:
+    """Create the sweep directory, or check that an existing one was made by this sweep (same plan)."""
+    record = folder / "sweep.json"
+    if record.exists():
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8")).get("plan")
+        except (OSError, ValueError) as e:
+            raise SweepError(f"cannot read {record}: {e}; give another --out") from None
+        if recorded != identity:
+            what = next((k for k in identity if (recorded or {}).get(k) != identity[k]), "version")
+            raise SweepError(f"{folder} holds another sweep (its '{what}' differs from this command's); "
+                             "give another --out, or repeat that sweep's own command to resume it")
+        return
+    # another shard may be creating it at this moment: only what a sweep writes may be there already
+    if folder.exists() and (not folder.is_dir() or any(p.name not in OURS and not p.name.startswith(".sweep.json.")
+                                                       for p in folder.iterdir())):
+        raise SweepError(f"{folder} exists and is not a sweep directory (no sweep.json); give another --out")
+    try:
+        (folder / "variants").mkdir(parents=True, exist_ok=True)
+        write_json(record, {"plan": identity, "runs": []})
+    except OSError as e:
+        raise SweepError(f"cannot write the sweep directory {folder}: {e.strerror or e}") from None
+
+
+def _record_path(folder: Path, job: Job) -> Path:
+    return folder / "variants" / f"{job.name}.json"
+
+
+def read_record(folder: Path, job: Job) -> dict[str, Any] | None:
+    try:
+        return json.loads(_record_path(folder, job).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def finished(folder: Path, job: Job) -> bool:
+    record = read_record(folder, job)
+    return bool(record and record.get("status") == "done" and record.get("run_dir")
+                and (folder / record["run_dir"] / "summary.json").is_file())
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The protocol's metrics: top-1 and top-5 of each test part, and the harmonic mean for base-to-novel."""
+    out = {}
+    for part, m in summary.get("parts", {}).items():
+        for key, label in (("top1", "top-1"), ("top5", "top-5")):
+            if key in m:
+                out[f"{part} {label}"] = m[key]
+    if "harmonic_mean" in summary:
+        out["harmonic mean"] = summary["harmonic_mean"]
+    return out
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return ""
+    return next((line for line in reversed(lines) if line), "")
+
+
+def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args: list[str], tiny: bool) -> dict:
+    """One `composer run` in its own process; its record (variants/<run>.json) says how it ended."""
+    out, log = folder / "runs" / job.name, folder / "logs" / f"{job.name}.log"
+    out.mkdir(parents=True, exist_ok=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    before = {p.name for p in out.iterdir()}
+    command = [sys.executable, "-m", "composer.cli", "run", job.variant.spec]
+    command += [a for s in [*sets, *job.variant.sets] for a in ("--set", s)]
+    command += [a for u in unsets for a in ("--unset", u)]
+    command += run_args + ["--out", str(out)] + ([] if job.seed is None else ["--seed", str(job.seed)])
+    record: dict[str, Any] = {"name": job.name, "variant": job.variant.name, "spec": job.variant.spec,
+                              "sets": list(job.variant.sets), "differs": job.variant.differs, "seed": job.seed,
+                              "status": "running", "log": str(log.relative_to(folder)),
+                              "command": command[1:], "started": time.time()}
+    write_json(_record_path(folder, job), record)
+    start = time.monotonic()
+    # the run imports the composer this sweep runs, wherever the current folder is
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
+                                                                   os.environ.get("PYTHONPATH")])))
+    with open(log, "w", encoding="utf-8") as f:
+        code = subprocess.run(command, check=False, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              env=env).returncode
+    record["seconds"] = round(time.monotonic() - start, 1)
+    made = sorted(p for p in out.iterdir() if p.name not in before and p.is_dir())
+    record["run_dir"] = str(made[-1].relative_to(folder)) if made else None
+    summary_file = made[-1] / "summary.json" if made else None
+    if code == 0 and summary_file is not None and summary_file.is_file():
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        record.update(status="done", metrics=summary_metrics(summary))
+    else:
+        record.update(status="failed", exit_code=code,
+                      error=_last_line(log) if code != 0 else "the run ended without a summary.json")
+    run_json = made[-1] / "run.json" if made else None
+    if run_json is not None and run_json.is_file():  # the model the run built: its size, the dataset's classes
+        classes = json.loads(run_json.read_text(encoding="utf-8"))["dataset"]["classes"]
+        record.update(measure(job.variant, sets, unsets, tiny, classes))
+    write_json(_record_path(folder, job), record)
+    return record
+
+
+# ---------------------------------------------------------------- the results table
+def _spread(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def results(folder: Path, all_jobs: list[Job]) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per variant from the records of its runs, and the metric columns (in first-seen order).
+    Over several seeds a metric is the mean and the sample standard deviation (n - 1) of the finished runs."""
+    rows, columns = [], []
+    by_variant: dict[str, list[tuple[Job, dict | None]]] = {}
+    for job in all_jobs:
+        by_variant.setdefault(job.variant.name, []).append((job, read_record(folder, job)))
+    for name, runs in by_variant.items():
+        records = [r for _, r in runs if r]
+        done = [r for r in records if r.get("status") == "done"]
+        statuses = [r.get("status", "pending") if r else "pending" for _, r in runs]
+        status = next((s for s in ("running", "failed", "pending") if s in statuses), "done")
+        if status == "failed" and len(runs) > 1:
+            status = f"failed ({statuses.count('failed')} of {len(runs)})"
+        metrics: dict[str, list[float]] = {}
+        for r in done:
+            for key, value in r.get("metrics", {}).items():
+                metrics.setdefault(key, []).append(value)
+                columns += [] if key in columns else [key]
+        sized = next((r for r in [*done, *records] if "trainable_params" in r), {})
+        failed = next((r for r in records if r.get("status") == "failed"), None)
+        rows.append({
+            "variant": name, "differs": runs[0][0].variant.differs, "status": status,
+            "n": len(done), "runs": len(runs), "trainable_params": sized.get("trainable_params"),
+            "gflops": sized.get("gflops"), "metrics": metrics,
+            "seconds": round(statistics.mean(r["seconds"] for r in done), 1) if done else None,
+            "run_dirs": [r["run_dir"] for r in records if r.get("run_dir")],
+            "error": f"{failed.get('error', '')} (log: {failed['log']})" if failed else "",
+        })
+    return rows, columns
+
+
+def markdown(rows: list[dict[str, Any]], columns: list[str], seeds: bool) -> str:
+    head = ["variant", "differs", "status"] + (["n"] if seeds else []) + ["trainable", "GFLOPs / clip"] \
+        + columns + ["seconds", "run directory"]
+    errors = any(r["error"] for r in rows)
+    head += ["error"] if errors else []
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["variant"], r["differs"], r["status"]] + ([f"{r['n']}/{r['runs']}"] if seeds else []) + [
+            _count(r["trainable_params"]), "" if r["gflops"] is None else f"{r['gflops']:.2f}"]
+        cells += [_spread(r["metrics"][c]) if c in r["metrics"] else "" for c in columns]
+        cells += ["" if r["seconds"] is None else f"{r['seconds']:.0f}", " ".join(r["run_dirs"])]
+        cells += [r["error"]] if errors else []
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    note = "\n(over seeds: mean ± sample standard deviation of the n finished runs)\n" if seeds else ""
+    return "\n".join(lines) + "\n" + note
+
+
+def csv_text(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """The same rows as numbers: a metric's mean, and its sample standard deviation over seeds (`<metric> std`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["variant", "differs", "status", "n", "runs", "trainable_params", "gflops"]
+                    + [x for c in columns for x in (c, f"{c} std")] + ["seconds", "run_dirs", "error"])
+    for r in rows:
+        values = []
+        for c in columns:
+            v = r["metrics"].get(c, [])
+            values += [statistics.mean(v) if v else "", statistics.stdev(v) if len(v) > 1 else ""]
+        writer.writerow([r["variant"], r["differs"], r["status"], r["n"], r["runs"], r["trainable_params"],
+                         r["gflops"], *values, r["seconds"] if r["seconds"] is not None else "",
+                         " ".join(r["run_dirs"]), r["error"]])
+    return buffer.getvalue()
+
+
+def write_tables(folder: Path, identity: dict[str, Any], all_jobs: list[Job], seeds: bool) -> str:
+    """Rebuild sweep.json, results.md and results.csv from every run's record (atomic writes); returns the
+    Markdown table."""
+    rows, columns = results(folder, all_jobs)
+    runs = []
+    for job in all_jobs:
+        record = read_record(folder, job) or {}
+        runs.append({"name": job.name, "variant": job.variant.name, "spec": job.variant.spec,
+                     "sets": list(job.variant.sets), "seed": job.seed, "status": record.get("status", "pending"),
+                     "run_dir": record.get("run_dir"), "metrics": record.get("metrics", {}),
+                     "seconds": record.get("seconds"), "error": record.get("error"), "log": record.get("log"),
+                     "trainable_params": record.get("trainable_params"), "gflops": record.get("gflops")})
+    write_json(folder / "sweep.json", {"plan": identity, "runs": runs})
+    table = markdown(rows, columns, seeds)
+    write_text(folder / "results.md", table)
+    write_text(folder / "results.csv", csv_text(rows, columns))
+    return table
+
+
+def run_sweep(folder: Path, identity: dict[str, Any], all_jobs: list[Job], mine: list[Job], sets: list[str],
+              unsets: list[str], run_args: list[str], tiny: bool, seeds: bool,
+              say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run `mine` (this shard's runs) one after another, skipping finished ones; after each, rebuild the
+    tables from every record. Returns the records of the runs this call made."""
+    made = []
+    for i, job in enumerate(mine, 1):
+        where = f"[{i}/{len(mine)}] {job.name}"
+        if finished(folder, job):
+            say(f"{where}: done before, skipped")
+            continue
+        say(f"{where}: running ({job.variant.differs or job.variant.spec}"
+            + ("" if job.seed is None else f", seed {job.seed}") + ")")
+        record = run_job(folder, job, sets, unsets, run_args, tiny)
+        made.append(record)
+        shown = ", ".join(f"{k} {v:.2f}" for k, v in record.get("metrics", {}).items())
+        say(f"{where}: {record['status']} in {record['seconds']:.0f} s"
+            + (f": {shown}" if shown else "")
+            + (f": {record['error']} (log: {folder / record['log']})" if record["status"] == "failed" else ""))
+        write_tables(folder, identity, all_jobs, seeds)
+    write_tables(folder, identity, all_jobs, seeds)
+    return made
+
+
+def identity(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], unsets: list[str],
+             seeds: list[int] | None, options: dict[str, Any], all_jobs: list[Job]) -> dict[str, Any]:
+    """What makes two sweep commands the same sweep (kept in sweep.json; shards and reruns must match it)."""
+    out = {"version": PLAN_VERSION, "specs": list(specs), "grid": [[k, list(v)] for k, v in grid],
+            "sets": list(sets), "unsets": list(unsets), "seeds": seeds,
+            "options": {k: v for k, v in sorted(options.items()) if k not in NOT_IDENTITY},
+            "runs": [j.name for j in all_jobs]}
+    return json.loads(json.dumps(out, default=str))  # as sweep.json holds it (tuples as lists, paths as text)

@@ -42,8 +42,11 @@ def test_binomial_p_is_the_upper_tail():
     assert math.isclose(learning.binomial_p(9, 10), 11 / 1024)
 
 
+def run(hits: int) -> dict:
+    return {"pair_hits": hits, "pair_n": 128}
+
+
 def test_pair_verdict_needs_every_seed_above_chance():
-    run = lambda hits: {"pair_hits": hits, "pair_n": 128}  # noqa: E731
     assert learning.pair_verdict([run(64), run(66), run(60)]).startswith("blind to order")
     assert learning.pair_verdict([run(90), run(95), run(88)]).startswith("tells pairs apart")
     # 80 of 128 is p ~ 0.003, 72 of 128 is p ~ 0.09: one seed short of the rule

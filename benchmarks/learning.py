@@ -15,7 +15,11 @@ Weights: `demo` (tiny pretrained backbones, RunOptions.weights = "demo") and `ra
 every run with its settings; a run already there with the same settings is not run again, so the table
 can be filled in parts (--only, --weights). Writes benchmarks/learning.md and benchmarks/learning.json.
 Usage:
-    .venv/bin/python benchmarks/learning.py [--epochs 2] [--seeds 0 1 2] [--weights demo random] [--only NAME ...]
+    .venv/bin/python benchmarks/learning.py [--epochs 2] [--seeds 0 1 2] [--random-seeds 0]
+                                            [--weights demo random] [--only NAME ...] [--into DIR]
+The default (3 seeds on demo weights, 1 on random weights, 2 epochs, every row but the 16-frame variant)
+was sized to about 50 minutes on 2 idle cores, 1 epoch to about 40 (estimates: the machine they were
+measured on was shared); each run's wall and CPU seconds land in learning.json and the table.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from rich.console import Console
@@ -77,9 +81,11 @@ ROWS = [
     Row("MSTA few-shot setting", "specs/papers/msta-few-shot.yaml",
         "r=128 at layers 8-12; trained on the full train split like every row"),
     Row("TDS-CLIP, side width 64", "specs/papers/tds-clip.yaml",
-        "side width 64 instead of the paper's 320 (10 times fewer FLOPs: 0.57 against 5.7 GFLOPs per tiny clip); "
-        "at 320 this row alone would take about half the budget", sets=("components.side.params.dim=64",)),
-    Row("temporal prompts + dual text", "specs/papers/temporal-prompts-dual-text.yaml"),
+        "side width 64 instead of the paper's 320 to fit the budget (0.57 against 5.7 GFLOPs per tiny clip); "
+        "it still decodes 5 frames per segment", sets=("components.side.params.dim=64",)),
+    Row("temporal prompts + dual text", "specs/papers/temporal-prompts-dual-text.yaml",
+        "the paper's lr 5e-6 is for 30 epochs of batch 32: a short run barely moves the prompts (an earlier "
+        "version of this table reached 68% pair accuracy at lr 1e-3 in 20 epochs)"),
     Row("temporal prompts + dual text, 16 frames", "specs/papers/temporal-prompts-dual-text-16f.yaml",
         "not in the default budget (--only 16): three times the 8-frame model's compute, and it varies the frame "
         "count, not whether time is learned", default=False),
@@ -114,7 +120,7 @@ def pair_verdict(runs: list[dict]) -> str:
     if hits == len(runs):
         return f"tells pairs apart (p<{ALPHA:g} in {hits}/{len(runs)} seeds)"
     if hits == 0:
-        return f"blind to order (p<{ALPHA:g} in 0/{len(runs)} seeds)"
+        return f"pairs not told apart (p<{ALPHA:g} in 0/{len(runs)} seeds)"
     return f"inconsistent (p<{ALPHA:g} in {hits}/{len(runs)} seeds)"
 
 
@@ -138,13 +144,19 @@ def compare(values: list[float], reference: list[float], clips: int) -> tuple[fl
 
 
 # -- running
+def fail(message: str) -> NoReturn:
+    """Stop with one line saying what is wrong and what to do (exit status 2, as composer's command line)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def weights_option(kind: str) -> dict[str, str]:
     """RunOptions keyword for the weights kind; random weights pass nothing (the default)."""
     if kind == "random":
         return {}
     if "weights" not in {f.name for f in fields(RunOptions)}:
-        raise SystemExit(f"error: --weights {kind} needs RunOptions.weights (the tiny pretrained demo weights), which "
-                         "this checkout lacks; run with --weights random or merge the demo weights first")
+        fail(f"--weights {kind} needs RunOptions.weights (the tiny pretrained demo weights), which "
+             "this checkout lacks; run with --weights random or merge the demo weights first")
     return {"weights": kind}
 
 
@@ -260,8 +272,9 @@ def _runs(results: dict, weights: str, protocol: str, row: Row, seeds: list[int]
 
 
 def _verdict(runs: list[dict], reference: list[dict]) -> str:
+    """`reference`: the frame-mean runs to compare test top-1 with (empty for the frame mean itself)."""
     parts = [pair_verdict(runs)]
-    if reference and runs is not reference:
+    if reference:
         diff, z, word = compare([r["top1"] for r in runs], [r["top1"] for r in reference], runs[0]["test_n"])
         parts.append(f"test top-1 {word} the frame mean ({diff:+.1f} points, {z:+.1f} SE)")
     return "; ".join(parts)
@@ -293,17 +306,18 @@ def table(results: dict, weights: str, seeds: list[int], epochs: int) -> list[st
             f"| {row.name} | `{row.spec}` | {lr if trained else '—'} | {' '.join(str(r['seed']) for r in runs)} | "
             f"{_cell([r['train_top1'] for r in runs])} | {_cell([r['top1'] for r in runs])} | "
             f"{_cell([r['pair'] for r in runs])} | {_cell(before)} | {hm} | {seconds:.0f} ({cpu:.0f}) | "
-            f"{_verdict(runs, reference)} | {note} |")
+            f"{_verdict(runs, reference if row is not frame_mean else [])} | {note} |")
     return lines
 
 
 def write(results: dict, args: argparse.Namespace) -> None:
     loads = [r["load"] for r in results["runs"].values() if "load" in r]
     lines = ["# Learning time on the demo set", "",
-             f"Regenerated by `{results['command']}` (torch {torch.__version__}, {platform.machine()}, "
+             f"Regenerated by {', '.join(f'`{c}`' for c in results['commands'])} (torch {torch.__version__}, "
+             f"{platform.machine()}, "
              f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads; 1-minute load average after runs "
              f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}). Tiny backbones, 64 px clips, "
-             f"{args.epochs} epochs, batch {BATCH}, one test view; numbers are accuracy in %, mean ± sample standard "
+             f"{args.epochs} epoch(s), batch {BATCH}, one test view; numbers are accuracy in %, mean ± sample standard "
              "deviation over the seeds listed.", "",
              "The demo's 8 classes are 4 pairs of the same clips played backwards (move left/right, up/down, rotate "
              "clockwise/anticlockwise, approach/recede). **Pair accuracy** asks, for each of the 128 test clips, "
@@ -321,13 +335,15 @@ def write(results: dict, args: argparse.Namespace) -> None:
              "base-to-novel runs included in the mean), and in brackets the CPU time of the run's processes.", "",
              "**Verdict rule.** Pair accuracy: for each seed, an exact one-sided binomial test of the number of test "
              f"clips whose class beats its twin against chance 1/2 over the clips; 'tells pairs apart' when p < "
-             f"{ALPHA:g} in every seed, 'blind to order' when in none, 'inconsistent' otherwise. Against the frame "
+             f"{ALPHA:g} in every seed, 'not told apart' when in none, 'inconsistent' otherwise. Against the frame "
              "mean: the difference of mean test top-1 over seeds divided by the pooled standard error "
              "sqrt(se_a² + se_b²), where each se² is the larger of the sample variance over seeds and the binomial "
              f"variance of one accuracy over 128 clips, divided by the number of seeds; 'above' or 'below' beyond "
              f"{SE_RULE:g} SE (conservative for 3 seeds per side: Welch's t with about 4 degrees of freedom has its "
              "2.5% point at 2.8), 'level with' otherwise.", ""]
-    for weights in args.weights:
+    for weights in ("demo", "random"):
+        if weights not in args.weights and not any(k.startswith(f"{weights}|") for k in results["runs"]):
+            continue
         title = {"demo": "Tiny pretrained demo weights", "random": "Random weights"}.get(weights, weights)
         seeds = args.random_seeds if weights == "random" else args.seeds
         lines += [f"## {title} (`--weights {weights}`)", "", *table(results, weights, seeds, args.epochs), ""]
@@ -351,15 +367,17 @@ def main() -> None:
     args = parser.parse_args()
     for weights in args.weights:
         weights_option(weights)  # refuse a missing weights kind before any run
+    args.into.mkdir(parents=True, exist_ok=True)
     path = args.into / "learning.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     if "runs" not in results:  # the previous layout (one list per model) is not comparable: start afresh
         results = {"runs": {}}
-    results["command"] = "python benchmarks/learning.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/learning.py " + " ".join(sys.argv[1:])
+    results["commands"] = [c for c in results.get("commands", []) if c != command] + [command]  # a table in parts
     rows = [r for r in ROWS if any(o.lower() in r.name.lower() for o in args.only)] if args.only else \
         [r for r in ROWS if r.default]
     if not rows:
-        raise SystemExit(f"error: --only {' '.join(args.only)} matches no row; rows: {', '.join(r.name for r in ROWS)}")
+        fail(f"--only {' '.join(args.only)} matches no row; rows: {', '.join(r.name for r in ROWS)}")
     for weights in args.weights:
         for row in rows:
             seeds = args.random_seeds if weights == "random" else args.seeds
@@ -373,7 +391,7 @@ def main() -> None:
                     try:
                         record = how(row, weights, seed, args.epochs, args.out)
                     except (DataError, SpecError) as e:
-                        raise SystemExit(f"error: {row.name} ({weights}, {protocol}, seed {seed}): {e}") from None
+                        fail(f"{row.name} ({weights}, {protocol}, seed {seed}): {e}")
                     results["runs"][k] = record | {"settings": settings(row, args.epochs)}
                     print(f"{weights} {protocol} {row.name} seed {seed}: "
                           + ", ".join(f"{n} {record[n]:.1f}" for n in ("top1", "pair", "train_top1", "harmonic_mean")

@@ -47,7 +47,7 @@ def run(hits: int) -> dict:
 
 
 def test_pair_verdict_needs_every_seed_above_chance():
-    assert learning.pair_verdict([run(64), run(66), run(60)]).startswith("blind to order")
+    assert learning.pair_verdict([run(64), run(66), run(60)]).startswith("pairs not told apart")
     assert learning.pair_verdict([run(90), run(95), run(88)]).startswith("tells pairs apart")
     # 80 of 128 is p ~ 0.003, 72 of 128 is p ~ 0.09: one seed short of the rule
     assert learning.pair_verdict([run(80), run(80), run(72)]).startswith("inconsistent (p<0.01 in 2/3")

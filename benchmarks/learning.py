@@ -18,8 +18,9 @@ Usage:
     .venv/bin/python benchmarks/learning.py [--epochs 2] [--seeds 0 1 2] [--random-seeds 0]
                                             [--weights demo random] [--only NAME ...] [--into DIR]
 The default (3 seeds on demo weights, 1 on random weights, 2 epochs, every row but the 16-frame variant)
-was sized to about 50 minutes on 2 idle cores, 1 epoch to about 40 (estimates: the machine they were
-measured on was shared); each run's wall and CPU seconds land in learning.json and the table.
+was sized to about 47 minutes on 2 idle cores (about 36 with --epochs 1; each added epoch about 12): estimates
+from one-epoch runs on a shared machine (load 2-12) scaled by its load, so +-30%. Each run's wall and CPU
+seconds land in learning.json and the table.
 """
 
 from __future__ import annotations

@@ -1,0 +1,166 @@
+"""`composer export`: a trained spec as one self-contained file (ONNX, TorchScript or a torch.export program).
+
+The model is built exactly as `composer predict` builds it (train/predict.py: the checkpoint's classes, seed
+and size), on the CPU in fp32. A sample batch goes through the composed model; the tensors it computes from
+the class names alone become the inference module's constants (build/inference.py), weight deltas are merged,
+and the module is written (build/serialize.py). The written file is then run on the same sample and its
+largest absolute difference from the composed model is measured and recorded: a file that differs by more
+than the tolerance is reported as a failure (exit 1), never handed over silently.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from composer.build.checkpoint import weights_file
+from composer.build.files import atomic_write_bytes, file_sha256
+from composer.build.inference import clip_shape, inference_model, node_label, split
+from composer.build.serialize import FORMATS, require, run_file, versions, write
+from composer.components.registry import get_kind
+from composer.errors import DataError, SpecError
+from composer.train.loop import inputs
+from composer.train.predict import PredictOptions, Predictor
+from composer.train.resume import composer_version
+
+DEFAULT_TOLERANCE = 1e-4
+SAMPLE_CLIPS = 2  # a batch of one would fix the batch dimension at 1 in the exported graph
+SAMPLE_SEED = 0
+
+
+@dataclass
+class ExportOptions:
+    format: str
+    out: Path
+    checkpoint: str | None = None
+    classes: list[str] | None = None  # default: the checkpoint's
+    tolerance: float = DEFAULT_TOLERANCE
+    uint8: bool = False  # the exported model takes uint8 pixels (0-255) instead of floats in [0, 1]
+    size: str | None = None
+    seed: int | None = None
+    dataset_files: dict[str, Path] = field(default_factory=dict)  # the files a spec's `@name` reads
+    sets: list[str] = field(default_factory=list)
+    unsets: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportResult:
+    path: Path  # the model file
+    record: dict[str, Any]  # what export.json holds
+
+    @property
+    def within_tolerance(self) -> bool:
+        return self.record["max_abs_difference"] <= self.record["tolerance"]
+
+
+def parse_dataset_files(pairs: list[str]) -> dict[str, Path]:
+    """NAME=FILE pairs (--dataset-file) -> {name: path}; each file must exist."""
+    files = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise DataError(f"--dataset-file takes NAME=FILE (such as chinese_labels=labels.json), got {pair!r}")
+        if not Path(path).is_file():
+            raise DataError(f"--dataset-file {name}: no such file {path}")
+        files[name] = Path(path)
+    return files
+
+
+def _sample(model, uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample clips in the exported model's dtype, and the same clips as the composed model takes them."""
+    g = torch.Generator().manual_seed(SAMPLE_SEED)
+    shape = clip_shape(model, SAMPLE_CLIPS)
+    if uint8:
+        pixels = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+        return pixels, pixels.float() / 255.0
+    clips = torch.rand(shape, generator=g)
+    return clips, clips
+
+
+def _blamed_part(model, error: BaseException) -> str:
+    """The spec part an exporter failed in: the component or backbone whose source file appears last in the
+    error's traceback and message (exporters quote the user code they stopped at)."""
+    text = "".join(traceback.format_exception(error))
+    files = {}
+    for name, comp in model.spec.components.items():
+        files[name] = (get_kind(comp.kind).build or get_kind(comp.kind).params).__module__
+    for name, backbone in model.backbones.items():
+        files[name] = type(backbone).__module__
+    found = {name: text.rfind(module.replace(".", "/") + ".py") for name, module in files.items()}
+    name = max(found, key=found.get, default=None)
+    if name is None or found[name] < 0:
+        return "an unknown part"
+    if name in model.spec.components:
+        return f"component '{name}' ({model.spec.components[name].kind})"
+    return f"backbone '{name}' ({model.backbones[name].family})"
+
+
+def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
+    """Build, freeze, merge, write and verify; returns the written file and its record (also in export.json)."""
+    if options.format not in FORMATS:
+        raise DataError(f"unknown format {options.format!r}; one of {', '.join(FORMATS)}")
+    fmt = FORMATS[options.format]
+    require(fmt)
+    predictor = Predictor(spec_path, PredictOptions(checkpoint=options.checkpoint, classes=options.classes,
+                                                    size=options.size, seed=options.seed, device="cpu",
+                                                    precision="fp32", sets=options.sets, unsets=options.unsets))
+    model, spec, classes = predictor.model, predictor.spec, predictor.classes
+    if options.dataset_files:
+        model.use_dataset_files(options.dataset_files)
+    parts = split(model)
+    sample, as_composed = _sample(model, options.uint8)
+    with torch.no_grad():
+        values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
+    reference = values[model.graph.predict].float()
+    if reference.shape[-1] != len(classes):
+        raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "
+                        "give one name per class, in the order it was trained on")
+    kept_before = set(model.components)
+    module, merged = inference_model(model, values, options.uint8)
+
+    options.out.mkdir(parents=True, exist_ok=True)
+    path = options.out / fmt.file
+    try:
+        details = write(fmt, module, sample, path)
+        scores = run_file(fmt, path, sample)
+    except (SpecError, DataError):
+        raise
+    except Exception as e:  # the exporters raise many types; the message names the part and the first line
+        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {_blamed_part(model, e)} does not export "
+                        f"({type(e).__name__}: {first.strip()[:300]})") from None
+    difference = float((scores - reference).abs().max())
+
+    checkpoint = weights_file(options.checkpoint) if options.checkpoint else None
+    record = {
+        "spec": spec_path, "name": spec.name, "format": fmt.name, "file": fmt.file,
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+        "size": "tiny" if any(b.request.tiny for b in model.backbones.values()) else "full",
+        "seed": predictor.seed,
+        "input": {"name": "video", "shape": ["B", *clip_shape(model, SAMPLE_CLIPS)[1:]],
+                  "dtype": "uint8" if options.uint8 else "float32",
+                  "range": "0-255" if options.uint8 else "0-1", "layout": "RGB"},
+        "output": {"name": "scores", "shape": ["B", len(classes)], "meaning": "class scores (logits), in the order "
+                   "of classes.txt; softmax gives probabilities"},
+        "normalisation": "inside the model (each backbone's own mean and std)",
+        "classes": len(classes),
+        "frozen_constants": list(parts.constants),
+        "merged_weight_deltas": len(merged),
+        "dropped": sorted(kept_before - set(module.components)),
+        "runs": [node_label(model, n) for n in parts.per_clip],
+        "precision": "fp32",
+        "max_abs_difference": difference,
+        "tolerance": options.tolerance,
+        "opset": details.get("opset"),
+        "versions": {"composer": composer_version(), **versions(fmt)},
+    }
+    atomic_write_bytes(options.out / "classes.txt", "".join(f"{c}\n" for c in classes).encode("utf-8"))
+    atomic_write_bytes(options.out / "export.json", (json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+                       .encode("utf-8"))
+    return ExportResult(path, record)

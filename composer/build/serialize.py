@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -56,13 +57,17 @@ def _run_onnx(path: Path, clips: torch.Tensor) -> torch.Tensor:
 
 
 def _save_torchscript(module: nn.Module, sample: torch.Tensor, path: Path) -> dict:
-    traced = torch.jit.trace(module, (sample,), check_trace=False)
+    with warnings.catch_warnings():  # torch 2.14 calls TorchScript deprecated; it is still what many runtimes load
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\..* is deprecated", category=FutureWarning)
+        traced = torch.jit.trace(module, (sample,), check_trace=False)
     traced.save(str(path))
     return {}
 
 
 def _run_torchscript(path: Path, clips: torch.Tensor) -> torch.Tensor:
-    return torch.jit.load(str(path), map_location="cpu")(clips)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\..* is deprecated", category=FutureWarning)
+        return torch.jit.load(str(path), map_location="cpu")(clips)
 
 
 def _save_exported_program(module: nn.Module, sample: torch.Tensor, path: Path) -> dict:

@@ -3,9 +3,9 @@
 The model is built exactly as `composer predict` builds it (train/predict.py: the checkpoint's classes, seed
 and size), on the CPU in fp32. A sample batch goes through the composed model; the tensors it computes from
 the class names alone become the inference module's constants (build/inference.py), weight deltas are merged,
-and the module is written (build/serialize.py). The written file is then run on the same sample and its
-largest absolute difference from the composed model is measured and recorded: a file that differs by more
-than the tolerance is reported as a failure (exit 1), never handed over silently.
+and the module is written (build/serialize.py). The written file is then run on other clips, at another
+batch size than the traced one, and its largest absolute difference from the composed model is recorded:
+a file that differs by more than the tolerance is reported as a failure (exit 1), never handed over silently.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from composer.train.predict import PredictOptions, Predictor
 from composer.train.resume import composer_version
 
 DEFAULT_TOLERANCE = 1e-4
-SAMPLE_CLIPS = 2  # a batch of one would fix the batch dimension at 1 in the exported graph
-SAMPLE_SEED = 0
+TRACE_CLIPS = 2  # the batch traced (a batch of one would fix the batch dimension at 1 in the exported graph)
+CHECK_CLIPS = 3  # the batch checked: other clips, another batch size than the traced one
 
 
 @dataclass
@@ -71,15 +71,15 @@ def parse_dataset_files(pairs: list[str]) -> dict[str, Path]:
     return files
 
 
-def _sample(model, uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sample clips in the exported model's dtype, and the same clips as the composed model takes them."""
-    g = torch.Generator().manual_seed(SAMPLE_SEED)
-    shape = clip_shape(model, SAMPLE_CLIPS)
+def _sample(model, uint8: bool, clips: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random clips in the exported model's dtype, and the same clips as the composed model takes them."""
+    g = torch.Generator().manual_seed(seed)
+    shape = clip_shape(model, clips)
     if uint8:
         pixels = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
         return pixels, pixels.float() / 255.0
-    clips = torch.rand(shape, generator=g)
-    return clips, clips
+    floats = torch.rand(shape, generator=g)
+    return floats, floats
 
 
 def _blamed_part(model, error: BaseException) -> str:
@@ -113,21 +113,28 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
     if options.dataset_files:
         model.use_dataset_files(options.dataset_files)
     parts = split(model)
-    sample, as_composed = _sample(model, options.uint8)
-    with torch.no_grad():
-        values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
-    reference = values[model.graph.predict].float()
+    sample, as_composed = _sample(model, options.uint8, TRACE_CLIPS, seed=0)
+    check, check_composed = _sample(model, options.uint8, CHECK_CLIPS, seed=1)
+    try:
+        with torch.no_grad():
+            values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
+            reference = model(inputs(spec, check_composed, None, classes), outputs=[model.graph.predict])
+    except DataError as e:  # a dataset file (`@name`) the class-name side reads is missing or incomplete
+        raise DataError(f"cannot export {spec.name}: {_blamed_part(model, e)}: {e}; give the dataset's file with "
+                        "--dataset-file NAME=FILE") from None
+    reference = reference[model.graph.predict].float()
     if reference.shape[-1] != len(classes):
         raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "
                         "give one name per class, in the order it was trained on")
-    kept_before = set(model.components)
+    before = set(model.components) | {f"{b}.{t}" for b, m in model.backbones.items() for t in m.towers}
     module, merged = inference_model(model, values, options.uint8)
+    after = set(module.components) | {f"{b}.{t}" for b, m in module.backbones.items() for t in m.towers}
 
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / fmt.file
     try:
         details = write(fmt, module, sample, path)
-        scores = run_file(fmt, path, sample)
+        scores = run_file(fmt, path, check)
     except (SpecError, DataError):
         raise
     except Exception as e:  # the exporters raise many types; the message names the part and the first line
@@ -143,7 +150,7 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
         "size": "tiny" if any(b.request.tiny for b in model.backbones.values()) else "full",
         "seed": predictor.seed,
-        "input": {"name": "video", "shape": ["B", *clip_shape(model, SAMPLE_CLIPS)[1:]],
+        "input": {"name": "video", "shape": ["B", *clip_shape(model, 1)[1:]],
                   "dtype": "uint8" if options.uint8 else "float32",
                   "range": "0-255" if options.uint8 else "0-1", "layout": "RGB"},
         "output": {"name": "scores", "shape": ["B", len(classes)], "meaning": "class scores (logits), in the order "
@@ -152,10 +159,11 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         "classes": len(classes),
         "frozen_constants": list(parts.constants),
         "merged_weight_deltas": len(merged),
-        "dropped": sorted(kept_before - set(module.components)),
+        "dropped": sorted(before - after),
         "runs": [node_label(model, n) for n in parts.per_clip],
         "precision": "fp32",
         "max_abs_difference": difference,
+        "checked_on": f"{CHECK_CLIPS} random clips (traced on {TRACE_CLIPS} others)",
         "tolerance": options.tolerance,
         "opset": details.get("opset"),
         "versions": {"composer": composer_version(), **versions(fmt)},

@@ -652,12 +652,8 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
               help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
 @click.option("--seed", type=int, default=None,
               help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
-@click.option("--dataset-file", "dataset_files", multiple=True, metavar="NAME=FILE",
-              help="a file the spec reads from its dataset (`file: \"@NAME\"`, e.g. chinese_labels=labels.json); "
-              "repeatable")
 @_fail_on_spec_errors
-def export(spec, sets, unsets, checkpoint, fmt, class_names, classes_file, out, tolerance, input_dtype, size, seed,
-           dataset_files):
+def export(spec, sets, unsets, checkpoint, fmt, class_names, classes_file, out, tolerance, input_dtype, size, seed):
     """Export a spec as one inference file: video clips in, class scores out.
 
     \b
@@ -673,13 +669,12 @@ def export(spec, sets, unsets, checkpoint, fmt, class_names, classes_file, out, 
     Exit status: 0 when the file matches within --tolerance; 1 when it does not (the difference is
     printed; the files stay for inspection); 2 for a spec or part that cannot be exported, or a mistake
     in the arguments."""
-    from composer.train.deploy import ExportOptions, export_spec, parse_dataset_files
+    from composer.train.deploy import ExportOptions, export_spec
     from composer.train.predict import read_classes
 
     options = ExportOptions(format=fmt, out=Path(out), checkpoint=checkpoint,
                             classes=read_classes(class_names, classes_file), tolerance=tolerance,
-                            uint8=input_dtype == "uint8", size=size, seed=seed,
-                            dataset_files=parse_dataset_files(list(dataset_files)), sets=list(sets),
+                            uint8=input_dtype == "uint8", size=size, seed=seed, sets=list(sets),
                             unsets=list(unsets))
     result = export_spec(spec, options)
     r = result.record

@@ -124,7 +124,8 @@ def test_refusals(tmp_path):
     ckpt = checkpoint(tmp_path / "tp.safetensors", spec)
     missing = export(spec, "--checkpoint", ckpt, "--format", "torchscript", "--out", tmp_path / "b")
     assert missing.exit_code == 2
-    assert "component 'chinese_labels' (class_texts)" in missing.output and "--dataset-file" in missing.output
+    assert "component 'chinese_labels' (class_texts)" in missing.output
+    assert "--set components.chinese_labels.params.file=" in missing.output
     assert not (tmp_path / "b" / "model.pt").exists()
 
     with pytest.raises(DataError, match="pip install"):

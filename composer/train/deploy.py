@@ -43,7 +43,6 @@ class ExportOptions:
     uint8: bool = False  # the exported model takes uint8 pixels (0-255) instead of floats in [0, 1]
     size: str | None = None
     seed: int | None = None
-    dataset_files: dict[str, Path] = field(default_factory=dict)  # the files a spec's `@name` reads
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
@@ -58,19 +57,6 @@ class ExportResult:
         return self.record["max_abs_difference"] <= self.record["tolerance"]
 
 
-def parse_dataset_files(pairs: list[str]) -> dict[str, Path]:
-    """NAME=FILE pairs (--dataset-file) -> {name: path}; each file must exist."""
-    files = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise DataError(f"--dataset-file takes NAME=FILE (such as chinese_labels=labels.json), got {pair!r}")
-        if not Path(path).is_file():
-            raise DataError(f"--dataset-file {name}: no such file {path}")
-        files[name] = Path(path)
-    return files
-
-
 def _sample(model, uint8: bool, clips: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Random clips in the exported model's dtype, and the same clips as the composed model takes them."""
     g = torch.Generator().manual_seed(seed)
@@ -82,9 +68,9 @@ def _sample(model, uint8: bool, clips: int, seed: int) -> tuple[torch.Tensor, to
     return floats, floats
 
 
-def _blamed_part(model, error: BaseException) -> str:
-    """The spec part an exporter failed in: the component or backbone whose source file appears last in the
-    error's traceback and message (exporters quote the user code they stopped at)."""
+def _blamed_part(model, error: BaseException) -> tuple[str | None, str]:
+    """The spec part an error came from, by name and as a label: the component or backbone whose source file
+    appears last in the error's traceback and message (exporters quote the user code they stopped at)."""
     text = "".join(traceback.format_exception(error))
     files = {}
     for name, comp in model.spec.components.items():
@@ -94,10 +80,10 @@ def _blamed_part(model, error: BaseException) -> str:
     found = {name: text.rfind(module.replace(".", "/") + ".py") for name, module in files.items()}
     name = max(found, key=found.get, default=None)
     if name is None or found[name] < 0:
-        return "an unknown part"
+        return None, "an unknown part"
     if name in model.spec.components:
-        return f"component '{name}' ({model.spec.components[name].kind})"
-    return f"backbone '{name}' ({model.backbones[name].family})"
+        return name, f"component '{name}' ({model.spec.components[name].kind})"
+    return name, f"backbone '{name}' ({model.backbones[name].family})"
 
 
 def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
@@ -110,8 +96,6 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
                                                     size=options.size, seed=options.seed, device="cpu",
                                                     precision="fp32", sets=options.sets, unsets=options.unsets))
     model, spec, classes = predictor.model, predictor.spec, predictor.classes
-    if options.dataset_files:
-        model.use_dataset_files(options.dataset_files)
     parts = split(model)
     sample, as_composed = _sample(model, options.uint8, TRACE_CLIPS, seed=0)
     check, check_composed = _sample(model, options.uint8, CHECK_CLIPS, seed=1)
@@ -119,9 +103,10 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         with torch.no_grad():
             values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
             reference = model(inputs(spec, check_composed, None, classes), outputs=[model.graph.predict])
-    except DataError as e:  # a dataset file (`@name`) the class-name side reads is missing or incomplete
-        raise DataError(f"cannot export {spec.name}: {_blamed_part(model, e)}: {e}; give the dataset's file with "
-                        "--dataset-file NAME=FILE") from None
+    except DataError as e:  # class texts from a dataset (`@name`), missing here, or a file without these classes
+        name, label = _blamed_part(model, e)
+        raise DataError(f"cannot export {spec.name}: {label}: {e}; point it at a file with --set "
+                        f"components.{name or 'NAME'}.params.file=/path/texts.json") from None
     reference = reference[model.graph.predict].float()
     if reference.shape[-1] != len(classes):
         raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "
@@ -139,7 +124,7 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         raise
     except Exception as e:  # the exporters raise many types; the message names the part and the first line
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {_blamed_part(model, e)} does not export "
+        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {_blamed_part(model, e)[1]} does not export "
                         f"({type(e).__name__}: {first.strip()[:300]})") from None
     difference = float((scores - reference).abs().max())
 

@@ -21,7 +21,7 @@ from torch import nn
 from composer.errors import DataError
 
 ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
-INSTALL_ONNX = "pip install 'composer[export]'  (or: pip install onnx onnxscript onnxruntime)"
+INSTALL_ONNX = "pip install 'composer-video[export]'  (or: pip install onnx onnxscript onnxruntime)"
 
 
 @dataclass(frozen=True)

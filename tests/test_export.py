@@ -67,6 +67,7 @@ def test_onnx_export_matches_the_composed_model_in_onnxruntime(tmp_path):
 
     graph = onnx.load(str(tmp_path / "out" / "model.onnx"))
     names = [i.name for i in graph.graph.initializer]
+    assert any(n.startswith("backbones.clip.model.visual.transformer.") for n in names)  # named as in torch
     assert not [n for n in names if "token_embedding" in n or n.startswith("backbones.clip.model.transformer.")]
     clips = torch.rand(4, 4, 3, 32, 32, generator=torch.Generator().manual_seed(11))  # a batch size never traced
     session = onnxruntime.InferenceSession(str(tmp_path / "out" / "model.onnx"), providers=["CPUExecutionProvider"])

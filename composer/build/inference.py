@@ -45,6 +45,9 @@ def split(model) -> Split:
         raise SpecError(f"{spec.name} has no video input: there is nothing to export a video classifier from")
     downstream = nx.descendants(graph.g, f"t:{video}")
     per_clip = tuple(n for n in model.needed([graph.predict]) if n in downstream)
+    if not per_clip:
+        raise SpecError(f"{spec.name}: the prediction '{graph.predict}' does not depend on the video; an exported "
+                        "model would give every clip the same scores")
     made = {video} | {t for n in per_clip for t in model._produces(n)}
     read = dict.fromkeys(a for n in per_clip for a in model._inputs(n))
     return Split(video, per_clip, tuple(a for a in read if a not in made))

@@ -68,22 +68,26 @@ def _sample(model, uint8: bool, clips: int, seed: int) -> tuple[torch.Tensor, to
     return floats, floats
 
 
-def _blamed_part(model, error: BaseException) -> tuple[str | None, str]:
-    """The spec part an error came from, by name and as a label: the component or backbone whose source file
-    appears last in the error's traceback and message (exporters quote the user code they stopped at)."""
+def blamed_part(model, error: BaseException) -> tuple[str | None, str]:
+    """The spec part an error came from, by name and as a label: a component whose kind's source file appears
+    in the error's traceback or message (exporters quote the user code they stopped at), the last one quoted;
+    else such a backbone."""
     text = "".join(traceback.format_exception(error))
-    files = {}
-    for name, comp in model.spec.components.items():
-        files[name] = (get_kind(comp.kind).build or get_kind(comp.kind).params).__module__
-    for name, backbone in model.backbones.items():
-        files[name] = type(backbone).__module__
-    found = {name: text.rfind(module.replace(".", "/") + ".py") for name, module in files.items()}
-    name = max(found, key=found.get, default=None)
-    if name is None or found[name] < 0:
-        return None, "an unknown part"
-    if name in model.spec.components:
+
+    def last(files: dict[str, str]) -> str | None:
+        found = {name: text.rfind(module.replace(".", "/") + ".py") for name, module in files.items()}
+        name = max(found, key=found.get, default=None)
+        return name if name is not None and found[name] >= 0 else None
+
+    components = {n: (get_kind(c.kind).build or get_kind(c.kind).params).__module__
+                  for n, c in model.spec.components.items()}
+    name = last(components)
+    if name is not None:
         return name, f"component '{name}' ({model.spec.components[name].kind})"
-    return name, f"backbone '{name}' ({model.backbones[name].family})"
+    name = last({n: type(b).__module__ for n, b in model.backbones.items()})
+    if name is not None:
+        return name, f"backbone '{name}' ({model.backbones[name].family})"
+    return None, "an unknown part"
 
 
 def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
@@ -104,7 +108,7 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
             values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
             reference = model(inputs(spec, check_composed, None, classes), outputs=[model.graph.predict])
     except DataError as e:  # class texts from a dataset (`@name`), missing here, or a file without these classes
-        name, label = _blamed_part(model, e)
+        name, label = blamed_part(model, e)
         raise DataError(f"cannot export {spec.name}: {label}: {e}; point it at a file with --set "
                         f"components.{name or 'NAME'}.params.file=/path/texts.json") from None
     reference = reference[model.graph.predict].float()
@@ -124,7 +128,7 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         raise
     except Exception as e:  # the exporters raise many types; the message names the part and the first line
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {_blamed_part(model, e)[1]} does not export "
+        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {blamed_part(model, e)[1]} does not export "
                         f"({type(e).__name__}: {first.strip()[:300]})") from None
     difference = float((scores - reference).abs().max())
 

@@ -109,8 +109,10 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
             reference = model(inputs(spec, check_composed, None, classes), outputs=[model.graph.predict])
     except DataError as e:  # class texts from a dataset (`@name`), missing here, or a file without these classes
         name, label = blamed_part(model, e)
+        if name not in spec.components or not get_kind(spec.components[name].kind).binds_dataset:
+            raise
         raise DataError(f"cannot export {spec.name}: {label}: {e}; point it at a file with --set "
-                        f"components.{name or 'NAME'}.params.file=/path/texts.json") from None
+                        f"components.{name}.params.file=/path/texts.json") from None
     reference = reference[model.graph.predict].float()
     if reference.shape[-1] != len(classes):
         raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "

@@ -144,3 +144,14 @@ def test_a_per_clip_part_reading_text_is_named():
     check_constants(model, parts, values)  # a tensor: fine
     with pytest.raises(SpecError, match=r"component 'head' \(cosine_logits\) reads 'class_emb' \(list"):
         check_constants(model, parts, {"class_emb": ["a photo of archery"]})
+
+
+def test_msta_traces_to_torchscript(tmp_path):
+    """MSTA's gradient-scaling autograd Function is left out without autograd (TorchScript cannot save one)."""
+    spec = "specs/papers/msta.yaml"
+    ckpt = checkpoint(tmp_path / "msta.safetensors", spec)
+    result = export(spec, "--checkpoint", ckpt, "--format", "torchscript", "--out", tmp_path / "ts")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "ts" / "export.json").read_text())
+    assert record["max_abs_difference"] < 1e-5
+    assert {"viclip.text", "consistency", "spatial", "temporal", "ce"} <= set(record["dropped"])

@@ -59,6 +59,12 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.scale, None
 
 
+def _scale_grad(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """`_ScaleGrad` where there is a backward pass; without autograd it is the identity it is in the forward
+    pass, left out so that inference can be traced (TorchScript cannot save a Python autograd Function)."""
+    return _ScaleGrad.apply(x, scale) if torch.is_grad_enabled() else x
+
+
 def _kaiming(layer: nn.Linear | nn.Conv3d) -> nn.Linear | nn.Conv3d:
     nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
     nn.init.zeros_(layer.bias)
@@ -104,14 +110,14 @@ class MSTABranch(nn.Module):
         return F.pad(out, (0, 0, head.shape[1], tail.shape[1]))
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
-        h = ctx.parts.norm1(_ScaleGrad.apply(x, self.scale))
+        h = ctx.parts.norm1(_scale_grad(x, self.scale))
         h = torch.relu(self.down(h))
         if self.key in self.shared_layers:
             h = torch.relu(self.shared_layers[self.key](h))
         y = self.up(h)
         if self.temporal is not None:
             y = y + self._temporal_up(h, ctx)
-        return self.scale * _ScaleGrad.apply(y, 1.0 / self.scale)
+        return self.scale * _scale_grad(y, 1.0 / self.scale)
 
 
 def build_shared(p: MSTAParams, sites: list[SiteInfo]) -> nn.ModuleDict:

@@ -26,21 +26,22 @@ class NoDemoWeights(ValueError):
     """A family or size without demo weights."""
 
 
-def manifest(folder: Path = FOLDER) -> dict:
-    path = folder / MANIFEST
+def manifest(folder: Path | None = None) -> dict:
+    path = (folder or FOLDER) / MANIFEST
     if not path.is_file():
         raise NoDemoWeights(f"the demo weights are missing ({path} does not exist); benchmarks/pretrain_demo.py "
                             "writes them")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def manifest_sha256(folder: Path = FOLDER) -> str:
+def manifest_sha256(folder: Path | None = None) -> str:
     """The manifest's hash: it names every file's hash, so it identifies the whole set."""
-    return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+    return hashlib.sha256(((folder or FOLDER) / MANIFEST).read_bytes()).hexdigest()
 
 
-def demo_file(family: str, size: str, folder: Path = FOLDER) -> tuple[Path, dict]:
+def demo_file(family: str, size: str, folder: Path | None = None) -> tuple[Path, dict]:
     """The file and manifest entry of `family` at `size` (a real size name; the weights are its tiny variant)."""
+    folder = folder or FOLDER
     entry = manifest(folder)["files"].get(family)
     if entry is None or entry["size"] != size:
         have = ", ".join(f"{f} {e['size']}" for f, e in manifest(folder)["files"].items())

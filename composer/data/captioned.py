@@ -213,6 +213,8 @@ class Batch:
     captions_zh: list[str]
     motions: list[str]  # the motion each clip shows (after reversal)
     reversed: list[bool]
+    shapes: list[str]
+    colours: list[str]
 
 
 def _partner(scene: Scene, kind: str, g: torch.Generator) -> tuple[Scene, bool]:
@@ -232,7 +234,7 @@ def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None
     `frames` below FRAMES keeps evenly spaced frames (the first and the last among them). `pairs`
     ("reverse" or "motion") makes clips come in pairs of one scene that differ only in their motion, so
     a contrastive batch cannot be solved by colour, shape and background alone."""
-    clips, en, zh, motions, flipped = [], [], [], [], []
+    clips, en, zh, motions, flipped, shapes, colours = [], [], [], [], [], [], []
     keep = torch.linspace(0, FRAMES - 1, frames).round().long()
 
     def add(scene: Scene, reverse: bool) -> None:
@@ -243,6 +245,8 @@ def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None
         zh.append(caption_zh(scene, motion, g))
         motions.append(motion)
         flipped.append(reverse)
+        shapes.append(scene.shape)
+        colours.append(scene.colour)
 
     while len(clips) < size:
         scene = sample_scene(g)
@@ -253,7 +257,7 @@ def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None
         if pairs is not None and len(clips) < size:
             other, flip = _partner(scene, pairs, g)
             add(other, reverse != flip)
-    return Batch(torch.stack(clips), en, zh, motions, flipped)
+    return Batch(torch.stack(clips), en, zh, motions, flipped, shapes, colours)
 
 
 def forbidden(text: str) -> list[str]:

@@ -20,7 +20,7 @@ the same towers `composer run` uses, then saved in the layout that family's loca
   pretrained tiny CLIP's frame-mean embedding of the same clips (the space Chinese-CLIP text meets CLIP's).
 
 Token-embedding rows of tokens no caption used carry nothing learned; they are stored as zeros and
-every tensor in float16, so the files stay small. Same seed, same threads -> the same files.
+every tensor rounded to float16 (stored so: the token tables; as float32: the rest), so the files stay small. Same seed, same threads -> the same files.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from composer.data import captioned
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "composer" / "backbones" / "demo-weights"
 STEPS = {"clip": 600, "viclip": 500, "dinov2": 60, "videomae": 60, "chinese_clip": 300}
+TOKEN_TABLES = ("token_embedding.weight", "word_embeddings.weight")
 ORDER = ("clip", "viclip", "chinese_clip", "dinov2", "videomae")  # chinese_clip learns against clip's file
 LR = {"clip": 1e-3, "viclip": 1e-3, "dinov2": 1e-3, "videomae": 1e-3, "chinese_clip": 1e-3}
 
@@ -317,6 +318,17 @@ def pretrain_chinese_clip(args, g, clip_file: Path) -> tuple[dict, dict]:
                                               "its embedding of the English caption of the same clip"}
 
 
+def storable(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every tensor rounded to float16; the token tables stay float16 (most of the bytes, mostly zeros), the
+    rest is stored as float32, because loaders resample position tables on the CPU (open_clip's bicubic
+    resize for another image size), which float16 does not support."""
+    out = {}
+    for key, value in state.items():
+        value = value.detach().to(torch.float16)
+        out[key] = (value if key.endswith(TOKEN_TABLES) else value.float()).contiguous()
+    return out
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -347,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         state, info = run(args, g) if run else pretrain_chinese_clip(args, g, args.out / FILES["clip"][1])
         size, name = FILES[family]
         path = args.out / name
-        save_file({k: v.detach().to(torch.float16).contiguous() for k, v in state.items()}, str(path))
+        save_file(storable(state), str(path))
         entry = {"size": size, "file": name, "sha256": sha256(path), "seed": args.seed,
                  "steps": args.steps or STEPS[family],
                  "seconds": round(time.perf_counter() - start, 1), "command": command, **info}

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from composer.build.compile import BuildOptions, check_weights_kind, compile_spec
+from composer.build.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.data.transforms import to_unit
@@ -173,7 +173,6 @@ class Predictor:
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
         seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
         weights = settle_weights(ckpt, options.weights, meta, tiny)
-        check_weights_kind(weights, tiny)
         self.seed = spec.train.seed if seed is None else seed
         video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
         if video is None:

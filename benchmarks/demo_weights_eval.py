@@ -5,6 +5,8 @@ ViCLIP zero-shot specs, and how the tiny video embeddings behave, with demo weig
 
 - zero-shot top-1 on the demo test split (128 clips, 8 classes, chance 12.5%), through `composer
   predict`'s Predictor (the same build, decoding and test-time sampling), one clip x one crop;
+- the frozen backbone's motion top-1 on fresh captioned clips of its own pretraining distribution (13
+  motion captions, chance 7.7%): whether it learnt motion at all, before any transfer;
 - for the visual tower of each spec's backbone, on the same test videos: the mean pairwise cosine of
   clip embeddings (1.0: every clip looks the same) and the reversal sensitivity |f(x) - f(rev x)| / |f(x)|
   (0: blind to frame order; CLIP's frame mean is 0 by construction).
@@ -47,8 +49,24 @@ def measure(spec: str, weights: str, videos: list[Path], labels: list[str]) -> d
     unit = F.normalize(f, dim=-1)
     cos = unit @ unit.T
     n = len(f)
-    return {"top1": round(top1, 2), "mean_pairwise_cosine": round(((cos.sum() - n) / (n * (n - 1))).item(), 3),
+    return {"top1": round(top1, 2), "motion_in_distribution": motion_in_distribution(backbone), "mean_pairwise_cosine": round(((cos.sum() - n) / (n * (n - 1))).item(), 3),
             "reversal_sensitivity": round(((f - r).norm(dim=-1) / f.norm(dim=-1)).mean().item(), 3)}
+
+
+def motion_in_distribution(backbone, clips: int = 96) -> float:
+    """Top-1 (%) of a frozen backbone choosing, for fresh captioned clips (the pretraining distribution),
+    the right one of the 13 motion captions "a shape <motion>." (chance 7.7%)."""
+    from composer.data import captioned
+
+    motions = list(captioned.MOTIONS)
+    prompts = [f"a shape {captioned._motion_phrase(m, 0.5, torch.Generator().manual_seed(0))}." for m in motions]
+    b = captioned.batch(clips, torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        video = backbone.towers["visual"].run(b.video, grad_from=None, active=False)[""]
+        video = video.mean(dim=1) if video.dim() == 3 else video
+        text = backbone.towers["text"].run(prompts, grad_from=None, active=False)[""]
+    pred = (F.normalize(video, dim=-1) @ F.normalize(text, dim=-1).T).argmax(-1)
+    return round(100.0 * (pred == torch.tensor([motions.index(m) for m in b.motions])).float().mean().item(), 1)
 
 
 def main() -> None:

@@ -49,7 +49,8 @@ def measure(spec: str, weights: str, videos: list[Path], labels: list[str]) -> d
     unit = F.normalize(f, dim=-1)
     cos = unit @ unit.T
     n = len(f)
-    return {"top1": round(top1, 2), "motion_in_distribution": motion_in_distribution(backbone), "mean_pairwise_cosine": round(((cos.sum() - n) / (n * (n - 1))).item(), 3),
+    return {"top1": round(top1, 2), "motion_in_distribution": motion_in_distribution(backbone),
+            "mean_pairwise_cosine": round(((cos.sum() - n) / (n * (n - 1))).item(), 3),
             "reversal_sensitivity": round(((f - r).norm(dim=-1) / f.norm(dim=-1)).mean().item(), 3)}
 
 

@@ -20,7 +20,8 @@ the same towers `composer run` uses, then saved in the layout that family's loca
   pretrained tiny CLIP's frame-mean embedding of the same clips (the space Chinese-CLIP text meets CLIP's).
 
 Token-embedding rows of tokens no caption used carry nothing learned; they are stored as zeros and
-every tensor rounded to float16 (stored so: the token tables; as float32: the rest), so the files stay small. Same seed, same threads -> the same files.
+every tensor rounded to float16 (stored so: the token tables; as float32: the rest), so the files stay
+small. Same seed, same threads -> the same files.
 """
 
 from __future__ import annotations
@@ -167,15 +168,16 @@ def pretrain_clip(args, g) -> tuple[dict, dict]:
 
     model.train()
     # the text is causal and read at its end token: 32 positions give the same embedding as 77 for
-    # captions that fit (all of ours), at less than half the cost; frame means over 4 frames, likewise
+    # captions that fit (all of ours), at less than half the cost; the frame mean is over 4 of the 8 frames
     full, model.context_length = model.context_length, 32
-    loss = train("clip", list(model.parameters()) + list(heads.parameters()), loss_fn, args.steps or STEPS["clip"], args.batch, g, args.log_every,
-                 frames=4, pairs="motion")
+    loss = train("clip", list(model.parameters()) + list(heads.parameters()), loss_fn, args.steps or STEPS["clip"],
+                 args.batch, g, args.log_every, frames=4, pairs="motion")
     model.context_length = full
     state = open_clip_names(model.state_dict())
     state["token_embedding.weight"] = used_rows(seen, state["token_embedding.weight"])
-    return state, {"final_loss": loss, "activation": "gelu", "objective": "InfoNCE: frame-mean video vs caption, plus motion/shape/colour "
-                                                                   "classifiers shared by both sides"}
+    return state, {"final_loss": loss, "activation": "gelu",
+                   "objective": "InfoNCE: frame-mean video vs caption, plus motion/shape/colour classifiers "
+                                "shared by both sides"}
 
 
 def pretrain_viclip(args, g) -> tuple[dict, dict]:
@@ -199,12 +201,14 @@ def pretrain_viclip(args, g) -> tuple[dict, dict]:
         return info_nce(video, words, 1 / model.temp.clamp(min=0.01)) + heads(video, b) + heads(words, b)
 
     model.train()
-    loss = train("viclip", list(model.parameters()) + list(heads.parameters()), loss_fn, args.steps or STEPS["viclip"], args.batch, g,
+    loss = train("viclip", list(model.parameters()) + list(heads.parameters()), loss_fn,
+                 args.steps or STEPS["viclip"], args.batch, g,
                  args.log_every, pairs="reverse")
     state = open_clip_names(model.state_dict())
     state["text_encoder.token_embedding.weight"] = used_rows(seen, state["text_encoder.token_embedding.weight"])
-    return state, {"final_loss": loss, "objective": "InfoNCE: clip embedding vs caption, each clip beside its reversal, plus "
-                                                  "motion/shape/colour classifiers shared by both sides"}
+    return state, {"final_loss": loss,
+                   "objective": "InfoNCE: clip embedding vs caption, each clip beside its reversal, plus "
+                                "motion/shape/colour classifiers shared by both sides"}
 
 
 def augment(frames: torch.Tensor, g: torch.Generator) -> torch.Tensor:

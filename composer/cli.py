@@ -327,7 +327,8 @@ def _run_options(kw: dict, sets, unsets) -> RunOptions:
 
     return RunOptions(dataset=kw["dataset"], data_root=kw["data_root"], split=kw["split"], protocol=kw["protocol"],
                       shots=kw["shots"], eval_dataset=kw["eval_dataset"], eval_root=kw["eval_root"],
-                      tiny=kw["size"] == "tiny", weights=kw["weights"], epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
+                      tiny=kw["size"] == "tiny", weights=kw["weights"], epochs=kw["epochs"],
+                      batch_size=kw["batch_size"], lr=kw["lr"],
                       eval_batch_size=kw["eval_batch_size"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],

@@ -90,7 +90,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     meta = checkpoint_meta(checkpoint)
     size = settle(checkpoint, "size", options.size, meta.get("size")) or "full"
     seed = settle(checkpoint, "seed", options.seed, meta.get("seed"))
-    weights = settle_weights(checkpoint, options.weights, meta, size == "tiny")
+    kind = settle_weights(checkpoint, options.weights, meta, size == "tiny")
     sets = list(options.sets)
     if options.views is not None:
         sets.append(f"train.views={{clips: {options.views[0]}, crops: {options.views[1]}}}")
@@ -98,8 +98,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     run = Run(spec_path, RunOptions(
         dataset=options.dataset, data_root=options.data_root, split=options.split, protocol=options.protocol,
         shots=options.shots, eval_dataset=options.eval_dataset, eval_root=options.eval_root, tiny=size == "tiny",
-        weights=weights,
-        batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers,
+        weights=kind, batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers,
         device=options.device, precision=options.precision, seed=seed, out=out, skip_missing=options.skip_missing,
         short_videos=options.short_videos, gpu_decode=options.gpu_decode, log_with=["none"], sets=sets,
         unsets=list(options.unsets),

@@ -196,7 +196,8 @@ class Predictor:
         self.device = device_name(self.accelerator)
         self.batch_size, self.workers = options.batch_size or spec.train.batch_size, options.workers
         torch.manual_seed(self.seed)  # tiny backbones are generated exactly as `composer run` generated them
-        self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny, weights=weights,
+        self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
+                                                     weights=weights,
                                                      num_classes=len(self.classes), precision=precision))
         if options.checkpoint:
             load_checkpoint(self.model, options.checkpoint, spec_path)

@@ -46,8 +46,8 @@ def check_weights_kind(weights: str | None, tiny: bool) -> None:
     if weights not in (None, *KINDS):
         raise SpecError(f"unknown weights '{weights}'", expected=", ".join(KINDS))
     if weights == "demo" and not tiny:
-        raise SpecError("--weights demo needs --size tiny: the demo weights are pretrained tiny backbones",
-                        hint="add --size tiny, or leave --weights out to use the spec's weights")
+        raise SpecError("--weights demo needs --size tiny (the demo weights are pretrained tiny backbones); add "
+                        "--size tiny, or leave --weights out to use the spec's weights")
 
 
 def _demo_request(spec: Spec, name: str, family, size: str) -> tuple[str, str | None]:

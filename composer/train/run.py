@@ -186,6 +186,10 @@ class Run:
         if options.fsdp and options.save_every:
             raise DataError("--save-every needs a resumable run, and an --fsdp run saves only its weights; "
                             "drop --save-every")
+        check_weights_kind(options.weights, options.tiny)  # before anything is written
+        self.weights = weights_record(options.weights, options.tiny)
+        if resume is not None:
+            check_same_weights(resume / "run.json", read_record(resume).get("weights"), self.weights)
         if resume is not None and latest_checkpoint(resume / "checkpoints") is None:
             raise DataError(f"{resume} has no checkpoint yet: it stopped before its first save, so there is "
                             "nothing to resume; start the run again")
@@ -206,10 +210,6 @@ class Run:
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
         self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
         self.seed = options.seed if options.seed is not None else train.seed
-        check_weights_kind(options.weights, options.tiny)
-        self.weights = weights_record(options.weights, options.tiny)
-        if resume is not None:
-            check_same_weights(resume / "run.json", read_record(resume).get("weights"), self.weights)
         self.device = device_name(self.accelerator)
         self.global_batch = options.batch_size or train.batch_size
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"

@@ -62,11 +62,12 @@ def _load(spec_path: str, sets, unsets):
     return load_spec(spec_path, sets, unsets)
 
 
-def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute=True):
+def _compile(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute=True,
+             weights: str | None = None):
     from composer.build.compile import BuildOptions, compile_spec
 
     return compile_spec(spec, BuildOptions(device="meta", tiny=tiny, plan=plan, recompute=recompute,
-                                           num_classes=classes))
+                                           num_classes=classes, weights=weights))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -120,10 +121,12 @@ def main() -> None:
 @click.option("--memory-budget", default=None, metavar="SIZE",
               help="memory to fit, e.g. 24GiB, 80G, 500MiB (default: 90%% of this GPU's free memory, else the "
                    "available RAM); the bill then gives the largest batch size that fits")
+@click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
+              help="with --size tiny: check that demo weights exist for every backbone (nothing is loaded)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object instead of tables")
 @_fail_on_spec_errors
 def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, no_flops, batch_size, precision,
-          memory_budget, as_json):
+          memory_budget, weights, as_json):
     """Check SPEC and show what it builds: every node, where each attachment landed (per layer),
     parameters per part (total and trainable), GFLOPs per clip and the plan.
 
@@ -142,7 +145,7 @@ def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, n
         sys.exit(2)
     recompute = "none" if no_recompute else recompute
     model = _compile(_load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes,
-                     recompute=recompute != "none")
+                     recompute=recompute != "none", weights=weights)
     asked = batch_size is not None or budget is not None
     if asked:  # pricing the choice takes a meta-device bill per candidate block: only when a bill is asked for
         memory = _memory(model, batch_size, precision, budget, choose=recompute == "auto")
@@ -362,6 +365,10 @@ def run_options(fn, sweep: bool = False):
         click.option("--eval-root", type=click.Path(), default=None, help="its data root"),
         click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
                      help="tiny: small random-weight backbones and 64 px clips (offline, CPU)"),
+        click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
+                     help="with --size tiny: demo loads the tiny backbones pretrained on captioned synthetic motion "
+                     "that ship with composer (docs/demo-weights.md); random (the default at tiny size) draws them "
+                     "from the seed"),
         click.option("--epochs", type=int, default=None, help="override the spec's epochs (every stage)"),
         click.option("--batch-size", type=int, default=None, help="the global batch of one optimiser step, split "
                      "evenly across processes (default: the spec's train.batch_size)"),
@@ -426,7 +433,8 @@ def _run_options(kw: dict, sets, unsets) -> RunOptions:
 
     return RunOptions(dataset=kw["dataset"], data_root=kw["data_root"], split=kw["split"], protocol=kw["protocol"],
                       shots=kw["shots"], eval_dataset=kw["eval_dataset"], eval_root=kw["eval_root"],
-                      tiny=kw["size"] == "tiny", epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"],
+                      tiny=kw["size"] == "tiny", weights=kw["weights"], epochs=kw["epochs"],
+                      batch_size=kw["batch_size"], lr=kw["lr"],
                       eval_batch_size=kw["eval_batch_size"],
                       workers=kw["workers"], device=kw["device"], precision=kw["precision"], seed=kw["seed"],
                       out=kw["out"], skip_missing=kw["skip_missing"], short_videos=kw["short_videos"],
@@ -684,6 +692,8 @@ def _views(ctx, param, value):
               help="C clips along time x K crops (1 or 3) per video (default: the spec's train.views)")
 @click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
               help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
+@click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
+              help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else random)")
 @click.option("--seed", type=int, default=None,
               help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
@@ -789,6 +799,8 @@ def card(run_dirs, to_stdout):
               "spec's train.views, as in `composer eval`)")
 @click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
               help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
+@click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
+              help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else random)")
 @click.option("--seed", type=int, default=None,
               help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
@@ -801,8 +813,8 @@ def card(run_dirs, to_stdout):
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines: one object per input, "
               '{"path", "top_k": [{"class", "probability"}]} or {"path", "error"}')
 @_fail_on_spec_errors
-def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, top_k, views, size, seed, device,
-            precision, batch_size, workers, as_json):
+def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, top_k, views, size, seed, weights,
+            device, precision, batch_size, workers, as_json):
     """Classify videos: the top-k classes of each with their probabilities.
 
     \b
@@ -824,7 +836,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
     from composer.train.predict import PredictOptions, Predictor, find_videos, read_classes
 
     options = PredictOptions(checkpoint=checkpoint, classes=read_classes(class_names, classes_file), top_k=top_k,
-                             views=views, size=size, seed=seed, device=device, precision=precision,
+                             views=views, size=size, seed=seed, weights=weights, device=device, precision=precision,
                              batch_size=batch_size, workers=workers, sets=list(sets), unsets=list(unsets))
     videos, failed = find_videos(list(paths))
     predictor = Predictor(spec, options)

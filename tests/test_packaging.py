@@ -43,6 +43,9 @@ def test_wheel_holds_the_grammar_and_every_shipped_spec(wheel):
     assert {"composer/grammar/site.lark", "composer/grammar/spec.lark"} <= names
     expected = {f"composer/specs/{p.relative_to(ROOT / 'specs').as_posix()}" for p in SPECS}
     assert expected and expected <= names
+    folder = ROOT / "composer" / "backbones" / "demo-weights"
+    weights = {f"composer/backbones/demo-weights/{p.name}" for p in folder.iterdir()}
+    assert "composer/backbones/demo-weights/manifest.json" in weights and weights <= names  # --weights demo
 
 
 def _composer(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:

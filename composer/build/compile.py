@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
+from composer.backbones.demo_weights import KINDS, NoDemoWeights, demo_file
 from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
 from composer.build.precision import store_frozen_in
@@ -36,16 +37,52 @@ class BuildOptions:
     recompute: bool | Recompute = True  # True/False: every eligible frozen block recomputed or none; or a plan.Recompute choice
     num_classes: int | None = None  # the dataset's class count (default: the spec's classes.count)
     precision: str = "fp32"  # the run's resolved precision: bf16/fp16 store frozen layer weights in it (precision.py)
+    weights: str | None = None  # None: the default (random at tiny size); "demo": the demo weights (tiny only);
+    #                             "random": random weights, stated
 
 
-def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[str, Backbone]:
+def check_weights_kind(weights: str | None, tiny: bool) -> None:
+    """--weights: demo weights exist only for the tiny variants."""
+    if weights not in (None, *KINDS):
+        raise SpecError(f"unknown weights '{weights}'", expected=", ".join(KINDS))
+    if weights == "demo" and not tiny:
+        raise SpecError("--weights demo needs --size tiny (the demo weights are pretrained tiny backbones); add "
+                        "--size tiny, or leave --weights out to use the spec's weights")
+
+
+def _demo_request(spec: Spec, name: str, family, size: str) -> tuple[str, str | None]:
+    """The committed demo file of one backbone and the activation it was trained with (CLIP's)."""
+    b = spec.backbones[name]
+    if b.size == TINY and b.weights and is_local_path(b.weights):
+        raise SpecError(f"backbone '{name}' names its own tiny weights file ({b.weights}), and --weights demo "
+                        "asks for the demo weights", spec.loc_of("backbones", name, "weights"),
+                        hint="leave out --weights demo, or the spec's weights")
+    try:
+        path, entry = demo_file(family.name, size)
+    except NoDemoWeights as e:
+        raise SpecError(f"backbone '{name}': {e}", spec.loc_of("backbones", name, "size"),
+                        hint="leave out --weights demo for this spec (random tiny weights)") from None
+    return str(path), entry.get("activation")
+
+
+def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool,
+                   weights_kind: str | None = None) -> dict[str, Backbone]:
+    """The spec's backbones. `weights_kind` "demo" swaps every (tiny) backbone's weights for its demo file,
+    loaded by the family's own loader, whether or not `load_weights` (tiny never loads the spec's)."""
     video = spec.video_input()
     out = {}
     for name, b in spec.backbones.items():
         family = get_family(b.family, spec.loc_of("backbones", name, "family"))
         size = check_size(family, b.size, spec.loc_of("backbones", name, "size"))
         is_tiny = tiny or b.size == TINY
-        if b.size == TINY:  # a tiny backbone loads only a local file written for it (tests do this)
+        activation, load = b.activation, load_weights
+        if is_tiny and weights_kind == "demo":
+            weights, demo_activation = _demo_request(spec, name, family, size)
+            activation = demo_activation or activation  # the spec's states its own weights', not these
+            load = True
+        elif weights_kind == "random":
+            weights = None
+        elif b.size == TINY:  # a tiny backbone loads only a local file written for it (tests do this)
             weights = b.weights if b.weights and is_local_path(b.weights) else None
         elif tiny:  # --size tiny: the real size's weights do not fit the tiny variant
             weights = None
@@ -57,9 +94,9 @@ def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool) -> dict[s
                             f"{', '.join(f.name for f in FAMILIES.values() if f.activations)}",
                             spec.loc_of("backbones", name, "activation"), hint="remove 'activation'")
         request = Request(size=size, tiny=is_tiny, weights=weights,
-                          load=load_weights and weights is not None and str(device) != "meta",
+                          load=load and weights is not None and str(device) != "meta",
                           image_size=b.image_size or (video.size if video else 224),
-                          frames=b.frames or (video.frames if video else 8), device=device, activation=b.activation)
+                          frames=b.frames or (video.frames if video else 8), device=device, activation=activation)
         out[name] = family.build(request, spec.loc_of("backbones", name, "weights"), name)
     return out
 
@@ -178,10 +215,11 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
         return compile_spec(spec, replace(options, device="cpu")).to(options.device)
     from composer.graph.checks import check_training
 
-    meta = make_backbones(spec, "meta", options.tiny, load_weights=False)
+    check_weights_kind(options.weights, options.tiny)
+    meta = make_backbones(spec, "meta", options.tiny, load_weights=False, weights_kind=options.weights)
     graph = build_graph(spec, meta, options.num_classes)
     if str(options.device) != "meta" or options.load_weights:
-        graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights)
+        graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights, options.weights)
     used = {(r.backbone, r.tower) for r in graph.runs.values()} | {(a.backbone, a.tower)
                                                                   for a in graph.attachments.values()}
     for name, backbone in graph.backbones.items():

@@ -26,7 +26,7 @@ from composer.build.files import file_sha256
 from composer.data.check import DEFAULT_SHORT
 from composer.data.protocols import Part
 from composer.train.records import write_json
-from composer.train.recorded import checkpoint_meta, load_checkpoint, settle
+from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
 from composer.train.run import Run, RunOptions
 
 TOP_K = 5
@@ -45,6 +45,7 @@ class EvalOptions:
     eval_root: str | None = None
     size: str | None = None  # default: the checkpoint's, else full
     seed: int | None = None  # default: the checkpoint's, else the spec's
+    weights: str | None = None  # "demo" or "random"; default: the checkpoint's
     views: tuple[int, int] | None = None  # (clips, crops); default: the spec's train.views
     batch_size: int | None = None
     workers: int = 2
@@ -89,6 +90,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     meta = checkpoint_meta(checkpoint)
     size = settle(checkpoint, "size", options.size, meta.get("size")) or "full"
     seed = settle(checkpoint, "seed", options.seed, meta.get("seed"))
+    kind = settle_weights(checkpoint, options.weights, meta, size == "tiny")
     sets = list(options.sets)
     if options.views is not None:
         sets.append(f"train.views={{clips: {options.views[0]}, crops: {options.views[1]}}}")
@@ -96,7 +98,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     run = Run(spec_path, RunOptions(
         dataset=options.dataset, data_root=options.data_root, split=options.split, protocol=options.protocol,
         shots=options.shots, eval_dataset=options.eval_dataset, eval_root=options.eval_root, tiny=size == "tiny",
-        batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers,
+        weights=kind, batch_size=options.batch_size, eval_batch_size=options.batch_size, workers=options.workers,
         device=options.device, precision=options.precision, seed=seed, out=out, skip_missing=options.skip_missing,
         short_videos=options.short_videos, gpu_decode=options.gpu_decode, log_with=["none"], sets=sets,
         unsets=list(options.unsets),
@@ -109,6 +111,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
         "checkpoint": {"path": str(weights), "sha256": file_sha256(weights)},
         "dataset": {"name": run.index.name, "root": str(run.index.root), "split": options.split},
         "protocol": results["protocol"], "views": results["views"], "seed": run.seed, "size": size,
+        **run.weights,
         "data": run.data_report.to_json(), "parts": results["parts"], "per_class": per_class,
         "bad_videos": results["bad_videos"],
         "predictions": {name: _predictions(part, run.scores[name][0], run.indices[name], results["bad_videos"])

@@ -33,7 +33,7 @@ from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
-from composer.train.recorded import checkpoint_meta, load_checkpoint, settle
+from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
 from composer.train.run import TINY_SIZE
 
 
@@ -48,6 +48,7 @@ class PredictOptions:
     views: tuple[int, int] | None = None  # (clips, crops); default: the spec's train.views
     size: str | None = None  # "full" or "tiny"; default: the checkpoint's, else "full"
     seed: int | None = None  # default: the checkpoint's, else the spec's train.seed
+    weights: str | None = None  # "demo" or "random"; default: the checkpoint's, else random at tiny size
     device: str | None = None  # default: the GPU when there is one
     precision: str | None = None  # default: the spec's
     batch_size: int | None = None  # videos per forward pass; default: the spec's train.batch_size
@@ -171,6 +172,7 @@ class Predictor:
             sets.append(f"inputs.video.size={TINY_SIZE}")  # as `composer run --size tiny` does
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
         seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
+        weights = settle_weights(ckpt, options.weights, meta, tiny)
         self.seed = spec.train.seed if seed is None else seed
         video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
         if video is None:
@@ -178,7 +180,8 @@ class Predictor:
 
         # Settle the class names on the meta device first (no weights): a refusal costs no loading.
         named = options.classes or meta.get("classes")
-        sketch = compile_spec(spec, BuildOptions(device="meta", tiny=tiny, num_classes=len(named) if named else None))
+        sketch = compile_spec(spec, BuildOptions(device="meta", tiny=tiny, num_classes=len(named) if named else None,
+                                                 weights=weights))
         if sketch.graph.predict is None:
             raise SpecError(f"{spec_path} has no prediction: name its [B, C] scores in `predict`")
         if sketch.trainable_parts and not options.checkpoint:
@@ -194,6 +197,7 @@ class Predictor:
         self.batch_size, self.workers = options.batch_size or spec.train.batch_size, options.workers
         torch.manual_seed(self.seed)  # tiny backbones are generated exactly as `composer run` generated them
         self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
+                                                     weights=weights,
                                                      num_classes=len(self.classes), precision=precision))
         if options.checkpoint:
             load_checkpoint(self.model, options.checkpoint, spec_path)

@@ -49,3 +49,37 @@ def load_checkpoint(model, checkpoint: str | Path, spec_path: str) -> Path:
                             "give a checkpoint of a run of this spec, with the same --set options") from None
         raise DataError(problem.message + detail) from None
     return path
+
+
+def weights_record(kind: str | None, tiny: bool) -> dict[str, str]:
+    """What a run records about its backbone weights (run.json, every checkpoint's metadata): the kind
+    ("demo", "random", or "spec": the spec's own) and, for demo weights, the hash of their manifest."""
+    effective = kind or ("random" if tiny else "spec")
+    if effective != "demo":
+        return {"weights": effective}
+    from composer.backbones.demo_weights import manifest_sha256
+
+    return {"weights": effective, "demo_manifest": manifest_sha256()}
+
+
+def check_same_weights(where: str | Path, recorded: dict[str, str] | None, current: dict[str, str]) -> None:
+    """A run, resumed or evaluated, meets the backbone weights it was trained on, or is refused."""
+    if recorded is None or recorded == current:
+        return
+    if recorded.get("weights") == current.get("weights"):  # both demo, but not the same demo weights
+        raise DataError(f"{where} was trained on other demo weights (manifest {recorded.get('demo_manifest')}) "
+                        f"than this composer ships ({current.get('demo_manifest')}); use the composer that made it")
+    raise DataError(f"{where} was trained with --weights {recorded.get('weights')}, but this run would use "
+                    f"--weights {current.get('weights')}; leave --weights out to use the checkpoint's")
+
+
+def settle_weights(checkpoint: str | Path, given: str | None, meta: dict[str, Any], tiny: bool) -> str | None:
+    """The --weights a checkpoint was trained with (a contradicting one is refused), as RunOptions.weights.
+    Checkpoints from before --weights existed ran the default: random at tiny size, the spec's at full."""
+    if not meta:
+        return given
+    stored = meta.get("weights") or ("random" if meta.get("size") == "tiny" else "spec")
+    settled = settle(checkpoint, "weights", given, stored)
+    check_same_weights(checkpoint, {k: meta[k] for k in ("weights", "demo_manifest") if k in meta} or None,
+                       weights_record(None if settled == "spec" else settled, tiny))
+    return None if settled == "spec" else settled

@@ -42,7 +42,7 @@ from rich.console import Console
 
 from composer.build.checkpoint import save_trainable
 from composer.build.budget import choose_recompute
-from composer.build.compile import BuildOptions, compile_spec
+from composer.build.compile import BuildOptions, check_weights_kind, compile_spec
 from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
 from composer.graph.plan import Recompute
 from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
@@ -61,7 +61,8 @@ from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Sett
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
-from composer.train.resume import RECORD_VERSION, composer_version
+from composer.train.recorded import check_same_weights, weights_record
+from composer.train.resume import RECORD_VERSION, composer_version, read_record
 from composer.train.state import load_state, save_state
 from composer.train.tracking import parse_trackers, start_trackers
 
@@ -78,6 +79,7 @@ class RunOptions:
     eval_dataset: str | None = None
     eval_root: str | None = None
     tiny: bool = False
+    weights: str | None = None  # None: the default (random at tiny size, the spec's at full size); "demo"; "random"
     epochs: int | None = None
     batch_size: int | None = None  # the global batch of one optimiser step, split evenly across processes
     eval_batch_size: int | None = None  # clips (views included) per evaluation forward on each process
@@ -164,7 +166,8 @@ def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, cl
     known = default_budget()
     if known is None:
         return True
-    meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes))
+    meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes,
+                                           weights=options.weights))
     precision = precision if precision in ("bf16", "fp16") else "fp32"
     choice = choose_recompute(meta, precision, batch_size, *known)
     if not choice.fits:
@@ -186,6 +189,10 @@ class Run:
         if options.fsdp and options.save_every:
             raise DataError("--save-every needs a resumable run, and an --fsdp run saves only its weights; "
                             "drop --save-every")
+        check_weights_kind(options.weights, options.tiny)  # before anything is written
+        self.weights = weights_record(options.weights, options.tiny)
+        if resume is not None:
+            check_same_weights(resume / "run.json", read_record(resume).get("weights"), self.weights)
         if resume is not None and latest_checkpoint(resume / "checkpoints") is None:
             raise DataError(f"{resume} has no checkpoint yet: it stopped before its first save, so there is "
                             "nothing to resume; start the run again")
@@ -224,6 +231,7 @@ class Run:
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
+                                                          weights=options.weights,
                                                           recompute=recompute,
                                                           num_classes=len(self.task.train.classes),
                                                           # FSDP flattens tensors of one dtype per unit
@@ -284,7 +292,7 @@ class Run:
                                                              "check": self.data_report.to_json()},
                 "protocol": self.task.protocol, "device": self.device, "precision": self.precision,
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
-                "per_process_batch": self.settings.batch_size, "seed": self.seed,
+                "per_process_batch": self.settings.batch_size, "seed": self.seed, "weights": self.weights,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__},
                 "command": " ".join(sys.argv), "spec": self.spec_path, "changes": []})
         if self.trackers:
@@ -315,7 +323,7 @@ class Run:
     def _meta(self, **extra: Any) -> dict[str, Any]:
         """What every checkpoint records besides its tensors (predict reads classes, seed and size)."""
         return extra | {"classes": list(self.task.train.classes), "seed": self.seed,
-                        "size": "tiny" if self.options.tiny else "full"}
+                        "size": "tiny" if self.options.tiny else "full", **self.weights}
 
     def _trainable_tensors(self) -> dict[str, torch.Tensor] | None:
         """Under FSDP every rank takes part in gathering the full trainable tensors; otherwise None (each

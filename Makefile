@@ -16,11 +16,10 @@ setup: .venv/.installed
 	touch $@
 
 # The main job: a paper spec (TDS-CLIP) trained and tested on the offline demo set with tiny backbones on
-# the CPU, its frozen CLIP the shipped demo weights (pretrained on captioned synthetic motion,
-# docs/demo-weights.md). The side network is narrowed to 64 channels (from 320) to fit a few minutes on two cores.
+# the CPU. The side network is narrowed to 64 channels (from 320) to fit a few minutes on two cores.
 demo: setup
-	@echo "make demo: TDS-CLIP's side network trained for 10 epochs on a frozen tiny CLIP with demo weights; the test top-1 below is after training (chance 12.5%; a frame average cannot pass 50%, reversed twins look the same to it)"
-	.venv/bin/composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --weights demo --epochs 10 \
+	@echo "make demo: TDS-CLIP's side network trained 10 epochs beside a frozen tiny CLIP (random weights: the shipped demo weights do not transfer yet, docs/demo-weights.md); chance 12.5%, and a frame average cannot pass 50% since reversed twins look the same to it"
+	.venv/bin/composer run specs/papers/tds-clip.yaml --dataset demo --size tiny --epochs 10 \
 	  --set components.side.params.dim=64
 
 test: setup

@@ -98,7 +98,8 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, 
     with pytest.raises(DataError, match="the loss is nan at epoch 2"):
         job.fit()
     meta = load_trainable(job.model, job.dir / "checkpoints")
-    assert meta == {"stage": "train", "epoch": 1, "classes": job.task.train.classes, "seed": 0, "size": "tiny"}
+    assert meta == {"stage": "train", "epoch": 1, "classes": job.task.train.classes, "seed": 0, "size": "tiny",
+                    "weights": "random"}
 
 
 def test_an_unwritable_output_is_refused_before_training(demo_root, tmp_path):

@@ -230,3 +230,14 @@ def test_cached_features_are_refused_when_the_backbone_trains(demo_root, tmp_pat
     with pytest.raises(DataError, match="--cache-features needs"):
         Run("specs/baselines/clip-adapter.yaml", options(demo_root, tmp_path, cache_features=str(tmp_path / "c")),
             console=quiet()).fit()
+
+
+def test_a_spec_that_trains_nothing_is_tested_as_it_is(demo_root, tmp_path):
+    """A zero-shot spec has nothing to optimise: `composer run` tests it without training (no epochs, no
+    checkpoint), where an optimiser over no parameters used to end in a Python error."""
+    job = Run("specs/baselines/clip-zero-shot.yaml", options(demo_root, tmp_path), console=quiet())
+    summary = job.fit()
+    assert summary["parts"]["test"]["count"] > 0 and 0 <= summary["parts"]["test"]["top1"] <= 100
+    assert not any((job.dir / "checkpoints").glob("step-*"))
+    assert (job.dir / "confusion-test.png").is_file() and not (job.dir / "learning-curves.png").exists()
+    assert "trains nothing" in (job.dir / "run.log").read_text()

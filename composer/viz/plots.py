@@ -234,12 +234,15 @@ def _title(run_dir: Path) -> str:
     return f"{name} ({run_dir.name})" if name else run_dir.name
 
 
-def draw_run(run_dir: Path) -> list[Path]:
-    """Write learning-curves.png and one confusion-<part>.png per test part (when confusion.json exists)
-    into the run directory; return the paths written."""
+def draw_run(run_dir: Path, learning_curves: bool = True) -> list[Path]:
+    """Write learning-curves.png (unless the run trained nothing: a zero-shot run has no epochs) and one
+    confusion-<part>.png per test part (when confusion.json exists) into the run directory; return the
+    paths written."""
     run_dir = Path(run_dir)
     title = _title(run_dir)
-    written = [_save(curves_figure(curves(read_metrics(run_dir)), title), run_dir / "learning-curves.png")]
+    written = []
+    if learning_curves:
+        written.append(_save(curves_figure(curves(read_metrics(run_dir)), title), run_dir / "learning-curves.png"))
     confusion = read_confusion(run_dir)
     if confusion:
         for part, (classes, matrix) in confusion.items():

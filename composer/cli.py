@@ -666,6 +666,36 @@ def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
                "a run needs; `composer build SPEC --batch-size N` shows the plan a run chooses)")
 
 
+def checkpoint_options(fn):
+    """--checkpoint and the classes, as predict and export take them."""
+    for option in reversed([
+        click.option("--checkpoint", type=click.Path(), default=None,
+                     help="a trainable-only checkpoint of a run of SPEC (a .safetensors file, a checkpoint directory "
+                     "or a run's checkpoints folder); its class names, seed, size and weights are used. Required when "
+                     "SPEC trains anything"),
+        click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
+                     help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear "
+                     "head, as many as it was trained on (default: the checkpoint's)"),
+        click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
+                     help="class names, one per line (instead of --classes)")]):
+        fn = option(fn)
+    return fn
+
+
+def backbone_options(fn):
+    """How the frozen backbones are rebuilt for a checkpoint: size, weights kind and seed (its own by default)."""
+    for option in reversed([
+        click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
+                     help="tiny: small random-weight backbones (default: the checkpoint's size, else full)"),
+        click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
+                     help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else "
+                     "random)"),
+        click.option("--seed", type=int, default=None,
+                     help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")]):
+        fn = option(fn)
+    return fn
+
+
 def _views(ctx, param, value):
     from composer.train.predict import parse_views
 
@@ -690,12 +720,7 @@ def _views(ctx, param, value):
 @click.option("--eval-root", type=click.Path(), default=None, help="its data root")
 @click.option("--views", default=None, metavar="CxK", callback=_views,
               help="C clips along time x K crops (1 or 3) per video (default: the spec's train.views)")
-@click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
-              help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
-@click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
-              help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else random)")
-@click.option("--seed", type=int, default=None,
-              help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
+@backbone_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="clips per forward pass, test views included (default: the spec's train.batch_size)")
 @click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
@@ -784,25 +809,13 @@ def card(run_dirs, to_stdout):
 @click.argument("spec", metavar="SPEC")
 @click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
 @spec_options
-@click.option("--checkpoint", type=click.Path(), default=None,
-              help="a trainable-only checkpoint of a run of SPEC (a .safetensors file, a checkpoint directory or "
-              "a run's checkpoints folder); its class names, seed and size are used")
-@click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
-              help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear head, "
-              "as many as it was trained on (default: the checkpoint's)")
-@click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
-              help="class names, one per line (instead of --classes)")
+@checkpoint_options
 @click.option("--top-k", type=click.IntRange(min=1), default=None,
               help="classes shown per video  [default: 5, or all when there are fewer]")
 @click.option("--views", default=None, metavar="CxK", callback=_views,
               help="C clips along time x K crops (1 or 3) per video, softmax scores averaged (default: the "
               "spec's train.views, as in `composer eval`)")
-@click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
-              help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
-@click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
-              help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else random)")
-@click.option("--seed", type=int, default=None,
-              help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
+@backbone_options
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
               help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)")
@@ -875,17 +888,10 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
 @main.command(name="export")
 @click.argument("spec", metavar="SPEC")
 @spec_options
-@click.option("--checkpoint", type=click.Path(), default=None,
-              help="a trainable-only checkpoint of a run of SPEC (file, checkpoint directory or checkpoints folder); "
-              "its class names, seed and size are used. Required when SPEC trains anything")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "exported-program"]), required=True,
               help="onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, model.pt) or "
               "exported-program (torch.export, model.pt2)")
-@click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
-              help="the classes the exported model scores, comma-separated (default: the checkpoint's); a text "
-              "classifier takes any names, a linear head as many as it was trained on")
-@click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
-              help="class names, one per line (instead of --classes)")
+@checkpoint_options
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="folder to write the model file, classes.txt and export.json into")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1e-4, show_default=True,
@@ -893,12 +899,10 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
 @click.option("--input", "input_dtype", type=click.Choice(["float32", "uint8"]), default="float32",
               show_default=True, help="what the exported model takes: float32 pixels in [0, 1] or uint8 pixels "
               "(divided by 255 inside)")
-@click.option("--size", type=click.Choice(["full", "tiny"]), default=None,
-              help="tiny: small random-weight backbones (default: the checkpoint's size, else full)")
-@click.option("--seed", type=int, default=None,
-              help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")
+@backbone_options
 @_fail_on_spec_errors
-def export(spec, sets, unsets, checkpoint, fmt, class_names, classes_file, out, tolerance, input_dtype, size, seed):
+def export(spec, sets, unsets, fmt, checkpoint, class_names, classes_file, out, tolerance, input_dtype, size,
+           weights, seed):
     """Export a spec as one inference file: video clips in, class scores out.
 
     \b
@@ -919,7 +923,7 @@ def export(spec, sets, unsets, checkpoint, fmt, class_names, classes_file, out, 
 
     options = ExportOptions(format=fmt, out=Path(out), checkpoint=checkpoint,
                             classes=read_classes(class_names, classes_file), tolerance=tolerance,
-                            uint8=input_dtype == "uint8", size=size, seed=seed, sets=list(sets),
+                            uint8=input_dtype == "uint8", size=size, seed=seed, weights=weights, sets=list(sets),
                             unsets=list(unsets))
     result = export_spec(spec, options)
     r = result.record

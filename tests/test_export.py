@@ -62,6 +62,7 @@ def test_onnx_export_matches_the_composed_model_in_onnxruntime(tmp_path):
     record = json.loads((tmp_path / "out" / "export.json").read_text())
     assert record["max_abs_difference"] < 1e-5 and record["opset"] >= 18
     assert record["checkpoint_sha256"] and record["input"]["shape"] == ["B", 4, 3, 32, 32]
+    assert (record["size"], record["weights"], record["seed"]) == ("tiny", "random", SEED)  # how the backbones were made
     assert {"clip.text", "prompt", "ce"} <= set(record["dropped"]) and record["frozen_constants"] == ["class_emb"]
     assert (tmp_path / "out" / "classes.txt").read_text().split("\n")[:3] == CLASSES
 

@@ -43,6 +43,7 @@ class ExportOptions:
     uint8: bool = False  # the exported model takes uint8 pixels (0-255) instead of floats in [0, 1]
     size: str | None = None
     seed: int | None = None
+    weights: str | None = None  # "demo" or "random"; default: the checkpoint's, else random at tiny size
     sets: list[str] = field(default_factory=list)
     unsets: list[str] = field(default_factory=list)
 
@@ -97,8 +98,8 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
     fmt = FORMATS[options.format]
     require(fmt)
     predictor = Predictor(spec_path, PredictOptions(checkpoint=options.checkpoint, classes=options.classes,
-                                                    size=options.size, seed=options.seed, device="cpu",
-                                                    precision="fp32", sets=options.sets, unsets=options.unsets))
+                                                    size=options.size, seed=options.seed, weights=options.weights,
+                                                    device="cpu", precision="fp32", sets=options.sets, unsets=options.unsets))
     model, spec, classes = predictor.model, predictor.spec, predictor.classes
     parts = split(model)
     sample, as_composed = _sample(model, options.uint8, TRACE_CLIPS, seed=0)
@@ -141,6 +142,8 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
         "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
         "size": "tiny" if any(b.request.tiny for b in model.backbones.values()) else "full",
         "seed": predictor.seed,
+        # the backbone weights: demo or random tiny ones, or the spec's own at full size
+        "weights": predictor.weights or ("random" if any(b.request.tiny for b in model.backbones.values()) else "spec"),
         "input": {"name": "video", "shape": ["B", *clip_shape(model, 1)[1:]],
                   "dtype": "uint8" if options.uint8 else "float32",
                   "range": "0-255" if options.uint8 else "0-1", "layout": "RGB"},

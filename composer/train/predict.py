@@ -172,7 +172,7 @@ class Predictor:
             sets.append(f"inputs.video.size={TINY_SIZE}")  # as `composer run --size tiny` does
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
         seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
-        weights = settle_weights(ckpt, options.weights, meta, tiny)
+        self.weights = weights = settle_weights(ckpt, options.weights, meta, tiny)
         self.seed = spec.train.seed if seed is None else seed
         video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
         if video is None:

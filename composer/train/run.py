@@ -359,10 +359,11 @@ class Run:
         self._write_card()
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
+        trains = bool(self.model.trainable_parts)  # False: a zero-shot spec, tested as it is
         with Bars(self.log, self.options.progress_every) as bars:
-            if not self.model.trainable_parts:  # a zero-shot spec: tested as it is, nothing to optimise
+            if not trains:
                 self.log.print(f"{self.spec.name} trains nothing: it is tested as it is (zero-shot), no checkpoint")
-            for index, (name, stage) in enumerate(_stages(self.spec) if self.model.trainable_parts else ()):
+            for index, (name, stage) in enumerate(_stages(self.spec) if trains else ()):
                 if saved is not None and index < saved["stage"]:
                     continue
                 progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad)
@@ -374,7 +375,7 @@ class Run:
             write_bad_videos(self.dir / "bad_videos.txt", summary["bad_videos"])
             from composer.viz.plots import draw_run  # matplotlib only once a run has something to draw
 
-            draw_run(self.dir, learning_curves=bool(self.model.trainable_parts))
+            draw_run(self.dir, learning_curves=trains)
         self._write_card()
         return summary
 

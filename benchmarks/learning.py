@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from composer.backbones.demo_weights import manifest_sha256  # noqa: E402
 from composer.data.clips import ClipConfig, ClipDataset  # noqa: E402
 from composer.data.demo import PAIRS  # noqa: E402
 from composer.errors import DataError, SpecError  # noqa: E402
@@ -246,11 +247,13 @@ def measure_base_to_novel(row: Row, weights: str, seed: int, epochs: int, out: s
             "seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu, "load": os.getloadavg()[0]}
 
 
-def settings(row: Row, epochs: int) -> dict[str, Any]:
-    """What makes two runs of a row the same run: a stored run with other settings is run again."""
+def settings(row: Row, epochs: int, weights: str) -> dict[str, Any]:
+    """What makes two runs of a row the same run: a stored run with other settings is run again, and so
+    is a demo-weights run made with other demo weights (the manifest's hash)."""
     sets, _ = schedule_sets(row.spec, epochs)
-    return {"spec": row.spec, "epochs": epochs, "batch_size": BATCH, "lr": row.lr, "sets": [*row.sets, *sets],
+    same = {"spec": row.spec, "epochs": epochs, "batch_size": BATCH, "lr": row.lr, "sets": [*row.sets, *sets],
             "views": [1, 1]}
+    return same | {"demo_manifest": manifest_sha256()} if weights == "demo" else same
 
 
 def key(weights: str, protocol: str, row: Row, seed: int) -> str:
@@ -267,7 +270,7 @@ def _cell(values: list[float]) -> str:
 
 
 def _runs(results: dict, weights: str, protocol: str, row: Row, seeds: list[int], epochs: int) -> list[dict]:
-    want = settings(row, epochs)
+    want = settings(row, epochs, weights)
     found = [results["runs"].get(key(weights, protocol, row, seed)) for seed in seeds]
     return [r for r in found if r and r["settings"] == want]
 
@@ -387,13 +390,13 @@ def main() -> None:
                 for seed in seeds:
                     k = key(weights, protocol, row, seed)
                     done = results["runs"].get(k)
-                    if done and done["settings"] == settings(row, args.epochs) and not args.redo:
+                    if done and done["settings"] == settings(row, args.epochs, weights) and not args.redo:
                         continue
                     try:
                         record = how(row, weights, seed, args.epochs, args.out)
                     except (DataError, SpecError) as e:
                         fail(f"{row.name} ({weights}, {protocol}, seed {seed}): {e}")
-                    results["runs"][k] = record | {"settings": settings(row, args.epochs)}
+                    results["runs"][k] = record | {"settings": settings(row, args.epochs, weights)}
                     print(f"{weights} {protocol} {row.name} seed {seed}: "
                           + ", ".join(f"{n} {record[n]:.1f}" for n in ("top1", "pair", "train_top1", "harmonic_mean")
                                       if n in record) + f" ({record['seconds']:.0f} s)", flush=True)

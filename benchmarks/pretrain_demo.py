@@ -46,7 +46,7 @@ from composer.data import captioned
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "composer" / "backbones" / "demo-weights"
-STEPS = {"clip": 600, "viclip": 500, "dinov2": 60, "videomae": 60, "chinese_clip": 300}
+STEPS = {"clip": 1000, "viclip": 1000, "dinov2": 60, "videomae": 60, "chinese_clip": 300}
 TOKEN_TABLES = ("token_embedding.weight", "word_embeddings.weight")
 ORDER = ("clip", "viclip", "chinese_clip", "dinov2", "videomae")  # chinese_clip learns against clip's file
 LR = {"clip": 1e-3, "viclip": 1e-3, "dinov2": 1e-3, "videomae": 1e-3, "chinese_clip": 1e-3}
@@ -85,6 +85,21 @@ class Attributes(nn.Module):
                    for name, head in self.heads.items())
 
 
+def easy_share(step: int, steps: int) -> float:
+    """The curriculum: the share of easy scenes (a white shape on black) at `step`: all of them for the
+    first 20% of the steps, falling linearly to a quarter at 70%, a quarter after."""
+    return max(0.25, min(1.0, 1.0 - 0.75 * (step / steps - 0.2) / 0.5))
+
+
+def position_tables(*tables: torch.Tensor) -> None:
+    """Start position tables at unit scale. The builders' scale (width ** -0.5, as in CLIP) is for towers
+    that learn from hundreds of millions of images; from scratch, in hundreds of steps, the tiny towers
+    could not even learn where a white square is until the tables were as large as the patch tokens."""
+    with torch.no_grad():
+        for table in tables:
+            table.copy_(torch.randn(table.shape))
+
+
 def schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     warm = max(1, steps // 10)
     return torch.optim.lr_scheduler.LambdaLR(
@@ -92,14 +107,16 @@ def schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sch
 
 
 def train(name: str, params: list[nn.Parameter], loss_fn, steps: int, batch: int, g: torch.Generator,
-          log_every: int, **clips) -> float:
-    """AdamW with warm-up and cosine decay; `loss_fn(batch)` -> loss. Returns the mean of the last 10% of losses."""
+          log_every: int, curriculum: bool = False, **clips) -> float:
+    """AdamW with warm-up and cosine decay; `loss_fn(batch)` -> loss; `curriculum`: easy scenes first
+    (`easy_share`). Returns the mean of the last 10% of losses."""
     optimizer = torch.optim.AdamW(params, lr=LR[name], weight_decay=0.05)
     scheduler = schedule(optimizer, steps)
     losses: list[float] = []
     start = time.perf_counter()
     for step in range(steps):
-        loss = loss_fn(captioned.batch(batch, g, **clips))
+        easy = easy_share(step, steps) if curriculum else 0.0
+        loss = loss_fn(captioned.batch(batch, g, easy=easy, **clips))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -159,6 +176,7 @@ def pretrain_clip(args, g) -> tuple[dict, dict]:
     seen: set[int] = set()
 
     heads = Attributes(visual.out_dim)
+    position_tables(model.visual.positional_embedding)
 
     def loss_fn(b: captioned.Batch) -> torch.Tensor:
         seen.update(clip_token_ids(b.captions, model.context_length))
@@ -171,7 +189,7 @@ def pretrain_clip(args, g) -> tuple[dict, dict]:
     # captions that fit (all of ours), at less than half the cost; the frame mean is over 4 of the 8 frames
     full, model.context_length = model.context_length, 32
     loss = train("clip", list(model.parameters()) + list(heads.parameters()), loss_fn, args.steps or STEPS["clip"],
-                 args.batch, g, args.log_every, frames=4, pairs="motion")
+                 args.batch, g, args.log_every, curriculum=True, frames=4, pairs="motion")
     model.context_length = full
     state = open_clip_names(model.state_dict())
     state["token_embedding.weight"] = used_rows(seen, state["token_embedding.weight"])
@@ -185,11 +203,10 @@ def pretrain_viclip(args, g) -> tuple[dict, dict]:
     model, visual, text = backbone.model, backbone.towers["visual"], backbone.towers["text"]
     with torch.no_grad():
         model.temp.fill_(0.07)  # CLIP's starting temperature; the official release ends at 0.01
-        # the official table starts at zero because ViCLIP starts from CLIP; from scratch, a model blind to
-        # order gets the same gradient at every frame position and the table stays (nearly) constant, so
-        # it starts random here, at the spatial table's scale
-        table = model.vision_encoder.temporal_positional_embedding
-        table.copy_(torch.randn(table.shape) * table.shape[-1] ** -0.5)
+    # the official temporal table starts at zero because ViCLIP starts from CLIP; from scratch, a model
+    # blind to order gets the same gradient at every frame position and the table stays (nearly) constant,
+    # so it starts random here, like the spatial one
+    position_tables(model.vision_encoder.positional_embedding, model.vision_encoder.temporal_positional_embedding)
     seen: set[int] = set()
 
     heads = Attributes(visual.out_dim)
@@ -203,7 +220,7 @@ def pretrain_viclip(args, g) -> tuple[dict, dict]:
     model.train()
     loss = train("viclip", list(model.parameters()) + list(heads.parameters()), loss_fn,
                  args.steps or STEPS["viclip"], args.batch, g,
-                 args.log_every, pairs="reverse")
+                 args.log_every, curriculum=True, pairs="reverse")
     state = open_clip_names(model.state_dict())
     state["text_encoder.token_embedding.weight"] = used_rows(seen, state["text_encoder.token_embedding.weight"])
     return state, {"final_loss": loss,

@@ -63,3 +63,11 @@ def test_compare_floors_the_spread_at_the_binomial_error():
     assert word == "level with"
     _, _, word = learning.compare([10.0, 11.0, 12.0], [40.0, 41.0, 39.0], 128)
     assert word == "below"
+
+
+def test_a_demo_run_counts_as_done_only_with_the_same_demo_weights(monkeypatch):
+    row = learning.ROWS[0]
+    random, demo = learning.settings(row, 2, "random"), learning.settings(row, 2, "demo")
+    assert "demo_manifest" not in random and demo == random | {"demo_manifest": learning.manifest_sha256()}
+    monkeypatch.setattr(learning, "manifest_sha256", lambda: "other weights")
+    assert learning.settings(row, 2, "demo") != demo

@@ -11,6 +11,11 @@ what a demo-weights backbone does on the demo is transfer, not memory:
 - captions in varied English templates and in Chinese that never contain a demo class name as a
   substring (`CLASS_NAMES` in demo.py; e.g. no "approaching", which contains "approach").
 
+A curriculum (`batch(easy=...)`): a share of the scenes can be drawn as a white shape on black. The
+tiny towers, trained from scratch, stay at chance on motion for hundreds of steps on the full
+distribution (position is a relation between a patch and its background there); on the easy scenes
+they pick it up within about 150 steps and keep it as the share falls (docs/demo-weights.md).
+
 A clip played backwards is the opposite motion, so `batch` shows each clip forwards or reversed and
 captions it accordingly: the only thing telling the two apart is the order of the frames.
 The drawing follows demo.py's conventions (the motion parameter s runs over [-0.5, 0.5] across the
@@ -36,7 +41,10 @@ COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "�
               "white": "白色", "black": "黑色"}
 BACKGROUNDS = {"checker": "a checkered floor", "noise": "a noisy background", "gradient": "a colour gradient",
                "plain": "a plain background"}
-BACKGROUNDS_ZH = {"checker": "棋盘格", "noise": "噪点背景", "gradient": "渐变背景", "plain": "纯色背景"}
+BACKGROUNDS_ZH = {"checker": "棋盘格", "noise": "噪点背景", "gradient": "渐变背景", "plain": "纯色背景",
+                  "black": "黑色背景"}
+# the easy scene of the curriculum (`batch(easy=...)`): a white shape on black, nothing else to look at
+EASY_BACKGROUND, EASY_COLOUR = "black", "white"
 # direction name -> unit step (x right, y down); the reverse of each is in the table too
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "up and to the left": (-1, -1),
               "up and to the right": (1, -1), "down and to the left": (-1, 1), "down and to the right": (1, 1)}
@@ -102,6 +110,8 @@ def shape_mask(kind: str, cx: torch.Tensor, cy: torch.Tensor, radius: torch.Tens
 
 def background(kind: str, g: torch.Generator) -> torch.Tensor:
     """[3, S, S] in [0, 1]: none of these is the demo's smooth striped colour field."""
+    if kind == EASY_BACKGROUND:
+        return torch.zeros(3, SIZE, SIZE)
     y, x = _grid()
     base, other = torch.rand(3, generator=g), torch.rand(3, generator=g)
     if kind == "checker":
@@ -117,12 +127,16 @@ def background(kind: str, g: torch.Generator) -> torch.Tensor:
     return base[:, None, None].expand(3, SIZE, SIZE).clone()
 
 
-def sample_scene(g: torch.Generator) -> Scene:
+def sample_scene(g: torch.Generator, easy: float = 0.0) -> Scene:
+    """A random scene; with probability `easy`, the curriculum's easy one (a white shape on black)."""
     pick = lambda options: options[int(torch.randint(len(options), (1,), generator=g))]  # noqa: E731
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(1, generator=g).item()  # noqa: E731
-    return Scene(shape=pick(SHAPES), colour=pick(list(COLOURS)), background=pick(list(BACKGROUNDS)),
-                 motion=pick(list(MOTIONS)), speed=u(0, 1), cx=u(26, 38), cy=u(26, 38), radius=u(8, 12),
-                 angle=u(0, 2 * math.pi), seed=int(torch.randint(2 ** 31, (1,), generator=g)))
+    scene = Scene(shape=pick(SHAPES), colour=pick(list(COLOURS)), background=pick(list(BACKGROUNDS)),
+                  motion=pick(list(MOTIONS)), speed=u(0, 1), cx=u(26, 38), cy=u(26, 38), radius=u(8, 12),
+                  angle=u(0, 2 * math.pi), seed=int(torch.randint(2 ** 31, (1,), generator=g)))
+    if easy > 0 and torch.rand(1, generator=g).item() < easy:
+        scene = replace(scene, background=EASY_BACKGROUND, colour=EASY_COLOUR)
+    return scene
 
 
 def render(scene: Scene) -> torch.Tensor:
@@ -159,13 +173,14 @@ def _motion_phrase(motion: str, speed: float, g: torch.Generator) -> str:
     pick = lambda options: options[int(torch.randint(len(options), (1,), generator=g))]  # noqa: E731
     if motion.startswith("slide "):
         where = motion[len("slide "):]
-        verb = pick(["slides", "drifts", "glides", "travels", "goes"])
+        verb = pick(["slides", "drifts", "glides", "travels", "goes", "moves"])
         options = [f"{verb} {where}", f"{verb} {_speed_word(speed)} {where}"]
         return pick(options + [f"{verb} to the {where}"] if where in ("left", "right") else options)
     if motion.startswith("turn "):
         way = motion[len("turn "):]
         way = pick([way, "counterclockwise"]) if way == "anticlockwise" else way
-        return pick([f"turns {way}", f"spins {way}", f"{pick(['turns', 'spins'])} {_speed_word(speed)} {way}"])
+        return pick([f"turns {way}", f"spins {way}", f"rotates {way}",
+                     f"{pick(['turns', 'spins', 'rotates'])} {_speed_word(speed)} {way}"])
     if motion == "grow":
         return pick(["grows as it comes closer", "gets bigger", "comes closer", "grows larger",
                      "comes nearer to the camera"])
@@ -181,7 +196,12 @@ def caption(scene: Scene, motion: str, g: torch.Generator) -> str:
     what = pick([f"a {scene.colour} {scene.shape}", f"the {scene.shape}", f"a {scene.shape}", "a shape",
                  f"the {scene.colour} shape"])
     phrase = _motion_phrase(motion, scene.speed, g)
-    where = BACKGROUNDS[scene.background]
+    if motion.startswith(("slide ", "turn ")) and int(torch.randint(4, (1,), generator=g)) == 0:
+        # the verbs' base form, always with a speed word before the direction: "move slowly left", never
+        # a demo class name ("move left")
+        verb, way = ("move", motion[len("slide "):]) if motion.startswith("slide ") else ("rotate", motion[5:])
+        return f"Watch {what} {verb} {_speed_word(scene.speed)} {way}."
+    where = BACKGROUNDS.get(scene.background, f"a {scene.background} background")
     text = pick([f"{what} {phrase}", f"{what} {phrase} over {where}", f"a video of {what} that {phrase}",
                  f"on {where}, {what} {phrase}"])
     return text[0].upper() + text[1:] + "."
@@ -229,11 +249,12 @@ def _partner(scene: Scene, kind: str, g: torch.Generator) -> tuple[Scene, bool]:
     return replace(scene, motion=others[int(torch.randint(len(others), (1,), generator=g))]), False
 
 
-def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None = None) -> Batch:
+def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None = None, easy: float = 0.0) -> Batch:
     """`size` fresh clips, each shown forwards or reversed (half and half in expectation), captioned.
     `frames` below FRAMES keeps evenly spaced frames (the first and the last among them). `pairs`
     ("reverse" or "motion") makes clips come in pairs of one scene that differ only in their motion, so
-    a contrastive batch cannot be solved by colour, shape and background alone."""
+    a contrastive batch cannot be solved by colour, shape and background alone. `easy` is the share of
+    scenes drawn as the curriculum's easy scene (a white shape on black)."""
     clips, en, zh, motions, flipped, shapes, colours = [], [], [], [], [], [], []
     keep = torch.linspace(0, FRAMES - 1, frames).round().long()
 
@@ -249,7 +270,7 @@ def batch(size: int, g: torch.Generator, frames: int = FRAMES, pairs: str | None
         colours.append(scene.colour)
 
     while len(clips) < size:
-        scene = sample_scene(g)
+        scene = sample_scene(g, easy)
         if pairs == "reverse" and scene.motion == "stay":  # a still clip is its own reversal
             continue
         reverse = bool(torch.randint(2, (1,), generator=g))

@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import resource
+import shlex
 import statistics
 import sys
 import time
@@ -256,6 +257,14 @@ def settings(row: Row, epochs: int, weights: str) -> dict[str, Any]:
     return same | {"demo_manifest": manifest_sha256()} if weights == "demo" else same
 
 
+def selects(only: str, row: Row) -> bool:
+    """Whether an --only item names `row`: a row's whole name selects that row alone (one name can be
+    part of another: "temporal prompts + dual text" and its 16-frame variant), anything else every row
+    whose name contains it (case-insensitive)."""
+    exact = [r for r in ROWS if r.name.lower() == only.lower()]
+    return row in exact if exact else only.lower() in row.name.lower()
+
+
 def key(weights: str, protocol: str, row: Row, seed: int) -> str:
     return f"{weights}|{protocol}|{row.name}|{seed}"
 
@@ -362,8 +371,9 @@ def main() -> None:
                         help="seeds of the random-weights runs (one by default, to fit the budget)")
     parser.add_argument("--weights", nargs="+", default=["demo", "random"], choices=["demo", "random"])
     parser.add_argument("--only", nargs="+", default=None,
-                        help="run only rows whose name contains one of these (case-insensitive); the default is "
-                             "every row but the 16-frame variant")
+                        help="run only these rows: a row's whole name (quoted) selects it alone, any other word "
+                             "every row whose name contains it (case-insensitive); the default is every row but "
+                             "the 16-frame variant")
     parser.add_argument("--redo", action="store_true", help="run again even what learning.json already has")
     parser.add_argument("--out", default="/tmp/composer-learning-runs", help="where the run directories go")
     parser.add_argument("--into", type=Path, default=ROOT / "benchmarks",
@@ -376,10 +386,9 @@ def main() -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     if "runs" not in results:  # the previous layout (one list per model) is not comparable: start afresh
         results = {"runs": {}}
-    command = "python benchmarks/learning.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/learning.py " + shlex.join(sys.argv[1:])
     results["commands"] = [c for c in results.get("commands", []) if c != command] + [command]  # a table in parts
-    rows = [r for r in ROWS if any(o.lower() in r.name.lower() for o in args.only)] if args.only else \
-        [r for r in ROWS if r.default]
+    rows = [r for r in ROWS if any(selects(o, r) for o in args.only)] if args.only else [r for r in ROWS if r.default]
     if not rows:
         fail(f"--only {' '.join(args.only)} matches no row; rows: {', '.join(r.name for r in ROWS)}")
     for weights in args.weights:

@@ -76,5 +76,5 @@ def test_a_demo_run_counts_as_done_only_with_the_same_demo_weights(monkeypatch):
 def test_a_whole_row_name_selects_that_row_alone():
     names = [r.name for r in learning.ROWS if learning.selects("temporal prompts + dual text", r)]
     assert names == ["temporal prompts + dual text"]
-    assert len([r for r in learning.ROWS if learning.selects("temporal", r)]) == 3
+    assert len([r for r in learning.ROWS if learning.selects("temporal", r)]) == 4
     assert [r.name for r in learning.ROWS if learning.selects("MSTA", r)][0] == "MSTA"

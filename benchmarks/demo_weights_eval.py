@@ -9,7 +9,11 @@ ViCLIP zero-shot specs, and how the tiny video embeddings behave, with demo weig
   motion captions, chance 7.7%): whether it learnt motion at all, before any transfer;
 - for the visual tower of each spec's backbone, on the same test videos: the mean pairwise cosine of
   clip embeddings (1.0: every clip looks the same) and the reversal sensitivity |f(x) - f(rev x)| / |f(x)|
-  (0: blind to frame order; CLIP's frame mean is 0 by construction).
+  (0: blind to frame order; CLIP's frame mean is 0 by construction);
+- for every family with demo weights, a linear probe of its frozen visual tower (the mean of its output
+  over 8 frames, standardised; L2-regularised logistic regression by L-BFGS on the 192 training clips),
+  train and test top-1: how much of the demo's classes the frozen features carry at all, whatever a
+  spec puts on top.
 """
 
 from __future__ import annotations
@@ -70,6 +74,51 @@ def motion_in_distribution(backbone, clips: int = 96) -> float:
     return round(100.0 * (pred == torch.tensor([motions.index(m) for m in b.motions])).float().mean().item(), 1)
 
 
+def linear_probe(family: str, weights: str, root: Path) -> dict:
+    """Train and test top-1 (%) of a linear probe on `family`'s frozen visual tower ("demo" or "random")."""
+    from torchcodec.decoders import VideoDecoder
+
+    from composer.backbones.demo_weights import demo_file, manifest
+    from composer.backbones.registry import Request, get_family
+
+    def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [line.split() for line in (root / f"{name}.txt").read_text().splitlines() if line.strip()]
+        keep = torch.linspace(0, 16, 8).round().long().tolist()  # 8 of the 17 frames, first and last included
+        videos = [VideoDecoder(str(root / path)).get_frames_at(keep).data for path, _ in rows]
+        return torch.stack(videos).float() / 255, torch.tensor([int(label) for _, label in rows])
+
+    entry = manifest()["files"][family]
+    path = str(demo_file(family, entry["size"])[0]) if weights == "demo" else None
+    torch.manual_seed(0)
+    request = Request(size=entry["size"], tiny=True, weights=path, load=path is not None, image_size=64, frames=8,
+                      activation=entry.get("activation"))
+    tower = get_family(family).build(request, None, family).towers["visual"]
+
+    def features(video: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = torch.cat([tower.run(video[i:i + 32], grad_from=None, active=False)[""]
+                             for i in range(0, len(video), 32)])
+        return out.mean(dim=1) if out.dim() == 3 else out
+
+    (train_x, train_y), (test_x, test_y) = split("train"), split("test")
+    train_f, test_f = features(train_x), features(test_x)
+    mean, std = train_f.mean(0), train_f.std(0) + 1e-6
+    train_f, test_f = (train_f - mean) / std, (test_f - mean) / std
+    w = torch.zeros(train_f.shape[1], len(CLASSES), requires_grad=True)
+    b = torch.zeros(len(CLASSES), requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], max_iter=200)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(train_f @ w + b, train_y) + 1e-2 * w.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    top1 = lambda f, y: round(100.0 * ((f @ w + b).argmax(-1) == y).float().mean().item(), 1)  # noqa: E731
+    return {"probe_train_top1": top1(train_f, train_y), "probe_test_top1": top1(test_f, test_y)}
+
+
 def main() -> None:
     root = Path(ensure_demo(None).root)
     rows = [line.split() for line in (root / "test.txt").read_text().splitlines() if line.strip()]
@@ -80,6 +129,14 @@ def main() -> None:
         for weights in ("random", "demo"):
             out[f"{spec} {weights}"] = measure(spec, weights, videos, labels)
             print(f"{spec:18s} {weights:6s} {json.dumps(out[f'{spec} {weights}'])}", flush=True)
+    from composer.backbones.demo_weights import FILES
+
+    for family in FILES:
+        if family == "chinese_clip":  # text only
+            continue
+        for weights in ("random", "demo"):
+            out[f"probe {family} {weights}"] = linear_probe(family, weights, root)
+            print(f"probe {family:12s} {weights:6s} {json.dumps(out[f'probe {family} {weights}'])}", flush=True)
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(json.dumps(out, indent=1) + "\n")
 

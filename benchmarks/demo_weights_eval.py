@@ -24,7 +24,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchcodec.decoders import VideoDecoder
 
+from composer.backbones.demo_weights import FILES, demo_file, manifest
+from composer.backbones.registry import Request, get_family
 from composer.data.demo import CLASSES, ensure_demo
 from composer.train.predict import PredictOptions, Predictor
 
@@ -74,19 +77,21 @@ def motion_in_distribution(backbone, clips: int = 96) -> float:
     return round(100.0 * (pred == torch.tensor([motions.index(m) for m in b.motions])).float().mean().item(), 1)
 
 
-def linear_probe(family: str, weights: str, root: Path) -> dict:
+def split_rows(root: Path, name: str) -> list[list[str]]:
+    """The demo split's rows: [relative video path, class index]."""
+    return [line.split() for line in (root / f"{name}.txt").read_text().splitlines() if line.strip()]
+
+
+def decoded(root: Path, rows: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Videos [N, 8, 3, S, S] in [0, 1] (8 of the 17 frames, first and last included) and their labels."""
+    keep = torch.linspace(0, 16, 8).round().long().tolist()
+    videos = [VideoDecoder(str(root / path)).get_frames_at(keep).data for path, _ in rows]
+    return torch.stack(videos).float() / 255, torch.tensor([int(label) for _, label in rows])
+
+
+def linear_probe(family: str, weights: str, train: tuple[torch.Tensor, torch.Tensor],
+                 test: tuple[torch.Tensor, torch.Tensor]) -> dict:
     """Train and test top-1 (%) of a linear probe on `family`'s frozen visual tower ("demo" or "random")."""
-    from torchcodec.decoders import VideoDecoder
-
-    from composer.backbones.demo_weights import demo_file, manifest
-    from composer.backbones.registry import Request, get_family
-
-    def split(name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = [line.split() for line in (root / f"{name}.txt").read_text().splitlines() if line.strip()]
-        keep = torch.linspace(0, 16, 8).round().long().tolist()  # 8 of the 17 frames, first and last included
-        videos = [VideoDecoder(str(root / path)).get_frames_at(keep).data for path, _ in rows]
-        return torch.stack(videos).float() / 255, torch.tensor([int(label) for _, label in rows])
-
     entry = manifest()["files"][family]
     path = str(demo_file(family, entry["size"])[0]) if weights == "demo" else None
     torch.manual_seed(0)
@@ -100,7 +105,7 @@ def linear_probe(family: str, weights: str, root: Path) -> dict:
                              for i in range(0, len(video), 32)])
         return out.mean(dim=1) if out.dim() == 3 else out
 
-    (train_x, train_y), (test_x, test_y) = split("train"), split("test")
+    (train_x, train_y), (test_x, test_y) = train, test
     train_f, test_f = features(train_x), features(test_x)
     mean, std = train_f.mean(0), train_f.std(0) + 1e-6
     train_f, test_f = (train_f - mean) / std, (test_f - mean) / std
@@ -121,7 +126,7 @@ def linear_probe(family: str, weights: str, root: Path) -> dict:
 
 def main() -> None:
     root = Path(ensure_demo(None).root)
-    rows = [line.split() for line in (root / "test.txt").read_text().splitlines() if line.strip()]
+    rows = split_rows(root, "test")
     videos = [root / path for path, _ in rows]
     labels = [CLASSES[int(label)] for _, label in rows]
     out = {}
@@ -129,13 +134,10 @@ def main() -> None:
         for weights in ("random", "demo"):
             out[f"{spec} {weights}"] = measure(spec, weights, videos, labels)
             print(f"{spec:18s} {weights:6s} {json.dumps(out[f'{spec} {weights}'])}", flush=True)
-    from composer.backbones.demo_weights import FILES
-
-    for family in FILES:
-        if family == "chinese_clip":  # text only
-            continue
+    train, test = decoded(root, split_rows(root, "train")), decoded(root, rows)
+    for family in (f for f in FILES if "visual" in get_family(f).towers):
         for weights in ("random", "demo"):
-            out[f"probe {family} {weights}"] = linear_probe(family, weights, root)
+            out[f"probe {family} {weights}"] = linear_probe(family, weights, train, test)
             print(f"probe {family:12s} {weights:6s} {json.dumps(out[f'probe {family} {weights}'])}", flush=True)
     if len(sys.argv) > 1:
         Path(sys.argv[1]).write_text(json.dumps(out, indent=1) + "\n")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from composer.data.demo import CLASSES, CHINESE
+from composer.data.demo import CHINESE, CLASSES
 
 SIZE, FRAMES = 64, 8
 SHAPES = ("star", "cross", "ring", "diamond", "hexagon")
@@ -40,11 +40,13 @@ COLOURS = {"red": (0.9, 0.15, 0.1), "green": (0.15, 0.8, 0.2), "blue": (0.15, 0.
 COLOURS_ZH = {"red": "红色", "green": "绿色", "blue": "蓝色", "yellow": "黄色", "purple": "紫色", "orange": "橙色",
               "white": "白色", "black": "黑色"}
 BACKGROUNDS = {"checker": "a checkered floor", "noise": "a noisy background", "gradient": "a colour gradient",
-               "plain": "a plain background"}
+               "plain": "a plain background", "black": "a black background"}
 BACKGROUNDS_ZH = {"checker": "棋盘格", "noise": "噪点背景", "gradient": "渐变背景", "plain": "纯色背景",
                   "black": "黑色背景"}
-# the easy scene of the curriculum (`batch(easy=...)`): a white shape on black, nothing else to look at
+# the easy scene of the curriculum (`batch(easy=...)`): a white shape on black, nothing else to look at;
+# black is drawn only there
 EASY_BACKGROUND, EASY_COLOUR = "black", "white"
+DRAWN_BACKGROUNDS = [kind for kind in BACKGROUNDS if kind != EASY_BACKGROUND]
 # direction name -> unit step (x right, y down); the reverse of each is in the table too
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1), "up and to the left": (-1, -1),
               "up and to the right": (1, -1), "down and to the left": (-1, 1), "down and to the right": (1, 1)}
@@ -131,7 +133,7 @@ def sample_scene(g: torch.Generator, easy: float = 0.0) -> Scene:
     """A random scene; with probability `easy`, the curriculum's easy one (a white shape on black)."""
     pick = lambda options: options[int(torch.randint(len(options), (1,), generator=g))]  # noqa: E731
     u = lambda lo, hi: lo + (hi - lo) * torch.rand(1, generator=g).item()  # noqa: E731
-    scene = Scene(shape=pick(SHAPES), colour=pick(list(COLOURS)), background=pick(list(BACKGROUNDS)),
+    scene = Scene(shape=pick(SHAPES), colour=pick(list(COLOURS)), background=pick(DRAWN_BACKGROUNDS),
                   motion=pick(list(MOTIONS)), speed=u(0, 1), cx=u(26, 38), cy=u(26, 38), radius=u(8, 12),
                   angle=u(0, 2 * math.pi), seed=int(torch.randint(2 ** 31, (1,), generator=g)))
     if easy > 0 and torch.rand(1, generator=g).item() < easy:
@@ -201,7 +203,7 @@ def caption(scene: Scene, motion: str, g: torch.Generator) -> str:
         # a demo class name ("move left")
         verb, way = ("move", motion[len("slide "):]) if motion.startswith("slide ") else ("rotate", motion[5:])
         return f"Watch {what} {verb} {_speed_word(scene.speed)} {way}."
-    where = BACKGROUNDS.get(scene.background, f"a {scene.background} background")
+    where = BACKGROUNDS[scene.background]
     text = pick([f"{what} {phrase}", f"{what} {phrase} over {where}", f"a video of {what} that {phrase}",
                  f"on {where}, {what} {phrase}"])
     return text[0].upper() + text[1:] + "."

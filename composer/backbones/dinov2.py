@@ -20,6 +20,12 @@ from composer.tensor_types import TType
 SIZES = {"ViT-S/14": "vit_small_patch14_dinov2", "ViT-B/14": "vit_base_patch14_dinov2",
          "ViT-L/14": "vit_large_patch14_dinov2"}
 TINY_WIDTH, TINY_HEADS = 64, 2
+# timm starts DINOv2's LayerScale at 1e-5 (right for training from scratch): with it every block of a random
+# tower adds almost nothing, the class token leaves the tower equal for every image (spread across clips 8e-6
+# against 1.0 across features), and a weight delta inside the blocks gets gradients 1e-5 times too small. A
+# random tower stands in for a pretrained one, whose blocks do change the class token: it starts at 1.
+# Loaded weights (pretrained or --weights demo) overwrite it.
+RANDOM_LAYER_SCALE = 1.0
 
 
 def _parts(block: nn.Module) -> BlockParts:
@@ -89,6 +95,8 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
     kwargs: dict = {"img_size": request.image_size}
     if request.tiny:
         kwargs.update(embed_dim=TINY_WIDTH, num_heads=TINY_HEADS)
+    if not request.load:
+        kwargs["init_values"] = RANDOM_LAYER_SCALE
     tag = request.weights
     with torch.device(request.device):
         if not request.load:

@@ -239,3 +239,13 @@ def test_base_to_novel_splits_classes_and_remaps_labels():
 def test_zero_shot_needs_a_target():
     with pytest.raises(DataError, match="--eval-dataset"):
         make_task("zero-shot", _index())
+
+
+def test_the_demo_answers_differ_per_class_in_every_ftp_tier(demo_root):
+    """A tier whose answer is the same sentence for every class gives FTP's InfoNCE identical targets: no gradient,
+    and that tier's processor learns nothing (issue 19)."""
+    import json
+
+    answers = json.loads((demo_root / "ftp_answers.json").read_text())
+    for tier in ("category", "components", "description", "context"):
+        assert len({a[tier] for a in answers.values()}) == len(answers), tier

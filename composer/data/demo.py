@@ -26,7 +26,7 @@ import torch
 
 from composer.data.datasets import DatasetIndex, listed
 
-VERSION = "demo-v3"
+VERSION = "demo-v4"  # v4: FTP answers differ per class in every tier
 SIZE, FRAMES, FPS = 64, 17, 8  # 17 frames: the test-time frame positions are symmetric under reversal
 TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 16
 PAIRS = [("move right", "move left"), ("move down", "move up"), ("rotate clockwise", "rotate anticlockwise"),
@@ -97,10 +97,13 @@ def render(motion: str, g: torch.Generator) -> torch.Tensor:
     return (torch.stack(frames) * 255).round().to(torch.uint8)
 
 
+DIRECTION = {"move right": "to the right", "move left": "to the left", "move down": "downwards", "move up": "upwards",
+             "rotate clockwise": "clockwise", "rotate anticlockwise": "anticlockwise",
+             "approach": "towards the camera", "recede": "away from the camera"}
+
+
 def _descriptions(name: str) -> dict:
-    forward = {"move right": "to the right", "move left": "to the left", "move down": "downwards", "move up": "upwards",
-               "rotate clockwise": "clockwise", "rotate anticlockwise": "anticlockwise",
-               "approach": "towards the camera", "recede": "away from the camera"}[name]
+    forward = DIRECTION[name]
     return {"spatial": [f"A video about a single coloured shape over a textured background, {name}.",
                         f"A video about a flat shape that moves {forward}.",
                         "A video about a triangle, a square or a circle on a smooth colour field.",
@@ -112,8 +115,13 @@ def _descriptions(name: str) -> dict:
 
 
 def _answers(name: str) -> dict:
-    return {"category": f"{name}", "components": "a coloured shape and a textured background",
-            "description": _descriptions(name)["temporal"][1], "context": "a synthetic scene with no people"}
+    """FTP's four tiers, each different for every class, as a VLM's answers about real actions are. (The
+    tiers "components" and "context" were once the same sentence for all eight classes: their InfoNCE then has
+    identical targets, no gradient, and two of FTP's four processors learnt nothing.)"""
+    forward = DIRECTION[name]
+    return {"category": f"{name}", "components": f"a coloured shape whose leading edge points {forward}",
+            "description": _descriptions(name)["temporal"][1],
+            "context": f"a synthetic scene whose only change is a shape going {forward}"}
 
 
 def generate(root: Path, seed: int = 0) -> None:

@@ -33,6 +33,10 @@ def _fail_on_spec_errors(fn):
         except DataError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except OSError as e:  # a folder that does not exist or cannot be written, a full disk: the user's to fix
+            where = f" {e.filename}" if e.filename else ""
+            click.echo(f"error: cannot read or write{where}: {e.strerror or e}", err=True)
+            sys.exit(2)
 
     return wrapper
 

@@ -118,3 +118,66 @@ def test_a_file_without_a_checksum_is_refused(tmp_path):
     save_file(tensors, tmp_path / "old.safetensors", metadata={"fingerprint": fingerprint(model)})
     with pytest.raises(DataError, match="no checksum of its tensors"):
         load_trainable(model, tmp_path / "old.safetensors")
+
+
+def forged(model, tensors: dict, path) -> None:
+    """A file that keeps the model's fingerprint and a digest recomputed over `tensors`: only the tensors
+    themselves can tell that it does not fit."""
+    from safetensors.torch import save_file
+
+    from composer.build.checkpoint import fingerprint, structure, tensor_digest
+
+    save_file(tensors, path, metadata={"fingerprint": fingerprint(model), "structure": json.dumps(structure(model)),
+                                       "composer": "{}", "tensors_sha256": tensor_digest(tensors)})
+
+
+def _missing(t, name):
+    t.pop(name)
+
+
+def _extra(t, name):
+    t["components.intruder.weight"] = torch.zeros(2)
+
+
+def _shape(t, name):
+    t[name] = torch.zeros(t[name].numel() + 1)
+
+
+def _integer(t, name):
+    t[name] = torch.ones_like(t[name], dtype=torch.int64)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_missing, "lacks {name} (the model trains it)"),
+    (_extra, "holds components.intruder.weight, which the model does not train"),
+    (_shape, "holds {name} with shape"),
+    (_integer, "holds {name} as int64, the model's is float32 (a checkpoint is never converted)")],
+    ids=["missing", "extra", "shape", "integer"])
+def test_a_checkpoint_must_hold_exactly_the_models_tensors(tmp_path, damage, reason):
+    """A file with the model's fingerprint and a matching digest but one tensor missing, extra, of another
+    shape or an integer dtype: refused with one line naming the tensor, the model left as it was."""
+    model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
+    before = {n: p.detach().clone() for n, p in model.trainable_state().items()}
+    tensors = {n: torch.randn_like(p) for n, p in before.items()}
+    name = sorted(tensors)[0]
+    damage(tensors, name)
+    forged(model, tensors, tmp_path / "forged.safetensors")
+    with pytest.raises(DataError) as e:
+        load_trainable(model, tmp_path / "forged.safetensors")
+    assert reason.format(name=name) in str(e.value) and "\n" not in str(e.value)
+    assert all(torch.equal(p, before[n]) for n, p in model.trainable_state().items())
+
+
+@pytest.mark.parametrize("meta, field", [('{"seed": "zero"}', "'seed'"), ('[1, 2]', "not a JSON object"),
+                                         ('{"classes": [1, 2]}', "'classes'"), ('{"size": "huge"}', "'size'")])
+def test_wrong_typed_metadata_is_refused_in_one_line(tmp_path, meta, field):
+    model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
+    save_trainable(model, tmp_path / "ckpt.safetensors")
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "ckpt.safetensors"), framework="pt") as f:
+        header = dict(f.metadata(), composer=meta)
+    save_file(load_file(tmp_path / "ckpt.safetensors"), tmp_path / "ckpt.safetensors", metadata=header)
+    with pytest.raises(DataError, match=field):
+        read_meta(tmp_path / "ckpt.safetensors")

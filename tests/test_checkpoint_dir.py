@@ -238,3 +238,98 @@ def test_a_checkpoint_is_named_by_its_file_its_directory_or_its_run_folder(tmp_p
         weights_file(tmp_path / "empty")
     with pytest.raises(DataError, match="checkpoint not found"):
         weights_file(tmp_path / "nothing")
+
+
+def reseal(path, change) -> None:
+    """Edit a checkpoint's manifest with `change(manifest)` and recompute its own SHA-256 (a forged manifest)."""
+    import hashlib
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    change(manifest)
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    manifest["manifest_sha256"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_files_a_manifest_names_stay_in_the_checkpoint_folder(tmp_path):
+    """A manifest naming a file outside its folder (../x, an absolute path) or a file that is a link out of
+    it is refused before the file is read."""
+    job = setup()
+    path = save(tmp_path / "checkpoints", job, 1)
+    outside = tmp_path / "outside.json"
+    outside.write_bytes((path / "state.json").read_bytes())
+    entry = json.loads((path / "manifest.json").read_text())["files"]["state.json"]
+    for name in ("../../outside.json", str(outside)):
+        copy = tmp_path / f"case-{len(name)}" / path.name
+        shutil.copytree(path, copy)
+        reseal(copy, lambda m: m["files"].update({name: entry}))
+        with pytest.raises(DataError, match="a checkpoint holds exactly weights.safetensors, state.safetensors, "
+                                            "state.json, in its own folder"):
+            verify_checkpoint(copy)
+    (path / "state.json").unlink()
+    (path / "state.json").symlink_to(outside)  # the same bytes, so its size and SHA-256 match the manifest
+    with pytest.raises(DataError, match="state.json is a link; a checkpoint's files must be in its own folder"):
+        verify_checkpoint(path)
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: m.update(files=["weights.safetensors"]),
+    lambda m: m["files"]["state.json"].pop("sha256"),
+    lambda m: m["files"]["state.json"].update(bytes="12"),
+    lambda m: m.update(resumable="yes"),
+    lambda m: m.update(fingerprint=7)], ids=["files-list", "no-sha", "bytes-string", "resumable", "fingerprint"])
+def test_a_manifest_with_wrong_typed_fields_is_refused_in_one_line(tmp_path, change):
+    job = setup()
+    path = save(tmp_path, job, 1)
+    reseal(path, change)
+    with pytest.raises(DataError) as e:
+        load_state(tmp_path, *setup())
+    assert "manifest.json" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda s: s.update(progress=[1]), "no progress"),
+    (lambda s: s["optimizer"].update(param_groups=[]), "optimiser state that is not this run's"),
+    (lambda s: s["scheduler"].update(last_epoch="three"), "schedule state that is not this run's"),
+    (lambda s: s["scheduler"].update(injected=1), "schedule state that is not this run's"),
+    (lambda s: s["rng"].update(python=[3, [1, 2], None]), "generator states that do not restore")],
+    ids=["progress", "groups", "schedule-type", "schedule-key", "rng"])
+def test_a_forged_state_is_refused_in_one_line(tmp_path, change, reason):
+    """state.json rewritten and the manifest resealed: what does not restore this run's optimiser, schedule
+    and generators is a one-line refusal, not a traceback or a silently different state."""
+    import hashlib
+
+    job = setup()
+    path = save(tmp_path, job, 1)
+    state = json.loads((path / "state.json").read_text())
+    change(state)
+    raw = json.dumps(state).encode()
+    (path / "state.json").write_bytes(raw)
+    reseal(path, lambda m: m["files"]["state.json"].update(sha256=hashlib.sha256(raw).hexdigest(), bytes=len(raw)))
+    with pytest.raises(DataError, match=reason):
+        load_state(tmp_path, *setup())
+
+
+def test_eval_offers_the_previous_checkpoint_as_resume_does(tmp_path):
+    from composer.build.checkpoint import weights_file
+
+    job = setup()
+    first = save(tmp_path, job, 1)
+    second = save(tmp_path, job, 2)
+    raw = bytearray((second / "weights.safetensors").read_bytes())
+    raw[-3] ^= 0xFF
+    (second / "weights.safetensors").write_bytes(bytes(raw))
+    for named in (tmp_path, second):  # the checkpoints folder (its latest) or the checkpoint itself
+        with pytest.raises(DataError, match=f"is corrupted.*the previous checkpoint {first} \\(epoch 1, step 1\\) "
+                                            f"verifies: to use it, give --checkpoint {first}"):
+            weights_file(named)
+    with pytest.raises(DataError, match=f"the previous checkpoint {first} .* verifies: to use it"):
+        load_trainable(setup()[0], second / "weights.safetensors")  # the file itself verifies its own digest
+
+
+def test_a_latest_pointer_of_garbage_bytes_is_refused_in_one_line(tmp_path):
+    job = setup()
+    save(tmp_path, job, 1)
+    (tmp_path / "latest").write_bytes(b"\xff\xfe\x00garbage" * 100)
+    with pytest.raises(DataError, match="which is not a checkpoint"):
+        load_state(tmp_path, *setup())

@@ -21,7 +21,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from composer.build.checkpoint_dir import MANIFEST, WEIGHTS, latest_checkpoint, verify_checkpoint
+from composer.build.checkpoint_dir import (MANIFEST, WEIGHTS, in_run_folder, latest_checkpoint, refuse_with_offer,
+                                           verify_checkpoint)
 from composer.build.files import atomic_write_bytes
 from composer.errors import DataError, SpecError
 
@@ -77,7 +78,12 @@ def save_trainable(model, path: str | Path, meta: dict[str, Any] | None = None,
     atomic_write_bytes(Path(path), trainable_bytes(model, meta, tensors))
 
 
-def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+def _differences(saved: Any, current: dict[str, Any]) -> list[str]:
+    """What differs between a checkpoint's recorded structure and the model's (nothing when the recorded
+    one is not a structure this composer writes: the tensors are compared one by one after this)."""
+    if not (isinstance(saved, dict) and isinstance(saved.get("backbones"), dict)
+            and isinstance(saved.get("trainable"), dict)):
+        return []
     lines = []
     for name in sorted(set(saved["backbones"]) | set(current["backbones"])):
         a, b = saved["backbones"].get(name), current["backbones"].get(name)
@@ -96,6 +102,41 @@ def _differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     return lines
 
 
+def mismatches(tensors: dict[str, torch.Tensor], params: dict[str, torch.Tensor]) -> list[str]:
+    """Every way the tensors of a checkpoint differ from the parameters they are to be copied into, one
+    phrase per tensor: missing, extra, another shape or another dtype (nothing is ever converted)."""
+    problems = [f"lacks {n} (the model trains it)" for n in sorted(set(params) - set(tensors))]
+    problems += [f"holds {n}, which the model does not train" for n in sorted(set(tensors) - set(params))]
+    for n in sorted(set(tensors) & set(params)):
+        t, p = tensors[n], params[n]
+        if list(t.shape) != list(p.shape):
+            problems.append(f"holds {n} with shape {list(t.shape)}, the model's is {list(p.shape)}")
+        elif t.dtype != p.dtype:
+            problems.append(f"holds {n} as {str(t.dtype).removeprefix('torch.')}, the model's is "
+                            f"{str(p.dtype).removeprefix('torch.')} (a checkpoint is never converted)")
+    return problems
+
+
+def copy_into(model, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Copy a checkpoint's tensors into the model's trainable parameters, after checking that they are
+    exactly the model's set: the same names, shapes and dtypes (DataError naming the first that is not)."""
+    params = model.trainable_state()
+    problems = mismatches(tensors, params)
+    if problems:
+        more = f" (and {len(problems) - 1} more difference(s))" if len(problems) > 1 else ""
+        raise DataError(f"{path} does not fit the model: it {problems[0]}{more}; refusing to load it")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            params[name].copy_(value.to(params[name].device))
+
+
+def _structure_of(header: dict[str, str]) -> Any:
+    try:
+        return json.loads(header.get("structure", "null"))
+    except (ValueError, RecursionError):
+        return None
+
+
 def weights_file(path: str | Path) -> Path:
     """The trainable-only file a --checkpoint names: the file itself, a checkpoint directory's weights
     (after verifying its manifest), or the latest checkpoint of a checkpoints folder."""
@@ -103,10 +144,21 @@ def weights_file(path: str | Path) -> Path:
     if path.is_file():
         return path
     path = _checkpoint_dir(path)
-    manifest = verify_checkpoint(path)
-    if manifest.get("fingerprint") != _header(path / WEIGHTS).get("fingerprint"):
-        raise DataError(f"{path / WEIGHTS} does not belong to the manifest next to it (the fingerprints differ)")
+    try:
+        manifest = verify_checkpoint(path)
+        if manifest["fingerprint"] != _header(path / WEIGHTS).get("fingerprint"):
+            raise DataError(f"{path / WEIGHTS} does not belong to the manifest next to it (the fingerprints differ)")
+    except DataError as e:
+        raise _offered(path, e) from None
     return path / WEIGHTS
+
+
+def _offered(checkpoint: Path, error: DataError) -> DataError:
+    """A refusal of a run's checkpoint directory, with the previous one that verifies offered, as a resume
+    offers it (never used silently)."""
+    if not in_run_folder(checkpoint):
+        return error
+    return refuse_with_offer(checkpoint.parent, checkpoint, error, "to use it, give --checkpoint {}")
 
 
 def _checkpoint_dir(path: Path) -> Path:
@@ -135,12 +187,43 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         path = _checkpoint_dir(path) / WEIGHTS
-    return json.loads(_header(path).get("composer", "{}"))
+    return _meta(_header(path), path)
+
+
+# what a run stores in a checkpoint's metadata, and the type each must have where it is present
+META_TYPES: dict[str, tuple[type, ...]] = {
+    "classes": (list,), "seed": (int,), "size": (str,), "weights": (str,), "demo_manifest": (str,),
+    "stage": (str,), "epoch": (int,), "step": (int,), "batch": (int,), "top1": (int, float)}
+
+
+def _meta(header: dict[str, str], path: Path) -> dict[str, Any]:
+    """The `composer` metadata of a header, checked to be what a run writes (DataError naming the field)."""
+    try:
+        meta = json.loads(header.get("composer", "{}"))
+    except (ValueError, RecursionError):
+        raise DataError(f"{path}: its metadata is not JSON; the file is not one composer wrote") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its metadata is not a JSON object; the file is not one composer wrote")
+    for key, kinds in META_TYPES.items():
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise DataError(f"{path}: its metadata's {key!r} is {_show(value)}, not a {kinds[0].__name__}")
+    if meta.get("size") not in (None, "tiny", "full"):
+        raise DataError(f"{path}: its metadata's 'size' is {_show(meta['size'])}, not tiny or full")
+    if not all(isinstance(c, str) for c in meta.get("classes") or []):
+        raise DataError(f"{path}: its metadata's 'classes' are not all names (strings)")
+    return meta
+
+
+def _show(value: Any) -> str:
+    """A value from a file, short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def read_trainable(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The tensors and header of a trainable-only file, verified: readable, a composer file, the tensors'
-    SHA-256 as saved, every tensor finite."""
+    SHA-256 as saved, every tensor finite. Whether they fit a model is copy_into's check."""
     if not path.is_file():
         raise DataError(f"checkpoint not found: {path}")
     try:
@@ -168,13 +251,14 @@ def load_trainable(model, path: str | Path) -> dict[str, Any]:
     """Load a trainable-only checkpoint (a file, a checkpoint directory or a checkpoints folder), verified;
     refuse one made for a different model (SpecError with the differences). Returns its metadata."""
     path = weights_file(path)
-    tensors, header = read_trainable(path)
+    try:
+        tensors, header = read_trainable(path)
+    except DataError as e:
+        raise _offered(path.parent, e) if path.name == WEIGHTS else e from None
+    meta = _meta(header, path)
     if header["fingerprint"] != fingerprint(model):
-        diffs = _differences(json.loads(header["structure"]), structure(model))
+        diffs = _differences(_structure_of(header), structure(model))
         raise SpecError(f"{path} was saved from a different model; refusing to load it",
                         hint="; ".join(diffs) or "the fingerprints differ")
-    params = model.trainable_state()
-    with torch.no_grad():
-        for name, value in tensors.items():
-            params[name].copy_(value.to(params[name].device, params[name].dtype))
-    return json.loads(header.get("composer", "{}"))
+    copy_into(model, tensors, path)
+    return meta

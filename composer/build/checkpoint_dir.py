@@ -38,6 +38,9 @@ from composer.errors import DataError
 
 FORMAT = 1
 WEIGHTS = "weights.safetensors"
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
+FILES = (WEIGHTS, STATE_TENSORS, STATE_JSON)  # what a checkpoint holds besides its manifest, and nothing else
 MANIFEST = "manifest.json"
 LATEST = "latest"
 TEMPORARY = ".tmp-"
@@ -70,11 +73,20 @@ def latest_checkpoint(folder: Path) -> Path | None:
     if not pointer.is_file():
         found = published(folder)
         return found[-1] if found else None
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_bytes()[:200].decode("utf-8", errors="replace").strip()
+    except OSError as e:
+        raise DataError(f"{pointer} cannot be read ({e.strerror or e})") from None
     if not _NAME.fullmatch(name) or not (folder / name).is_dir():
-        raise DataError(f"{pointer} names '{name}', which is not a checkpoint in {folder}"
+        raise DataError(f"{pointer} names {_show(name)}, which is not a checkpoint in {folder}"
                         + _previous_offer(folder, None))
     return folder / name
+
+
+def _show(value: Any) -> str:
+    """A value read from a file, short enough for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _manifest_digest(manifest: dict[str, Any]) -> str:
@@ -86,32 +98,58 @@ def describe(path: Path, manifest: dict[str, Any] | None = None) -> str:
     """`path (epoch E, step S)` for messages."""
     try:
         manifest = manifest or json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        return f"{path} (epoch {manifest.get('epoch')}, step {manifest.get('step')})"
-    except (OSError, ValueError):
+        return f"{path} (epoch {_show(manifest.get('epoch'))}, step {_show(manifest.get('step'))})"
+    except (OSError, ValueError, RecursionError, AttributeError):  # unreadable, or not a JSON object
         return str(path)
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A checkpoint directory's manifest, checked to have the layout this composer writes (not yet against
+    its files): a JSON object whose `files` lists exactly FILES, each with a SHA-256 and a size, and whose
+    records are of the types publish writes. Raises DataError naming the field."""
+    where = path / MANIFEST
+    try:
+        manifest = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        raise DataError(f"{where} is not a readable checkpoint manifest") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise DataError(f"{where} is not a readable checkpoint manifest (no 'files' object)")
+    if manifest.get("format") != FORMAT or type(manifest.get("format")) is not int:
+        raise DataError(f"{path} was written by composer {_show(manifest.get('composer', 'unknown'))} in checkpoint "
+                        f"format {_show(manifest.get('format'))}; this composer ({composer_version()}) reads format "
+                        f"{FORMAT}")
+    if sorted(manifest["files"]) != sorted(FILES):
+        raise DataError(f"{where} lists the files {_show(sorted(manifest['files']))}; a checkpoint holds exactly "
+                        f"{', '.join(FILES)}, in its own folder")
+    for name, entry in manifest["files"].items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
+                and type(entry.get("bytes")) is int and entry["bytes"] >= 0):
+            raise DataError(f"{where}: the entry of {name} is {_show(entry)}, not its sha256 and bytes")
+    for key, kinds in (("fingerprint", (str,)), ("resumable", (bool,)), ("epoch", (int, type(None))),
+                       ("step", (int, type(None))), ("stage", (int, type(None)))):
+        value = manifest.get(key)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise DataError(f"{where}: its {key!r} is {_show(value)}, not what composer writes there")
+    return manifest
+
+
 def verify_checkpoint(path: Path) -> dict[str, Any]:
-    """Check a checkpoint directory against its manifest (format, its own checksum, every file present
-    with its size and SHA-256); return the manifest. Raises DataError naming the file and the reason."""
+    """Check a checkpoint directory against its manifest (layout, format, its own checksum, every file present
+    in the directory itself, not a link out of it, with its size and SHA-256); return the manifest. Raises
+    DataError naming the file and the reason."""
     path = Path(path)
     if not (path / MANIFEST).is_file():
         raise DataError(f"{path} is not a composer checkpoint directory (no {MANIFEST})")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        files = manifest["files"]
-    except (ValueError, KeyError, TypeError):
-        raise DataError(f"{path / MANIFEST} is not a readable checkpoint manifest") from None
-    if manifest.get("format") != FORMAT:
-        raise DataError(f"{path} was written by composer {manifest.get('composer', 'unknown')} in checkpoint format "
-                        f"{manifest.get('format')}; this composer ({composer_version()}) reads format {FORMAT}")
+    manifest = read_manifest(path)
     if manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise DataError(f"{path / MANIFEST} was changed after it was written (its SHA-256 does not match); "
                         "refusing the checkpoint")
-    for name, entry in files.items():
+    for name, entry in manifest["files"].items():
         file = path / name
         if not file.is_file():
             raise DataError(f"{file} is missing: the checkpoint is incomplete")
+        if file.is_symlink() or file.resolve().parent != path.resolve():
+            raise DataError(f"{file} is a link; a checkpoint's files must be in its own folder")
         if file.stat().st_size != entry["bytes"]:
             raise DataError(f"{file} is {file.stat().st_size} bytes, the manifest says {entry['bytes']}: "
                             "the file was truncated or changed after it was written")
@@ -121,22 +159,29 @@ def verify_checkpoint(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def _previous_offer(folder: Path, failed: Path | None) -> str:
-    """'; the previous checkpoint ... verifies: ...' for a refusal of `failed` (None: of the pointer)."""
+def _previous_offer(folder: Path, failed: Path | None, to_use: str | None = None) -> str:
+    """'; the previous checkpoint ... verifies: ...' for a refusal of `failed` (None: of the pointer).
+    `to_use`: how to use it, for a command that names its checkpoint (default: rewrite `latest`, as resume)."""
     candidates = [p for p in published(folder) if p != failed and (failed is None or _order(p) < _order(failed))]
     for candidate in reversed(candidates):
         try:
             manifest = verify_checkpoint(candidate)
         except DataError:
             continue
-        return (f"; the previous checkpoint {describe(candidate, manifest)} verifies: to continue from it, "
-                f"write its name into {folder / LATEST} (echo {candidate.name} > {folder / LATEST})")
+        how = to_use.format(candidate) if to_use else (f"to continue from it, write its name into {folder / LATEST} "
+                                                       f"(echo {candidate.name} > {folder / LATEST})")
+        return f"; the previous checkpoint {describe(candidate, manifest)} verifies: {how}"
     return "; no earlier checkpoint in the folder verifies"
 
 
-def refuse_with_offer(folder: Path, failed: Path, error: DataError) -> DataError:
+def refuse_with_offer(folder: Path, failed: Path, error: DataError, to_use: str | None = None) -> DataError:
     """The refusal of `failed`, with the previous checkpoint that verifies offered (never used silently)."""
-    return DataError(f"{error}{_previous_offer(folder, failed)}")
+    return DataError(f"{error}{_previous_offer(folder, failed, to_use)}")
+
+
+def in_run_folder(checkpoint: Path) -> bool:
+    """Whether `checkpoint` is a published checkpoint in a run's checkpoints folder (others may precede it)."""
+    return bool(_NAME.fullmatch(checkpoint.name))
 
 
 def _new_name(folder: Path, step: int) -> str:

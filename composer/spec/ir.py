@@ -7,6 +7,7 @@ adding a component never changes the language.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -16,6 +17,17 @@ from composer.uses import USES
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+# A spec's name becomes one path component (runs/<name>-<time>), so it may hold no separator, cannot be
+# '.' or '..' and cannot start like an option or a hidden file.
+SPEC_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._+-]*$"
+SPEC_NAME_HINT = ("the name names the run folder (runs/<name>-<time>): letters, digits, '.', '_', '+' and '-', "
+                  "starting with a letter, a digit or '_', at most 100 characters")
+
+
+def spec_name_from(stem: str) -> str:
+    """A valid spec name from a file's stem (the default name): other characters become '-'."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "-", stem).lstrip(".-+")[:100]
+    return name or "spec"
 
 
 class Node(BaseModel):
@@ -150,7 +162,7 @@ class Stage(Node):
 
 # ---------------------------------------------------------------- the spec
 class Spec(Node):
-    name: str | None = None
+    name: str | None = Field(None, pattern=SPEC_NAME_PATTERN, max_length=100)
     description: str | None = None
     paper: str | None = None
     inputs: dict[Name, Input] = Field(default_factory=default_inputs)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from composer.errors import MAX_SHOWN, Loc, Problem, SpecError, did_you_mean, remember_source
 from composer.spec import limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
-from composer.spec.ir import Node, Spec
+from composer.spec.ir import SPEC_NAME_HINT, Node, Spec, spec_name_from
 from composer.spec.merge import merge, set_path, unset_path
 from composer.spec.shipped import ROOT, locate, shipped
 from composer.spec.text_front import read_text
@@ -203,6 +203,8 @@ def _problem(err: dict, data: dict, where: SourceMap) -> Problem:
         choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         return Problem(f"{dotted}: {given!r} is not allowed", where.value(path),
                        expected=", ".join(choices), hint=did_you_mean(given, choices))
+    if path == ("name",) and kind in ("string_pattern_mismatch", "string_too_long"):
+        return Problem(f"name: {given!r} cannot name a run folder", where.value(path), hint=SPEC_NAME_HINT)
     shown = f" (got {given!r})" if not isinstance(given, (dict, list)) and given is not None else ""
     return Problem(f"{dotted}: {err['msg'].lower()}{shown}", where.value(path))
 
@@ -268,5 +270,5 @@ def load_spec(spec: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str
     if side is not None:
         doc = apply_overrides(doc, side[1], side[2], side[0])
     if doc.data.get("name") is None:
-        doc.data["name"] = path.stem
+        doc.data["name"] = spec_name_from(path.stem)
     return validate(doc)

@@ -12,6 +12,7 @@ by composer/build/summary.py, as `composer build` does. A run without test metri
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from dataclasses import fields
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import Any
 import torch
 import yaml
 
-from composer.build.checkpoint_dir import latest_checkpoint
+from composer.build.checkpoint_dir import latest_checkpoint, read_manifest
 from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
 from composer.spec.site import spans
+from composer.train.resume import record_problem
 
 CARD = "README.md"
 TAGS = ["video-classification", "action-recognition", "composer"]
@@ -33,8 +35,31 @@ TAGS = ["video-classification", "action-recognition", "composer"]
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} cannot be read ({e}); the run directory is damaged") from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(f"{path} cannot be read ({str(e)[:100]}); the run directory is damaged") from None
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def summary_problem(summary: Any) -> str | None:
+    """What is wrong with summary.json's fields that the card reads (None: nothing)."""
+    if not isinstance(summary, dict) or not isinstance(summary.get("parts"), dict):
+        return "it holds no test parts"
+    for part, metrics in summary["parts"].items():
+        if not isinstance(metrics, dict) or not _number(metrics.get("top1")):
+            return f"test part {part!r} has no top-1"
+        if any(k in metrics and not _number(metrics[k]) for k in ("top5", "mean_class", "count", "failed")):
+            return f"a metric of test part {part!r} is not a number"
+    views = summary.get("views", [1, 1])
+    if not (isinstance(views, list) and len(views) == 2 and all(type(v) is int for v in views)):
+        return "its views are not [clips, crops]"
+    if "harmonic_mean" in summary and not _number(summary["harmonic_mean"]):
+        return "its harmonic mean is not a number"
+    if not isinstance(summary.get("bad_videos", []), list):
+        return "its bad videos are not a list"
+    return None
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -61,9 +86,15 @@ def read_run(run_dir: Path) -> dict[str, Any]:
     if not isinstance(record, dict) or not isinstance(record.get("options"), dict):
         raise DataError(f"{run_dir / 'run.json'} is not a run record (no options in it); the run directory is "
                         "damaged")
-    return {"record": record,
-            "summary": _read_json(summary) if summary.is_file() and not stale else None, "stale": stale,
-            "epochs": epochs}
+    problem = record_problem(record)
+    if problem:
+        raise DataError(f"{run_dir / 'run.json'}: {problem}; the run directory is damaged")
+    results = _read_json(summary) if summary.is_file() and not stale else None
+    problem = summary_problem(results) if results is not None else None
+    if problem:
+        raise DataError(f"{summary}: {problem}; the run directory is damaged (delete it, and `composer run --resume "
+                        f"{run_dir}` tests the run again)")
+    return {"record": record, "summary": results, "stale": stale, "epochs": epochs}
 
 
 def _meta(weights: Path) -> dict[str, Any]:
@@ -218,8 +249,8 @@ def _status(run_dir: Path, summary: dict[str, Any] | None, stale: bool, epochs: 
 
 def _manifest(checkpoint: Path) -> dict[str, Any]:
     try:
-        return json.loads((checkpoint / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_manifest(checkpoint)
+    except DataError:
         return {}
 
 

@@ -8,6 +8,9 @@ An option given again must agree with the record; one that differs is refused wi
 from __future__ import annotations
 
 import json
+import math
+import types
+import typing
 from dataclasses import fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -22,6 +25,12 @@ RECORD_VERSION = 1  # the layout of run.json's record; a resume refuses a record
 # make the resumed run a different one than its record says, so it cannot change.
 OVERRIDABLE = ("epochs", "max_steps", "eval_every", "save_every", "progress_every", "workers", "eval_batch_size",
                "device", "log_with", "tracking_uri")
+
+# the least value of the recorded options that count something (the command line refuses less); a seed must
+# stay a seed the generators take (the data order seeds with seed * 1000 + epoch, in 64 bits)
+LEAST = {"split": 1, "shots": 1, "epochs": 1, "batch_size": 1, "eval_batch_size": 1, "workers": 0, "max_steps": 1,
+         "eval_every": 1, "save_every": 1, "progress_every": 1}
+SEEDS = 2 ** 53
 
 # options whose command-line spelling is not --<field>
 FLAGS = {"tiny": "--size", "plan": "--no-plan", "sets": "--set", "unsets": "--unset"}
@@ -59,14 +68,85 @@ def read_record(run_dir: Path) -> dict[str, Any]:
                         "`composer run` wrote, e.g. runs/<spec>-<time>")
     try:
         record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError(f"{run_dir / 'run.json'} cannot be read ({e}); the run cannot be resumed") from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(f"{run_dir / 'run.json'} cannot be read ({str(e)[:100]}); the run cannot be resumed") from None
+    if not isinstance(record, dict):
+        raise DataError(f"{run_dir / 'run.json'} is not a run record (not a JSON object); the run directory is damaged")
     made_by, ours = record.get("composer", "an older version"), composer_version()
     if record.get("record_version") != RECORD_VERSION:
         raise DataError(f"{run_dir} was made by composer {made_by}, whose run record (layout "
                         f"{record.get('record_version', 'without a version')}) differs from this composer's "
                         f"({ours}, layout {RECORD_VERSION}); resume it with composer {made_by}")
+    problem = record_problem(record)
+    if problem:
+        raise DataError(f"{run_dir / 'run.json'}: {problem}; the run directory is damaged")
     return record
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type of a RunOptions field (bool is not an int, floats are finite)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_fits(v, typing.get_args(hint)[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return type(value) in (int, float) and math.isfinite(value)
+    return type(value) is hint
+
+
+# the fields of run.json that composer reads back (resume, the model card), and their types
+RECORD_FIELDS: dict[str, Any] = {
+    "composer": str, "protocol": str, "device": str, "precision": str, "processes": int, "global_batch": int,
+    "per_process_batch": int, "seed": int | None, "command": str, "spec": str | None, "weights": dict[str, str],
+    "versions": dict[str, str], "changes": list, "dataset": dict}
+DATASET_FIELDS: dict[str, Any] = {"name": str, "root": str, "classes": int, "train": int, "tests": dict[str, int],
+                                  "missing_skipped": list[str]}
+
+
+def _fits_field(value: Any, hint: Any) -> bool:
+    if typing.get_origin(hint) is dict:
+        return isinstance(value, dict) and all(_fits(v, typing.get_args(hint)[1]) for v in value.values())
+    if hint in (dict, list):
+        return isinstance(value, hint)
+    return _fits(value, hint)
+
+
+def record_problem(record: dict[str, Any]) -> str | None:
+    """What is wrong with a run record's fields (their types, the ranges the command line enforces), or None."""
+    from composer.train.run import RunOptions
+
+    for table, where in ((RECORD_FIELDS, record), (DATASET_FIELDS, record.get("dataset") or {})):
+        for name, hint in table.items():
+            if name in where and not _fits_field(where[name], hint):
+                return f"its {name!r} is {_show(where[name])}, not what composer writes there"
+    options = record.get("options")
+    if not isinstance(options, dict):
+        return "it holds no options"
+    hints = typing.get_type_hints(RunOptions)
+    for name, value in options.items():
+        if name in hints and not _fits(value, hints[name]):
+            return f"option {name!r} is {_show(value)}, which --{name.replace('_', '-')} cannot be"
+        if name in LEAST and value is not None and value < LEAST[name]:
+            return f"option {name!r} is {value}, less than {LEAST[name]}"
+    if options.get("lr") is not None and options["lr"] <= 0:
+        return f"option 'lr' is {options['lr']}, not above 0"
+    for seed in (options.get("seed"), record.get("seed")):
+        if seed is not None and abs(seed) >= SEEDS:
+            return f"its seed {seed} is out of range (at most {SEEDS - 1} either side of 0)"
+    if "dataset" not in options:
+        return "its options name no dataset"
+    for change in record.get("changes", []):
+        if not (isinstance(change, dict) and isinstance(change.get("option"), str) and "from" in change
+                and "to" in change and isinstance(change.get("from_step", {}), dict)):
+            return f"its change record {_show(change)} is not one composer writes"
+    return None
 
 
 def resumed_options(record: dict[str, Any], given: dict[str, Any], overrides: list[str]):
@@ -96,3 +176,25 @@ def resumed_options(record: dict[str, Any], given: dict[str, Any], overrides: li
         recorded[name] = value
         changes.append({"option": name, "from": before, "to": value})
     return RunOptions(**recorded), changes
+
+
+def progress_problem(progress: dict[str, Any], stages: int) -> str | None:
+    """What is wrong with the progress a checkpoint recorded for a run of `stages` stages (None: nothing):
+    the stage, epoch and step reached, the best top-1 so far and where inside an epoch it stopped."""
+    from composer.train.loop import EpochPosition
+
+    for key in ("stage", "epoch", "step"):
+        if type(progress.get(key)) is not int or progress[key] < 0:
+            return f"its progress {key!r} is {_show(progress.get(key))}, not a count"
+    if progress["stage"] > stages:
+        return f"its progress is at stage {progress['stage'] + 1}, but the run has {stages}"
+    if not _fits(progress.get("best"), float):
+        return f"its best top-1 is {_show(progress.get('best'))}, not a number"
+    position = progress.get("position")
+    if position is None:
+        return None
+    hints = typing.get_type_hints(EpochPosition)
+    if not isinstance(position, dict) or not set(position) <= set(hints) or \
+            not all(_fits(v, hints[k]) and (type(v) is not int or v >= 0) for k, v in position.items()):
+        return f"its position inside the epoch is {_show(position)}, not one composer writes"
+    return None

@@ -53,7 +53,7 @@ from composer.errors import DataError, SpecError
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
-from composer.train.card import model_info, write_card
+from composer.train.card import model_info, read_run, write_card
 from composer.train.console import Bars, RunLog
 from composer.data.video import decode_threads
 from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader,
@@ -62,8 +62,8 @@ from composer.train.optim import make_optimizer, make_schedule
 from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
-from composer.train.resume import RECORD_VERSION, composer_version, read_record
-from composer.train.state import load_state, save_state
+from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
+from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
 TINY_SIZE = 64
@@ -154,6 +154,13 @@ def _stages(spec) -> list[tuple[str, Any]]:
     return list(spec.stages.items()) if spec.stages else [("train", None)]
 
 
+def _check_progress(folder: Path, stages: int) -> None:
+    """The latest checkpoint verifies and records a progress a run of `stages` stages can continue from."""
+    problem = progress_problem(saved_progress(folder), stages)
+    if problem:
+        raise DataError(f"{latest_checkpoint(folder)}: {problem}; it cannot be resumed")
+
+
 
 
 def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int) -> bool | Recompute:
@@ -196,11 +203,15 @@ class Run:
         if resume is not None and latest_checkpoint(resume / "checkpoints") is None:
             raise DataError(f"{resume} has no checkpoint yet: it stopped before its first save, so there is "
                             "nothing to resume; start the run again")
+        if resume is not None:
+            read_run(resume)  # every record the run reads back is readable, before any work
         sets = list(options.sets)
         if options.tiny and not any(s.startswith("inputs.video.size=") for s in sets):
             sets.append(f"inputs.video.size={TINY_SIZE}")
         self.spec = load_spec(resume / "spec.yaml" if resume else spec_path, sets if not resume else (),
                               options.unsets if not resume else ())
+        if resume is not None:
+            _check_progress(resume / "checkpoints", len(_stages(self.spec)))
         train = self.spec.train
         self.trackers = parse_trackers(options.log_with)
         state = start_processes(options.device)
@@ -437,12 +448,12 @@ class Run:
         if not path.exists():
             return
         order = {name: index for index, (name, _) in enumerate(_stages(self.spec))}
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         saved = (progress["stage"], progress["epoch"])  # a finished stage s is saved as (s + 1, 0)
-        kept = [line for line, r in zip(lines, map(json.loads, lines)) if (order[r["stage"]], r["epoch"]) <= saved]
+        kept = [line for line in lines if (_epoch_of(line, order) or (math.inf, 0)) <= saved]
         if len(kept) < len(lines):
             self.log.print(f"{len(lines) - len(kept)} epoch record(s) in metrics.jsonl came after the checkpoint "
-                           "resumed from; they are dropped and those epochs trained again")
+                           "resumed from (or were not records); they are dropped and those epochs trained again")
             write_text(path, "".join(line + "\n" for line in kept))
 
     def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler) -> tuple[dict[str, Any], int]:
@@ -576,6 +587,18 @@ class Run:
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         self.log.close()
+
+
+def _epoch_of(line: str, order: dict[str, int]) -> tuple[int, int] | None:
+    """(stage index, epoch) of a metrics.jsonl line; None for a line that is not an epoch record (cut short
+    by a crash, or damaged), which is dropped with the records after the checkpoint."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("stage") not in order or type(record.get("epoch")) is not int:
+        return None
+    return order[record["stage"]], record["epoch"]
 
 
 def _global_step(progress: dict[str, Any]) -> int:

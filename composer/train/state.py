@@ -14,6 +14,7 @@ reason and the previous checkpoint that verifies (never used without being asked
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,10 @@ import numpy as np
 import torch
 from safetensors.torch import load, save
 
-from composer.build.checkpoint import fingerprint, non_finite, read_trainable, trainable_bytes
-from composer.build.checkpoint_dir import (WEIGHTS, latest_checkpoint, publish, refuse_with_offer,
-                                           verify_checkpoint)
+from composer.build.checkpoint import copy_into, fingerprint, non_finite, read_trainable, trainable_bytes
+from composer.build.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, latest_checkpoint, publish,
+                                           refuse_with_offer, verify_checkpoint)
 from composer.errors import DataError, SpecError
-
-STATE_TENSORS = "state.safetensors"
-STATE_JSON = "state.json"
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -100,16 +98,32 @@ def _checkpoint(folder: Path, checkpoint: Path | None) -> tuple[Path, dict[str, 
         raise refuse_with_offer(folder, path, e) from None
 
 
+def _record(path: Path) -> dict[str, Any]:
+    """state.json of a verified checkpoint, checked to be an object with a progress dict and generator states."""
+    try:
+        record = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        raise DataError(f"{path / STATE_JSON} is not readable JSON") from None
+    if not (isinstance(record, dict) and isinstance(record.get("progress"), dict) and isinstance(record.get("rng"), dict)):
+        raise DataError(f"{path / STATE_JSON} is not a state composer wrote (no progress or generator states)")
+    return record
+
+
 def saved_progress(folder: Path, checkpoint: Path | None = None) -> dict[str, Any]:
     """The progress dict stored in the latest (or the given) checkpoint, after verifying it."""
     path, _ = _checkpoint(folder, checkpoint)
-    return json.loads((path / STATE_JSON).read_text(encoding="utf-8"))["progress"]
+    try:
+        return _record(path)["progress"]
+    except DataError as e:
+        raise refuse_with_offer(folder, path, e) from None
 
 
 def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: Path | None = None) -> dict[str, Any]:
     """Verify the latest checkpoint in `folder` (or `checkpoint`), then restore the weights and the
     generators, and the optimiser and scheduler when given (not at the start of a new stage, whose
-    optimiser is new); return the saved progress."""
+    optimiser is new); return the saved progress. The weights must be exactly the model's trainable
+    tensors (names, shapes, dtypes), the optimiser's and the schedule's state laid out as this run's own; a
+    state that does not restore is refused with a DataError."""
     path, manifest = _checkpoint(folder, checkpoint)
     if optimizer is not None and not manifest.get("resumable"):
         raise DataError(f"{path} holds weights only (no optimiser state: the run trained with --fsdp); it "
@@ -120,37 +134,72 @@ def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: 
         bad = non_finite({k: v for k, v in state_tensors.items() if k.startswith("optimizer.")})
         if bad:
             raise DataError(f"{path / STATE_TENSORS} holds NaN or infinite optimiser state in {', '.join(bad[:5])}")
+        record = _record(path)
     except DataError as e:
         raise refuse_with_offer(folder, path, e) from None
+    except Exception as e:  # safetensors' own errors: a state file that is not one
+        raise refuse_with_offer(folder, path, DataError(f"{path / STATE_TENSORS} cannot be read ({type(e).__name__})")) \
+            from None
     if header["fingerprint"] != fingerprint(model):
         raise SpecError(f"{path} was saved from a different model; refusing to resume from it",
                         hint="the run's spec or options changed since the checkpoint was written")
-    params = model.trainable_state()
-    with torch.no_grad():
-        for name, value in weights.items():
-            params[name].copy_(value.to(params[name].device, params[name].dtype))
-    record = json.loads((path / STATE_JSON).read_text(encoding="utf-8"))
+    copy_into(model, weights, path / WEIGHTS)
     if optimizer is not None:
-        optimizer.load_state_dict(_optimizer_state(record["optimizer"], state_tensors, optimizer.param_groups))
+        optimizer.load_state_dict(_optimizer_state(record.get("optimizer"), state_tensors, optimizer, path))
     if scheduler is not None:
+        if not _same_layout(record.get("scheduler"), scheduler.state_dict()):
+            raise DataError(f"{path / STATE_JSON} holds a schedule state that is not this run's")
         scheduler.load_state_dict(record["scheduler"])
-    _restore_rng(record["rng"], state_tensors)
+    try:
+        _restore_rng(record["rng"], state_tensors)
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, RuntimeError) as e:  # what setstate raises
+        raise DataError(f"{path / STATE_JSON} holds generator states that do not restore ({type(e).__name__}: "
+                        f"{str(e)[:100]})") from None
     return record["progress"]
 
 
-def _optimizer_state(structure: dict[str, Any], tensors: dict[str, torch.Tensor],
-                     current: list[dict[str, Any]]) -> dict[str, Any]:
+def _same_layout(saved: Any, current: Any) -> bool:
+    """Whether a state read back from JSON has the layout of the live one: the same keys, list lengths and
+    kinds of value (a JSON list for a tuple; any finite number for a float)."""
+    if isinstance(current, dict):
+        return isinstance(saved, dict) and saved.keys() == current.keys() and \
+            all(_same_layout(saved[k], v) for k, v in current.items())
+    if isinstance(current, (list, tuple)):
+        return isinstance(saved, list) and len(saved) == len(current) and \
+            all(_same_layout(a, b) for a, b in zip(saved, current))
+    if isinstance(current, bool) or current is None or isinstance(current, str):
+        return type(saved) is type(current)
+    if isinstance(current, int):
+        return type(saved) is int
+    if isinstance(current, float):
+        return type(saved) in (int, float) and math.isfinite(saved)
+    return True  # a callable the schedule holds (saved as null, not restored)
+
+
+def _optimizer_state(structure: Any, tensors: dict[str, torch.Tensor], optimizer, path: Path) -> dict[str, Any]:
     """The optimiser's state_dict back from tensors and JSON (whose lists become tuples again where the
-    optimiser holds tuples, e.g. AdamW's betas)."""
+    optimiser holds tuples, e.g. AdamW's betas), checked against the live optimiser: the same parameter
+    groups, and per-parameter state tensors of their parameter's shape."""
+    current = optimizer.state_dict()["param_groups"]
+    if not (isinstance(structure, dict) and _same_layout(structure.get("param_groups"), current)
+            and isinstance(structure.get("scalars"), dict)):
+        raise DataError(f"{path / STATE_JSON} holds an optimiser state that is not this run's (its parameter groups "
+                        "differ)")
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     groups = [{k: tuple(v) if isinstance(v, list) and isinstance(now.get(k), tuple) else v for k, v in saved.items()}
               for saved, now in zip(structure["param_groups"], current)]
     state: dict[str, Any] = {"state": {}, "param_groups": groups}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state["state"].setdefault(int(index), {})[name] = value
-    for key, value in structure["scalars"].items():
-        index, name = key.split(".", 1)
+    entries = [(key.removeprefix("optimizer."), value) for key, value in tensors.items() if key.startswith("optimizer.")]
+    entries += list(structure["scalars"].items())
+    for key, value in entries:
+        index, _, name = key.partition(".")
+        if not (index.isdigit() and int(index) < len(params) and name):
+            raise DataError(f"{path}: the optimiser state {key!r} names no parameter of this run")
+        if torch.is_tensor(value) and value.dim() and value.shape != params[int(index)].shape:
+            raise DataError(f"{path}: the optimiser state {key!r} has shape {list(value.shape)}, its parameter "
+                            f"{list(params[int(index)].shape)}")
+        if not torch.is_tensor(value) and not (type(value) in (int, float) and math.isfinite(value)):
+            raise DataError(f"{path}: the optimiser state {key!r} is not a number")
         state["state"].setdefault(int(index), {})[name] = value
     return state
 

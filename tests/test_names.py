@@ -1,0 +1,51 @@
+"""A spec's name becomes a path (runs/<name>-<time>), so it must be one plain path component; files a command
+writes into a folder that is missing or unwritable are one-line refusals."""
+
+import pytest
+from click.testing import CliRunner
+
+from composer.cli import main
+from composer.errors import SpecError
+from composer.spec.load import load_spec
+
+SPEC = "specs/baselines/clip-adapter.yaml"
+
+
+@pytest.mark.parametrize("name", ["../up", "../../../tmp/escaped", "/abs", "..", ".", "a/b", "a\\b", ".hidden",
+                                  "-rf", "a b", "x" * 101])
+def test_a_name_that_is_not_one_path_component_is_refused_where_it_is_written(name):
+    with pytest.raises(SpecError) as e:
+        load_spec(SPEC, sets=[f"name={name}"])
+    problem = e.value.problems[0]
+    assert problem.message == f"name: {name!r} cannot name a run folder"
+    assert problem.loc is not None and problem.loc.file == "<--set #1>" and "run folder" in problem.hint
+
+
+@pytest.mark.parametrize("name", ["msta-few-shot", "clip_adapter.v2", "a+b", "_x", "7up"])
+def test_ordinary_names_are_kept(name):
+    assert load_spec(SPEC, sets=[f"name={name}"]).name == name
+
+
+def test_a_spec_without_a_name_is_named_after_its_file_made_safe(tmp_path):
+    text = "".join(line for line in open(SPEC).read().splitlines(keepends=True) if not line.startswith("name:"))
+    for file, expected in (("my spec (v2).yaml", "my-spec-v2-"), ("...yaml", "spec"), ("ok.yaml", "ok")):
+        (tmp_path / file).write_text(text)
+        assert load_spec(tmp_path / file).name == expected
+
+
+def test_composer_run_refuses_an_escaping_name_before_writing_anything(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    result = CliRunner().invoke(main, ["run", SPEC, "--set", "name=../../escaped", "--dataset", "demo", "--data-root",
+                                       str(tmp_path / "no-data"), "--size", "tiny", "--out", str(box / "runs")])
+    assert result.exit_code == 2 and "cannot name a run folder" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box"] and not any(box.iterdir())
+
+
+@pytest.mark.parametrize("args", [["graph", SPEC, "--format", "json"], ["fmt", SPEC, "--to", "text"],
+                                  ["report", "msta"]])
+def test_an_output_file_in_a_missing_folder_is_one_line(tmp_path, args):
+    result = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "missing" / "out.txt")])
+    assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
+    assert result.output.strip() == f"error: cannot read or write {tmp_path / 'missing' / 'out.txt'}: No such file or " \
+                                    "directory"

@@ -149,3 +149,22 @@ def test_temporal_transformer_starts_as_the_temporal_mean():
     module = TemporalTransformer(8, 32, TemporalTransformerParams(layers=2, heads=4)).eval()
     frames = torch.randn(3, 8, 32)
     assert torch.allclose(module(frames), frames.mean(1), atol=1e-6)
+
+
+def test_tds_side_network_reads_the_tapped_towers_declared_prefix(monkeypatch):
+    """A DINOv2 with 4 registers has 5 prefix tokens before its patch grid: the side network takes the class
+    token and the patches by the tower's declaration instead of refusing the taps (it assumed 1 + grid)."""
+    import timm
+
+    import composer.backbones.dinov2 as dinov2
+
+    create = timm.create_model
+    monkeypatch.setattr(dinov2.timm, "create_model", lambda *a, **k: create(*a, reg_tokens=4, **k))
+    spec = load_spec("tds-clip", ["backbones.clip={family: dinov2, size: ViT-S/14}", "components.side.params.patch=14",
+                                  "components.side.params.dim=64", "inputs.video.size=56", "inputs.video.frames=2"])
+    model = tiny_model(spec, classes=3)
+    taps = model.graph.types["layers"]
+    assert taps.prefix == 5 and taps.shape[3] == 5 + 4 * 4
+    out = model(tiny_batch(model, clips=2, classes=3))
+    out["loss"].backward()
+    assert out["logits"].shape == (2, 3) and model.components["side"].position.grad is not None

@@ -160,5 +160,5 @@ class Tower:
 
     def tap_type(self, in_type: TType, layers: int, tokens: int | str, width: int) -> TType:
         if self.layout == "frames":
-            return TType((in_type.shape[0], in_type.shape[1], layers, tokens, width))
-        return TType((in_type.shape[0], layers, tokens, width))
+            return TType((in_type.shape[0], in_type.shape[1], layers, tokens, width), prefix=self.prefix)
+        return TType((in_type.shape[0], layers, tokens, width), prefix=self.prefix)

@@ -470,7 +470,7 @@ class Run:
 
         def on_save(at: EpochPosition) -> None:
             mid = dict(progress, stage=plan.index, epoch=epoch, position=asdict(at))
-            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch,
+            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch + 1,
                                                                    batch=at.batches, step=_global_step(mid)))
 
         try:

@@ -228,19 +228,22 @@ class _FusedAttention(TorchFunctionMode):
         return out
 
 
-def _step_loss(model, clips: int) -> torch.Tensor:
-    """The training step's forward on the meta device: every node the loss needs, then the weighted sum."""
+def _step_loss(model, clips: int, losses: dict[str, float] | None = None) -> torch.Tensor:
+    """The training step's forward on the meta device: every node the loss needs, then the weighted sum
+    (`losses`: a stage's loss weights; default the spec's)."""
+    losses = model.spec.losses if losses is None else losses
     values: dict[str, Any] = meta_batch(model, clips)
-    for node in model.needed(["loss"]):
+    for node in model.needed([n for n, w in losses.items() if w]):
         if node.startswith("c:") and model.graph.types[node[2:]].dtype == "str":
             values[node[2:]] = placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
             continue
         values.update(model.run_node(node, values))
-    terms = [w * values[n] for n, w in model.spec.losses.items() if w]
+    terms = [w * values[n] for n, w in losses.items() if w]
     return torch.stack(terms).sum() if terms else None
 
 
-def measure_activations(model, clips: int, precision: str = "fp32") -> Activations:
+def measure_activations(model, clips: int, precision: str = "fp32",
+                        losses: dict[str, float] | None = None) -> Activations:
     """Bytes a training step of `clips` clips keeps for backward, and its transient (the larger of the
     forward's and the backward's); `model` is built on the meta device."""
     params = {p.untyped_storage()._cdata for p in model.parameters()}
@@ -268,7 +271,7 @@ def measure_activations(model, clips: int, precision: str = "fp32") -> Activatio
     recompute_module._observers.append(observe)
     try:
         with outer.saving(), meta_autocast(precision), live, _FusedAttention(live):
-            _step_loss(model, clips)
+            _step_loss(model, clips, losses)
     finally:
         recompute_module._observers.remove(observe)
         model.train(was_training)
@@ -346,17 +349,18 @@ def bill_lines(bill: dict[str, Any]) -> list[str]:
 class MemoryModel:
     """Bills of one meta-device model at any batch size, measured once per batch size."""
 
-    def __init__(self, model, precision: str = "fp32") -> None:
+    def __init__(self, model, precision: str = "fp32", losses: dict[str, float] | None = None) -> None:
+        """`losses`: the loss weights of the step to bill (a stage's); default the spec's."""
         if precision not in ("fp32", *HALF):
             raise ValueError(f"precision must be fp32, bf16 or fp16, not {precision}")
-        self.model, self.precision = model, precision
+        self.model, self.precision, self.losses = model, precision, losses
         self.weights_by_dtype = _distinct_bytes([*model.parameters(), *model.buffers()])
         self.trainable = sum(p.nbytes for p in model.parameters() if p.requires_grad)
         self._measured: dict[int, Activations] = {}
 
     def activations(self, clips: int) -> Activations:
         if clips not in self._measured:
-            self._measured[clips] = measure_activations(self.model, clips, self.precision)
+            self._measured[clips] = measure_activations(self.model, clips, self.precision, self.losses)
         return self._measured[clips]
 
     def bill(self, batch_size: int) -> MemoryBill:

@@ -156,10 +156,13 @@ def _stages(spec) -> list[tuple[str, Any]]:
 
 
 
-def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int) -> bool | Recompute:
+def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int,
+                  stage: tuple[str, Any] | None = None) -> bool | Recompute:
     """The plan's recomputation: --recompute all/none as given; auto chooses, on the meta device, the
     fewest frozen blocks to recompute so that a step of the per-process batch fits the device's budget
-    (all of them when no budget is known). Records from before `auto` hold True/False."""
+    (all of them when no budget is known). `stage` (name, Stage): plan that stage's step (what it trains, its losses);
+    every stage needs its own plan, since a later one may train lower in a tower or through other losses.
+    Records from before `auto` hold True/False."""
     setting = {True: "all", False: "none"}.get(options.recompute, options.recompute)
     if setting != "auto" or not options.plan:
         return setting != "none"
@@ -169,10 +172,15 @@ def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, cl
     meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes,
                                            weights=options.weights))
     precision = precision if precision in ("bf16", "fp16") else "fp32"
-    choice = choose_recompute(meta, precision, batch_size, *known)
+    losses = dict(stage[1].losses) if stage and stage[1] else None
+    if stage and stage[1]:
+        meta.set_trainable(set(stage[1].trains))
+    choice = choose_recompute(meta, precision, batch_size, *known, losses=losses)
     if not choice.fits:
-        bill = "\n".join(f"  {line}" for line in bill_lines(MemoryModel(meta, precision).bill(batch_size).as_json()))
-        raise DataError(f"a training step of {batch_size} clips per process needs {format_bytes(choice.peak)} even "
+        bill = "\n".join(f"  {line}" for line in
+                         bill_lines(MemoryModel(meta, precision, losses).bill(batch_size).as_json()))
+        step = f"a training step of stage {stage[0]}" if stage and stage[1] else "a training step"
+        raise DataError(f"{step} ({batch_size} clips per process) needs {format_bytes(choice.peak)} even "
                         f"recomputing every frozen block it can, but {known[1]} leaves {format_bytes(known[0])}; give "
                         f"a smaller --batch-size (composer build SPEC --batch-size N shows the largest that fits). "
                         f"The bill:\n{bill}")
@@ -226,8 +234,10 @@ class Run:
             if options.eval_dataset else None
         self.index = index
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
-        recompute = recompute_for(self.spec, options, self.settings.batch_size, precision,
-                                  len(self.task.train.classes))
+        # every stage's plan, before anything runs: a stage that cannot fit stops the run now, not hours in
+        self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, precision,
+                                         len(self.task.train.classes), stage) for stage in _stages(self.spec)]
+        recompute = self.recomputes[0]
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
@@ -392,6 +402,7 @@ class Run:
                      bad: set[str]) -> dict[str, Any]:
         """One stage: its optimiser and schedule, the restored state of a resumed run, then its epochs."""
         self.model.set_trainable(plan.parts)
+        self.model.set_recompute(self.recomputes[plan.index])  # planned for this stage's step
         dataset = self._train_data(bars)
         loader = TrainLoader(dataset, self.settings, self.accelerator, self.seed)
         per_epoch = math.ceil(len(dataset) / self.global_batch)

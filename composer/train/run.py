@@ -288,7 +288,8 @@ class Run:
         return Path(folder[0])
 
     # -- files
-    def _record_start(self) -> None:
+    def _record_start(self, resumed_step: int = 0) -> None:
+        """run.json and spec.yaml of a new run; the trackers (told the step a resumed run continues after)."""
         if self.main and not self.resume:
             data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
@@ -308,7 +309,7 @@ class Run:
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
-                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
+                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri, resumed_step)
 
     def _write_card(self) -> None:
         """README.md, the run's model card, as the directory stands now (main process only)."""
@@ -364,8 +365,8 @@ class Run:
     # -- training
     def fit(self) -> dict[str, Any]:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
-        self._record_start()
         saved = self._load_progress() if self.resume else None
+        self._record_start(_global_step(saved) if saved else 0)
         self._write_card()
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()

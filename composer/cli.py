@@ -873,6 +873,9 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
             if as_json:
                 click.echo(json.dumps(r.to_json(), ensure_ascii=False))
     bad = [r for r in results if r.error is not None]
+    ties = predictor.ties()
+    if ties:
+        err.print(f"warning: {ties}", highlight=False, soft_wrap=True)
     if not as_json:
         table = Table(Column("video", overflow="fold"), "class", Column("probability", justify="right"), title=f"top {predictor.top_k} of {len(predictor.classes)} "
                       f"classes, {predictor.clip.clips} clip(s) x {predictor.clip.crops} crop(s)",

@@ -8,7 +8,7 @@ can act on ("expected [B, T, D], got [B, D]: the input has no time axis").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Dim = int | str
 
@@ -21,6 +21,9 @@ class ShapeError(Exception):
 class TType:
     shape: tuple[Dim, ...]
     dtype: str = "float"  # "float", "long" (labels) or "str" (texts)
+    # tokens before the patch tokens on the token axis, as the tower that made the tensor declares them
+    # (class token, registers): taps carry it so a reader splits tokens by declaration, not by assumption
+    prefix: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         inner = ", ".join(str(d) for d in self.shape)

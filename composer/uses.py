@@ -18,9 +18,11 @@ This module imports torch and peft only when a use installs something, so the fr
 
 from __future__ import annotations
 
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
     from torch import nn
@@ -121,6 +123,26 @@ def _activate_peft(backbone: "nn.Module") -> None:
             names = list(dict.fromkeys(a for attr in module.adapter_layer_names for a in getattr(module, attr)))
             if names:
                 module.set_adapter(names)
+
+
+@contextmanager
+def weight_deltas_off(backbone: "nn.Module") -> Iterator[None]:
+    """Run `backbone` with the weights it had before any weight delta: every peft layer inside passes its input
+    through its base layer alone (a `.pretrained` tower run, which must be the frozen model, adapters and
+    deltas alike). peft's own switch is flipped directly: `enable_adapters` would also reset which adapter
+    parameters require gradients, undoing a stage's freezing."""
+    tuners = sys.modules.get("peft.tuners.tuners_utils")  # never imported: no weight delta was injected
+    layers = [] if tuners is None else [m for m in backbone.modules()
+                                        if isinstance(m, tuners.BaseTunerLayer) and not m.disable_adapters]
+    if any(layer.merged for layer in layers):  # peft would unmerge them in place to switch them off
+        raise RuntimeError("a pretrained tower run cannot switch off weight deltas merged into the weights")
+    for layer in layers:
+        layer._disable_adapters = True
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer._disable_adapters = False
 
 
 USES: dict[str, Use] = {u.name: u for u in (

@@ -125,3 +125,43 @@ def test_run_chooses_with_the_device_budget_and_refuses_a_step_that_cannot_fit(p
     monkeypatch.setattr(run, "default_budget", lambda: (peaks[1] - 1, "a small GPU"))
     with pytest.raises(DataError, match="even recomputing every frozen block"):
         recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
+
+
+def test_each_stage_is_planned_for_its_own_step(monkeypatch, tmp_path):
+    """A run planned once kept that plan in every stage. Here the spec's own losses are none (each stage names
+    its own, as FTP's do), so the single plan priced no training step and recomputed nothing; the second stage,
+    training an adapter in block 1, then stored every block above it, over the budget. Each stage now gets
+    the plan of its own step, chosen before anything runs."""
+    from composer.graph.plan import NONE
+    from composer.train import run
+    from composer.train.run import RunOptions, _stages, recompute_for
+
+    child = tmp_path / "staged.yaml"
+    child.write_text("extends: clip-adapter\nname: staged\nlosses: !delete\ncomponents:\n  adapter: !delete\n"
+                     "  late: {kind: bottleneck_adapter, site: 'clip.visual.blocks[12].mlp', use: parallel}\n"
+                     "  early: {kind: bottleneck_adapter, site: 'clip.visual.blocks[1].mlp', use: parallel}\n"
+                     "stages:\n  first: {trains: [late], losses: {ce_loss: 1.0}}\n"
+                     "  second: {trains: [early], losses: {ce_loss: 1.0}}\n")
+    spec = load_spec(str(child), sets=SETS)
+    second = dict(spec.stages["second"].losses)
+
+    def peak(choice) -> int:
+        meta = compile_spec(spec, BuildOptions(device="meta", tiny=True, num_classes=CLASSES))
+        meta.set_trainable({"early"})
+        meta.set_recompute(choice)
+        return MemoryModel(meta, "fp32", second).bill(BATCH).peak
+
+    stored, recomputed = peak(NONE), peak(True)
+    assert recomputed < stored
+    budget = (stored + recomputed) // 2
+    monkeypatch.setattr(run, "default_budget", lambda: (budget, "a small GPU"))
+    once = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
+    assert peak(once) > budget  # the old single plan: over the budget in the second stage
+    choices = [recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES, stage)
+               for stage in _stages(spec)]
+    assert peak(choices[1]) <= budget and any(choices[1].blocks.values())
+    monkeypatch.setattr(run, "default_budget", lambda: (recomputed - 1, "a smaller GPU"))
+    from composer.errors import DataError
+
+    with pytest.raises(DataError, match="a training step of stage second"):
+        recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES, ("second", spec.stages["second"]))

@@ -120,6 +120,34 @@ def test_the_checkpoint_hashes_are_the_files(finished):
                       str(latest.relative_to(run_dir)): file_sha256(latest)}
 
 
+def test_the_card_says_which_weights_each_number_belongs_to(finished):
+    """The results score the final weights; best.safetensors is another epoch's pick, so the card says which is
+    which (it led with best.safetensors, whose evaluation gives other numbers)."""
+    run_dir, _ = finished
+    card = (run_dir / "README.md").read_text(encoding="utf-8")
+    results = card.split("## Results")[1].split("\n## ")[0]
+    latest = (latest_checkpoint(run_dir / "checkpoints") / "weights.safetensors").relative_to(run_dir)
+    assert f"These results score the final weights, `{latest}` (stage train, epoch 1, step 1)" in results
+    assert "not the scores of `checkpoints/best.safetensors`" in results
+    saved = re.findall(r"^- `([^`]+)` \((.*?)\): SHA-256", card.split("## Checkpoints")[1], re.M)
+    assert [path for path, _ in saved] == [str(latest), "checkpoints/best.safetensors"]
+    assert "the final weights the results score" in saved[0][1]
+    assert "not the weights the results score" in saved[1][1]
+
+
+def test_epochs_count_from_one_in_every_message(finished):
+    """metrics.jsonl, the card and checkpoint messages name the one epoch of the run alike (the card said
+    `stage 1, epoch 0` for it: the machine's count of finished stages and epochs)."""
+    from composer.build.checkpoint_dir import describe
+
+    run_dir, written = finished
+    [record] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert (record["stage"], record["epoch"]) == ("train", 1)
+    assert "(stage train, epoch 1, step 1)" in written[1]  # the card after the epoch, before the test
+    latest = latest_checkpoint(run_dir / "checkpoints")
+    assert describe(latest) == f"{latest} (epoch 1, step 1)"
+
+
 def test_while_training_the_card_says_there_are_no_results_yet(finished):
     run_dir, written = finished
     assert len(written) == 3  # at the start, after the epoch, at the end

@@ -149,3 +149,53 @@ def test_temporal_transformer_starts_as_the_temporal_mean():
     module = TemporalTransformer(8, 32, TemporalTransformerParams(layers=2, heads=4)).eval()
     frames = torch.randn(3, 8, 32)
     assert torch.allclose(module(frames), frames.mean(1), atol=1e-6)
+
+
+def test_tds_side_network_reads_the_tapped_towers_declared_prefix(monkeypatch):
+    """A DINOv2 with 4 registers has 5 prefix tokens before its patch grid: the side network takes the class
+    token and the patches by the tower's declaration instead of refusing the taps (it assumed 1 + grid)."""
+    import timm
+
+    import composer.backbones.dinov2 as dinov2
+
+    create = timm.create_model
+    monkeypatch.setattr(dinov2.timm, "create_model", lambda *a, **k: create(*a, reg_tokens=4, **k))
+    spec = load_spec("tds-clip", ["backbones.clip={family: dinov2, size: ViT-S/14}", "components.side.params.patch=14",
+                                  "components.side.params.dim=64", "inputs.video.size=56", "inputs.video.frames=2"])
+    model = tiny_model(spec, classes=3)
+    taps = model.graph.types["layers"]
+    assert taps.prefix == 5 and taps.shape[3] == 5 + 4 * 4
+    out = model(tiny_batch(model, clips=2, classes=3))
+    out["loss"].backward()
+    assert out["logits"].shape == (2, 3) and model.components["side"].position.grad is not None
+
+
+def test_a_pretrained_tower_run_switches_off_weight_deltas_too(tmp_path):
+    """MSTA's consistency loss compares against `viclip.text.pretrained`: with a LoRA on the same text tower, the
+    pretrained run must be the frozen model, not the LoRA-adapted one (before, only hooks were switched off)."""
+    import json
+
+    from composer.spec.shipped import shipped
+
+    names = [f"class {i}" for i in range(3)]
+    path = tmp_path / "descriptions.json"
+    path.write_text(json.dumps({n: {"spatial": [f"{n} a", f"{n} b"], "temporal": [f"{n} c", f"{n} d"]} for n in names}))
+    spec = load_spec(shipped()["msta"], ["inputs.video.size=64", "inputs.video.frames=2",
+                                         "components.lora={kind: lora, site: 'viclip.text.blocks[*].attn.qkv', "
+                                         "use: weight_delta, params: {r: 4}}"])
+    model = tiny_model(spec, classes=3)
+    model.use_dataset_files({"descriptions": path})
+    batch = tiny_batch(model, clips=2, classes=3)
+    batch["class_names"] = names
+    model.train(False)
+    with torch.no_grad():
+        before = model(batch, outputs=["spatial_each", "class_emb"])
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_()  # LoRA starts as no change: make it one
+        model.clear_cache()
+        after = model(batch, outputs=["spatial_each", "class_emb"])
+    assert not torch.allclose(before["class_emb"], after["class_emb"])  # the adapted tower changed
+    assert torch.equal(before["spatial_each"], after["spatial_each"])  # the pretrained one did not
+    lora = [m for m in model.modules() if hasattr(m, "disable_adapters") and hasattr(m, "lora_A")]
+    assert lora and not any(m.disable_adapters for m in lora)  # switched back on after the pretrained run

@@ -39,10 +39,11 @@ def test_json_shows_the_rank_and_layer_change_with_both_files(msta_few_shot):
     dim = changes["components.msta.params.dim"]
     assert (dim["change"], dim["old"], dim["new"]) == ("changed", 256, 128)
     assert dim["old_at"].endswith("papers/msta.yaml:16:19") and dim["new_at"].endswith("msta-few-shot.yaml:8:19")
-    site = changes["components.msta.site"]
-    assert site["old"] == ["viclip.visual.blocks[1-12].block", "viclip.text.blocks[1-12].block"]
-    assert site["new"] == ["viclip.visual.blocks[8-12].block", "viclip.text.blocks[8-12].block"]
-    assert site["new_at"].endswith("msta-few-shot.yaml:7:11")
+    assert "components.msta.site" not in changes  # per element, not the whole list
+    visual, text = changes["components.msta.site[0]"], changes["components.msta.site[1]"]
+    assert (visual["old"], visual["new"]) == ("viclip.visual.blocks[1-12].block", "viclip.visual.blocks[8-12].block")
+    assert (text["old"], text["new"]) == ("viclip.text.blocks[1-12].block", "viclip.text.blocks[8-12].block")
+    assert visual["new_at"].endswith("msta-few-shot.yaml:7:13") and text["new_at"].endswith("msta-few-shot.yaml:7:49")
     assert changes["train.epochs"]["new"] == 50
     reported = changes["reported"]  # deleted by the child: located at its `!delete`
     assert reported["change"] == "removed" and reported["new_at"].endswith("msta-few-shot.yaml:10:11")
@@ -71,8 +72,8 @@ def test_text_output_shows_changes_locations_and_signed_deltas(msta_few_shot):
     out = result.output
     row = next(line for line in out.splitlines() if "components.msta.params.dim" in line)
     assert "256" in row and "128" in row and "msta.yaml:16:19" in row and "msta-few-shot.yaml:8:19" in row
-    row = next(line for line in out.splitlines() if "components.msta.site" in line)
-    assert "blocks[1-12]" in row and "blocks[8-12]" in row
+    row = next(line for line in out.splitlines() if "components.msta.site[0]" in line)
+    assert "visual.blocks[1-12]" in row and "visual.blocks[8-12]" in row
     delta = msta_few_shot["b"]["trainable_params"] - msta_few_shot["a"]["trainable_params"]
     row = next(line for line in out.splitlines() if "trainable parameters" in line)
     assert "8,712,192" in row and f"{delta:+,}" in row
@@ -181,3 +182,33 @@ def test_memory_bills_are_the_builds_at_one_budget():
     render(info, Console(file=out, width=200))
     row = next(line for line in out.getvalue().splitlines() if "peak memory (batch 2, " in line)
     assert row.rstrip().endswith(f"+{format_bytes(memory['peak']['delta'])}")
+
+
+def test_a_boolean_is_not_the_number_one_nor_an_int_a_float(tmp_path):
+    """Python says True == 1 == 1.0; a kind's params receive what was written, so each is a change."""
+    base = write(tmp_path, "base.yaml", "extends: clip-adapter\nname: base\n"
+                 "components: {adapter: {params: {dim: 64, flag: true, ratio: 1}}}\n")
+    other = write(tmp_path, "other.yaml", "extends: clip-adapter\nname: base\n"
+                  "components: {adapter: {params: {dim: 64, flag: 1, ratio: 1.0}}}\n")
+    changes = {c.dotted: c for c in diff_specs(load_spec(base), load_spec(other))}
+    assert set(changes) == {"components.adapter.params.flag", "components.adapter.params.ratio"}
+    flag, ratio = changes["components.adapter.params.flag"], changes["components.adapter.params.ratio"]
+    assert flag.old is True and flag.new == 1 and not isinstance(flag.new, bool)
+    assert isinstance(ratio.old, int) and isinstance(ratio.new, float)
+    assert diff_specs(load_spec(base), load_spec(base)) == []
+
+
+def test_lists_are_compared_element_by_element(tmp_path):
+    """One changed, one added element: two rows at their positions, each located at its own element."""
+    child = write(tmp_path, "child.yaml", "extends: msta\ncomponents:\n  msta:\n    site:\n"
+                  "      - viclip.visual.blocks[1-12].block\n      - viclip.text.blocks[2-12].block\n"
+                  "      - viclip.text.blocks[1].block\n")
+    changes = diff_specs(load_spec("msta"), load_spec(child))
+    assert [(c.dotted, c.change, c.old, c.new) for c in changes] == [
+        ("components.msta.site[1]", "changed", "viclip.text.blocks[1-12].block", "viclip.text.blocks[2-12].block"),
+        ("components.msta.site[2]", "added", None, "viclip.text.blocks[1].block")]
+    assert (changes[0].new_at.line, changes[1].new_at.line) == (6, 7)
+    result = run("diff", "msta", str(child), "--size", "tiny", "--no-flops", "--json")
+    assert result.exit_code == 0, result.output
+    assert [c["path"] for c in json.loads(result.output)["changes"]] == ["components.msta.site[1]",
+                                                                       "components.msta.site[2]"]

@@ -134,6 +134,19 @@ def test_refusals(tmp_path):
         require(replace(FORMATS["onnx"], packages=("no_such_package_here",)))
 
 
+def test_a_per_clip_pretrained_run_of_a_tower_with_weight_deltas_is_refused(tmp_path):
+    """Merged LoRA weights cannot be switched off again for a `.pretrained` run on every clip."""
+    spec = tmp_path / "reference.yaml"
+    spec.write_text("extends: clip-lora\nname: reference\nflow:\n  reference: {call: clip.visual.pretrained, "
+                    "in: [video]}\n  ref_emb: {call: pool, in: [reference]}\n  ref_logits: {call: head, in: "
+                    "[ref_emb, class_emb]}\npredict: ref_logits\n")
+    ckpt = checkpoint(tmp_path / "ref.safetensors", str(spec))
+    result = export(spec, "--checkpoint", ckpt, "--format", "torchscript", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "tower run clip.visual.pretrained runs on every clip without the weight deltas" in result.output
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
 def test_a_per_clip_part_reading_text_is_named():
     """The guard behind the refusal: a node run on every clip that reads something other than a tensor."""
     torch.manual_seed(0)

@@ -138,3 +138,22 @@ def test_every_shipped_spec_has_a_bill():
         assert bill.peak >= bill.weights > 0, name
         if any(spec.losses.values()):
             assert bill.activations > 0 and bill.trainable > 0, name
+
+
+def test_a_tower_run_without_gradients_still_holds_its_forward_activations():
+    """msta-text-only runs the visual tower without autograd: it keeps nothing for backward, but its forward
+    holds the clips, a block's input and output at least. The model counted nothing per clip for it, and
+    `composer build msta-text-only --batch-size 8` said about ten million clips fit."""
+    spec = load_spec(shipped()["msta-text-only"], sets=SMALL)
+    model = compile_spec(spec, BuildOptions(device="meta", tiny=True, num_classes=CLASSES))
+    memory = MemoryModel(model)
+    assert model.plan.grad_from["viclip.visual(video)"] is None  # the premise: a no-grad tower run
+    video = model.graph.types["video"]
+    tower = model.graph.tower("viclip", "visual")
+    clip = 4 * 2 * 3 * 64 * 64  # float32 frames of one clip
+    stream = 4 * tower.tokens(video) * tower.width  # one residual stream of one clip
+    assert memory.bill(8).peak - memory.bill(4).peak >= 4 * (clip + 2 * stream)
+    budget = memory.bill(1).static + 64 * 2**20
+    n = memory.max_batch_size(budget)
+    assert 0 < n and n * (clip + 2 * stream) <= 64 * 2**20, n
+    assert memory.bill(n).peak <= budget < memory.bill(n + 1).peak

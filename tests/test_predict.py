@@ -165,3 +165,20 @@ def test_missing_class_names_and_bad_class_lists_are_refused(tmp_path):
     assert both.exit_code == 2 and "not both" in both.stderr
     missing = predict(ZERO_SHOT, PHONE, "--checkpoint", tmp_path / "nope.safetensors", "--classes", "a")
     assert missing.exit_code == 2 and "checkpoint not found" in missing.stderr
+
+
+def test_classes_the_model_cannot_tell_apart_are_warned_about_in_one_line():
+    """Two names that differ only past CLIP's 77-token context embed identically, so every video scores them
+    exactly alike: their order in the table is arbitrary, which predict said nothing about."""
+    stem = " ".join(["word"] * 80)
+    classes = f"{stem} archery,{stem} juggling,cooking"
+    result = predict(ZERO_SHOT, BIKES, PHONE, "--size", "tiny", "--classes", classes, "--json")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert f"'{stem} archery', '{stem} juggling'" in warnings[0] and "cooking" not in warnings[0]
+    for o in lines(result):
+        probs = {c["class"]: c["probability"] for c in o["top_k"]}
+        assert probs[f"{stem} archery"] == probs[f"{stem} juggling"]
+    plain = predict(ZERO_SHOT, BIKES, "--size", "tiny", "--classes", "riding a bike,phoning,cooking", "--json")
+    assert plain.exit_code == 0 and "warning" not in plain.stderr

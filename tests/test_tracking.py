@@ -246,3 +246,21 @@ def test_a_tiny_demo_run_logs_to_tensorboard_and_mlflow(demo_root, tmp_path, cle
         assert [v for _, v in board[tag]] == pytest.approx(expected, rel=1e-6), tag
         assert [v for _, v in store[tag]] == pytest.approx(expected, rel=1e-6), tag
     assert run.data.params["options.dataset"] == "demo" and run.data.params["spec.name"] == job.spec.name
+
+
+def test_a_resumed_run_replaces_the_steps_logged_after_its_checkpoint(tmp_path):
+    """An interrupted run logged steps 4 and 5 after its checkpoint at step 3; resumed from it, it logs them
+    again. TensorBoard holds each step once, the resumed run's (before, steps 4 and 5 were there twice)."""
+    run_dir = tmp_path / "run"
+    first = _accelerator(["tensorboard"], run_dir)
+    start_trackers(first, ["tensorboard"], run_dir, "run-a", CONFIG)
+    for step in range(1, 6):
+        first.log({"train/loss": float(step)}, step=step)
+    first.end_training()
+    resumed = _accelerator(["tensorboard"], run_dir)
+    start_trackers(resumed, ["tensorboard"], run_dir, "run-a", CONFIG, resumed_step=3)
+    for step in range(4, 7):
+        resumed.log({"train/loss": 10.0 + step}, step=step)
+    resumed.end_training()
+    assert read_tensorboard_scalars(run_dir)["train/loss"] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 14.0), (5, 15.0),
+                                                               (6, 16.0)]

@@ -17,6 +17,7 @@ from torch import nn
 from composer.backbones.blocks import BLOCK_POINTS, BlockParts, PointHooks, RunContext, run_block
 from composer.tensor_types import TType
 from composer.recompute import recompute as recomputed
+from composer.uses import weight_deltas_off
 
 
 @dataclass(frozen=True)
@@ -102,13 +103,21 @@ class Tower:
             recompute: frozenset[int] = frozenset()) -> dict[str, torch.Tensor]:
         """Run the tower. Blocks before `grad_from` run without autograd (None: the whole tower);
         blocks in `recompute` keep only their input for the backward pass and run again there
-        (activation checkpointing); `active=False` runs the pretrained tower with nothing attached.
+        (activation checkpointing); `active=False` runs the pretrained tower with nothing attached:
+        no hooks, no weight deltas.
         Texts may come as a list of lists (str[C, N]): they run as one batch and every output gets the
         [C, N] leading shape back."""
         if self.input_dtype == "str" and inp and isinstance(inp[0], (list, tuple)):
             rows, per = len(inp), len(inp[0])
             out = self.run([text for row in inp for text in row], grad_from, active, recompute)
             return {k: v.reshape(rows, per, *v.shape[1:]) for k, v in out.items()}
+        if not active:  # the pretrained tower: no hooks and no weight deltas, so nothing recomputed either (a
+            with weight_deltas_off(self.module):  # backward-pass recomputation would run with the deltas on)
+                return self._run(inp, grad_from, None, frozenset())
+        return self._run(inp, grad_from, self.hooks, recompute)
+
+    def _run(self, inp: Any, grad_from: int | None, hooks: TowerHooks | None,
+             recompute: frozenset[int]) -> dict[str, torch.Tensor]:
         ctx = self.context(inp)
         outer = torch.is_grad_enabled()
 
@@ -116,7 +125,6 @@ class Tower:
             on = outer and grad_from is not None and i >= grad_from
             return contextlib.nullcontext() if on == outer else torch.set_grad_enabled(on)
 
-        hooks = self.hooks if active else None
         with grad(0):
             x, mask = self.embed(inp, ctx, hooks.tower if hooks else PointHooks())
             if hooks:
@@ -160,5 +168,5 @@ class Tower:
 
     def tap_type(self, in_type: TType, layers: int, tokens: int | str, width: int) -> TType:
         if self.layout == "frames":
-            return TType((in_type.shape[0], in_type.shape[1], layers, tokens, width))
-        return TType((in_type.shape[0], layers, tokens, width))
+            return TType((in_type.shape[0], in_type.shape[1], layers, tokens, width), prefix=self.prefix)
+        return TType((in_type.shape[0], layers, tokens, width), prefix=self.prefix)

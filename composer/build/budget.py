@@ -53,14 +53,16 @@ def _describe(model, units: set[Unit], stored: int, peak: int, budget: int, sour
     return tuple(lines)
 
 
-def choose_recompute(model, precision: str, batch_size: int, budget: int, source: str) -> Choice:
-    """The smallest recomputation under which a training step of `batch_size` clips fits `budget` bytes.
+def choose_recompute(model, precision: str, batch_size: int, budget: int, source: str,
+                     losses: dict[str, float] | None = None) -> Choice:
+    """The smallest recomputation under which a training step of `batch_size` clips fits `budget` bytes
+    (`losses`: the step's loss weights, a stage's; default the spec's; what trains is the model's own setting).
     `model` is built on the meta device; it is left planned with the choice. When even recomputing every
     eligible block does not fit, the choice is ALL and `fits` is False (the caller says so)."""
 
     def peak(units: set[Unit]) -> int:
         model.set_recompute(_as_recompute(units))
-        return MemoryModel(model, precision).bill(batch_size).peak
+        return MemoryModel(model, precision, losses).bill(batch_size).peak
 
     model.set_recompute(ALL)
     eligible: list[Unit] = [("block", r, i) for r, blocks in model.plan.recompute.items() for i in sorted(blocks)]

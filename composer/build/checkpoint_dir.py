@@ -94,11 +94,20 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def position(manifest: dict[str, Any], stage: bool = False) -> str:
+    """A checkpoint's place in training, as people count it: `epoch E[, batch B], step S` (with the stage's name
+    first when `stage`)."""
+    batch = manifest.get("batch")
+    short = lambda key: str(manifest.get(key))[:60]  # noqa: E731  (read from a file: kept to one line)
+    return ((f"stage {short('stage')}, " if stage else "") + f"epoch {short('epoch')}"
+            + (f", batch {short('batch')}" if batch else "") + f", step {short('step')}")
+
+
 def describe(path: Path, manifest: dict[str, Any] | None = None) -> str:
-    """`path (epoch E, step S)` for messages."""
+    """`path (epoch E, step S)` for messages, `path (epoch E, batch B, step S)` inside an epoch (epochs from 1)."""
     try:
         manifest = manifest or json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        return f"{path} (epoch {_show(manifest.get('epoch'))}, step {_show(manifest.get('step'))})"
+        return f"{path} ({position(manifest)})"
     except (OSError, ValueError, RecursionError, AttributeError):  # unreadable, or not a JSON object
         return str(path)
 

@@ -73,6 +73,18 @@ def check_constants(model, parts: Split, values: dict[str, Any]) -> None:
                             "holds no tokenizer or text at inference")
 
 
+def check_pretrained_runs(model, parts: Split) -> None:
+    """Refuse a per-clip `.pretrained` run of a tower that has weight deltas: merged into the weights, the
+    deltas could no longer be switched off for it, and the exported model would score silently differently."""
+    deltas = {(a.backbone, a.tower) for a in model.graph.attachments.values() if a.use == "weight_delta"}
+    for node in parts.per_clip:
+        run = model.graph.runs.get(node[2:]) if node.startswith("r:") else None
+        if run is not None and not run.active and (run.backbone, run.tower) in deltas:
+            raise SpecError(f"cannot export {model.spec.name}: {node_label(model, node)} runs on every clip without "
+                            f"the weight deltas of {run.backbone}.{run.tower}, which export merges into its weights; "
+                            "an exported graph cannot hold both")
+
+
 def merge_weight_deltas(model) -> list[str]:
     """Merge every peft layer (LoRA, DoRA) into the linear it wraps, with peft's own `merge`, and put the
     plain linear back in its place. Returns the merged module paths ("backbone.path")."""
@@ -137,6 +149,7 @@ def inference_model(model, values: dict[str, Any], uint8: bool = False) -> tuple
     classes being exported). Returns it and the merged layers."""
     parts = split(model)
     check_constants(model, parts, values)
+    check_pretrained_runs(model, parts)
     merged = merge_weight_deltas(model)
     module = InferenceModel(model, parts, {n: values[n] for n in parts.constants}, uint8)
     return module.train(False), merged

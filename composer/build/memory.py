@@ -8,13 +8,18 @@ A step holds, at its peak (during the backward pass):
 - the activations kept for backward: what autograd saves plus the inputs each recomputed region keeps,
   counted exactly as `composer.recompute.kept_for_backward` counts them on a real device, but on the
   meta device (shapes and dtypes, no memory, no compute), so a ViT-L bill takes a second;
-- a temporary term: during the backward pass a recomputed region holds its activations again while
-  the gradients flow through it, so we add the largest region's re-materialised bytes plus twice the
-  largest single saved tensor (the gradient arriving at a block and the one it produces).
+- a temporary term, the larger of two: during the backward pass a recomputed region holds its activations
+  again while the gradients flow through it (the largest region's re-materialised bytes plus twice the
+  largest single saved tensor: the gradient arriving at a block and the one it produces); during the
+  forward pass every activation alive at once, whether autograd keeps it or not. A tower that runs
+  without gradients keeps nothing for backward, but its forward still holds its input, the working set
+  of a block and its outputs: at the forward's peak, minus what is kept anyway, that is the term.
 
 Activations depend on the batch: they are measured at the requested batch size, and the largest batch
 that fits uses the fact that kept bytes are affine in the batch (checked: exact from 2 clips on; a batch
-of one can differ by the odd view that shares storage), then confirms its answer with a measurement.
+of one can differ by the odd view that shares storage), so the peak, the larger of the forward's and the
+backward's, is convex in it: extrapolating from 2 and 4 clips never undershoots, and a measurement confirms
+the answer (else a bisection below it finds the largest that fits).
 
 Half precision: autocast has no meta kernels, so `meta_autocast` emulates it as CUDA applies it: the
 matmul-like operations (linear, matmul, convolutions, attention) cast their floating inputs to the half
@@ -28,6 +33,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import weakref
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -35,6 +41,8 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from composer import recompute as recompute_module
 from composer.build.flops import meta_batch, placeholder_texts
@@ -120,14 +128,15 @@ def meta_autocast(precision: str):
 @dataclass
 class Activations:
     kept: int  # bytes kept for backward
-    temporary: int  # the backward pass's transient bytes on top of them
+    temporary: int  # the step's transient bytes on top of them (forward or backward, the larger)
 
 
 class _Counter:
     """Distinct storages saved for backward, parameters excluded (as kept_for_backward counts them)."""
 
-    def __init__(self, exclude: set[int]) -> None:
+    def __init__(self, exclude: set[int], follow: Callable[[torch.Tensor], None] | None = None) -> None:
         self.exclude = exclude
+        self.follow = follow  # also told of every tensor counted (the forward's live count)
         self.sizes: dict[int, int] = {}
         self.held: list[torch.Tensor] = []  # alive until counted: no StorageImpl address is reused meanwhile
 
@@ -136,6 +145,8 @@ class _Counter:
         if storage._cdata not in self.exclude:
             self.sizes[storage._cdata] = storage.nbytes()
             self.held.append(t)
+            if self.follow is not None:
+                self.follow(t)
         return t
 
     @contextmanager
@@ -148,23 +159,96 @@ class _Counter:
         return sum(self.sizes.values())
 
 
-def _step_loss(model, clips: int) -> torch.Tensor:
-    """The training step's forward on the meta device: every node the loss needs, then the weighted sum."""
+class _Live(TorchDispatchMode):
+    """The most bytes of activations alive at once during the forward pass: every storage an operation makes
+    (parameters and buffers excluded) counts while any tensor on it lives, whether autograd keeps it (it is
+    then preserved) or not (a tower running without gradients frees its block's activations as it goes)."""
+
+    def __init__(self, exclude: set[int]) -> None:
+        super().__init__()
+        self.exclude = exclude
+        self.tensors: dict[int, int] = {}  # storage -> tensors alive on it
+        self.sizes: dict[int, int] = {}
+        self.seen: set[int] = set()  # ids of the tensors followed
+        self.now = self.peak = 0
+        self.paused = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not self.paused:
+            self.follow(out)
+        return out
+
+    def follow(self, out: Any) -> None:
+        """Count the tensors in `out` while they live (each once)."""
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and id(t) not in self.seen:
+                self._follow(t)
+
+    def _follow(self, t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key in self.exclude:
+            return
+        if key not in self.tensors:
+            self.tensors[key], self.sizes[key] = 0, storage.nbytes()
+            self.now += self.sizes[key]
+            self.peak = max(self.peak, self.now)
+        self.tensors[key] += 1
+        self.seen.add(id(t))
+        weakref.finalize(t, self._release, key, id(t))
+
+    def _release(self, key: int, ident: int) -> None:
+        self.seen.discard(ident)
+        self.tensors[key] -= 1
+        if not self.tensors[key]:
+            del self.tensors[key]
+            self.now -= self.sizes.pop(key)
+
+
+class _FusedAttention(TorchFunctionMode):
+    """A GPU runs attention as one fused kernel (flash, memory-efficient) that never holds the [N, N] scores;
+    on the meta device it decomposes into the math path, so the live count follows only its output (what
+    autograd saves inside it is still counted: the saved-tensor hook tells the live count too)."""
+
+    def __init__(self, live: _Live) -> None:
+        super().__init__()
+        self.live = live
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is not F.scaled_dot_product_attention or self.live.paused:
+            return func(*args, **kwargs)
+        self.live.paused = True
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.live.paused = False
+        self.live.follow(out)
+        return out
+
+
+def _step_loss(model, clips: int, losses: dict[str, float] | None = None) -> torch.Tensor:
+    """The training step's forward on the meta device: every node the loss needs, then the weighted sum
+    (`losses`: a stage's loss weights; default the spec's)."""
+    losses = model.spec.losses if losses is None else losses
     values: dict[str, Any] = meta_batch(model, clips)
-    for node in model.needed(["loss"]):
+    for node in model.needed([n for n, w in losses.items() if w]):
         if node.startswith("c:") and model.graph.types[node[2:]].dtype == "str":
             values[node[2:]] = placeholder_texts(model.graph.types[node[2:]].shape, model.graph.num_classes)
             continue
         values.update(model.run_node(node, values))
-    terms = [w * values[n] for n, w in model.spec.losses.items() if w]
+    terms = [w * values[n] for n, w in losses.items() if w]
     return torch.stack(terms).sum() if terms else None
 
 
-def measure_activations(model, clips: int, precision: str = "fp32") -> Activations:
-    """Bytes a training step of `clips` clips keeps for backward, and its backward transient; `model` is
-    built on the meta device."""
+def measure_activations(model, clips: int, precision: str = "fp32",
+                        losses: dict[str, float] | None = None) -> Activations:
+    """Bytes a training step of `clips` clips keeps for backward, and its transient (the larger of the
+    forward's and the backward's); `model` is built on the meta device."""
     params = {p.untyped_storage()._cdata for p in model.parameters()}
-    outer = _Counter(params)
+    live = _Live(params | {b.untyped_storage()._cdata for b in model.buffers()})
+    outer = _Counter(params, live.follow)
     regions: list[int] = []
 
     def observe(fn: Callable[..., Any], args: tuple) -> None:
@@ -173,24 +257,27 @@ def measure_activations(model, clips: int, precision: str = "fp32") -> Activatio
                 outer.count(a)
         inner = _Counter(params)  # what the region holds again when it is recomputed in the backward pass
         recompute_module._observers.remove(observe)  # a region inside a region is part of it
+        live.paused = True  # this extra run prices the backward pass; the forward's own run follows
         try:
             with inner.saving(), torch.enable_grad():
                 fn(*args)
         finally:
             recompute_module._observers.append(observe)
+            live.paused = False
         regions.append(inner.total)
 
     was_training = model.training
     model.train()
     recompute_module._observers.append(observe)
     try:
-        with outer.saving(), meta_autocast(precision):
-            _step_loss(model, clips)
+        with outer.saving(), meta_autocast(precision), live, _FusedAttention(live):
+            _step_loss(model, clips, losses)
     finally:
         recompute_module._observers.remove(observe)
         model.train(was_training)
     largest = max(outer.sizes.values(), default=0)
-    return Activations(kept=outer.total, temporary=max(regions, default=0) + 2 * largest)
+    backward = max(regions, default=0) + 2 * largest
+    return Activations(kept=outer.total, temporary=max(backward, live.peak - outer.total))
 
 
 # -- the bill
@@ -253,7 +340,8 @@ def bill_lines(bill: dict[str, Any]) -> list[str]:
             ("optimizer state", bill["optimizer"], ""),
             ("activations", bill["activations"], f"kept for backward at batch {bill['batch_size']}, "
                                                  f"{bill['precision']}"),
-            ("temporary", bill["temporary"], "backward: largest recomputed region + 2 x largest activation"),
+            ("temporary", bill["temporary"], "forward's working set beyond what is kept, or backward's: largest "
+                                             "recomputed region + 2 x largest activation"),
             ("peak", bill["peak"], "")]
     return [f"{name:<16}{format_bytes(n):>13}" + (f"  ({why})" if why else "") for name, n, why in rows]
 
@@ -261,17 +349,18 @@ def bill_lines(bill: dict[str, Any]) -> list[str]:
 class MemoryModel:
     """Bills of one meta-device model at any batch size, measured once per batch size."""
 
-    def __init__(self, model, precision: str = "fp32") -> None:
+    def __init__(self, model, precision: str = "fp32", losses: dict[str, float] | None = None) -> None:
+        """`losses`: the loss weights of the step to bill (a stage's); default the spec's."""
         if precision not in ("fp32", *HALF):
             raise ValueError(f"precision must be fp32, bf16 or fp16, not {precision}")
-        self.model, self.precision = model, precision
+        self.model, self.precision, self.losses = model, precision, losses
         self.weights_by_dtype = _distinct_bytes([*model.parameters(), *model.buffers()])
         self.trainable = sum(p.nbytes for p in model.parameters() if p.requires_grad)
         self._measured: dict[int, Activations] = {}
 
     def activations(self, clips: int) -> Activations:
         if clips not in self._measured:
-            self._measured[clips] = measure_activations(self.model, clips, self.precision)
+            self._measured[clips] = measure_activations(self.model, clips, self.precision, self.losses)
         return self._measured[clips]
 
     def bill(self, batch_size: int) -> MemoryBill:
@@ -284,9 +373,11 @@ class MemoryModel:
         has no loss, so there is no training step)."""
         if self.bill(1).peak > budget:
             return 0
+        if not self.trainable:  # nothing trains (a zero-shot spec): no training step to size
+            return None
         two, four = self.bill(2).peak, self.bill(4).peak
         slope = (four - two) / 2
-        if slope <= 0:  # nothing trains (a zero-shot spec): no training step to size
+        if slope <= 0:  # nothing grows with the batch: no batch size is the largest
             return None
         n = max(1, math.floor(2 + (budget - two) / slope))
         if self.bill(n).peak <= budget:  # affine from 2 clips on; confirmed on the real shapes

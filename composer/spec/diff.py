@@ -2,9 +2,10 @@
 
 Comparing the validated IR rather than the files means that two spellings of one value (`1e-3` and
 `0.001`, YAML and the text syntax, a value inherited or written again) are no change, and that a value
-left to its default is compared with its default. Lists and scalars are compared whole (as the merge
-rules replace them whole); mappings key by key. A mapping present on one side only is one change, not
-one per leaf.
+left to its default is compared with its default. Mappings are compared key by key and lists element by
+element (`site[1]`: the merge rules replace a list whole, but a reader wants to see which entry moved),
+scalars by type and value: `true` is not `1` and `1` is not `1.0` (a kind's free-form params receive them
+as written). A mapping present on one side only is one change, not one per leaf.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ class Change:
 
     @property
     def dotted(self) -> str:
-        return ".".join(map(str, self.path))
+        """The path as people write it: keys joined by dots, list positions in brackets (`site[1]`)."""
+        out = ""
+        for part in self.path:
+            out += f"[{part}]" if isinstance(part, Index) else f".{part}" if out else str(part)
+        return out
 
     @property
     def change(self) -> str:
@@ -44,14 +49,21 @@ class Change:
                 "new_at": str(self.new_at) if self.new_at else None}
 
 
+class Index(int):
+    """A list position in a change's path (a mapping key may be a number too, so positions are marked)."""
+
+
 def _walk(old: Any, new: Any, path: tuple[Any, ...], out: list[tuple[tuple[Any, ...], Any, Any]]) -> None:
-    if old == new:
-        return
+    """Recursive over the two validated IR dumps: their depth is bounded by limits.MAX_DEPTH (the front ends
+    refuse deeper documents before building them), far below Python's recursion limit."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in [*old, *(k for k in new if k not in old)]:
             _walk(old.get(key, ABSENT), new.get(key, ABSENT), path + (key,), out)
-        return
-    out.append((path, old, new))
+    elif isinstance(old, list) and isinstance(new, list):
+        for i in range(max(len(old), len(new))):
+            _walk(old[i] if i < len(old) else ABSENT, new[i] if i < len(new) else ABSENT, path + (Index(i),), out)
+    elif type(old) is not type(new) or old != new:
+        out.append((path, old, new))
 
 
 def diff_specs(a: Spec, b: Spec) -> list[Change]:
@@ -62,4 +74,12 @@ def diff_specs(a: Spec, b: Spec) -> list[Change]:
 
 
 def _at(spec: Spec, path: tuple[Any, ...], value: Any) -> Loc | None:
-    return spec.written_at(*path) if value is not ABSENT else spec.removed_at(*path)
+    """Where the value at `path` was written; a list element without its own location (a --set of the whole
+    list) is where its list was."""
+    if value is ABSENT:
+        return spec.removed_at(*path)
+    at = spec.written_at(*path)
+    while at is None and path and isinstance(path[-1], Index):
+        path = path[:-1]
+        at = spec.written_at(*path)
+    return at

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import yaml
 
-from composer.build.checkpoint_dir import latest_checkpoint, read_manifest
+from composer.build.checkpoint_dir import latest_checkpoint, position, read_manifest
 from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
 from composer.spec.site import spans
@@ -235,9 +235,8 @@ def _status(run_dir: Path, summary: dict[str, Any] | None, stale: bool, epochs: 
                 "before its first checkpoint).", ""]
     manifest = _manifest(latest)
     lines = [f"**Not finished: interrupted, or still training.** There are no test metrics yet. The last "
-             f"checkpoint is `{latest.relative_to(run_dir)}` (stage {manifest.get('stage')}, epoch "
-             f"{manifest.get('epoch')}, step {manifest.get('step')}); `composer run --resume {run_dir}` continues "
-             "from it."]
+             f"checkpoint is `{latest.relative_to(run_dir)}` ({position(manifest, stage=True)}); "
+             f"`composer run --resume {run_dir}` continues from it."]
     evaluated = [e for e in epochs if any(isinstance(v, dict) and "top1" in v for v in e.values())]
     if evaluated:
         last = evaluated[-1]
@@ -265,13 +264,26 @@ def _results_section(run_dir: Path, summary: dict[str, Any]) -> list[str]:
         lines.append(f"| {part} | {m.get('count', '-')} | {m.get('failed', 0)} | {top1} | {top5} | {mean} |")
     if "harmonic_mean" in summary:
         lines.append(f"| harmonic mean (base, novel) | | | {summary['harmonic_mean']:.2f} | | |")
-    lines.append("")
+    lines += ["", _scored_weights(run_dir), ""]
     if summary.get("bad_videos"):
         lines += [f"{len(summary['bad_videos'])} video(s) could not be decoded (listed in bad_videos.txt).", ""]
     for part in summary["parts"]:
         if (run_dir / f"confusion-{part}.png").is_file():
             lines += [f"![confusion matrix of {part}](confusion-{part}.png)", ""]
     return lines
+
+
+def _scored_weights(run_dir: Path) -> str:
+    """Which weights the results are of: the final ones (the test runs after the last epoch), never
+    best.safetensors, which another epoch's single-view check picked."""
+    latest = latest_checkpoint(run_dir / "checkpoints")
+    if latest is None:
+        return "These results score the weights as built: nothing was trained, so no checkpoint was saved."
+    manifest = _manifest(latest)
+    best = (" They are not the scores of `checkpoints/best.safetensors` (see Checkpoints): evaluating that file "
+            "gives its own numbers." if (run_dir / "checkpoints" / "best.safetensors").is_file() else "")
+    return (f"These results score the final weights, `{(latest / 'weights.safetensors').relative_to(run_dir)}` "
+            f"({position(manifest, stage=True)}): the test runs once training ends.{best}")
 
 
 def _curves(run_dir: Path) -> list[str]:
@@ -345,8 +357,8 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
              f"torch {record.get('versions', {}).get('torch')}"]
     for change in record.get("changes", []):
         at = change.get("from_step", {})
-        lines.append(f"- changed on resume: {change['option']} {change['from']} -> {change['to']} from step "
-                     f"{at.get('step')} (stage {at.get('stage')}, epoch {at.get('epoch')})")
+        lines.append(f"- changed on resume: {change['option']} {change['from']} -> {change['to']} from optimiser "
+                     f"step {at.get('step')}")
     return lines + [""]
 
 
@@ -367,16 +379,19 @@ def _reproduce_section(record: dict[str, Any], run_dir: Path) -> list[str]:
 
 def _checkpoint_section(run_dir: Path, info: dict[str, Any] | None) -> list[str]:
     lines = ["## Checkpoints", ""]
+    latest = latest_checkpoint(run_dir / "checkpoints")
+    if latest is not None:  # first: the weights the results score (when there are results)
+        weights, manifest = latest / "weights.safetensors", _manifest(latest)
+        lines.append(f"- `{weights.relative_to(run_dir)}` (the latest saved state: {position(manifest, stage=True)}; "
+                     "once the run finished, the final weights the results score): "
+                     f"SHA-256 `{file_sha256(weights)}`")
     best = run_dir / "checkpoints" / "best.safetensors"
     if best.is_file():
         meta = _meta(best)
-        top1 = f", single-view top-1 {meta['top1']:.2f}%" if "top1" in meta else ""
+        top1 = f", single-view top-1 {meta['top1']:.2f}% in that epoch's check" if "top1" in meta else ""
         lines.append(f"- `checkpoints/best.safetensors` (trainable weights of the best evaluated epoch: stage "
-                     f"{meta.get('stage')}, epoch {meta.get('epoch')}{top1}): SHA-256 `{file_sha256(best)}`")
-    latest = latest_checkpoint(run_dir / "checkpoints")
-    if latest is not None:
-        weights = latest / "weights.safetensors"
-        lines.append(f"- `{weights.relative_to(run_dir)}` (the latest saved state): SHA-256 `{file_sha256(weights)}`")
+                     f"{meta.get('stage')}, epoch {meta.get('epoch')}{top1}; not the weights the results score): "
+                     f"SHA-256 `{file_sha256(best)}`")
     if len(lines) == 2:
         lines.append("- none saved yet")
     saved = _manifest(latest).get("fingerprint") if latest is not None else None

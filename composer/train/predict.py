@@ -163,6 +163,7 @@ class Predictor:
 
     def __init__(self, spec_path: str, options: PredictOptions) -> None:
         self.notes: list[str] = []  # things the user should know (printed by the command)
+        self.tied: set[tuple[str, ...]] = set()  # classes the model scored exactly alike on every view seen
         meta = checkpoint_meta(options.checkpoint)
         ckpt = options.checkpoint or ""
         size = settle(ckpt, "size", options.size, meta.get("size")) or "full"
@@ -238,7 +239,26 @@ class Predictor:
         if logits.shape[-1] != len(self.classes):
             raise DataError(f"the model scores {logits.shape[-1]} classes but {len(self.classes)} class names were "
                             "given; give one name per class, in the order it was trained on")
+        self._find_ties(logits)
         return logits.float().softmax(-1).view(b, v, -1).mean(1).cpu()
+
+    def _find_ties(self, logits: torch.Tensor) -> None:
+        """Record classes whose scores are exactly equal on every view of the batch: no video tells them apart
+        (their texts embed identically: words the tokenizer does not know, or names cut at its length)."""
+        _, group = torch.unique(logits.detach().float().T.cpu(), dim=0, return_inverse=True)
+        members: dict[int, list[str]] = {}
+        for name, g in zip(self.classes, group.tolist()):
+            members.setdefault(g, []).append(name)
+        self.tied |= {tuple(names) for names in members.values() if len(names) > 1}
+
+    def ties(self) -> str | None:
+        """One line on the classes no video told apart (None when every class scored differently somewhere)."""
+        if not self.tied:
+            return None
+        groups = "; ".join(", ".join(repr(n) for n in names) for names in sorted(self.tied))
+        return (f"these classes scored exactly alike on every video: {groups}. Their texts embed identically "
+                "(words the tokenizer does not know, or names cut at its length), so their order among "
+                "themselves is arbitrary; reword them")
 
 
 def _as_list(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -163,10 +163,13 @@ def _check_progress(folder: Path, stages: int) -> None:
 
 
 
-def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int) -> bool | Recompute:
+def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int,
+                  stage: tuple[str, Any] | None = None) -> bool | Recompute:
     """The plan's recomputation: --recompute all/none as given; auto chooses, on the meta device, the
     fewest frozen blocks to recompute so that a step of the per-process batch fits the device's budget
-    (all of them when no budget is known). Records from before `auto` hold True/False."""
+    (all of them when no budget is known). `stage` (name, Stage): plan that stage's step (what it trains, its losses);
+    every stage needs its own plan, since a later one may train lower in a tower or through other losses.
+    Records from before `auto` hold True/False."""
     setting = {True: "all", False: "none"}.get(options.recompute, options.recompute)
     if setting != "auto" or not options.plan:
         return setting != "none"
@@ -176,10 +179,15 @@ def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, cl
     meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes,
                                            weights=options.weights))
     precision = precision if precision in ("bf16", "fp16") else "fp32"
-    choice = choose_recompute(meta, precision, batch_size, *known)
+    losses = dict(stage[1].losses) if stage and stage[1] else None
+    if stage and stage[1]:
+        meta.set_trainable(set(stage[1].trains))
+    choice = choose_recompute(meta, precision, batch_size, *known, losses=losses)
     if not choice.fits:
-        bill = "\n".join(f"  {line}" for line in bill_lines(MemoryModel(meta, precision).bill(batch_size).as_json()))
-        raise DataError(f"a training step of {batch_size} clips per process needs {format_bytes(choice.peak)} even "
+        bill = "\n".join(f"  {line}" for line in
+                         bill_lines(MemoryModel(meta, precision, losses).bill(batch_size).as_json()))
+        step = f"a training step of stage {stage[0]}" if stage and stage[1] else "a training step"
+        raise DataError(f"{step} ({batch_size} clips per process) needs {format_bytes(choice.peak)} even "
                         f"recomputing every frozen block it can, but {known[1]} leaves {format_bytes(known[0])}; give "
                         f"a smaller --batch-size (composer build SPEC --batch-size N shows the largest that fits). "
                         f"The bill:\n{bill}")
@@ -237,8 +245,10 @@ class Run:
             if options.eval_dataset else None
         self.index = index
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
-        recompute = recompute_for(self.spec, options, self.settings.batch_size, precision,
-                                  len(self.task.train.classes))
+        # every stage's plan, before anything runs: a stage that cannot fit stops the run now, not hours in
+        self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, precision,
+                                         len(self.task.train.classes), stage) for stage in _stages(self.spec)]
+        recompute = self.recomputes[0]
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
@@ -289,7 +299,8 @@ class Run:
         return Path(folder[0])
 
     # -- files
-    def _record_start(self) -> None:
+    def _record_start(self, resumed_step: int = 0) -> None:
+        """run.json and spec.yaml of a new run; the trackers (told the step a resumed run continues after)."""
         if self.main and not self.resume:
             data = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
@@ -309,7 +320,7 @@ class Run:
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
-                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
+                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri, resumed_step)
 
     def _write_card(self) -> None:
         """README.md, the run's model card, as the directory stands now (main process only)."""
@@ -365,8 +376,8 @@ class Run:
     # -- training
     def fit(self) -> dict[str, Any]:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
-        self._record_start()
         saved = self._load_progress() if self.resume else None
+        self._record_start(_global_step(saved) if saved else 0)
         self._write_card()
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
@@ -403,6 +414,7 @@ class Run:
                      bad: set[str]) -> dict[str, Any]:
         """One stage: its optimiser and schedule, the restored state of a resumed run, then its epochs."""
         self.model.set_trainable(plan.parts)
+        self.model.set_recompute(self.recomputes[plan.index])  # planned for this stage's step
         dataset = self._train_data(bars)
         loader = TrainLoader(dataset, self.settings, self.accelerator, self.seed)
         per_epoch = math.ceil(len(dataset) / self.global_batch)
@@ -481,7 +493,7 @@ class Run:
 
         def on_save(at: EpochPosition) -> None:
             mid = dict(progress, stage=plan.index, epoch=epoch, position=asdict(at))
-            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch,
+            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch + 1,
                                                                    batch=at.batches, step=_global_step(mid)))
 
         try:

@@ -78,7 +78,10 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
     files[STATE_JSON] = json.dumps(_jsonable(record)).encode()
     size = meta.get("size")
     return publish(folder, files, {
-        "stage": progress.get("stage"), "epoch": progress.get("epoch"),
+        # where training was, as people count it (as metrics.jsonl and the logs do): the stage's name, the epoch
+        # from 1, the batches done in it (0: at its end); state.json's progress is the machine's count
+        "stage": meta.get("stage", progress.get("stage")), "epoch": meta.get("epoch", progress.get("epoch")),
+        "batch": meta.get("batch", 0),
         "step": meta.get("step", progress.get("step", 0)),  # the global optimiser step (mid-epoch saves too)
         "fingerprint": fingerprint(model, tensors), "seed": meta.get("seed"),
         "recipe": {"size": size, "seed": meta.get("seed") if size == "tiny" else None},

@@ -81,8 +81,12 @@ def parse_trackers(names: Sequence[str]) -> list[str]:
 
 
 def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_name: str,
-                   config: Mapping[str, Any], tracking_uri: str | None = None) -> None:
+                   config: Mapping[str, Any], tracking_uri: str | None = None, resumed_step: int = 0) -> None:
     """Start the run on every tracker and record `config` ({"spec": ..., "options": ...}) as hyper-parameters.
+
+    `resumed_step`: a resumed run continues after this optimiser step. What the interrupted run logged after
+    it (up to its crash) is logged again, so TensorBoard is told to purge it (`purge_step`): without that a
+    resumed run's event files hold every step after the checkpoint twice.
 
     `accelerator` must have been created with `log_with=names, project_dir=run_dir`. MLflow uses
     `tracking_uri`, else MLFLOW_TRACKING_URI from the environment, else `sqlite:///RUN_DIR/mlflow.db`.
@@ -99,6 +103,8 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
         raise ValueError(f"TensorBoard would write under {accelerator.logging_dir}, not the run directory "
                          f"{run_dir}: create the Accelerator with project_dir=run_dir")
     init_kwargs: dict[str, dict[str, Any]] = {}
+    if "tensorboard" in names and resumed_step:
+        init_kwargs["tensorboard"] = {"purge_step": resumed_step + 1}
     if "wandb" in names:
         init_kwargs["wandb"] = {"name": run_name, "dir": str(run_dir)}
     if "mlflow" not in names:

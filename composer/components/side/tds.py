@@ -91,9 +91,12 @@ class SideBlock(nn.Module):
 
 
 class TDSSideNetwork(nn.Module):
-    def __init__(self, p: TDSParams, layers: int, width: int, window: int, grid: tuple[int, int]) -> None:
+    def __init__(self, p: TDSParams, layers: int, width: int, window: int, grid: tuple[int, int],
+                 prefix: int = 1) -> None:
+        """`prefix`: the tapped tower's tokens before its patch tokens (the class token first, then registers)."""
         super().__init__()
         d = p.dim
+        self.prefix = prefix
         mean, std = STATS[p.normalize]
         self.register_buffer("mean", torch.tensor(mean).view(1, 1, 1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 1, 1, 3, 1, 1), persistent=False)
@@ -112,8 +115,8 @@ class TDSSideNetwork(nn.Module):
         b, d, t, h, w = x.shape
         x = x.flatten(3).permute(0, 2, 3, 1)  # [B, T, N, d]
         for i, block in enumerate(self.blocks):
-            z = self.linears[i](self.norms[i](taps[:, :, i].to(x.dtype)))  # [B, T, 1 + N, d]
-            x = 0.5 * x + 0.5 * z[:, :, 1:]
+            z = self.linears[i](self.norms[i](taps[:, :, i].to(x.dtype)))  # [B, T, prefix + N, d]
+            x = 0.5 * x + 0.5 * z[:, :, self.prefix:]
             x = block(x, z[:, :, 0], self.position.to(x.dtype), (h, w), self.recompute)
         volume = self.post_bn(x.permute(0, 3, 1, 2).reshape(b, d, t, h, w))
         return volume.mean(dim=(2, 3, 4))
@@ -123,17 +126,29 @@ def infer(p: TDSParams, ins: list[TType]) -> TType:
     b = match(ins[0], ("B", "T", "W", 3, "H", "X"), what="windows")
     b = match(ins[1], ("B", "T", "L", "N", "D"), b, what="taps")
     grid = (b["H"] // p.patch, b["X"] // p.patch)
-    if isinstance(b["N"], int) and b["N"] != 1 + grid[0] * grid[1]:
+    prefix = _prefix(ins[1])
+    if isinstance(b["N"], int) and b["N"] != prefix + grid[0] * grid[1]:
         raise ShapeError(f"taps have {b['N']} tokens per frame but the side stem makes a {grid[0]}x{grid[1]} grid "
-                         f"(patch {p.patch}); give the backbone's patch size")
+                         f"after the tower's {prefix} prefix token(s) (patch {p.patch}); give the backbone's patch "
+                         "size")
     return TType((b["B"], p.dim))
+
+
+def _prefix(taps: TType) -> int:
+    """The tapped tower's declared prefix tokens (class token and registers); 1 (a class token) for taps whose
+    tower is not known. The side network reads the class token, so a tower without one is refused."""
+    prefix = 1 if taps.prefix is None else taps.prefix
+    if prefix < 1:
+        raise ShapeError("the side network reads the tapped tower's class token, but that tower has none "
+                         "(its tokens are all patch tokens); tap a tower with a class token")
+    return prefix
 
 
 def build(p: TDSParams, info: NodeInfo) -> TDSSideNetwork:
     windows, taps = info.in_types
     _, _, window, _, height, width_px = windows.shape
     _, _, layers, _, width = taps.shape
-    return TDSSideNetwork(p, layers, width, window, (height // p.patch, width_px // p.patch))
+    return TDSSideNetwork(p, layers, width, window, (height // p.patch, width_px // p.patch), _prefix(taps))
 
 
 register(Kind(

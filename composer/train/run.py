@@ -489,7 +489,7 @@ class Run:
         progress = dict(progress, step=progress["step"] + result.steps, position=None)
         record = {"stage": plan.name, "epoch": epoch + 1, "loss": result.loss, "lr": optimizer.param_groups[0]["lr"],
                   "clips": result.clips, "clips_per_s": result.clips / max(result.seconds, 1e-9),
-                  "seconds": result.seconds, "bad_videos": len(result.bad)}
+                  "seconds": result.seconds, "bad_videos": len(result.bad), "skipped_clips": result.skipped}
         if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == plan.epochs:
             name, metrics = self._evaluate_epoch()
             record[name] = {k: v for k, v in metrics.items()

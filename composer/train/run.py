@@ -297,8 +297,10 @@ class Run:
                 "command": " ".join(sys.argv), "spec": self.spec_path, "changes": []})
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-            start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
-                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
+            note = start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
+                                  {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri)
+            if note:
+                self.log.print(note)
 
     def _write_card(self) -> None:
         """README.md, the run's model card, as the directory stands now (main process only)."""

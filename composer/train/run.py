@@ -274,7 +274,7 @@ class Run:
         check_videos(report, items, decode=False, workers=self.options.workers, cache=cache)
         for note in cache.notes:
             self.log.print(note)
-        self.log.print(f"{report.checked} video(s) checked in {time.perf_counter() - start:.1f} s "
+        self.log.print(f"{report.checked} video(s) checked in {time.perf_counter() - start:.2f} s "
                        f"({report.cached} remembered by the scan cache)")
         if not report.ok:
             self.console.print(report.text(), highlight=False, soft_wrap=True)

@@ -151,3 +151,12 @@ def test_a_second_run_on_a_dataset_opens_none_of_its_videos(tmp_path, opened):
     assert len(opened) == count and second.data_report.cached == second.data_report.checked
     assert second.data_report.to_json() == first.data_report.to_json()
     assert "remembered by the scan cache" in (second.dir / "run.log").read_text()
+
+
+def test_a_prepared_copy_does_not_take_the_sources_scan_cache(videos):
+    from composer.data.prepare import find_files
+
+    root, paths = videos
+    _scan(root, paths)
+    found, others = find_files(root)
+    assert scan.CACHE_NAME not in {p.name for p in found + others} and len(found) == len(paths)

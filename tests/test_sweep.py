@@ -189,8 +189,8 @@ def test_an_interrupted_run_is_resumed_from_its_run_directory_by_the_same_comman
     The sweep is killed with its run (as a cluster's preemption does) once the run has saved epoch 1; the
     same command again resumes that run directory (`composer run --resume`) instead of starting afresh."""
     out = tmp_path / "sweep"
-    args = ["clip-linear-probe", "--device", "cpu", "--dataset", "demo", "--data-root", str(demo_root), "--size", "tiny",
-            "--epochs", "3", "--max-steps", "1", "--batch-size", "8", "--workers", "0", "--log-with", "none",
+    args = ["clip-linear-probe", "--device", "cpu", "--dataset", "demo", "--data-root", str(demo_root),
+            "--size", "tiny", "--epochs", "3", "--max-steps", "1", "--batch-size", "8", "--workers", "0", "--log-with", "none",
             "--out", str(out)] + [a for s in SMALL for a in ("--set", s)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
     process = subprocess.Popen([sys.executable, "-m", "composer.cli", "sweep", *args], env=env,

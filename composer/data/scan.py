@@ -78,8 +78,10 @@ class ScanCache:
             return {}
         try:
             data = json.loads(place.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("decoder") != _decoder():
-                raise ValueError(f"written by another format or decoder ({data.get('decoder') if isinstance(data, dict) else '?'})")
+            if not isinstance(data, dict):
+                raise ValueError("not a scan cache")
+            if data.get("format") != FORMAT or data.get("decoder") != _decoder():
+                raise ValueError(f"written by another format ({data.get('format')}) or decoder ({data.get('decoder')})")
             entries = data["entries"]
             if not isinstance(entries, dict) or data.get("sha256") != _digest(entries):
                 raise ValueError("its checksum does not match its entries")

@@ -9,7 +9,7 @@ import time
 from common import RESULTS, ROOT, machine
 
 SCRIPTS = ["overhead.py", "plan.py", "reuse.py", "viclip_layout.py", "loading.py", "scaling.py", "limit.py",
-           "prepare.py", "pipeline.py"]
+           "prepare.py", "pipeline.py", "scan.py"]
 ARGS = {"plan.py": ["--base"]}  # the plan's effect on time shows only at full width
 
 

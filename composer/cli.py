@@ -986,7 +986,8 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
             task = bars.add_task("checking videos", total=total)
             return lambda: bars.advance(task)
 
-        report = check_dataset(dataset, data_root, split, decode, frames, short_videos, advance_factory)
+        report = check_dataset(dataset, data_root, split, decode, frames, short_videos, advance_factory,
+                               workers=min(4, os.cpu_count() or 1), say=lambda line: click.echo(line, err=True))
     if frames is None:
         report_note = "(short videos not checked: give --frames N or --spec SPEC)"
         click.echo(report.text() + "\n" + report_note)

@@ -1,12 +1,14 @@
 """Two processes over gloo on the CPU, through Accelerate: the trainable weights stay identical across ranks
 after a step, the distributed evaluation (with an uneven last batch) equals a single-process one, a batch
-the processes do not divide is refused, and `accelerate launch` runs `composer run`."""
+the processes do not divide is refused, a process whose whole batch is undecodable does not hang the others,
+and `accelerate launch` runs `composer run`."""
 
 import json
 import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ from rich.console import Console
 from safetensors.torch import load_file, save_file
 
 from composer.errors import DataError
+from composer.train.loop import EpochOrder
 from composer.train.run import Run, RunOptions
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
@@ -95,3 +98,68 @@ def test_accelerate_launch_runs_composer_on_two_processes(demo_root, tmp_path):
     assert info["processes"] == 2 and info["per_process_batch"] == 2
     assert json.loads((run_dir / "summary.json").read_text())["parts"]["test"]["count"] == 128
     assert done.stdout.count("run directory") == 1  # the main process alone prints (and writes)
+
+
+def _spawn(worker, args: tuple, seconds: float) -> None:
+    """Two processes running `worker`; a test failure (not a stuck suite) when they have not ended in time."""
+    context = mp.start_processes(worker, args=args, nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + seconds
+    while not context.join(timeout=max(0.0, deadline - time.monotonic())):
+        if time.monotonic() >= deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the processes did not end within {seconds:.0f} s: a hang")
+
+
+def _undecodable_batch_worker(rank: int, world: int, port: int, root: str, out: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), HF_HUB_OFFLINE="1")
+    torch.set_num_threads(1)
+    job = Run("specs/baselines/clip-adapter.yaml", _options(root, out, dataset="list"), console=Console(quiet=True))
+    summary = job.fit()
+    save_file({k: v.detach().contiguous() for k, v in job.model.trainable_state().items()},
+              f"{out}/rank{rank}.safetensors")
+    with open(f"{out}/rank{rank}.json", "w") as f:
+        json.dump({"run_dir": str(job.dir), "bad": summary["bad_videos"]}, f)
+    job.finish()
+
+
+def test_a_process_whose_whole_batch_is_undecodable_takes_part_and_the_step_matches_one_process(tmp_path):
+    """Budget: ~60 s (two processes and one, two tiny steps each). The first step gives rank 0 three clips
+    that cannot be decoded and rank 1 three good ones: rank 0 runs a zero-weight stand-in instead of
+    skipping its forward (which left rank 1 waiting in DDP's all-reduce), and rank 1's clips are weighed
+    as the mean over the step's good clips, so the weights equal a one-process run of the same global batch."""
+    from conftest import write_video
+
+    root = tmp_path / "data"
+    names = [f"v{i:02d}.mp4" for i in range(16)]
+    order = EpochOrder(len(names), seed=0)
+    order.place(0)
+    broken = {names[i] for _, i in list(order)[:3]}  # the first per-process batch of epoch 1: rank 0's
+    for i, name in enumerate(names):
+        if name in broken:
+            (root / name).write_text("not a video")
+        else:
+            write_video(root / name, seed=i)
+    for i in range(4):
+        write_video(root / f"t{i}.mp4", seed=100 + i)
+    (root / "classes.txt").write_text("a\nb\n")
+    (root / "train.txt").write_text("".join(f"{n} {'ab'[i % 2]}\n" for i, n in enumerate(names)))
+    (root / "test.txt").write_text("".join(f"t{i}.mp4 {'ab'[i % 2]}\n" for i in range(4)))
+    out = str(tmp_path / "two")
+    _spawn(_undecodable_batch_worker, (2, _free_port(), str(root), out), seconds=360)
+    a, b = load_file(f"{out}/rank0.safetensors"), load_file(f"{out}/rank1.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    ranks = [json.load(open(f"{out}/rank{r}.json")) for r in (0, 1)]
+    assert sorted(line.split(": ")[0] for line in ranks[0]["bad"]) == sorted(str(root / n) for n in broken)
+    record = json.loads(open(f"{ranks[0]['run_dir']}/metrics.jsonl").read().splitlines()[0])
+    assert (record["clips"], record["skipped_clips"], record["bad_videos"]) == (2 * GLOBAL_BATCH - 3, 3, 3)
+    single = Run("specs/baselines/clip-adapter.yaml", _options(str(root), str(tmp_path / "one"), dataset="list"),
+                 console=Console(quiet=True))
+    single.fit()
+    alone = single.model.trainable_state()
+    moved = [key for key in a if "up" in key and a[key].abs().sum() > 0]
+    assert moved
+    for key in a:
+        assert torch.allclose(a[key], alone[key], rtol=1e-4, atol=1e-6), key

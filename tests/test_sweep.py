@@ -3,12 +3,18 @@ and a real sweep on the demo set (shards, a failing variant, resume)."""
 
 import csv
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
 from conftest import ROOT, write
 
+from composer.build.checkpoint_dir import latest_checkpoint
 from composer.build.report import measure
 from composer.cli import main
 from composer.spec.load import load_spec
@@ -176,3 +182,38 @@ def test_a_folder_that_is_not_a_sweep_directory_is_refused(tmp_path):
     result = sweep("clip-linear-probe", "--size", "tiny", "--dataset", "demo", "--out", str(tmp_path))
     assert result.exit_code == 2 and "not a sweep directory" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_an_interrupted_run_is_resumed_from_its_run_directory_by_the_same_command(demo_root, tmp_path):
+    """Budget: ~40 s (one tiny run of 3 one-step epochs, killed after its first checkpoint, then resumed).
+    The sweep is killed with its run (as a cluster's preemption does) once the run has saved epoch 1; the
+    same command again resumes that run directory (`composer run --resume`) instead of starting afresh."""
+    out = tmp_path / "sweep"
+    args = ["clip-linear-probe", "--device", "cpu", "--dataset", "demo", "--data-root", str(demo_root),
+            "--size", "tiny", "--epochs", "3", "--max-steps", "1", "--batch-size", "8", "--workers", "0", "--log-with", "none",
+            "--out", str(out)] + [a for s in SMALL for a in ("--set", s)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1")
+    process = subprocess.Popen([sys.executable, "-m", "composer.cli", "sweep", *args], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    runs = out / "runs" / "clip-linear-probe"
+    deadline = time.monotonic() + 300
+    while not any(latest_checkpoint(d / "checkpoints") for d in (runs.iterdir() if runs.is_dir() else [])):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its run
+    process.wait()
+    (run_dir,) = runs.iterdir()
+    assert not (run_dir / "summary.json").exists(), "the run finished before it was killed"
+    assert json.loads((out / "variants" / "clip-linear-probe.json").read_text())["status"] == "running"
+
+    again = sweep(*args)
+    assert again.exit_code == 0, again.output
+    assert f"[1/1] clip-linear-probe: resuming (clip-linear-probe) from runs/clip-linear-probe/{run_dir.name}" \
+        in again.output
+    assert list(runs.iterdir()) == [run_dir]  # no second run directory
+    assert "resuming" in (run_dir / "run.log").read_text()
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert epochs[0] == 1 and epochs[-1] == 3 and len(set(epochs)) == len(epochs)  # epoch 1 was not trained again
+    record = json.loads((out / "variants" / "clip-linear-probe.json").read_text())
+    assert record["status"] == "done" and record["run_dir"] == f"runs/clip-linear-probe/{run_dir.name}"
+    assert record["command"][2:4] == ["run", "--resume"]

@@ -264,3 +264,42 @@ def test_a_resumed_run_replaces_the_steps_logged_after_its_checkpoint(tmp_path):
     resumed.end_training()
     assert read_tensorboard_scalars(run_dir)["train/loss"] == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 14.0), (5, 15.0),
                                                                (6, 16.0)]
+
+
+def test_a_resumed_run_continues_its_own_mlflow_run(demo_root, tmp_path, clean_mlflow, monkeypatch):
+    """Budget: ~30 s (a tiny run of 3 one-step epochs, interrupted in the second, tested once). The MLflow run
+    id is kept in the run directory; the resume logs into that run (steps 1 to 3 in one run, not a second
+    run), and the changed --epochs, which MLflow cannot change on a logged parameter, does not stop it."""
+    import json
+
+    from rich.console import Console
+    from test_resume import _killed_at
+
+    from composer.train.resume import read_record, resumed_options
+    from composer.train.run import Run, RunOptions
+
+    options = RunOptions(dataset="demo", data_root=str(demo_root), tiny=True, epochs=2, max_steps=1, batch_size=4,
+                         workers=0, out=str(tmp_path), seed=0, device="cpu", log_with=["mlflow"], eval_every=10,
+                         sets=["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"])
+    _killed_at(monkeypatch, epoch=1, batch=1)
+    first = Run("specs/baselines/clip-adapter.yaml", options, console=Console(quiet=True))
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    first.accelerator.end_training()
+    monkeypatch.undo()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (started,) = read_mlflow(mlflow_uri(first.dir))
+    again, changes = resumed_options(read_record(first.dir), {"epochs": 3}, ["epochs"])
+    resumed = Run(None, again, resume=first.dir, changes=changes, console=Console(quiet=True))
+    resumed.fit()
+    resumed.finish()
+    runs = read_mlflow(mlflow_uri(first.dir))
+    assert [r.info.run_id for r in runs] == [started.info.run_id]  # one MLflow run, not one per attempt
+    (run,) = runs
+    assert json.loads((first.dir / "mlflow-run.json").read_text())["run_id"] == run.info.run_id
+    # step 2 was logged before the interruption but not saved: the resume trains and logs it again
+    assert [s for s, _ in mlflow_history(mlflow_uri(first.dir), run.info.run_id, "loss")] == [1, 2, 2, 3]
+    epochs = [json.loads(line) for line in (first.dir / "metrics.jsonl").read_text().splitlines()]
+    assert mlflow_history(mlflow_uri(first.dir), run.info.run_id, "train/loss") == \
+        [(s, pytest.approx(e["loss"])) for s, e in zip((1, 2, 3), epochs)]
+    assert run.data.params["options.epochs"] == "2"  # as the run started; run.json records the change

@@ -14,11 +14,10 @@ What a run does with each kind of problem (docs/data.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from composer.data.datasets import Item, load_dataset
-from composer.data.video import BadVideo, frame_count, open_video, read_frames
+from composer.data.scan import ScanCache, scan_videos
 from composer.errors import DataError
 
 SHORT_POLICIES = ("loop", "skip")
@@ -34,6 +33,7 @@ class CheckReport:
     root: str = ""
     videos: int = 0  # indexed
     checked: int = 0  # opened (and decoded with decode=True)
+    cached: int = 0  # of those, remembered from the scan cache (composer/data/scan.py) instead of opened
     frames: int | None = None  # T, the frames a spec samples (short videos are flagged against it)
     short_policy: str = DEFAULT_SHORT
     index: list[str] = field(default_factory=list)  # file:line: reason, file order
@@ -76,33 +76,27 @@ class CheckReport:
 
 
 def check_videos(report: CheckReport, items: Iterable[Item], decode: bool,
-                 advance: Callable[[], None] | None = None) -> CheckReport:
-    """Open every video once (a video listed in two splits counts once); with `decode`, also decode its first,
-    middle and last frames. Fills report.bad and report.short."""
-    seen: set[Path] = set()
-    for item in items:
-        if item.path in seen:
-            continue
-        seen.add(item.path)
+                 advance: Callable[[], None] | None = None, workers: int = 1,
+                 cache: ScanCache | None = None) -> CheckReport:
+    """Open every video once (a video listed in two splits counts once), `workers` at a time, or take what the
+    scan cache remembers of it; with `decode`, also decode its first, middle and last frames. Fills
+    report.bad and report.short, in index order."""
+    paths = list(dict.fromkeys(item.path for item in items))
+    results, report.cached = scan_videos(paths, decode, workers, cache, advance)
+    for path, (count, problem) in zip(paths, results):
         report.checked += 1
-        try:
-            decoder = open_video(item.path)
-            count = frame_count(decoder)
-            if decode:
-                read_frames(decoder, sorted({0, count // 2, count - 1}), item.path)
-        except BadVideo as e:
-            report.bad.append(str(e))
-        else:
-            if report.frames and count < report.frames:
-                report.short.append(f"{item.path}: {count} frame(s)")
-        if advance is not None:
-            advance()
+        if problem is not None:
+            report.bad.append(problem)
+        elif report.frames and count < report.frames:
+            report.short.append(f"{path}: {count} frame(s)")
     return report
 
 
 def check_dataset(name: str, root, split: int, decode: bool, frames: int | None = None,
-                  short_policy: str = DEFAULT_SHORT, advance_factory=None) -> CheckReport:
-    """`composer data check`: every index problem, then every video problem (no stop at the first)."""
+                  short_policy: str = DEFAULT_SHORT, advance_factory=None, workers: int = 1,
+                  say: Callable[[str], None] | None = None) -> CheckReport:
+    """`composer data check`: every index problem, then every video problem (no stop at the first). The scan
+    cache in the dataset folder is used and updated when the folder can be written; `say` gets its notes."""
     report = CheckReport(name, str(root), frames=frames, short_policy=short_policy)
     try:
         index = load_dataset(name, root, split, skip_missing=True, strict=False)
@@ -114,4 +108,8 @@ def check_dataset(name: str, root, split: int, decode: bool, frames: int | None 
     items = [item for part in index.splits.values() for item in part]
     report.videos = len({item.path for item in items})
     advance = advance_factory(report.videos) if advance_factory else None
-    return check_videos(report, items, decode, advance)
+    cache = ScanCache.for_dataset(index.name, index.root)
+    check_videos(report, items, decode, advance, workers, cache)
+    for note in cache.notes if say else ():
+        say(note)
+    return report

@@ -60,6 +60,13 @@ class ClipDataset(Dataset):
         c = self.config
         return video.view(c.frames, c.window, *video.shape[1:]) if c.window > 1 else video
 
+    def placeholder(self) -> dict[str, Any]:
+        """A black training clip of this dataset's shape: what a process whose whole batch failed to load runs,
+        with zero weight, so that it still takes part in the step's collectives (composer/train/loop.py)."""
+        c = self.config
+        video = self._shape(torch.zeros(c.frames * c.window, 3, c.size, c.size, dtype=torch.uint8))
+        return {"video": video, "label": 0, "index": -1}
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         """`key`: a clip index (epoch 0), or (epoch, index)."""
         epoch, i = key if isinstance(key, tuple) else (0, key)

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from composer.data.scan import CACHE_NAME
 from composer.data.video import BadVideo, frame_count, open_video
 from composer.errors import DataError
 
@@ -99,11 +100,12 @@ class PrepareReport:
 
 # ---------------------------------------------------------------- what is where
 def find_files(source: Path) -> tuple[list[Path], list[Path]]:
-    """(videos, other files) under `source`, as sorted relative paths, without composer's own bookkeeping."""
+    """(videos, other files) under `source`, as sorted relative paths, without composer's own bookkeeping (a
+    scan cache describes the source's files, not the copy's)."""
     videos, others = [], []
     for path in sorted(source.rglob("*")):
         rel = path.relative_to(source)
-        if STATE in rel.parts or TEMP.match(path.name) or not path.is_file():
+        if STATE in rel.parts or TEMP.match(path.name) or path.name == CACHE_NAME or not path.is_file():
             continue
         (videos if path.suffix.lower() in MUXERS else others).append(rel)
     return videos, others

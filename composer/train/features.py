@@ -117,6 +117,15 @@ class CachedClips(Dataset):
             atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp))
         return bad
 
+    def placeholder(self) -> dict:
+        """Zero features of the cached shapes: what a process whose whole batch has no cached features runs, with
+        zero weight, so that it still takes part in the step's collectives (composer/train/loop.py)."""
+        first = next((self.path(i) for i in range(len(self.items)) if self.path(i).exists()), None)
+        if first is None:
+            raise DataError(f"--cache-features {self.folder} holds no features on this process: every process "
+                            "must see the folder the main process filled")
+        return {"features": {k: torch.zeros_like(v) for k, v in load_file(first).items()}, "label": 0, "index": -1}
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         """`key`: a clip index, or (epoch, index) as the training sampler gives it (cached clips are the same
         every epoch: no augmentation)."""

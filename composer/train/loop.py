@@ -119,6 +119,7 @@ class EpochPosition:
     loss_sum: float = 0.0  # sum of loss * clips so far (all ranks)
     clips: int = 0
     bad: list[str] = field(default_factory=list)
+    skipped: int = 0  # clips that could not be loaded so far (all ranks)
 
 
 @dataclass
@@ -128,6 +129,7 @@ class EpochResult:
     seconds: float
     steps: int  # optimiser steps taken (the run's global step grows by this)
     bad: list[str] = field(default_factory=list)
+    skipped: int = 0  # clips that could not be loaded, all ranks (a video bad in two epochs counts twice)
 
 
 def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
@@ -138,6 +140,22 @@ def _check_finite(accelerator: Accelerator, sums: torch.Tensor, epoch: int, step
         raise LossNotFinite(f"the loss is {total[2].item() / max(1.0, total[1].item())} at epoch {epoch + 1}, "
                             f"step {step + 1}")
     return total
+
+
+def _agree(accelerator: Accelerator, batch: dict[str, Any], placeholder: Callable[[], dict[str, Any]]
+           ) -> tuple[dict[str, Any] | None, int, int]:
+    """Every process takes part in every step, or none does: a process whose batch holds no loadable clip
+    (all undecodable) would otherwise skip its forward and backward while the others wait for it in DDP's
+    gradient all-reduce, for ever. The processes sum their good and bad clip counts first; when no process
+    has a clip the step is skipped on all of them, else a process without one runs `placeholder()` (a
+    zero-weight stand-in batch). Returns (the batch to run or None, global good clips, global bad clips)."""
+    good, bad = (len(batch["label"]) if "label" in batch else 0), len(batch["bad"])
+    if accelerator.num_processes == 1:
+        return (batch if good else None), good, bad
+    counts = accelerator.reduce(torch.tensor([good, bad], device=accelerator.device), "sum").tolist()
+    if counts[0] == 0:
+        return None, 0, counts[1]
+    return (batch if good else placeholder() | {"placeholder": True}), counts[0], counts[1]
 
 
 def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLoader, optimizer, scheduler,
@@ -158,12 +176,17 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
     device = accelerator.device
     window = torch.zeros(3 + len(names), device=device)  # sums over the accumulation window, all ranks
     total, count, steps, bad = position.loss_sum, position.clips, position.steps, list(position.bad)
+    skipped = position.skipped
+    world = accelerator.num_processes
     start = time.perf_counter()
     last = position.batches + len(data)
     for step, batch in enumerate(data, start=position.batches):
         bad += batch["bad"]
-        if "label" not in batch:
+        batch, clips, lost = _agree(accelerator, batch, lambda: loader.dataset.collate([loader.dataset.placeholder()]))
+        skipped += lost
+        if batch is None:
             continue
+        placeholder = "placeholder" in batch
         labels = batch["label"].to(device, non_blocking=True)
         if "features" in batch:  # cached frozen features stand in for the video
             given = inputs(spec, None, labels, part.classes) | {k: v.to(device) for k, v in batch["features"].items()}
@@ -173,11 +196,15 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
         with accelerator.accumulate(net):
             out = forward(given, outputs=["loss"], losses=losses)
             loss = out["loss"]
-            n = len(labels)
+            n = 0 if placeholder else len(labels)
             local = torch.stack([(~torch.isfinite(loss.detach())).float(), torch.tensor(float(n), device=device),
                                  loss.detach().float() * n] + [out[k].detach().float() * n for k in names])
             summed = _check_finite(accelerator, local, epoch, step)
             window += summed
+            if world > 1 and n * world != clips:
+                # DDP averages the processes' gradients: weigh each process's mean loss by its share of the
+                # step's clips, so the step follows the mean over all of them (a placeholder weighs nothing)
+                loss = loss * (n * world / clips)
             accelerator.backward(loss)
             if accelerator.sync_gradients:
                 # the total norm before clipping (clipping at infinity leaves the gradients as they are)
@@ -196,12 +223,12 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
             on_step(step + 1, total / max(1, count), count, time.perf_counter() - start)
         due = settings.save_every and (global_step + steps) % settings.save_every == 0
         if stepped and due and on_save is not None and step + 1 < last:
-            on_save(EpochPosition(step + 1, steps, total, count, list(bad)))
+            on_save(EpochPosition(step + 1, steps, total, count, list(bad), skipped))
     seconds = time.perf_counter() - start
     bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
     if count == 0:
         raise DataError("no clip could be loaded in this epoch" + (f"; bad videos: {bad[:3]}" if bad else ""))
-    return EpochResult(total / count, count, seconds, steps, bad)
+    return EpochResult(total / count, count, seconds, steps, bad, skipped)
 
 
 def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: list[str], grad_norm, clips: int,

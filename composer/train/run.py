@@ -31,6 +31,7 @@ import json
 import math
 import platform
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from composer.build.compile import BuildOptions, check_weights_kind, compile_spe
 from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
 from composer.graph.plan import Recompute
 from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
+from composer.data.scan import ScanCache
 from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
 from composer.data.protocols import Task, harmonic_mean, make_task
@@ -280,11 +282,21 @@ class Run:
         self.model_info: dict[str, Any] | None = None  # the build report the model card shows, computed once
 
     def _check_data(self, frames: int) -> CheckReport:
-        """Open every video of the task once, as `composer data check --no-decode` does, and say what is wrong."""
+        """Open every video of the task once, as `composer data check --no-decode` does (`--workers` at a time;
+        what the scan cache remembers is not opened again: composer/data/scan.py), and say what is wrong.
+        Only the main process scans: the report is its to write, and the other processes would only repeat it."""
         items = [*self.task.train.items, *(i for part in self.task.tests.values() for i in part.items)]
         report = CheckReport(self.index.name, str(self.index.root), videos=len({i.path for i in items}),
                              frames=frames, short_policy=self.options.short_videos, index=list(self.index.problems))
-        check_videos(report, items, decode=False)
+        if not self.main:
+            return report
+        start = time.perf_counter()
+        cache = ScanCache.for_dataset(self.index.name, self.index.root, Path(self.options.out) / ".scan-cache")
+        check_videos(report, items, decode=False, workers=self.options.workers, cache=cache)
+        for note in cache.notes:
+            self.log.print(note)
+        self.log.print(f"{report.checked} video(s) checked in {time.perf_counter() - start:.2f} s "
+                       f"({report.cached} remembered by the scan cache)")
         if not report.ok:
             self.console.print(report.text(), highlight=False, soft_wrap=True)
         return report
@@ -319,8 +331,11 @@ class Run:
                 "command": " ".join(sys.argv), "spec": self.spec_path, "changes": []})
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-            start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
-                           {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri, resumed_step)
+            note = start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
+                                  {"spec": spec, "options": asdict(self.options)}, self.options.tracking_uri,
+                                  resumed_step)
+            if note:
+                self.log.print(note)
 
     def _write_card(self) -> None:
         """README.md, the run's model card, as the directory stands now (main process only)."""
@@ -512,7 +527,7 @@ class Run:
         progress = dict(progress, step=progress["step"] + result.steps, position=None)
         record = {"stage": plan.name, "epoch": epoch + 1, "loss": result.loss, "lr": optimizer.param_groups[0]["lr"],
                   "clips": result.clips, "clips_per_s": result.clips / max(result.seconds, 1e-9),
-                  "seconds": result.seconds, "bad_videos": len(result.bad)}
+                  "seconds": result.seconds, "bad_videos": len(result.bad), "skipped_clips": result.skipped}
         if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == plan.epochs:
             name, metrics = self._evaluate_epoch()
             record[name] = {k: v for k, v in metrics.items()

@@ -13,7 +13,9 @@ model stop the sweep at once. The sweep directory:
     runs/<run>/         the run directory `composer run` makes (<spec>-<time>/)
     logs/<run>.log      the run's output
 
-Running the same command again skips runs whose record says done and whose summary.json exists.
+Running the same command again skips runs whose record says done and whose summary.json exists, and
+resumes a run that was interrupted after its first checkpoint (`composer run --resume` on its run
+directory) instead of starting it again.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from composer.build.checkpoint_dir import latest_checkpoint
 from composer.build.compile import BuildOptions, compile_spec
 from composer.build.flops import count_flops
 from composer.build.memory import MemoryModel, format_bytes
@@ -338,30 +341,58 @@ def _last_line(log: Path) -> str:
     return next((line for line in reversed(lines) if line), "")
 
 
-def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args: list[str], tiny: bool) -> dict:
-    """One `composer run` in its own process; its record (variants/<run>.json) says how it ended."""
+def resumable(folder: Path, job: Job) -> Path | None:
+    """The run directory an interrupted attempt at this run left behind with a checkpoint to resume from (the
+    newest; None when there is none): the sweep (or the run) was stopped after the run's first save."""
+    runs = folder / "runs" / job.name
+    found = [p for p in sorted(runs.iterdir()) if (p / "run.json").is_file() and (p / "spec.yaml").is_file()
+             and not (p / "summary.json").exists() and latest_checkpoint(p / "checkpoints") is not None] \
+        if runs.is_dir() else []
+    return found[-1] if found else None
+
+
+def _resume_args(run_args: list[str]) -> list[str]:
+    """The passed-through options a resumed run may take afresh (those that do not identify the sweep, e.g. a
+    rerun on other devices), each with --override; every other option comes from the run's own record."""
+    flags = {"--" + name.replace("_", "-"): name for name in NOT_IDENTITY}
+    out = []
+    for flag, value in zip(run_args, run_args[1:]):
+        if flag in flags:
+            out += [flag, value, "--override", flags[flag].replace("_", "-")]
+    return out
+
+
+def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args: list[str], tiny: bool,
+            resume: Path | None = None) -> dict:
+    """One `composer run` in its own process (with `resume`, `composer run --resume` on that run directory);
+    its record (variants/<run>.json) says how it ended."""
     out, log = folder / "runs" / job.name, folder / "logs" / f"{job.name}.log"
     out.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in out.iterdir()}
-    command = [sys.executable, "-m", "composer.cli", "run", job.variant.spec]
-    command += [a for s in [*sets, *job.variant.sets] for a in ("--set", s)]
-    command += [a for u in unsets for a in ("--unset", u)]
-    command += run_args + ["--out", str(out)] + ([] if job.seed is None else ["--seed", str(job.seed)])
+    if resume is None:
+        command = [sys.executable, "-m", "composer.cli", "run", job.variant.spec]
+        command += [a for s in [*sets, *job.variant.sets] for a in ("--set", s)]
+        command += [a for u in unsets for a in ("--unset", u)]
+        command += run_args + ["--out", str(out)] + ([] if job.seed is None else ["--seed", str(job.seed)])
+    else:
+        command = [sys.executable, "-m", "composer.cli", "run", "--resume", str(resume), *_resume_args(run_args)]
     record: dict[str, Any] = {"name": job.name, "variant": job.variant.name, "spec": job.variant.spec,
                               "sets": list(job.variant.sets), "differs": job.variant.differs, "seed": job.seed,
                               "status": "running", "log": str(log.relative_to(folder)),
                               "command": command[1:], "started": time.time()}
+    if resume is not None:
+        record["resumed"] = str(resume.relative_to(folder))
     write_json(_record_path(folder, job), record)
     start = time.monotonic()
     # the run imports the composer this sweep runs, wherever the current folder is
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                                    os.environ.get("PYTHONPATH")])))
-    with open(log, "w", encoding="utf-8") as f:
+    with open(log, "a" if resume else "w", encoding="utf-8") as f:  # a resumed run's log goes on
         code = subprocess.run(command, check=False, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                               env=env).returncode
     record["seconds"] = round(time.monotonic() - start, 1)
-    made = sorted(p for p in out.iterdir() if p.name not in before and p.is_dir())
+    made = [resume] if resume else sorted(p for p in out.iterdir() if p.name not in before and p.is_dir())
     record["run_dir"] = str(made[-1].relative_to(folder)) if made else None
     summary_file = made[-1] / "summary.json" if made else None
     if code == 0 and summary_file is not None and summary_file.is_file():
@@ -481,9 +512,11 @@ def run_sweep(folder: Path, identity: dict[str, Any], all_jobs: list[Job], mine:
         if finished(folder, job):
             say(f"{where}: done before, skipped")
             continue
-        say(f"{where}: running ({job.variant.differs or job.variant.spec}"
-            + ("" if job.seed is None else f", seed {job.seed}") + ")")
-        record = run_job(folder, job, sets, unsets, run_args, tiny)
+        resume = resumable(folder, job)
+        say(f"{where}: {'resuming' if resume else 'running'} ({job.variant.differs or job.variant.spec}"
+            + ("" if job.seed is None else f", seed {job.seed}") + ")"
+            + (f" from {resume.relative_to(folder)}" if resume else ""))
+        record = run_job(folder, job, sets, unsets, run_args, tiny, resume)
         made.append(record)
         shown = ", ".join(f"{k} {v:.2f}" for k, v in record.get("metrics", {}).items())
         say(f"{where}: {record['status']} in {record['seconds']:.0f} s"

@@ -7,6 +7,7 @@ the run directory:
     RUN_DIR/composer/            TensorBoard event files (hyper-parameters in a time-stamped sub-folder)
     RUN_DIR/mlflow.db            MLflow's SQLite store (unless a tracking URI is given)
     RUN_DIR/mlartifacts/         MLflow artifacts of that store
+    RUN_DIR/mlflow-run.json      the MLflow run's id, so that `composer run --resume` continues that run
     RUN_DIR/wandb/               W&B files (offline with WANDB_MODE=offline)
 
 Accelerate drops a tracker whose package is missing without a word; composer refuses instead, before
@@ -32,6 +33,7 @@ from typing import Any
 from composer.errors import DataError, did_you_mean
 
 PROJECT = "composer"  # TensorBoard's sub-folder, MLflow's experiment and W&B's project
+MLFLOW_RUN = "mlflow-run.json"  # in the run directory: {"run_id": ..., "tracking_uri": ...}
 
 # tracker -> (packages it imports, the line that installs them)
 TRACKERS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -81,7 +83,7 @@ def parse_trackers(names: Sequence[str]) -> list[str]:
 
 
 def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_name: str,
-                   config: Mapping[str, Any], tracking_uri: str | None = None, resumed_step: int = 0) -> None:
+                   config: Mapping[str, Any], tracking_uri: str | None = None, resumed_step: int = 0) -> str | None:
     """Start the run on every tracker and record `config` ({"spec": ..., "options": ...}) as hyper-parameters.
 
     `resumed_step`: a resumed run continues after this optimiser step. What the interrupted run logged after
@@ -90,10 +92,13 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
 
     `accelerator` must have been created with `log_with=names, project_dir=run_dir`. MLflow uses
     `tracking_uri`, else MLFLOW_TRACKING_URI from the environment, else `sqlite:///RUN_DIR/mlflow.db`.
+    The MLflow run's id is kept in RUN_DIR/mlflow-run.json: a resumed run directory continues that MLflow
+    run (its metrics go on at the resumed step) instead of opening a second one. Returns a line for the
+    user when a recorded MLflow run cannot be continued (a new one is started then), else None.
     Does nothing on processes other than the main one. A tracker that cannot start raises DataError.
     """
     if not names or not accelerator.is_main_process:
-        return
+        return None
     run_dir = Path(run_dir).resolve()
     declared = sorted(str(t) for t in accelerator.log_with)
     if declared != sorted(names):
@@ -107,9 +112,10 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
         init_kwargs["tensorboard"] = {"purge_step": resumed_step + 1}
     if "wandb" in names:
         init_kwargs["wandb"] = {"name": run_name, "dir": str(run_dir)}
+    flat = flatten_config(config)
     if "mlflow" not in names:
-        accelerator.init_trackers(PROJECT, config=flatten_config(config), init_kwargs=init_kwargs)
-        return
+        accelerator.init_trackers(PROJECT, config=flat, init_kwargs=init_kwargs)
+        return None
     from mlflow.exceptions import MlflowException
 
     uri = mlflow_uri(run_dir, tracking_uri)
@@ -121,11 +127,49 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
     _use_mlflow_store(uri)
     try:
         with _quiet("mlflow", "alembic"):
-            accelerator.init_trackers(PROJECT, config=flatten_config(config), init_kwargs=init_kwargs)
+            continued, note = _recorded_mlflow_run(run_dir, uri)
+            if continued is None:
+                accelerator.init_trackers(PROJECT, config=flat, init_kwargs=init_kwargs)
+            else:
+                init_kwargs["mlflow"]["run_id"] = continued.info.run_id
+                accelerator.init_trackers(PROJECT, config=None, init_kwargs=init_kwargs)
+                for name in names:  # MLflow refuses to change a logged parameter: it gets the new ones only
+                    values = flat if name != "mlflow" else {k: v for k, v in flat.items()
+                                                            if k not in continued.data.params}
+                    if values:
+                        accelerator.get_tracker(name, unwrap=False).store_init_configuration(values)
     except MlflowException as e:
         reason = str(e).strip().splitlines()[0][:300]
         raise DataError(f"MLflow could not start with tracking URI {uri}: {reason} "
                         "(give --tracking-uri sqlite:///PATH/mlflow.db or an http(s) MLflow server)") from None
+    run_id = accelerator.get_tracker("mlflow", unwrap=False).active_run.info.run_id
+    from composer.train.records import write_json
+
+    write_json(run_dir / MLFLOW_RUN, {"run_id": run_id, "tracking_uri": uri})
+    return note
+
+
+def _recorded_mlflow_run(run_dir: Path, uri: str) -> tuple[Any, str | None]:
+    """The MLflow run RUN_DIR/mlflow-run.json names, when `uri`'s store holds it (a resumed run), and a
+    line saying why a recorded run cannot be continued; (None, None) for a new run directory."""
+    record = run_dir / MLFLOW_RUN
+    if not record.exists():
+        return None, None
+    try:
+        run_id = json.loads(record.read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"{record} cannot be read ({e}); this resumed run logs to a new MLflow run"
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        found = MlflowClient(uri).get_run(run_id)
+    except MlflowException:
+        found = None
+    if found is None or found.info.lifecycle_stage != "active":
+        return None, (f"the MLflow run {run_id} of {record} is not in the store {uri} (or was deleted); this "
+                      "resumed run logs to a new MLflow run")
+    return found, None
 
 
 def mlflow_uri(run_dir: Path, tracking_uri: str | None = None) -> str:

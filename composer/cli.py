@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import click
 from rich.console import Console
 
 from composer.errors import DataError, SpecError
+from composer.spec.limits import MAX_CLASSES, MAX_INT, MAX_WORKERS
 
 if TYPE_CHECKING:  # the run layer is imported inside the commands that need it, so others start faster
     from composer.train.run import RunOptions
@@ -50,6 +52,24 @@ def _console(stderr: bool = False) -> Console:
 
 
 WIDE = 1000  # columns outside a terminal: tables take the width they need
+
+
+class Finite(click.FloatRange):
+    """A FloatRange that also refuses nan and inf (click's lets nan through: every comparison with it is false)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+# the bounds of the options that count or seed something (docs/language.md, "Limits"); refused by click: exit 2
+COUNT = click.IntRange(1, MAX_INT)  # epochs, steps, batch sizes: at least one, within 64 bits
+SEED = click.IntRange(-MAX_INT, MAX_INT)  # a seed within 64 bits, as in a spec
+WORKERS = click.IntRange(0, MAX_WORKERS)  # worker processes (0: load in the main process)
 
 
 def spec_options(fn):
@@ -108,7 +128,8 @@ def main() -> None:
 @spec_options
 @click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
               help="tiny swaps every backbone for its small random-weight variant")
-@click.option("--classes", type=int, default=None, help="number of classes (default: the spec's classes.count)")
+@click.option("--classes", type=click.IntRange(1, MAX_CLASSES), default=None,
+              help="number of classes (default: the spec's classes.count)")
 @click.option("--no-plan", is_flag=True, help="build without the plan (autograd everywhere, no caching)")
 @click.option("--recompute", type=click.Choice(["auto", "all", "none"]), default="auto", show_default=True,
               help="which frozen blocks the plan recomputes in the backward pass instead of storing: auto recomputes "
@@ -116,7 +137,7 @@ def main() -> None:
                    "and none are for comparison")
 @click.option("--no-recompute", is_flag=True, help="the same as --recompute none")
 @click.option("--no-flops", is_flag=True, help="skip counting FLOPs")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=COUNT, default=None,
               help="print the memory bill of a training step at this batch size (default with --memory-budget: "
                    "the spec's train.batch_size)")
 @click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default=None,
@@ -224,7 +245,7 @@ def validate(spec, sets, unsets):
 @click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
               help="tiny swaps every backbone for its small random-weight variant (on both sides)")
 @click.option("--no-flops", is_flag=True, help="skip counting FLOPs")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=COUNT, default=None,
               help="compare the memory bills of a training step at this batch size (as `composer build "
                    "--batch-size`; default with --memory-budget: each spec's train.batch_size)")
 @click.option("--precision", type=click.Choice(["bf16", "fp16", "fp32"]), default=None,
@@ -364,7 +385,7 @@ def run_options(fn, sweep: bool = False):
     options = [
         click.option("--protocol", type=click.Choice(["supervised", "few-shot", "base-to-novel", "zero-shot"]),
                      default="supervised", show_default=True),
-        click.option("--shots", type=int, default=None, help="K videos per class (few-shot)"),
+        click.option("--shots", type=COUNT, default=None, help="K videos per class (few-shot)"),
         click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)"),
         click.option("--eval-root", type=click.Path(), default=None, help="its data root"),
         click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
@@ -373,24 +394,25 @@ def run_options(fn, sweep: bool = False):
                      help="with --size tiny: demo loads the tiny backbones pretrained on captioned synthetic motion "
                      "that ship with composer (docs/demo-weights.md); random (the default at tiny size) draws them "
                      "from the seed"),
-        click.option("--epochs", type=int, default=None, help="override the spec's epochs (every stage)"),
-        click.option("--batch-size", type=int, default=None, help="the global batch of one optimiser step, split "
+        click.option("--epochs", type=COUNT, default=None, help="override the spec's epochs (every stage)"),
+        click.option("--batch-size", type=COUNT, default=None, help="the global batch of one optimiser step, split "
                      "evenly across processes (default: the spec's train.batch_size)"),
-        click.option("--eval-batch-size", type=click.IntRange(min=1), default=None,
+        click.option("--eval-batch-size", type=COUNT, default=None,
                      help="clips per evaluation forward on each process, test views included (default: the "
                      "per-process training batch)"),
-        click.option("--lr", type=float, default=None),
-        click.option("--workers", type=int, default=min(4, os.cpu_count() or 1), show_default=True,
+        click.option("--lr", type=Finite(min=0, min_open=True), default=None,
+                     help="override the spec's learning rate (every stage; train.groups' own rates stay)"),
+        click.option("--workers", type=WORKERS, default=min(4, os.cpu_count() or 1), show_default=True,
                      help="DataLoader worker processes"),
         click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one; under "
                      "torchrun or accelerate launch each process uses the GPU of its local rank)"),
         click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
                      help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)"),
         *([] if sweep else [
-            click.option("--seed", type=int, default=None),
+            click.option("--seed", type=SEED, default=None),
             click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
                          help="where run directories go")]),
-        click.option("--max-steps", type=int, default=None, help="stop each epoch after this many steps"),
+        click.option("--max-steps", type=COUNT, default=None, help="stop each epoch after this many steps"),
         click.option("--eval-every", type=click.IntRange(min=1), default=1, show_default=True,
                      help="test (single view) after every N epochs, and after the last"),
         click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC); "
@@ -617,6 +639,7 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
     Exit status: 0 when every run (of this shard) finished, 1 when any failed, 2 for a mistake in the
     arguments."""
     from composer.train import sweep as sw
+    from composer.train.run_options import check_run_options
 
     try:
         grid = [sw.parse_grid(g) for g in grids]
@@ -626,6 +649,8 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
             raise sw.SweepError("--shard needs --out: every shard writes into the same sweep directory")
         if not dry_run and not kw["dataset"]:
             raise sw.SweepError("Missing option '--dataset' (every run needs one; --dry-run does not)")
+        sw.check_count(list(specs), grid, seed_list)  # before any variant is enumerated, --dry-run included
+        check_run_options(_run_options(dict(kw, dataset=kw["dataset"] or "", seed=None, out="runs"), sets, unsets))
         typed = [n for n in kw if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
         sw.check_grid(grid, sets, typed + (["seeds"] if seed_list else []))
         tiny = kw["size"] == "tiny"
@@ -663,8 +688,8 @@ def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
             import torch
 
             precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-        rows.append(sw.measure(variant, sets, unsets, tiny, memory=(kw["batch_size"] or spec.train.batch_size,
-                                                                     precision)))
+        batch = spec.train.batch_size if kw["batch_size"] is None else kw["batch_size"]
+        rows.append(sw.measure(variant, sets, unsets, tiny, memory=(batch, precision)))
     click.echo(sw.cost_table(variants, rows), nl=False)
     click.echo("peak memory: one training step, every frozen block that can be recomputed recomputed (the least "
                "a run needs; `composer build SPEC --batch-size N` shows the plan a run chooses)")
@@ -694,7 +719,7 @@ def backbone_options(fn):
         click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
                      help="tiny backbones: demo (pretrained, shipped) or random (default: the checkpoint's, else "
                      "random)"),
-        click.option("--seed", type=int, default=None,
+        click.option("--seed", type=SEED, default=None,
                      help="the seed tiny backbones are generated from (default: the checkpoint's, else the spec's)")]):
         fn = option(fn)
     return fn
@@ -719,15 +744,15 @@ def _views(ctx, param, value):
               "verified first; its seed and size are used")
 @click.option("--protocol", type=click.Choice(["supervised", "few-shot", "base-to-novel", "zero-shot"]),
               default="supervised", show_default=True)
-@click.option("--shots", type=int, default=None, help="K videos per class (few-shot)")
+@click.option("--shots", type=COUNT, default=None, help="K videos per class (few-shot)")
 @click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)")
 @click.option("--eval-root", type=click.Path(), default=None, help="its data root")
 @click.option("--views", default=None, metavar="CxK", callback=_views,
               help="C clips along time x K crops (1 or 3) per video (default: the spec's train.views)")
 @backbone_options
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=COUNT, default=None,
               help="clips per forward pass, test views included (default: the spec's train.batch_size)")
-@click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+@click.option("--workers", type=WORKERS, default=min(4, os.cpu_count() or 1), show_default=True,
               help="DataLoader worker processes")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
@@ -823,9 +848,9 @@ def card(run_dirs, to_stdout):
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: the GPU when there is one)")
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
               help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+@click.option("--batch-size", type=COUNT, default=None,
               help="videos per forward pass (default: the spec's train.batch_size)")
-@click.option("--workers", type=click.IntRange(min=0), default=min(4, os.cpu_count() or 1), show_default=True,
+@click.option("--workers", type=WORKERS, default=min(4, os.cpu_count() or 1), show_default=True,
               help="processes decoding videos")
 @click.option("--json", "as_json", is_flag=True, help="print JSON lines: one object per input, "
               '{"path", "top_k": [{"class", "probability"}]} or {"path", "error"}')
@@ -901,7 +926,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
 @checkpoint_options
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="folder to write the model file, classes.txt and export.json into")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-4, show_default=True,
+@click.option("--tolerance", type=Finite(min=0), default=1e-4, show_default=True,
               help="the largest absolute difference from the composed model accepted on the sample clips")
 @click.option("--input", "input_dtype", type=click.Choice(["float32", "uint8"]), default="float32",
               show_default=True, help="what the exported model takes: float32 pixels in [0, 1] or uint8 pixels "
@@ -1004,13 +1029,13 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
               help="shorter side in pixels (256 or 320 as most papers read; smaller videos are not upscaled)")
 @click.option("--keyframe-every", type=click.IntRange(min=1), default=8, show_default=True,
               help="frames between keyframes: a sampled frame costs at most this many decoded frames")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--fps", type=Finite(min=0, min_open=True), default=None,
               help="constant frame rate of the copy (default: the source's)")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
               help="libx264 quality: lower is closer to the source and larger")
 @click.option("--preset", default="fast", show_default=True,
               type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"]))
-@click.option("--jobs", type=click.IntRange(min=0), default=0, help="videos transcoded at once (default: one per "
+@click.option("--jobs", type=WORKERS, default=0, help="videos transcoded at once (default: one per "
               "core; FFmpeg's threads share the cores)")
 @click.option("--dataset", default=None, help="also check that the copy indexes like the source with this "
               "dataset's parser (same videos, labels and classes)")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from composer.errors import DataError
+from composer.spec.limits import MAX_CLASSES
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,12 @@ def _list_file(path: Path, root: Path, names: dict[str, int] | None, problems: _
         rel, label_text = parts[0].strip(), parts[-1].strip()
         if names is not None and label_text in names:
             label = names[label_text]
-        elif label_text.lstrip("-").isdigit():
+        elif label_text.lstrip("-").isascii() and label_text.lstrip("-").isdigit():
             label = int(label_text)
+            if label >= MAX_CLASSES:  # one class is made per number up to the largest: bound it before
+                problems.add(source, f"label {label} is larger than {MAX_CLASSES - 1} (a dataset has at most "
+                             f"{MAX_CLASSES} classes)")
+                continue
         else:
             problems.add(source, f"label {label_text!r} is neither a class name nor a number")
             continue
@@ -145,6 +150,8 @@ def listed(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
             raise DataError(f"the {s} list not found: expected {root / (s + '.txt')} (lines: 'path label')")
     classes_file = root / "classes.txt"
     classes = [line for _, line in _lines(classes_file)] if classes_file.exists() else None
+    if classes is not None and len(classes) > MAX_CLASSES:
+        raise DataError(f"{classes_file} names {len(classes)} classes, more than {MAX_CLASSES}")
     names = {c: i for i, c in enumerate(classes)} if classes else None
     splits = {s: _list_file(f, root, names, problems) for s, f in files.items()}
     if classes is None:  # labels are numbers without names: name them by number

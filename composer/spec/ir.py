@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic_core import PydanticCustomError
 
 from composer.errors import Loc
 from composer.uses import USES
@@ -30,6 +31,19 @@ def spec_name_from(stem: str) -> str:
     return name or "spec"
 
 
+def _not_text(value: Any) -> Any:
+    """A number written as text ('10', '1_000', a quoted value) is refused: pydantic would convert it, past
+    the front end's range checks (a seed of 1_000_000_000_000_000_000_000 would pass as an int)."""
+    if isinstance(value, str):
+        raise PydanticCustomError("number_as_text", "expected a number, not text")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_text)]
+Float = Annotated[float, BeforeValidator(_not_text)]
+Beta = Annotated[Float, Field(ge=0, lt=1)]  # Adam's moment decay: 1 or more diverges, torch refuses it late
+
+
 class Node(BaseModel):
     """Base of every IR node: strict keys, and the source location it was read from."""
 
@@ -46,16 +60,16 @@ class VideoInput(Node):
     """A batch of clips, [B, T, 3, H, W]; `window` > 1 loads that many consecutive frames per sampled frame."""
 
     kind: Literal["video"]
-    frames: int = Field(8, ge=1)
-    size: int = Field(224, ge=8)
-    window: int = Field(1, ge=1)
+    frames: Int = Field(8, ge=1)
+    size: Int = Field(224, ge=8)
+    window: Int = Field(1, ge=1)
 
 
 class ClassesInput(Node):
     """The class names of the dataset, [C] strings. `count` is C when no dataset is given (build, graph)."""
 
     kind: Literal["classes"]
-    count: int = Field(400, ge=1)
+    count: Int = Field(400, ge=1)
 
 
 class LabelInput(Node):
@@ -84,8 +98,8 @@ class BackboneSpec(Node):
     activation: Literal["quick_gelu", "gelu"] | None = None
     frozen: bool = True
     unfrozen_except: list[str] = Field(default_factory=list)  # with frozen=false: parameter globs kept frozen
-    frames: int | None = Field(None, ge=1)  # frames the backbone was pretrained on (temporal embeddings)
-    image_size: int | None = Field(None, ge=8)
+    frames: Int | None = Field(None, ge=1)  # frames the backbone was pretrained on (temporal embeddings)
+    image_size: Int | None = Field(None, ge=8)
 
 
 # ---------------------------------------------------------------- components
@@ -112,31 +126,41 @@ class Step(Node):
 
 # ---------------------------------------------------------------- training
 class Views(Node):
-    clips: int = Field(1, ge=1)
-    crops: int = Field(1, ge=1)
+    """Test views of a video: clips along time x crops in space (the centre, or three along the longer side).
+    Their product is bounded by limits.MAX_VIEWS."""
+
+    clips: Int = Field(1, ge=1)
+    crops: Int = 1
+
+    @field_validator("crops")
+    @classmethod
+    def _crops(cls, v: int) -> int:
+        if v not in (1, 3):  # the test transforms make exactly these; any other count failed after training
+            raise PydanticCustomError("crops", "crops must be 1 (the centre) or 3 (along the longer side)")
+        return v
 
 
 class GroupOptions(Node):
-    lr: float | None = Field(None, gt=0)
-    weight_decay: float | None = Field(None, ge=0)
+    lr: Float | None = Field(None, gt=0)
+    weight_decay: Float | None = Field(None, ge=0)
 
 
 class Train(Node):
     """Training defaults; `composer run` options override them."""
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    momentum: float = Field(0.9, ge=0)
+    lr: Float = Field(1e-3, gt=0)
+    weight_decay: Float = Field(0.01, ge=0)
+    betas: tuple[Beta, Beta] = (0.9, 0.999)
+    momentum: Float = Field(0.9, ge=0)
     schedule: Literal["cosine", "constant", "linear"] = "cosine"
-    warmup_epochs: float = Field(0.0, ge=0)
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(8, ge=1)
-    accumulate: int = Field(1, ge=1)
-    grad_clip: float | None = Field(1.0, gt=0)
+    warmup_epochs: Float = Field(0.0, ge=0)
+    epochs: Int = Field(10, ge=1)
+    batch_size: Int = Field(8, ge=1)
+    accumulate: Int = Field(1, ge=1)
+    grad_clip: Float | None = Field(1.0, gt=0)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
-    seed: int = 0
+    seed: Int = 0
     views: Views = Field(default_factory=Views)
     groups: dict[Name, GroupOptions] = Field(default_factory=dict)  # per component/backbone lr and wd
 
@@ -144,9 +168,9 @@ class Train(Node):
 class Reported(Node):
     """What the paper reports for this model, for `composer report` to compare against."""
 
-    trainable_params: float | None = Field(None, gt=0)
-    total_params: float | None = Field(None, gt=0)
-    gflops: float | None = Field(None, gt=0)
+    trainable_params: Float | None = Field(None, gt=0)
+    total_params: Float | None = Field(None, gt=0)
+    gflops: Float | None = Field(None, gt=0)
     source: str | None = None  # where in the paper (table, figure)
 
 
@@ -154,10 +178,10 @@ class Stage(Node):
     """One training stage: what trains, which losses, and schedule overrides. Stages run in order."""
 
     trains: list[Name] = Field(min_length=1)
-    losses: dict[Name, float] = Field(min_length=1)
-    epochs: int | None = Field(None, ge=1)
-    lr: float | None = Field(None, gt=0)
-    warmup_epochs: float | None = Field(None, ge=0)
+    losses: dict[Name, Float] = Field(min_length=1)
+    epochs: Int | None = Field(None, ge=1)
+    lr: Float | None = Field(None, gt=0)
+    warmup_epochs: Float | None = Field(None, ge=0)
 
 
 # ---------------------------------------------------------------- the spec
@@ -169,7 +193,7 @@ class Spec(Node):
     backbones: dict[Name, BackboneSpec] = Field(default_factory=dict)
     components: dict[Name, Component] = Field(default_factory=dict)
     flow: dict[Name, Step] = Field(default_factory=dict)
-    losses: dict[Name, float] = Field(default_factory=dict)
+    losses: dict[Name, Float] = Field(default_factory=dict)
     predict: Name | None = None  # the [B, C] scores used for evaluation; default: the tensor named "logits"
     reported: Reported | None = None
     train: Train = Field(default_factory=Train)

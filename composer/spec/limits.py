@@ -1,10 +1,12 @@
-"""The front end's limits: what a spec file may be before anything is expanded, parsed deeply or validated.
+"""The limits of what a user gives composer: a spec file, and the command-line options and files about it.
 
 A spec is small (the largest shipped one is a few kilobytes), so these bounds are far above any real
 spec and low enough that no input can hang the front end, exhaust the stack or the memory. Each is
 checked before the work it protects (size before reading, depth and alias expansion before composing
 the YAML tree, digits before converting a number), and each failure is a located `SpecError`.
-docs/language.md ("Limits") lists them; change both together.
+The second group bounds what the commands spend on a shared machine (worker processes, views, classes,
+sweep runs, overrides); they live here, at the bottom layer, because the spec, the data and the run
+layers each check some of them. docs/language.md ("Limits") lists them all; change both together.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import re
 import stat
 from pathlib import Path as FsPath
 
+from typing import TYPE_CHECKING
+
 from composer.errors import Loc, SpecError
-from composer.spec.ir import Spec, VideoInput
+
+if TYPE_CHECKING:  # the command line reads these limits at start-up: the IR (pydantic) is imported only to check
+    from composer.spec.ir import Spec
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB per spec file
 MAX_DEPTH = 64  # nested mappings/lists/brackets
@@ -25,6 +31,15 @@ MAX_EXTENDS = 16  # files in one `extends` chain
 MAX_ERRORS = 50  # problems shown for one spec; the rest are counted
 MAX_INT = 2**63 - 1  # integers must fit 64 bits
 MAX_BATCH_BYTES = 1 << 50  # one global batch of input video, as float32 (1 PiB)
+MAX_VIEWS = 64  # test views of one video (clips x crops; papers use at most 10 x 3)
+MAX_OVERRIDES = 256  # --set, --unset (and --grid) options of one command
+MAX_OVERRIDE_DEPTH = MAX_DEPTH  # names in one --set/--unset path
+
+# what the commands spend on a shared machine
+MAX_WORKERS = 64  # DataLoader worker processes (--workers), FFmpeg jobs (data prepare --jobs)
+MAX_CLASSES = 100_000  # classes of a dataset or a class-names list (ImageNet-21k has 21 841)
+MAX_CLASSES_FILE_BYTES = 1 << 20  # a --classes-file (1 MiB)
+MAX_SWEEP_RUNS = 1000  # runs of one sweep: specs x grid values x seeds, each variant built before any run
 
 
 def number(text: str, loc: Loc | None) -> int | float:
@@ -45,8 +60,9 @@ def number(text: str, loc: Loc | None) -> int | float:
     return value
 
 
-def check_file(path: FsPath, loc: Loc | None, what: str = "spec file") -> None:
-    """Refuse what is not a regular file of a spec's size: a folder, a device, a FIFO, a symlink loop."""
+def check_file(path: FsPath, loc: Loc | None, what: str = "spec file", expected: str = "a .yaml/.yml or .comp file",
+               max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Refuse what is not a regular file of at most `max_bytes`: a folder, a device, a FIFO, a symlink loop."""
     try:
         info = path.stat()  # follows symlinks; a loop raises
     except RuntimeError as e:  # pathlib's own symlink-loop error on some Pythons
@@ -55,13 +71,12 @@ def check_file(path: FsPath, loc: Loc | None, what: str = "spec file") -> None:
         reason = "a symlink loop" if e.errno == 40 else (e.strerror or str(e))
         raise SpecError(f"cannot read {what} {path}: {reason}", loc) from None
     if stat.S_ISDIR(info.st_mode):
-        raise SpecError(f"{what} {path} is a folder", loc, expected="a .yaml/.yml or .comp file")
+        raise SpecError(f"{what} {path} is a folder", loc, expected=expected)
     if not stat.S_ISREG(info.st_mode):
-        raise SpecError(f"{what} {path} is not a regular file (a device, FIFO or socket)", loc,
-                        expected="a .yaml/.yml or .comp file")
-    if info.st_size > MAX_FILE_BYTES:
+        raise SpecError(f"{what} {path} is not a regular file (a device, FIFO or socket)", loc, expected=expected)
+    if info.st_size > max_bytes:
         raise SpecError(f"{what} {path} is {info.st_size} bytes", loc,
-                        expected=f"at most {MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES >> 20} MiB)")
+                        expected=f"at most {max_bytes} bytes ({max_bytes >> 20} MiB)")
 
 
 def check_size(text: str, file: str) -> None:
@@ -101,9 +116,23 @@ def check_text_depth(text: str, file: str) -> None:
             depth = max(0, depth - 1)
 
 
+def check_views(clips: int, crops: int) -> str | None:
+    """Why clips x crops test views of each video are too many, or None."""
+    if clips * crops > MAX_VIEWS:
+        return (f"{clips} clips x {crops} crops = {clips * crops} views of every test video, more than "
+                f"{MAX_VIEWS} (papers use at most 10 x 3)")
+    return None
+
+
 def check_sizes(spec: Spec) -> None:
-    """Refuse a spec whose one batch of video (train.batch_size clips as float32) no machine could hold."""
+    """Refuse a spec whose test views are too many, or whose one batch of video (train.batch_size clips as
+    float32) no machine could hold."""
+    from composer.spec.ir import VideoInput
+
     train = spec.train
+    views = check_views(train.views.clips, train.views.crops)
+    if views is not None:
+        raise SpecError(views, spec.loc_of("train", "views"), expected=f"at most {MAX_VIEWS} views")
     for name, video in spec.inputs.items():
         if not isinstance(video, VideoInput):
             continue

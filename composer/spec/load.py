@@ -101,24 +101,45 @@ def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, A
     file = f"<{option} #{index}>"
     remember_source(file, text)
     if "=" not in text:
-        raise SpecError(f"{option} needs path=value, got {text!r}", Loc(file, 1, 1, len(text)),
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise SpecError(f"{option} needs path=value, got {shown!r}", Loc(file, 1, 1, max(1, len(text))),
                         expected="e.g. --set components.adapter.params.dim=128")
     key, raw = text.split("=", 1)
-    path = tuple(key.strip().split("."))
     loc = Loc(file, 1, 1, max(1, len(key)))
-    if not all(p.isidentifier() for p in path):
-        raise SpecError(f"bad {option} path {key!r}", loc, expected="dot-separated names such as train.lr")
+    path = _override_path(key, loc, option)
     value = read_yaml_value(raw, file, text, col=len(key) + 2)
     if value is DELETE:
         raise SpecError(f"use {option.replace('set', 'unset', 1)} PATH to remove a key", loc)
     return path, value, loc
 
 
+def _override_path(key: str, loc: Loc, option: str) -> Path:
+    """The dotted path of a --set or --unset: names only, at most limits.MAX_OVERRIDE_DEPTH of them, and not
+    `extends` (read from the file before any option applies: setting it would silently do nothing)."""
+    path = tuple(key.strip().split("."))
+    if len(path) > limits.MAX_OVERRIDE_DEPTH:
+        raise SpecError(f"{option} path of {len(path)} names", loc,
+                        expected=f"at most {limits.MAX_OVERRIDE_DEPTH} names, e.g. train.lr")
+    if not all(p.isidentifier() for p in path):
+        shown = key if len(key) <= 80 else key[:77] + "..."
+        raise SpecError(f"bad {option} path {shown!r}", loc, expected="dot-separated names such as train.lr")
+    if path[0] == "extends":
+        raise SpecError(f"{option} cannot change `extends`: a spec's base is read from its file before any option "
+                        "applies", loc, hint="write a spec that extends the base you want (one line: extends: BASE)")
+    return path
+
+
 def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[str] = (),
                     option: str = "--set") -> Document:
     """`--set` then `--unset` options, in order. `option` names them in locations (`<--set #1>:1:1`);
-    `composer diff` passes --set-a or --set-b for the options of one side."""
+    `composer diff` passes --set-a or --set-b for the options of one side. At most limits.MAX_OVERRIDES of
+    them: each one that creates a key is compared with its siblings for a "did you mean" hint."""
     unset_option = option.replace("set", "unset", 1)
+    sets, unsets = list(sets), list(unsets)
+    if len(sets) + len(unsets) > limits.MAX_OVERRIDES:
+        raise SpecError(f"{len(sets)} {option} and {len(unsets)} {unset_option} options, more than "
+                        f"{limits.MAX_OVERRIDES}", expected=f"at most {limits.MAX_OVERRIDES}",
+                        hint="write the changes into a spec that extends this one")
     for i, text in enumerate(sets, 1):
         path, value, loc = _set_document(text, i, option)
         hint = set_path(doc, path, value, loc)
@@ -127,7 +148,8 @@ def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[st
     for i, text in enumerate(unsets, 1):
         file = f"<{unset_option} #{i}>"
         remember_source(file, text)
-        unset_path(doc, tuple(text.strip().split(".")), Loc(file, 1, 1, max(1, len(text))))
+        loc = Loc(file, 1, 1, max(1, len(text)))
+        unset_path(doc, _override_path(text, loc, unset_option), loc)
     return doc
 
 

@@ -94,7 +94,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
     sets = list(options.sets)
     if options.views is not None:
         sets.append(f"train.views={{clips: {options.views[0]}, crops: {options.views[1]}}}")
-    out = options.out or str(default_out(checkpoint))
+    out = options.out if options.out is not None else str(default_out(checkpoint))
     run = Run(spec_path, RunOptions(
         dataset=options.dataset, data_root=options.data_root, split=options.split, protocol=options.protocol,
         shots=options.shots, eval_dataset=options.eval_dataset, eval_root=options.eval_root, tiny=size == "tiny",

@@ -70,7 +70,7 @@ class EpochOrder(Sampler):
         return max(0, (self.size if self.limit is None else min(self.size, self.limit)) - self.start)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 1000 + self.epoch))
+        order = torch.randperm(self.size, generator=_generator(self.seed * 1000 + self.epoch))
         return iter([(self.epoch, i) for i in order[self.start:self.start + len(self)].tolist()])
 
 
@@ -84,8 +84,15 @@ def _loader(dataset, batch_size: int, settings: Settings, accelerator: Accelerat
                       collate_fn=dataset.collate, persistent_workers=workers > 0,
                       pin_memory=accelerator.device.type == "cuda",
                       prefetch_factor=settings.prefetch if workers > 0 else None,
-                      generator=torch.Generator().manual_seed(seed))
+                      generator=_generator(seed))
     return accelerator.prepare_data_loader(data)
+
+
+def _generator(seed: int) -> torch.Generator:
+    """A generator from a derived seed (the run's seed x 1000 + epoch), which for a seed near the 64-bit limit a
+    spec allows passes the range torch takes: it is then reduced modulo 2^64. A seed torch takes is used as it
+    is, so every seed that worked before gives the same order."""
+    return torch.Generator().manual_seed(seed if -2**63 <= seed < 2**64 else seed % 2**64)
 
 
 class TrainLoader:

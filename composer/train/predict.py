@@ -16,6 +16,7 @@ takes them from there, so the result never depends on an option the user has to 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,6 +30,7 @@ from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.data.transforms import to_unit
 from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
+from composer.spec import limits
 from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
@@ -77,22 +79,33 @@ class Prediction:
 def parse_views(text: str) -> tuple[int, int]:
     """'4x3' -> (4 clips along time, 3 crops in space)."""
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() and len(p) <= 9 for p in parts):
         raise ValueError(f"expected CLIPSxCROPS such as 4x3, got {text!r}")
     clips, crops = int(parts[0]), int(parts[1])
     if clips < 1:
         raise ValueError(f"at least one clip per video, got {text!r}")
     if crops not in (1, 3):
         raise ValueError(f"crops must be 1 (centre) or 3 (along the longer side), got {text!r}")
+    too_many = limits.check_views(clips, crops)
+    if too_many:
+        raise ValueError(too_many)
     return clips, crops
 
 
 def read_classes(names: str | None, file: str | None) -> list[str] | None:
     """Class names from --classes "a,b,c" or from a file with one name per line (blank lines and # comments
-    skipped); None when neither is given."""
+    skipped); None when neither is given. The file must be a regular file of at most
+    limits.MAX_CLASSES_FILE_BYTES (checked before it is read: a FIFO or a device would block or never end),
+    and either names at most limits.MAX_CLASSES classes."""
     if names is not None and file is not None:
         raise DataError("give --classes or --classes-file, not both")
     if file is not None:
+        try:
+            limits.check_file(Path(file), None, "--classes-file", expected="a text file with one class name per line",
+                              max_bytes=limits.MAX_CLASSES_FILE_BYTES)
+        except SpecError as e:
+            problem = e.problems[0]
+            raise DataError(problem.message + (f"; expected {problem.expected}" if problem.expected else "")) from None
         try:
             lines = Path(file).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as e:
@@ -106,7 +119,9 @@ def read_classes(names: str | None, file: str | None) -> list[str] | None:
         return None
     if not found:
         raise DataError(f"{source} names no class")
-    repeated = sorted({n for n in found if found.count(n) > 1})
+    if len(found) > limits.MAX_CLASSES:
+        raise DataError(f"{source} names {len(found)} classes, more than {limits.MAX_CLASSES}")
+    repeated = sorted(n for n, count in Counter(found).items() if count > 1)
     if repeated:
         raise DataError(f"{source} names {', '.join(repeated)} more than once")
     return found

@@ -65,6 +65,7 @@ from composer.train.records import write_bad_videos, write_confusion, write_json
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
 from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
+from composer.train.run_options import check_run_options, warmup_warnings
 from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
@@ -203,6 +204,7 @@ class Run:
                  console: Console | None = None, changes: list[dict[str, Any]] | None = None) -> None:
         """`changes`: the options a resume changes (--override), recorded in run.json with the step."""
         self.options, self.resume, self.changes = options, resume, changes or []
+        check_run_options(options)  # typed or read from run.json: before anything is written
         if options.fsdp and options.save_every:
             raise DataError("--save-every needs a resumable run, and an --fsdp run saves only its weights; "
                             "drop --save-every")
@@ -235,7 +237,7 @@ class Run:
         self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
         self.seed = options.seed if options.seed is not None else train.seed
         self.device = device_name(self.accelerator)
-        self.global_batch = options.batch_size or train.batch_size
+        self.global_batch = train.batch_size if options.batch_size is None else options.batch_size
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
         self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
@@ -280,6 +282,9 @@ class Run:
         self.indices: dict[str, list[int]] = {}  # test part -> the part's item index of each row of its scores
         self.spec_path = spec_path
         self.model_info: dict[str, Any] | None = None  # the build report the model card shows, computed once
+        plans = [self._plan(i, name, stage) for i, (name, stage) in enumerate(_stages(self.spec))]
+        self.warnings = warmup_warnings([(p.name, p.epochs, p.warmup) for p in plans]) \
+            if self.model.trainable_parts else []  # said at the start of fit() and kept in run.json
 
     def _check_data(self, frames: int) -> CheckReport:
         """Open every video of the task once, as `composer data check --no-decode` does (`--workers` at a time;
@@ -328,7 +333,7 @@ class Run:
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
                 "per_process_batch": self.settings.batch_size, "seed": self.seed, "weights": self.weights,
                 "versions": {"python": platform.python_version(), "torch": torch.__version__},
-                "command": " ".join(sys.argv), "spec": self.spec_path, "changes": []})
+                "command": " ".join(sys.argv), "spec": self.spec_path, "changes": [], "warnings": self.warnings})
         if self.trackers:
             spec = self.spec.model_dump(mode="json", by_alias=True, exclude_defaults=True)
             note = start_trackers(self.accelerator, self.trackers, self.dir, self.dir.name,
@@ -391,6 +396,8 @@ class Run:
     # -- training
     def fit(self) -> dict[str, Any]:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
+        for line in self.warnings:
+            self.log.print(f"warning: {line}")
         saved = self._load_progress() if self.resume else None
         self._record_start(_global_step(saved) if saved else 0)
         self._write_card()
@@ -417,13 +424,16 @@ class Run:
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
-        train = self.spec.train
+        """The stage's parts, losses and schedule: an option given overrides the stage's, which overrides
+        train's (None is "not given"; check_run_options refused values that mean nothing)."""
+        train, options = self.spec.train, self.options
+        own = lambda key: getattr(stage, key) if stage and getattr(stage, key) is not None else getattr(train, key)  # noqa: E731
         return StagePlan(
             name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
             dict(stage.losses) if stage else None,
-            self.options.epochs or (stage.epochs if stage and stage.epochs else train.epochs),
-            self.options.lr or (stage.lr if stage and stage.lr else train.lr),
-            stage.warmup_epochs if stage and stage.warmup_epochs is not None else train.warmup_epochs)
+            own("epochs") if options.epochs is None else options.epochs,
+            own("lr") if options.lr is None else options.lr,
+            own("warmup_epochs"))
 
     def _train_stage(self, plan: StagePlan, progress: dict[str, Any], saved: dict[str, Any] | None, bars,
                      bad: set[str]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from composer.build.memory import MemoryModel, format_bytes
 from composer.build.precision import store_frozen_in
 from composer.build.summary import parameter_counts
 from composer.errors import SpecError, remember_source
+from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.records import write_json, write_text
@@ -117,12 +118,20 @@ def parse_grid(text: str) -> tuple[str, list[str]]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(s) for s in text.split(",")]
-    except ValueError:
-        raise SweepError(f"--seeds {text}: give integers separated by commas, e.g. --seeds 0,1,2") from None
+    """`0,1,2` -> [0, 1, 2]: plain integers (ASCII digits, an optional minus) within 64 bits, at most
+    limits.MAX_SWEEP_RUNS of them."""
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    values = [s.strip() for s in text.split(",")]
+    if len(values) > limits.MAX_SWEEP_RUNS:
+        raise SweepError(f"--seeds {shown}: {len(values)} seeds, more than the {limits.MAX_SWEEP_RUNS} runs a sweep "
+                         "may have")
+    if not all(re.fullmatch(r"-?[0-9]{1,19}", s) for s in values):
+        raise SweepError(f"--seeds {shown}: give integers separated by commas, e.g. --seeds 0,1,2")
+    seeds = [int(s) for s in values]
+    if any(abs(s) > limits.MAX_INT for s in seeds):
+        raise SweepError(f"--seeds {shown}: a seed must lie within 64 bits (at most {limits.MAX_INT})")
     if len(set(seeds)) != len(seeds):
-        raise SweepError(f"--seeds {text}: a seed is given twice")
+        raise SweepError(f"--seeds {shown}: a seed is given twice")
     return seeds
 
 
@@ -193,6 +202,25 @@ def load_variant(variant: Variant, sets: list[str], unsets: list[str], tiny: boo
         return load_spec(variant.spec, all_sets, unsets)
     except SpecError as e:
         raise _relabel(e, labels) from None
+
+
+def check_count(specs: list[str], grid: list[tuple[str, list[str]]], seeds: list[int] | None) -> int:
+    """The number of runs (specs x every grid's values x seeds), refused over limits.MAX_SWEEP_RUNS before any
+    variant is enumerated or built (each costs a build on the meta device, --dry-run included)."""
+    if len(grid) > limits.MAX_OVERRIDES:
+        raise SweepError(f"{len(grid)} --grid options, more than {limits.MAX_OVERRIDES}")
+    runs = len(specs) * max(1, len(seeds or ()))
+    for _, values in grid:
+        if runs > limits.MAX_SWEEP_RUNS:
+            break
+        runs *= len(values)
+    if runs > limits.MAX_SWEEP_RUNS:
+        sizes = " x ".join([f"{len(specs)} spec(s)"] + [f"{len(v)} values of {k}" for k, v in grid]
+                           + ([f"{len(seeds)} seeds"] if seeds else []))
+        shown = sizes if len(sizes) <= 200 else sizes[:197] + "..."
+        raise SweepError(f"the sweep has more than {limits.MAX_SWEEP_RUNS} runs ({shown}); split it into "
+                         "smaller sweeps (--shard divides one sweep's runs between jobs, it does not shrink it)")
+    return runs
 
 
 def plan(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], unsets: list[str],

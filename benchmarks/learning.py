@@ -50,7 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from composer.backbones.demo_weights import manifest_sha256  # noqa: E402
+from composer.backbones.demo_weights import NoDemoWeights, demo_file  # noqa: E402
+from composer.backbones.registry import check_size, get_family  # noqa: E402
 from composer.data.clips import ClipConfig, ClipDataset  # noqa: E402
 from composer.data.demo import PAIRS  # noqa: E402
 from composer.errors import DataError, SpecError  # noqa: E402
@@ -258,13 +259,27 @@ def measure_base_to_novel(row: Row, weights: str, seed: int, epochs: int, out: s
             "seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu, "load": os.getloadavg()[0]}
 
 
+def demo_files(row: Row) -> dict[str, str | None]:
+    """The SHA-256 of the demo file of each backbone family `row`'s spec uses (None where there is none: the
+    run is then refused): what its demo-weights runs load, so that pretraining one family's demo weights
+    again makes only the rows that read that family's file run again."""
+    spec = load_spec(ROOT / row.spec, row.sets)
+    out: dict[str, str | None] = {}
+    for b in spec.backbones.values():
+        try:
+            out[b.family] = demo_file(b.family, check_size(get_family(b.family), b.size))[1]["sha256"]
+        except NoDemoWeights:
+            out[b.family] = None
+    return dict(sorted(out.items()))
+
+
 def settings(row: Row, epochs: int, weights: str) -> dict[str, Any]:
     """What makes two runs of a row the same run: a stored run with other settings is run again, and so
-    is a demo-weights run made with other demo weights (the manifest's hash)."""
+    is a demo-weights run made with other demo files of the row's own backbones (their hashes)."""
     sets, _ = schedule_sets(row.spec, epochs)
     same = {"spec": row.spec, "epochs": epochs, "batch_size": BATCH, "lr": row.lr, "sets": [*row.sets, *sets],
             "views": [1, 1]}
-    return same | {"demo_manifest": manifest_sha256()} if weights == "demo" else same
+    return same | {"demo_files": demo_files(row)} if weights == "demo" else same
 
 
 def selects(only: str, row: Row) -> bool:

@@ -2,12 +2,15 @@
 comparison with the frame-mean probe (the runs themselves are the benchmark's, not the suite's)."""
 
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
 
 import torch
 
+from composer.backbones import demo_weights
+from composer.backbones.demo_weights import manifest
 from composer.data.demo import CLASSES
 
 _path = Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py"
@@ -65,12 +68,20 @@ def test_compare_floors_the_spread_at_the_binomial_error():
     assert word == "below"
 
 
-def test_a_demo_run_counts_as_done_only_with_the_same_demo_weights(monkeypatch):
-    row = learning.ROWS[0]
-    random, demo = learning.settings(row, 2, "random"), learning.settings(row, 2, "demo")
-    assert "demo_manifest" not in random and demo == random | {"demo_manifest": learning.manifest_sha256()}
-    monkeypatch.setattr(learning, "manifest_sha256", lambda: "other weights")
-    assert learning.settings(row, 2, "demo") != demo
+def test_a_demo_run_counts_as_done_only_with_the_same_files_of_its_own_backbones(monkeypatch, tmp_path):
+    """Pretraining one family again reruns only the rows that read its file (about 1 s: specs are loaded)."""
+    dino = next(r for r in learning.ROWS if r.spec == "specs/papers/dinov2-clip-dora.yaml")
+    msta = next(r for r in learning.ROWS if r.name == "MSTA")
+    record = manifest()
+    files = learning.settings(dino, 2, "demo")["demo_files"]
+    assert files == {"clip": record["files"]["clip"]["sha256"], "dinov2": record["files"]["dinov2"]["sha256"]}
+    assert "demo_files" not in learning.settings(dino, 2, "random")
+    before = {row.name: learning.settings(row, 2, "demo") for row in (dino, msta)}
+    record["files"]["dinov2"]["sha256"] = "0" * 64  # DINOv2 pretrained again, the other files kept
+    (tmp_path / "manifest.json").write_text(json.dumps(record))
+    monkeypatch.setattr(demo_weights, "FOLDER", tmp_path)
+    assert learning.settings(msta, 2, "demo") == before[msta.name]
+    assert learning.settings(dino, 2, "demo") == before[dino.name] | {"demo_files": files | {"dinov2": "0" * 64}}
 
 
 def test_a_whole_row_name_selects_that_row_alone():

@@ -48,9 +48,32 @@ from composer.train.run import Run
 YAML = [p for p in SPECS if p.suffix != ".comp"]  # .comp twins: the same IR as their YAML (test_frontends.py)
 CLASSES, SIZE = len(CLASS_NAMES), 64
 LR, STEPS, RATIO = 3e-3, 40, 0.3
-LR_OF: dict[str, float] = {}
+LR_OF = {"clip-adapter": 1e-2,  # at 3e-3 it reaches 75% in 40 steps
+         "viclip-full-finetune": 1e-4}  # every ViCLIP weight trains (the spec's own lr is 2e-6): 3e-3 collapses it
 STEPS_OF: dict[str, int] = {}
-UNDER_DIAGNOSIS = {"dinov2-clip-dora", "dinov2-clip-prompts", "ftp"}  # issue 19: they do not learn today
+# The specs that do not learn today, each with the cause where this test found one (the numbers: the report of
+# issue 19). strict: a spec that starts to learn fails here until its mark is removed.
+ISSUE_19 = "issue 19: under diagnosis"
+DOES_NOT_LEARN = {
+    "dinov2-clip-dora": ISSUE_19, "dinov2-clip-prompts": ISSUE_19,
+    # found here, the same cause as the two above: timm initialises DINOv2's LayerScale at 1e-5, so a random tiny
+    # DINOv2's class token does not depend on the input (its spread across clips is 1e-5 of its size)
+    "dinov2-dora-linear": ISSUE_19 + " (random DINOv2: LayerScale 1e-5, an input-blind class token)",
+    # the pretraining stage cannot fall far: the demo's FTP answers for `components` and `context` are the same
+    # sentence for every class, so two of the four InfoNCE terms stay at ln 8
+    "ftp": ISSUE_19, "ftp-unfrozen-processors": ISSUE_19 + " (FTP's pretraining stage)",
+    **{name: ISSUE_19 + " (temporal-prompts-dual-text's prompts, heads and losses)" for name in (
+        "temporal-prompts-dual-text", "temporal-prompts-dual-text-16f", "temporal-prompts-c3d",
+        "temporal-prompts-lstm", "temporal-prompts-mlp", "temporal-prompts-no-residual", "temporal-prompts-r2plus1d",
+        "temporal-prompts-tada", "temporal-prompts-transformer")},
+    # found here: MSTA's temporal convolution in ViCLIP's last visual block updates patch tokens only, and the
+    # tower's output reads the class token alone, so that convolution's weight and bias never get a gradient
+    **{name: "MSTA's temporal convolution in the last visual block is dead (no gradient reaches it)" for name in (
+        "msta", "msta-few-shot", "msta-no-consistency", "msta-no-shared", "msta-video-only")},
+}
+# ViCLIP's own logit temperature is not read by any flow step (the spec's cosine_logits has its own scale), yet a
+# full fine-tune marks it trainable: named here, not silenced elsewhere
+NEVER_READ = {"viclip-full-finetune": frozenset({"backbones.viclip.model.temp"})}
 
 
 def frames_of(spec) -> int:
@@ -164,8 +187,9 @@ def fit(path, items, files, steps: int, lr: float) -> tuple[object, list[StageFi
     return model, out
 
 
-def problems(stages: list[StageFit], steps: int) -> list[str]:
-    """What the criteria find wrong, one line each (empty: the spec learns)."""
+def problems(stages: list[StageFit], steps: int, never_read: frozenset[str] = frozenset()) -> list[str]:
+    """What the criteria find wrong, one line each (empty: the spec learns). `never_read`: trained parameters that
+    no flow step reads; they must stay, and only they may."""
     found = []
     for s in stages:
         losses = f"loss {s.losses[0]:.3f} -> {s.losses[-1]:.3f} in {len(s.losses)} steps"
@@ -174,8 +198,12 @@ def problems(stages: list[StageFit], steps: int) -> list[str]:
         if s.last and s.accuracy[-1] < 1.0:
             found.append(f"stage {s.name}: training accuracy {max(s.accuracy):.3f} at best, not 1 within {steps} "
                          f"steps ({losses})")
-        if s.unmoved:
-            found.append(f"stage {s.name}: {len(s.unmoved)} trained parameter(s) did not move: {', '.join(s.unmoved)}")
+        unmoved = [n for n in s.unmoved if n not in never_read]
+        if unmoved:
+            found.append(f"stage {s.name}: {len(unmoved)} trained parameter(s) did not move: {', '.join(unmoved)}")
+        if never_read - set(s.unmoved):
+            found.append(f"stage {s.name}: {', '.join(sorted(never_read - set(s.unmoved)))} moved, though no flow "
+                         "step reads it")
         if s.frozen_moved:
             found.append(f"stage {s.name}: parameter(s) it does not train changed: {', '.join(s.frozen_moved)}")
     return found
@@ -197,7 +225,7 @@ def _cases():
     out = []
     for path in YAML:
         name = load_spec(path).name
-        marks = [pytest.mark.xfail(strict=True, reason="issue 19: under diagnosis")] if name in UNDER_DIAGNOSIS else []
+        marks = [pytest.mark.xfail(strict=True, reason=DOES_NOT_LEARN[name])] if name in DOES_NOT_LEARN else []
         out.append(pytest.param(path, id=path.name, marks=marks))
     return out
 
@@ -213,7 +241,7 @@ def test_every_spec_learns_one_batch(path, demo, files, capsys):
     model, stages = fit(path, items, files, steps, LR_OF.get(spec.name, LR))
     with capsys.disabled():
         print(f"\n{describe(spec.name, stages)} (total {time.perf_counter() - start:.1f}s)")
-    found = problems(stages, steps)
+    found = problems(stages, steps, NEVER_READ.get(spec.name, frozenset()))
     assert not found, f"{spec.name} does not learn:\n" + "\n".join(found)
 
 

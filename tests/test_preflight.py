@@ -109,7 +109,7 @@ def test_composer_run_refuses_a_nan_loss_with_status_2_before_training(demo_root
     from composer.components.losses.cross_entropy import CrossEntropy
 
     original = CrossEntropy.forward
-    monkeypatch.setattr(CrossEntropy, "forward", lambda self, logits, label: original(self, logits, label) * float("nan"))
+    monkeypatch.setattr(CrossEntropy, "forward", lambda self, logits, label: original(self, logits, label) * torch.nan)
     result = CliRunner().invoke(main, ["run", ADAPTER, "--dataset", "demo", "--data-root", str(demo_root), "--size",
                                        "tiny", "--workers", "0", "--batch-size", "4", "--max-steps", "1", "--out",
                                        str(tmp_path / "runs")] + [a for s in SMALL for a in ("--set", s)])

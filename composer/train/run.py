@@ -61,6 +61,7 @@ from composer.data.video import decode_threads
 from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader,
                                  evaluate, train_epoch)
 from composer.train.optim import make_optimizer, make_schedule
+from composer.train.preflight import preflight
 from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
@@ -277,6 +278,9 @@ class Run:
                                     device=decode, threads=threads, short=short)
         self.eval_loaders: dict[tuple[str, ClipConfig], Any] = {}  # test part and clips -> loader, workers kept
         self.data_report = self._check_data(video.frames)
+        if resume is None:  # a NaN loss or saturated logits on the first batch: refused, not trained on
+            preflight(self.model, self.spec, self.task.train, self.clip, self.seed, self.settings.batch_size,
+                      self.device, self.accelerator.autocast)
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
         self.indices: dict[str, list[int]] = {}  # test part -> the part's item index of each row of its scores

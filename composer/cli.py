@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 
 from composer.errors import DataError, SpecError
-from composer.spec.limits import MAX_CLASSES, MAX_INT, MAX_WORKERS
+from composer.spec.limits import MAX_CLASSES, MAX_INT, MAX_WORKERS, check_batch
 
 if TYPE_CHECKING:  # the run layer is imported inside the commands that need it, so others start faster
     from composer.train.run import RunOptions
@@ -64,6 +64,28 @@ class Finite(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number
+
+
+class NonEmptyPath(click.Path):
+    """A click.Path that refuses an empty value ("" would silently mean the current folder: an export or a
+    prepared copy written into it, a run directory's "."; for -o, standard output) and one no file system
+    takes (a name over 255 bytes, a path over 4096: the OS raises where each first touches it)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; leave the option out for its default", param, ctx)
+        raw = os.fsencode(value) if isinstance(value, str) else bytes(value)
+        if len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/")):
+            self.fail("a path longer than a file system takes (names up to 255 bytes, 4096 in all)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def _written(output: str | Path, write) -> None:
+    """Call `write` (which writes `output`); a path that cannot be written is a one-line error, exit 2."""
+    try:
+        write()
+    except OSError as e:
+        raise DataError(f"cannot write {output}: {e.strerror or e}") from None
 
 
 # the bounds of the options that count or seed something (docs/language.md, "Limits"); refused by click: exit 2
@@ -197,6 +219,10 @@ def _memory(model, batch_size: int | None, precision: str | None, budget: int | 
     from composer.build.precision import store_frozen_in
 
     train = model.spec.train
+    if batch_size is not None:
+        too_big = check_batch(model.spec, batch_size, "--batch-size")
+        if too_big:
+            raise DataError(too_big)
     if precision is None:
         precision = train.precision
         if precision == "auto":
@@ -316,7 +342,7 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
 @spec_options
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "json", "svg", "png"]), default="mermaid",
               show_default=True, help="svg and png need Graphviz's dot program")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to a file instead of stdout")
+@click.option("-o", "--output", type=NonEmptyPath(dir_okay=False), help="write to a file instead of stdout")
 @_fail_on_spec_errors
 def graph(spec, sets, unsets, fmt, output):
     """Export the composition graph of SPEC: backbones as clusters with their attachments, frozen
@@ -328,11 +354,11 @@ def graph(spec, sets, unsets, fmt, output):
         data = export.render(export.to_dot(model), fmt)
         if output is None:
             raise SpecError(f"--format {fmt} writes binary data: give -o FILE")
-        Path(output).write_bytes(data)
+        _written(output, lambda: Path(output).write_bytes(data))
         return
     text = {"dot": export.to_dot, "mermaid": export.to_mermaid, "json": export.to_json}[fmt](model)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        _written(output, lambda: Path(output).write_text(text, encoding="utf-8"))
     else:
         click.echo(text, nl=False)
 
@@ -341,7 +367,7 @@ def graph(spec, sets, unsets, fmt, output):
 @click.argument("spec", metavar="SPEC")
 @click.option("--to", "to", type=click.Choice(["yaml", "text"]), required=True, help="the syntax to write")
 @click.option("--resolved", is_flag=True, help="write the spec with everything it extends merged in")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to a file instead of stdout")
+@click.option("-o", "--output", type=NonEmptyPath(dir_okay=False), help="write to a file instead of stdout")
 @_fail_on_spec_errors
 def fmt(spec, to, resolved, output):
     """Convert SPEC between YAML and the text syntax, losslessly (extends, overrides, deletions,
@@ -356,7 +382,7 @@ def fmt(spec, to, resolved, output):
         doc = Document(data, doc.where, doc.file)
     text = write(doc, to)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        _written(output, lambda: Path(output).write_text(text, encoding="utf-8"))
     else:
         click.echo(text, nl=False)
 
@@ -366,7 +392,7 @@ def data_options(fn, required: bool = True, unless: str = "--resume"):
     options = [
         click.option("--dataset", required=required, help="ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, "
                      "folder, list, or demo (generated offline)" + ("" if required else f"; required unless {unless}")),
-        click.option("--data-root", type=click.Path(), default=None, help="the folder that holds the dataset"),
+        click.option("--data-root", type=NonEmptyPath(), default=None, help="the folder that holds the dataset"),
         click.option("--split", type=int, default=1, show_default=True, help="official split (UCF101, HMDB51)"),
         click.option("--skip-missing", is_flag=True, help="skip (and list) videos the split files name but that "
                      "are missing, instead of stopping"),
@@ -387,7 +413,7 @@ def run_options(fn, sweep: bool = False):
                      default="supervised", show_default=True),
         click.option("--shots", type=COUNT, default=None, help="K videos per class (few-shot)"),
         click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)"),
-        click.option("--eval-root", type=click.Path(), default=None, help="its data root"),
+        click.option("--eval-root", type=NonEmptyPath(), default=None, help="its data root"),
         click.option("--size", type=click.Choice(["full", "tiny"]), default="full", show_default=True,
                      help="tiny: small random-weight backbones and 64 px clips (offline, CPU)"),
         click.option("--weights", type=click.Choice(["demo", "random"]), default=None,
@@ -410,7 +436,7 @@ def run_options(fn, sweep: bool = False):
                      help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)"),
         *([] if sweep else [
             click.option("--seed", type=SEED, default=None),
-            click.option("--out", type=click.Path(file_okay=False), default="runs", show_default=True,
+            click.option("--out", type=NonEmptyPath(file_okay=False), default="runs", show_default=True,
                          help="where run directories go")]),
         click.option("--max-steps", type=COUNT, default=None, help="stop each epoch after this many steps"),
         click.option("--eval-every", type=click.IntRange(min=1), default=1, show_default=True,
@@ -423,7 +449,7 @@ def run_options(fn, sweep: bool = False):
                      "what does not fit the device's memory at the per-process batch (the fastest plan that fits); "
                      "all and none for comparison"),
         click.option("--no-recompute", is_flag=True, help="the same as --recompute none"),
-        click.option("--cache-features", type=click.Path(file_okay=False), default=None,
+        click.option("--cache-features", type=NonEmptyPath(file_okay=False), default=None,
                      help="when the video only goes through frozen towers: compute their outputs for un-augmented "
                      "training clips once, keep them in this folder, and train on them"),
         click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (falls back to eager "
@@ -522,7 +548,7 @@ def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple
 @spec_options
 @functools.partial(data_options, required=False)
 @run_options
-@click.option("--resume", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+@click.option("--resume", type=NonEmptyPath(exists=True, file_okay=False, path_type=Path), default=None,
               help="continue an interrupted run from its run directory; everything else (spec, dataset, size, "
               "seed, every option) comes from its run.json")
 @click.option("--override", "overrides", multiple=True, metavar="OPTION",
@@ -608,7 +634,7 @@ def _passed_through(ctx: click.Context) -> list[str]:
 @click.option("--seeds", "--seed", "seeds", default=None, metavar="S1,S2,...",
               help="run each variant once per seed (--seed passed to each run); the table shows mean ± sample "
               "standard deviation and n")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=NonEmptyPath(file_okay=False, path_type=Path), default=None,
               help="the sweep directory; give the same one again to resume  [default: sweeps/<spec>-<time>]")
 @click.option("--shard", default=None, metavar="I/N",
               help="run only the runs whose index (0-based, in plan order) % N == I, e.g. one job of a SLURM "
@@ -659,6 +685,10 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
         if dry_run:
             _dry_run(sw, variants, list(sets), list(unsets), tiny, kw)
             return
+        if not dry_run and kw["dataset"] != "demo":  # every run would stop on a dataset it cannot index: say so
+            from composer.data.datasets import load_dataset  # once, before the folder (the demo is generated)
+
+            load_dataset(kw["dataset"], kw["data_root"], kw["split"], kw["skip_missing"])
         folder = out or sw.default_dir(list(specs))
         identity = sw.identity(list(specs), grid, list(sets), list(unsets), seed_list, kw, jobs)
         sw.open_dir(folder, identity)
@@ -689,6 +719,9 @@ def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
 
             precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
         batch = spec.train.batch_size if kw["batch_size"] is None else kw["batch_size"]
+        too_big = check_batch(spec, batch, "--batch-size")
+        if too_big:
+            raise DataError(too_big)
         rows.append(sw.measure(variant, sets, unsets, tiny, memory=(batch, precision)))
     click.echo(sw.cost_table(variants, rows), nl=False)
     click.echo("peak memory: one training step, every frozen block that can be recomputed recomputed (the least "
@@ -698,14 +731,14 @@ def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
 def checkpoint_options(fn):
     """--checkpoint and the classes, as predict and export take them."""
     for option in reversed([
-        click.option("--checkpoint", type=click.Path(), default=None,
+        click.option("--checkpoint", type=NonEmptyPath(), default=None,
                      help="a trainable-only checkpoint of a run of SPEC (a .safetensors file, a checkpoint directory "
                      "or a run's checkpoints folder); its class names, seed, size and weights are used. Required when "
                      "SPEC trains anything"),
         click.option("--classes", "class_names", default=None, metavar='"A,B,C"',
                      help="class names, comma-separated: any names for a text classifier (zero-shot); for a linear "
                      "head, as many as it was trained on (default: the checkpoint's)"),
-        click.option("--classes-file", type=click.Path(dir_okay=False), default=None,
+        click.option("--classes-file", type=NonEmptyPath(dir_okay=False), default=None,
                      help="class names, one per line (instead of --classes)")]):
         fn = option(fn)
     return fn
@@ -738,7 +771,7 @@ def _views(ctx, param, value):
 @click.argument("spec", metavar="SPEC")
 @spec_options
 @data_options
-@click.option("--checkpoint", required=True, type=click.Path(exists=True),
+@click.option("--checkpoint", required=True, type=NonEmptyPath(exists=True),
               help="a checkpoint of a run of SPEC: a trainable-only file (e.g. runs/.../checkpoints/best.safetensors), "
               "a checkpoint directory (runs/.../checkpoints/step-N) or a run's checkpoints folder (its latest); "
               "verified first; its seed and size are used")
@@ -746,7 +779,7 @@ def _views(ctx, param, value):
               default="supervised", show_default=True)
 @click.option("--shots", type=COUNT, default=None, help="K videos per class (few-shot)")
 @click.option("--eval-dataset", default=None, help="the dataset whose classes are tested (zero-shot)")
-@click.option("--eval-root", type=click.Path(), default=None, help="its data root")
+@click.option("--eval-root", type=NonEmptyPath(), default=None, help="its data root")
 @click.option("--views", default=None, metavar="CxK", callback=_views,
               help="C clips along time x K crops (1 or 3) per video (default: the spec's train.views)")
 @backbone_options
@@ -758,7 +791,7 @@ def _views(ctx, param, value):
 @click.option("--precision", type=click.Choice(["auto", "bf16", "fp16", "fp32"]), default=None,
               help="default: the spec's (auto: bf16 where the GPU supports it, else fp32)")
 @click.option("--gpu-decode", is_flag=True, help="decode videos on the GPU with torchcodec (NVDEC)")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", type=NonEmptyPath(file_okay=False), default=None,
               help="where the eval directory goes (default: evals/ in the checkpoint's run directory, else "
               "./evals)")
 @_fail_on_spec_errors
@@ -783,8 +816,8 @@ def evaluate_command(spec, sets, unsets, checkpoint, **kw):
 
 
 @main.command()
-@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=NonEmptyPath(path_type=Path))
+@click.option("-o", "--output", type=NonEmptyPath(dir_okay=False, path_type=Path), default=None,
               help="write one figure with the learning curves of every RUN_DIR overlaid to this file (.png, .svg "
               "or .pdf); default with several runs: overlay.png in the current folder")
 @_fail_on_spec_errors
@@ -806,11 +839,12 @@ def plot(run_dirs, output):
         for path in plots.draw_run(run_dirs[0]):
             click.echo(str(path))
         return
-    click.echo(str(plots.overlay(list(run_dirs), output or Path("overlay.png"))))
+    target = Path("overlay.png") if output is None else output
+    _written(target, lambda: click.echo(str(plots.overlay(list(run_dirs), target))))
 
 
 @main.command()
-@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=click.Path(path_type=Path))
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=NonEmptyPath(path_type=Path))
 @click.option("--stdout", "to_stdout", is_flag=True, help="print the card instead of writing RUN_DIR/README.md")
 @_fail_on_spec_errors
 def card(run_dirs, to_stdout):
@@ -836,7 +870,7 @@ def card(run_dirs, to_stdout):
 
 @main.command()
 @click.argument("spec", metavar="SPEC")
-@click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...")
+@click.argument("paths", nargs=-1, required=True, metavar="VIDEO_OR_FOLDER...", type=NonEmptyPath())
 @spec_options
 @checkpoint_options
 @click.option("--top-k", type=click.IntRange(min=1), default=None,
@@ -924,7 +958,7 @@ def predict(spec, paths, sets, unsets, checkpoint, class_names, classes_file, to
               help="onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, model.pt) or "
               "exported-program (torch.export, model.pt2)")
 @checkpoint_options
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=NonEmptyPath(file_okay=False), required=True,
               help="folder to write the model file, classes.txt and export.json into")
 @click.option("--tolerance", type=Finite(min=0), default=1e-4, show_default=True,
               help="the largest absolute difference from the composed model accepted on the sample clips")
@@ -1022,8 +1056,8 @@ def data_check(dataset, data_root, split, skip_missing, short_videos, frames, sp
 
 
 @data.command(name="prepare")
-@click.option("--data-root", type=click.Path(), required=True, help="the folder that holds the dataset")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--data-root", type=NonEmptyPath(), required=True, help="the folder that holds the dataset")
+@click.option("--out", type=NonEmptyPath(file_okay=False), required=True,
               help="the folder of the copy (created; point --data-root at it afterwards)")
 @click.option("--short-side", type=click.IntRange(min=16), default=256, show_default=True,
               help="shorter side in pixels (256 or 320 as most papers read; smaller videos are not upscaled)")
@@ -1085,7 +1119,7 @@ def data_prepare(data_root, out, short_side, keyframe_every, fps, crf, preset, j
 
 @main.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", type=NonEmptyPath(dir_okay=False), default=None,
               help="a Markdown file whose table (between its report markers) is rewritten, or created; "
               "e.g. -o docs/reproduction.md (default: print the table only)")
 @_fail_on_spec_errors
@@ -1101,7 +1135,7 @@ def report(specs, output):
     if output is None:
         click.echo(rep.table(rows), nl=False)
         return
-    click.echo(rep.write(rows, output), nl=False)
+    _written(output, lambda: click.echo(rep.write(rows, output), nl=False))
     click.echo(f"written to {output}", err=True)
 
 

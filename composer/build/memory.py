@@ -47,6 +47,7 @@ from torch.utils._pytree import tree_leaves
 from composer import recompute as recompute_module
 from composer.build.flops import meta_batch, placeholder_texts
 from composer.build.precision import HALF
+from composer.spec.limits import MAX_BATCH_BYTES
 
 MARGIN = 0.9  # of the free GPU memory taken as the default budget: the CUDA context and fragmentation need the rest
 
@@ -65,7 +66,10 @@ def parse_bytes(text: str) -> int:
         raise ValueError(f"cannot read the memory size '{text}': write a number with one of the units B, KiB, "
                          "MiB, GiB, TiB (powers of 1024; K, M, G, T mean the same), kB, MB, GB, TB (powers of "
                          "1000), e.g. 24GiB or 500MiB")
-    return int(float(match.group(1)) * _UNITS[unit])
+    size = float(match.group(1)) * _UNITS[unit]
+    if size > MAX_BATCH_BYTES:  # also what keeps the batch sizes priced against it within torch's shapes
+        raise ValueError(f"the memory size '{text}' is more than any machine holds (at most 1 PiB)")
+    return int(size)
 
 
 def format_bytes(n: int) -> str:

@@ -35,7 +35,7 @@ def _not_text(value: Any) -> Any:
     """A number written as text ('10', '1_000', a quoted value) is refused: pydantic would convert it, past
     the front end's range checks (a seed of 1_000_000_000_000_000_000_000 would pass as an int)."""
     if isinstance(value, str):
-        raise PydanticCustomError("number_as_text", "expected a number, not text")
+        raise PydanticCustomError("number_as_text", "input should be a valid number, not text (quoted, or with `_` between digits)")
     return value
 
 

@@ -30,7 +30,7 @@ MAX_NUMBER_CHARS = 40  # characters in one written number
 MAX_EXTENDS = 16  # files in one `extends` chain
 MAX_ERRORS = 50  # problems shown for one spec; the rest are counted
 MAX_INT = 2**63 - 1  # integers must fit 64 bits
-MAX_BATCH_BYTES = 1 << 50  # one global batch of input video, as float32 (1 PiB)
+MAX_BATCH_BYTES = 1 << 50  # one global batch of input video as float32, and a --memory-budget (1 PiB)
 MAX_VIEWS = 64  # test views of one video (clips x crops; papers use at most 10 x 3)
 MAX_OVERRIDES = 256  # --set, --unset (and --grid) options of one command
 MAX_OVERRIDE_DEPTH = MAX_DEPTH  # names in one --set/--unset path
@@ -124,22 +124,42 @@ def check_views(clips: int, crops: int) -> str | None:
     return None
 
 
+def batch_bytes(spec: Spec, batch_size: int) -> tuple[str, int, int] | None:
+    """The largest video input's one batch of `batch_size` clips (test views included) as float32:
+    (input name, bytes, bytes per clip); None for a spec without video."""
+    from composer.spec.ir import VideoInput
+
+    views = spec.train.views.clips * spec.train.views.crops
+    sizes = [(name, video.frames * video.window * 3 * video.size ** 2 * 4 * views)
+             for name, video in spec.inputs.items() if isinstance(video, VideoInput)]
+    if not sizes:
+        return None
+    name, per_clip = max(sizes, key=lambda s: s[1])
+    return name, batch_size * per_clip, per_clip
+
+
+def check_batch(spec: Spec, batch_size: int, option: str) -> str | None:
+    """Why a batch size given as an option (`--batch-size`) is more than any machine holds, or None; checked
+    before any tensor of that size is priced (torch cannot even describe one past 2^63 elements)."""
+    found = batch_bytes(spec, batch_size)
+    if found is None or found[1] <= MAX_BATCH_BYTES:
+        return None
+    name, total, per_clip = found
+    return (f"{option} {batch_size}: one batch of '{name}' would be {total:.3g} bytes ({per_clip} bytes per clip "
+            f"as float32), more than any machine holds (at most {MAX_BATCH_BYTES:.3g} bytes, 1 PiB)")
+
+
 def check_sizes(spec: Spec) -> None:
     """Refuse a spec whose test views are too many, or whose one batch of video (train.batch_size clips as
     float32) no machine could hold."""
-    from composer.spec.ir import VideoInput
-
     train = spec.train
     views = check_views(train.views.clips, train.views.crops)
     if views is not None:
         raise SpecError(views, spec.loc_of("train", "views"), expected=f"at most {MAX_VIEWS} views")
-    for name, video in spec.inputs.items():
-        if not isinstance(video, VideoInput):
-            continue
-        per_clip = train.views.clips * train.views.crops * video.frames * video.window * 3 * video.size ** 2 * 4
-        total = train.batch_size * per_clip
-        if total > MAX_BATCH_BYTES:
-            raise SpecError(f"one batch of '{name}' is {total:.3g} bytes ({train.batch_size} clips x "
-                            f"{per_clip} bytes each as float32), more than any machine holds",
-                            spec.loc_of("train", "batch_size"),
-                            expected=f"at most {MAX_BATCH_BYTES:.3g} bytes per batch (1 PiB)")
+    found = batch_bytes(spec, train.batch_size)
+    if found is not None and found[1] > MAX_BATCH_BYTES:
+        name, total, per_clip = found
+        raise SpecError(f"one batch of '{name}' is {total:.3g} bytes ({train.batch_size} clips x "
+                        f"{per_clip} bytes each as float32), more than any machine holds",
+                        spec.loc_of("train", "batch_size"),
+                        expected=f"at most {MAX_BATCH_BYTES:.3g} bytes per batch (1 PiB)")

@@ -52,6 +52,7 @@ from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
 from composer.data.protocols import Task, harmonic_mean, make_task
 from composer.errors import DataError, SpecError
+from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
@@ -226,9 +227,20 @@ class Run:
         if resume is not None:
             _check_progress(resume / "checkpoints", len(_stages(self.spec)))
         train = self.spec.train
+        for name, batch in (("--batch-size", options.batch_size), ("--eval-batch-size", options.eval_batch_size)):
+            too_big = check_batch(self.spec, batch, name) if batch is not None else None
+            if too_big:
+                raise DataError(too_big)
         self.trackers = parse_trackers(options.log_with)
         state = start_processes(options.device)
         self.main = state.is_main_process
+        self.seed = options.seed if options.seed is not None else train.seed
+        # the dataset options (name, root, split, protocol, shots, eval dataset) before the run directory
+        index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
+        target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
+            if options.eval_dataset else None
+        self.index = index
+        self.task = make_task(options.protocol, index, options.shots, self.seed, target)
         self.dir = self._run_dir(state)
         self.accelerator, precision = make_accelerator(AccelOptions(
             options.device, options.precision or train.precision, train.accumulate, options.fsdp, self.trackers,
@@ -236,7 +248,6 @@ class Run:
         self.console = console or Console(stderr=True, quiet=not self.main)
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
         self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
-        self.seed = options.seed if options.seed is not None else train.seed
         self.device = device_name(self.accelerator)
         self.global_batch = train.batch_size if options.batch_size is None else options.batch_size
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
@@ -245,11 +256,6 @@ class Run:
                                  grad_clip=train.grad_clip, max_steps=options.max_steps,
                                  save_every=options.save_every, eval_batch_size=options.eval_batch_size)
         self.precision = precision
-        index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
-        target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
-            if options.eval_dataset else None
-        self.index = index
-        self.task = make_task(options.protocol, index, options.shots, self.seed, target)
         # every stage's plan, before anything runs: a stage that cannot fit stops the run now, not hours in
         self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, precision,
                                          len(self.task.train.classes), stage) for stage in _stages(self.spec)]

@@ -16,10 +16,10 @@ A step holds, at its peak (during the backward pass):
   of a block and its outputs: at the forward's peak, minus what is kept anyway, that is the term.
 
 Activations depend on the batch: they are measured at the requested batch size, and the largest batch
-that fits uses the fact that kept bytes are affine in the batch (checked: exact from 2 clips on; a batch
-of one can differ by the odd view that shares storage), so the peak, the larger of the forward's and the
-backward's, is convex in it: extrapolating from 2 and 4 clips never undershoots, and a measurement confirms
-the answer (else a bisection below it finds the largest that fits).
+that fits uses the fact that kept bytes, the backward's and the forward's transients are each affine in the
+batch (checked: exact from 2 clips on; a batch of one can differ by the odd view that shares storage): the
+peak is the larger of two affine terms, so each is extrapolated from 2 and 4 clips and the first to reach
+the budget decides; a measurement confirms the answer (else a bisection below it finds the largest).
 
 Half precision: autocast has no meta kernels, so `meta_autocast` emulates it as CUDA applies it: the
 matmul-like operations (linear, matmul, convolutions, attention) cast their floating inputs to the half
@@ -132,7 +132,13 @@ def meta_autocast(precision: str):
 @dataclass
 class Activations:
     kept: int  # bytes kept for backward
-    temporary: int  # the step's transient bytes on top of them (forward or backward, the larger)
+    backward: int  # the backward pass's transient bytes on top of them
+    forward: int  # the most bytes alive at once during the forward pass (what is kept included)
+
+    @property
+    def temporary(self) -> int:
+        """The step's transient bytes on top of what is kept: the forward's or the backward's, the larger."""
+        return max(self.backward, self.forward - self.kept)
 
 
 class _Counter:
@@ -173,7 +179,7 @@ class _Live(TorchDispatchMode):
         self.exclude = exclude
         self.tensors: dict[int, int] = {}  # storage -> tensors alive on it
         self.sizes: dict[int, int] = {}
-        self.seen: set[int] = set()  # ids of the tensors followed
+        self.seen: dict[int, weakref.ref] = {}  # the tensors followed, by id (their references tell of their end)
         self.now = self.peak = 0
         self.paused = False
 
@@ -199,11 +205,11 @@ class _Live(TorchDispatchMode):
             self.now += self.sizes[key]
             self.peak = max(self.peak, self.now)
         self.tensors[key] += 1
-        self.seen.add(id(t))
-        weakref.finalize(t, self._release, key, id(t))
+        ident = id(t)
+        self.seen[ident] = weakref.ref(t, lambda _, key=key, ident=ident: self._release(key, ident))
 
     def _release(self, key: int, ident: int) -> None:
-        self.seen.discard(ident)
+        del self.seen[ident]
         self.tensors[key] -= 1
         if not self.tensors[key]:
             del self.tensors[key]
@@ -280,8 +286,7 @@ def measure_activations(model, clips: int, precision: str = "fp32",
         recompute_module._observers.remove(observe)
         model.train(was_training)
     largest = max(outer.sizes.values(), default=0)
-    backward = max(regions, default=0) + 2 * largest
-    return Activations(kept=outer.total, temporary=max(backward, live.peak - outer.total))
+    return Activations(kept=outer.total, backward=max(regions, default=0) + 2 * largest, forward=live.peak)
 
 
 # -- the bill
@@ -379,15 +384,30 @@ class MemoryModel:
             return 0
         if not self.trainable:  # nothing trains (a zero-shot spec): no training step to size
             return None
-        two, four = self.bill(2).peak, self.bill(4).peak
-        slope = (four - two) / 2
-        if slope <= 0:  # nothing grows with the batch: no batch size is the largest
+        static, two, four = self.bill(1).static, self.activations(2), self.activations(4)
+
+        def most(at_two: int, at_four: int) -> float:
+            """The largest batch whose `static + term` fits, the term affine through its values at 2 and 4."""
+            slope = (at_four - at_two) / 2
+            return math.floor(2 + (budget - static - at_two) / slope) if slope > 0 else math.inf
+
+        # the peak is the larger of two terms, each affine in the batch: the first to reach the budget decides
+        n = min(most(two.kept + two.backward, four.kept + four.backward), most(two.forward, four.forward))
+        if n == math.inf:  # nothing grows with the batch: no batch size is the largest
             return None
-        n = max(1, math.floor(2 + (budget - two) / slope))
-        if self.bill(n).peak <= budget:  # affine from 2 clips on; confirmed on the real shapes
+        n = max(1, n)
+        if self.bill(n).peak <= budget:  # confirmed on the real shapes
             return n
-        low, high = 1, n  # bill(low) fits, bill(high) does not
+        # a term is affine only piecewise (the forward's peak moves from one tower to another as the batch
+        # grows); the peak stays convex, so the chord between a batch that fits and one that does not crosses
+        # the budget at a batch that fits, on the last piece exactly: step there (halving after 8 chords, in
+        # case the pieces are many)
+        low = max(k for k in (1, 2, 4) if k < n and self.bill(k).peak <= budget)
+        high, chords = n, 8
         while high - low > 1:
-            mid = (low + high) // 2
+            at_low, at_high = self.bill(low).peak, self.bill(high).peak
+            step = (budget - at_low) * (high - low) // max(1, at_high - at_low) if chords else (high - low) // 2
+            chords = max(0, chords - 1)
+            mid = min(max(low + step, low + 1), high - 1)
             low, high = (mid, high) if self.bill(mid).peak <= budget else (low, mid)
         return low

@@ -13,7 +13,8 @@ view at 64 px as tiny runs use, 2 frames (4 for VideoMAE, whose tubelets take 2)
 its budget. Stated departures from each spec's own training, for speed and to make a dead parameter visible:
   - a fixed learning rate (LR, or LR_OF[spec]) with the spec's optimiser, a constant schedule (no warm-up);
   - weight decay 0: AdamW's decay moves a parameter that gets no gradient, which would hide a dead one.
-Criteria, per stage: its loss falls to at most RATIO x its first value; every parameter it trains moves, and
+Before training, each spec's batch passes the run's pre-flight check (composer/train/preflight.py: a finite loss,
+logits not saturated): the shipped specs pass it on random weights. Criteria, per stage: its loss falls to at most RATIO x its first value; every parameter it trains moves, and
 nothing else does. In the last stage (the one that trains the prediction) the batch's training accuracy (the
 forward of each step, before its update) reaches 100% within the stage's steps (STEPS, or STEPS_OF[spec]); a
 stage stops as soon as it meets its criteria. Budget: the whole file in under 3 minutes on 2 idle cores (the
@@ -43,6 +44,7 @@ from composer.spec.load import load_spec
 from composer.train import optim
 from composer.train.accel import AccelOptions, make_accelerator
 from composer.train.loop import Settings, TrainLoader, inputs, train_epoch
+from composer.train.preflight import check_first_batch
 from composer.train.run import Run
 
 YAML = [p for p in SPECS if p.suffix != ".comp"]  # .comp twins: the same IR as their YAML (test_frontends.py)
@@ -150,6 +152,8 @@ def fit(path, items, files, steps: int, lr: float) -> tuple[object, list[StageFi
     part = Part([], CLASS_NAMES)
     label = next(n for n, i in spec.inputs.items() if isinstance(i, LabelInput))
     predict = model.graph.predict
+    batch = collate([data[(0, i)] for i in range(len(data))])
+    check_first_batch(model, inputs(spec, on_device(batch, "cpu"), batch["label"], CLASS_NAMES))  # the run's pre-flight
     run = SimpleNamespace(spec=spec, model=model, options=SimpleNamespace(epochs=None, lr=lr))
     stages = list(spec.stages.items()) if spec.stages else [("train", None)]
     out = []

@@ -15,7 +15,7 @@ from composer.data.demo import CLASSES
 from composer.errors import SpecError
 from composer.spec.load import load_spec
 from composer.train.loop import inputs
-from composer.train.preflight import SATURATED, check_first_batch, first_batch
+from composer.train.preflight import check_first_batch, first_batch
 from composer.train.run import Run, RunOptions
 
 ADAPTER = "specs/baselines/clip-adapter.yaml"  # cosine_logits (scale 100) over CLIP's frame mean
@@ -129,21 +129,20 @@ def test_a_run_refuses_saturated_logits_before_training(demo_root, tmp_path, mon
     assert not list((tmp_path / "runs").rglob("run.json"))
 
 
-@pytest.mark.parametrize("weights", [None, "demo"])
-def test_every_shipped_spec_passes_at_tiny_size(demo, weights):
-    """Every shipped spec (the .comp twins have the same IR as their YAML, test_frontends.py) on the first batch
-    of a demo run, on random and on demo weights. The entropies are printed (-s) for the record."""
+def test_every_shipped_spec_passes_on_demo_weights(demo):
+    """Every shipped spec (the .comp twins have the same IR as their YAML, test_frontends.py) at tiny size on demo
+    weights, on the first batch of a demo run (random weights: tests/test_overfit.py checks each spec's batch before
+    training it). The least and the greatest clip entropy of each are printed (-s) for the record."""
     seen = {}
     for path in (p for p in SPECS if p.suffix != ".comp"):
-        model = model_of(path, weights)
+        model = model_of(path, "demo")
         model.use_dataset_files(demo[1])
         if not model.trainable_parts:
             continue
         clips = given(model, demo)
         check_first_batch(model, clips)
         with torch.no_grad():
-            logits = model.train(False)(clips, outputs=[model.graph.predict])[model.graph.predict].float()
+            logits = model(clips, outputs=[model.graph.predict])[model.graph.predict].float()
         entropy = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
-        seen[model.spec.name] = round(entropy.min().item(), 3)
-        assert entropy.min() > SATURATED
-    print(json.dumps({"weights": weights or "random", "least entropy per spec": seen}))
+        seen[model.spec.name] = [round(entropy.min().item(), 4), round(entropy.max().item(), 4)]
+    print(json.dumps({"clip entropy (least, greatest), demo weights": seen}))

@@ -49,3 +49,24 @@ def test_an_output_file_in_a_missing_folder_is_one_line(tmp_path, args):
     assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
     assert result.output.strip() == f"error: cannot read or write {tmp_path / 'missing' / 'out.txt'}: No such file or " \
                                     "directory"
+
+
+@pytest.mark.parametrize("run_dir, done", [("runs/a/a-20260101-000000", True), ("../elsewhere/a-1", False),
+                                           ("/abs/a-1", False), ("runs/a/..", False), ("runs/b/a-1", False),
+                                           (7, False), (["runs"], False)])
+def test_a_sweep_believes_only_run_directories_inside_its_own_runs_folder(tmp_path, run_dir, done):
+    """A sweep skips a job its record calls done; the record's run_dir must be one of its own runs/<job>/."""
+    import json
+
+    from composer.train.sweep import Job, Variant, finished
+
+    job = Job(0, "a", Variant("a", SPEC, (), ""), None)
+    sweep = tmp_path / "sweep"
+    (sweep / "variants").mkdir(parents=True)
+    for where in (sweep / "runs/a/a-20260101-000000", tmp_path / "elsewhere/a-1", sweep / "runs/b/a-1",
+                  tmp_path / "abs/a-1"):  # each holds a summary.json
+        where.mkdir(parents=True)
+        (where / "summary.json").write_text("{}")
+    name = str(tmp_path / "abs" / "a-1") if run_dir == "/abs/a-1" else run_dir
+    (sweep / "variants" / "a.json").write_text(json.dumps({"status": "done", "run_dir": name}))
+    assert finished(sweep, job) is done

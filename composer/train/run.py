@@ -643,7 +643,8 @@ def _epoch_of(line: str, order: dict[str, int]) -> tuple[int, int] | None:
         record = json.loads(line)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(record, dict) or record.get("stage") not in order or type(record.get("epoch")) is not int:
+    if not (isinstance(record, dict) and isinstance(record.get("stage"), str) and record["stage"] in order
+            and type(record.get("epoch")) is int):
         return None
     return order[record["stage"]], record["epoch"]
 

@@ -344,9 +344,15 @@ def read_record(folder: Path, job: Job) -> dict[str, Any] | None:
 
 
 def finished(folder: Path, job: Job) -> bool:
+    """Whether the job's record says done and its run directory, one inside the sweep's runs/<job>/ (a record
+    naming any other path is not believed), holds a summary.json."""
     record = read_record(folder, job)
-    return bool(record and record.get("status") == "done" and record.get("run_dir")
-                and (folder / record["run_dir"] / "summary.json").is_file())
+    run_dir = record.get("run_dir") if isinstance(record, dict) else None
+    if not (isinstance(run_dir, str) and record.get("status") == "done"):
+        return False
+    parts = Path(run_dir).parts
+    inside = len(parts) == 3 and parts[:2] == ("runs", job.name) and parts[2] not in (".", "..")
+    return inside and (folder / run_dir / "summary.json").is_file()
 
 
 def summary_metrics(summary: dict[str, Any]) -> dict[str, float]:

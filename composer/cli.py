@@ -836,11 +836,20 @@ def plot(run_dirs, output):
     for run_dir in run_dirs:
         plots.check_run_dir(run_dir)
     if len(run_dirs) == 1 and output is None:
-        for path in plots.draw_run(run_dirs[0]):
+        run_dir = Path(run_dirs[0])  # a zero-shot run has only its confusion matrices; a run with neither is refused
+        curves = plots.has_curves(run_dir) or not (run_dir / "confusion.json").exists()
+        for path in plots.draw_run(run_dir, learning_curves=curves):
             click.echo(str(path))
         return
+    drawn = [d for d in run_dirs if plots.has_curves(d)]
+    for run_dir in run_dirs:  # a zero-shot run trained nothing: it has no curves to overlay
+        if run_dir not in drawn:
+            click.echo(f"note: {run_dir} has no learning curves (it trained no epoch, e.g. a zero-shot run); "
+                       "left out of the overlay", err=True)
+    if not drawn:
+        raise DataError("none of the runs trained an epoch: there are no learning curves to overlay")
     target = Path("overlay.png") if output is None else output
-    _written(target, lambda: click.echo(str(plots.overlay(list(run_dirs), target))))
+    _written(target, lambda: click.echo(str(plots.overlay(drawn, target))))
 
 
 @main.command()

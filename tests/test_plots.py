@@ -165,3 +165,24 @@ def test_other_commands_do_not_import_matplotlib():
     code = "import sys, composer.cli, composer.viz.plots; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_a_zero_shot_run_is_left_out_of_an_overlay_with_a_note(tmp_path, monkeypatch):
+    """A zero-shot run trains no epoch: it has a confusion matrix but no curves. Overlaid with trained runs it
+    is skipped with a note (it aborted the whole overlay); alone, its confusion picture is still drawn."""
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    zero = tmp_path / "zero"
+    zero.mkdir()
+    (zero / "run.json").write_text("{}")
+    (zero / "spec.yaml").write_text("name: zero-shot\n")
+    (zero / "confusion.json").write_text(json.dumps({"parts": {"test": {"classes": ["a", "b", "c"],
+                                                                         "matrix": DIAGONAL}}}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["plot", str(a), str(zero), str(b), "-o", "three.png"])
+    assert result.exit_code == 0, result.output
+    assert f"note: {zero} has no learning curves" in result.stderr and result.stdout.split() == ["three.png"]
+    assert not np.array_equal(pixels(tmp_path / "three.png"), pixels(plots.overlay([a], tmp_path / "one.png")))
+    alone = CliRunner().invoke(main, ["plot", str(zero)])
+    assert alone.exit_code == 0 and alone.output.split() == [str(zero / "confusion-test.png")]
+    none = CliRunner().invoke(main, ["plot", str(zero), str(zero), "-o", "none.png"])
+    assert none.exit_code == 2 and "error: none of the runs trained an epoch" in none.output

@@ -46,6 +46,12 @@ def check_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
+def has_curves(run_dir: Path) -> bool:
+    """Whether the run trained for at least one epoch (a zero-shot run is tested as it is: no curves)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    return path.exists() and any(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     """The epochs of metrics.jsonl in order. An epoch logged twice (a run resumed just after logging it)
     counts once, with its last record, so the axis never shows an epoch that did not happen twice."""

@@ -53,8 +53,9 @@ LR, STEPS, RATIO = 3e-3, 40, 0.3
 LR_OF = {"clip-adapter": 1e-2,  # at 3e-3 it reaches 75% in 40 steps
          "viclip-full-finetune": 1e-4}  # every ViCLIP weight trains (the spec's own lr is 2e-6): 3e-3 collapses it
 STEPS_OF: dict[str, int] = {}
+SHORT = 8  # steps for a spec marked below: enough to show it still fails, and the slowest of them cost little
 # The specs that do not learn today, each with the cause where this test found one (the numbers: the report of
-# issue 19). strict: a spec that starts to learn fails here until its mark is removed.
+# issue 19). They run SHORT steps; once a fix lands, drop its mark and the spec runs the full STEPS.
 ISSUE_19 = "issue 19: under diagnosis"
 DOES_NOT_LEARN = {
     "dinov2-clip-dora": ISSUE_19, "dinov2-clip-prompts": ISSUE_19,
@@ -238,7 +239,7 @@ def _cases():
 def test_every_spec_learns_one_batch(path, demo, files, capsys):
     _, items = demo
     spec = load_small(path)
-    steps = STEPS_OF.get(spec.name, STEPS)
+    steps = SHORT if spec.name in DOES_NOT_LEARN else STEPS_OF.get(spec.name, STEPS)
     start = time.perf_counter()
     if not compile_spec(spec, BuildOptions(device="meta", tiny=True, num_classes=CLASSES)).trainable_parts:
         return _stays_unchanged(path, items, files)

@@ -32,7 +32,7 @@ def param_groups(model, train, lr: float, parts: set[str]) -> list[dict]:
         key = (part, decay)
         if key not in groups:
             wd = override.weight_decay if override and override.weight_decay is not None else train.weight_decay
-            groups[key] = {"params": [], "lr": override.lr if override and override.lr else lr,
+            groups[key] = {"params": [], "lr": override.lr if override and override.lr is not None else lr,
                            "weight_decay": wd if decay else 0.0, "name": part if decay else f"{part}.no_decay"}
         groups[key]["params"].append(param)
     return list(groups.values())

@@ -131,3 +131,46 @@ def test_a_bf16_run_builds_its_frozen_layers_in_bf16_and_caches_bf16_features(de
     assert len(list(cache.glob("*.safetensors"))) == 4
     features = load_file(next(cache.glob("*.safetensors")))
     assert features and all(t.dtype == torch.bfloat16 for t in features.values())
+
+
+VIDEOMAE_LORA = """name: videomae-lora
+backbones: {mae: {family: videomae, size: ViT-B/16}}
+components:
+  lora: {kind: lora, site: "mae.visual.blocks[*].mlp.fc1", params: {r: 4}}
+  head: {kind: linear_head}
+  ce: {kind: cross_entropy}
+flow:
+  features: {call: mae.visual, in: [video]}
+  logits: {call: head, in: [features]}
+  ce_loss: {call: ce, in: [logits, label]}
+losses: {ce_loss: 1.0}
+"""
+
+
+@pytest.mark.parametrize("spec, size", [("clip-lora", 32), ("viclip-lora", 32), ("dinov2-dora-linear", 28),
+                                        ("videomae-lora", 32)])
+def test_a_float64_build_runs_a_training_step_in_float64(spec, size, tmp_path):
+    """A backbone runs in the dtype of its weights: a float64 model (a numerical reference) trains in float64
+    end to end, and agrees with the float32 one. The backbones cast their input with `.float()`, so a float64
+    model stopped at its first layer; the losses rounded float64 scores to float32."""
+    from composer.spec.shipped import shipped
+
+    sets = [f"inputs.video.size={size}", "inputs.video.frames=2"]
+    if spec == "videomae-lora":
+        (tmp_path / "videomae-lora.yaml").write_text(VIDEOMAE_LORA)
+    path = str(tmp_path / "videomae-lora.yaml") if spec == "videomae-lora" else shipped()[spec]
+    torch.manual_seed(0)
+    model = compile_spec(load_spec(path, sets=sets), BuildOptions(device="cpu", tiny=True, num_classes=3))
+    reference = compile_spec(load_spec(path, sets=sets), BuildOptions(device="cpu", tiny=True, num_classes=3))
+    reference.load_state_dict(model.state_dict())
+    model.double().train()
+    reference.train()
+    batch = tiny_batch(model)
+    wide = {k: v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in batch.items()}
+    out = model(wide)
+    assert out["loss"].dtype == out[model.graph.predict].dtype == torch.float64
+    out["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert grads and all(g is not None and g.dtype == torch.float64 for g in grads)
+    narrow = reference(batch)[reference.graph.predict]
+    assert torch.allclose(out[model.graph.predict].float(), narrow, rtol=1e-3, atol=1e-3)

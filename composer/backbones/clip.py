@@ -95,7 +95,7 @@ class ClipVisual(Tower):
                           tower="visual")
 
     def embed(self, video, ctx, hooks: PointHooks):
-        frames = self.module.normalize(video.flatten(0, 1).float())  # fp32: autocast casts for the patch embedding
+        frames = self.module.normalize(video.flatten(0, 1))
         return self.visual._embeds(frames), None
 
     def parts(self, index: int) -> BlockParts:

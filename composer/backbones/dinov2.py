@@ -63,7 +63,7 @@ class DinoVisual(Tower):
 
     def embed(self, video, ctx, hooks: PointHooks):
         m = self.vit
-        frames = self.module.normalize(video.flatten(0, 1).float())  # fp32: autocast casts for the patch embedding
+        frames = self.module.normalize(video.flatten(0, 1))
         x = m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(frames))))
         return x, None
 

@@ -56,8 +56,11 @@ class Backbone(nn.Module):
         self.towers.pop(name, None)
 
     def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] in [0, 1] -> the statistics this backbone was trained with."""
-        return (frames - self.mean.to(frames.dtype)) / self.std.to(frames.dtype)
+        """[N, 3, H, W] in [0, 1] -> the statistics this backbone was trained with, in the backbone's own float
+        dtype (its statistics': fp32, float64 for a float64 model). Never a fixed cast: a float64 model must
+        run in float64, and mixing precisions is autocast's job (it casts for the layers it runs in half)."""
+        frames = frames.to(self.mean.dtype)
+        return (frames - self.mean) / self.std
 
     @property
     def label(self) -> str:

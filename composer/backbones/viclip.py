@@ -107,7 +107,7 @@ class ViCLIPVisual(Tower):
 
     def embed(self, video, ctx, hooks: PointHooks):
         b, t = video.shape[:2]
-        frames = self.module.normalize(video.flatten(0, 1).float())  # fp32: autocast casts for the patch embedding
+        frames = self.module.normalize(video.flatten(0, 1))
         return self.vision.embed(frames.view(b, t, *frames.shape[1:])), None
 
     def parts(self, index: int) -> BlockParts:

@@ -56,7 +56,7 @@ class VideoMAEVisual(Tower):
 
     def embed(self, video, ctx, hooks: PointHooks):
         b, t = video.shape[:2]
-        frames = self.module.normalize(video.flatten(0, 1).float())  # fp32: autocast casts
+        frames = self.module.normalize(video.flatten(0, 1))
         return self.mae.embeddings(frames.view(b, t, *frames.shape[1:]), None), None
 
     def parts(self, index: int) -> BlockParts:

@@ -9,6 +9,7 @@ from torch import nn
 
 from composer.components.registry import Kind, Params, register
 from composer.tensor_types import SCALAR, TType, match
+from composer.components.losses import at_least_fp32
 
 
 class CrossEntropyParams(Params):
@@ -21,7 +22,7 @@ class CrossEntropy(nn.Module):
         self.smoothing = p.label_smoothing
 
     def forward(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.float(), label, label_smoothing=self.smoothing)
+        return F.cross_entropy(at_least_fp32(logits), label, label_smoothing=self.smoothing)
 
 
 def infer(p: CrossEntropyParams, ins: list[TType]) -> TType:

@@ -16,6 +16,7 @@ from torch import nn
 
 from composer.components.registry import Kind, Params, register
 from composer.tensor_types import SCALAR, TType, match
+from composer.components.losses import at_least_fp32
 
 
 class ConsistencyParams(Params):
@@ -28,8 +29,8 @@ class DescriptionConsistency(nn.Module):
         self.reduction = p.reduction
 
     def forward(self, classes: torch.Tensor, *descriptions: torch.Tensor) -> torch.Tensor:
-        t = F.normalize(classes.float(), dim=-1)
-        terms = sum(1 - (t * F.normalize(d.float().detach(), dim=-1)).sum(-1) for d in descriptions)
+        t = F.normalize(at_least_fp32(classes), dim=-1)
+        terms = sum(1 - (t * F.normalize(at_least_fp32(d).detach(), dim=-1)).sum(-1) for d in descriptions)
         return terms.mean() if self.reduction == "mean" else terms.sum()
 
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from composer.components.registry import Kind, Params, register
 from composer.tensor_types import SCALAR, TType, match
+from composer.components.losses import at_least_fp32
 
 
 class InfoNCEParams(Params):
@@ -35,13 +36,13 @@ class LabelAwareInfoNCE(nn.Module):
             self.register_buffer("log_temperature", log_tau, persistent=False)
 
     def forward(self, video: torch.Tensor, text: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        t = F.normalize(text.float()[label], dim=-1)  # [B, D]: the text of each clip's label
+        t = F.normalize(at_least_fp32(text)[label], dim=-1)  # [B, D]: the text of each clip's label
         if video.dim() == 3:  # one embedding per class: pair clip i with class y_j through v_i^(y_j)
-            v = F.normalize(video.float()[:, label], dim=-1)  # [B, B, D]
+            v = F.normalize(at_least_fp32(video)[:, label], dim=-1)  # [B, B, D]
             sim = (v * t.unsqueeze(0)).sum(-1) / self.log_temperature.exp()
         else:
-            sim = F.normalize(video.float(), dim=-1) @ t.t() / self.log_temperature.exp()
-        positive = (label[:, None] == label[None, :]).float()
+            sim = F.normalize(at_least_fp32(video), dim=-1) @ t.t() / self.log_temperature.exp()
+        positive = (label[:, None] == label[None, :]).to(sim.dtype)
         target = positive / positive.sum(dim=1, keepdim=True)
         v2t = -(target * F.log_softmax(sim, dim=1)).sum(dim=1).mean()
         t2v = -(target * F.log_softmax(sim.t(), dim=1)).sum(dim=1).mean()

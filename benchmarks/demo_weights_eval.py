@@ -97,7 +97,12 @@ def linear_probe(family: str, weights: str, train: tuple[torch.Tensor, torch.Ten
     torch.manual_seed(0)
     request = Request(size=entry["size"], tiny=True, weights=path, load=path is not None, image_size=64, frames=8,
                       activation=entry.get("activation"))
-    tower = get_family(family).build(request, None, family).towers["visual"]
+    return probe(get_family(family).build(request, None, family).towers["visual"], train, test)
+
+
+def probe(tower, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor]) -> dict:
+    """Train and test top-1 (%) of a linear probe on a frozen visual tower (also what benchmarks/pretrain_demo.py
+    experiments were judged by)."""
 
     def features(video: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

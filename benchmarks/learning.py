@@ -76,8 +76,8 @@ class Row:
 
 
 FRAME_MEAN = "frame mean (CLIP linear probe)"
-DINO_NOTE = ("video from DINOv2, whose demo weights had only 60 steps of a two-frame contrastive stand-in, "
-             "without the curriculum (docs/demo-weights.md)")
+DINO_NOTE = ("video from DINOv2, whose demo weights learnt a two-frame contrastive stand-in and motion classifiers "
+             "of the frame mean with the curriculum (linear probe on the demo 35.2; docs/demo-weights.md)")
 ROWS = [
     Row(FRAME_MEAN, "specs/baselines/clip-linear-probe.yaml", "order-blind by construction: the reference"),
     Row("CLIP zero-shot", "specs/baselines/clip-zero-shot.yaml", "nothing trains; frame mean against class names",
@@ -102,8 +102,9 @@ ROWS = [
     Row("temporal prompts + dual text, 16 frames", "specs/papers/temporal-prompts-dual-text-16f.yaml",
         "not in the default budget (--only 16): 3 times the 8-frame model's FLOPs (1.6 times its wall time "
         "measured), and it varies the frame count, not whether time is learned", default=False),
-    Row("FTP", "specs/papers/ftp.yaml", "two stages, each --epochs long; on VideoMAE, whose demo weights had only "
-        "60 steps of masked reconstruction, without the curriculum (docs/demo-weights.md)"),
+    Row("FTP", "specs/papers/ftp.yaml", "two stages, each --epochs long; on VideoMAE, whose demo weights learnt masked "
+        "reconstruction and motion classifiers with the curriculum (linear probe on the demo 83.6; "
+        "docs/demo-weights.md)"),
     Row("DINOv2 + CLIP, DoRA", "specs/papers/dinov2-clip-dora.yaml", DINO_NOTE),
     Row("DINOv2 + CLIP, prompts", "specs/papers/dinov2-clip-prompts.yaml", DINO_NOTE),
 ]

@@ -135,7 +135,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
                 and type(entry.get("bytes")) is int and entry["bytes"] >= 0):
             raise DataError(f"{where}: the entry of {name} is {_show(entry)}, not its sha256 and bytes")
     for key, kinds in (("fingerprint", (str,)), ("resumable", (bool,)), ("epoch", (int, type(None))),
-                       ("step", (int, type(None))), ("stage", (int, type(None)))):
+                       ("step", (int, type(None))), ("stage", (str, int, type(None)))):
         value = manifest.get(key)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             raise DataError(f"{where}: its {key!r} is {_show(value)}, not what composer writes there")

@@ -679,16 +679,16 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
         check_run_options(_run_options(dict(kw, dataset=kw["dataset"] or "", seed=None, out="runs"), sets, unsets))
         typed = [n for n in kw if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
         sw.check_grid(grid, sets, typed + (["seeds"] if seed_list else []))
+        if not dry_run and kw["dataset"] != "demo":  # every run would stop on a dataset it cannot index: say so
+            from composer.data.datasets import load_dataset  # once, before any build (the demo is generated)
+
+            load_dataset(kw["dataset"], kw["data_root"], kw["split"], kw["skip_missing"])
         tiny = kw["size"] == "tiny"
         variants = sw.plan(list(specs), grid, list(sets), list(unsets), tiny)
         jobs = sw.jobs(variants, seed_list)
         if dry_run:
             _dry_run(sw, variants, list(sets), list(unsets), tiny, kw)
             return
-        if not dry_run and kw["dataset"] != "demo":  # every run would stop on a dataset it cannot index: say so
-            from composer.data.datasets import load_dataset  # once, before the folder (the demo is generated)
-
-            load_dataset(kw["dataset"], kw["data_root"], kw["split"], kw["skip_missing"])
         folder = out or sw.default_dir(list(specs))
         identity = sw.identity(list(specs), grid, list(sets), list(unsets), seed_list, kw, jobs)
         sw.open_dir(folder, identity)

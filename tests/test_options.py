@@ -208,7 +208,8 @@ def test_a_sweep_over_the_run_limit_is_refused_before_any_variant_is_built(tmp_p
 
 @pytest.mark.parametrize("args, says", [
     (["--seeds", str(2**63)], "within 64 bits"),
-    (["--seeds", "1_0,2"], "give integers"),
+    (["--seeds", "1_000_000_000_000_000_000_000,2"], "within 64 bits"),
+    (["--seeds", "0,x"], "give integers"),
     (["--seeds", ",".join(map(str, range(limits.MAX_SWEEP_RUNS + 1)))], "seeds, more than"),
     (["--lr", "nan"], "'nan' is not a finite number"),
     (["--epochs", "0"], "--epochs"),

@@ -33,9 +33,15 @@ def spec_name_from(stem: str) -> str:
 
 def _not_text(value: Any) -> Any:
     """A number written as text ('10', '1_000', a quoted value) is refused: pydantic would convert it, past
-    the front end's range checks (a seed of 1_000_000_000_000_000_000_000 would pass as an int)."""
+    the front end's range checks (a seed of 1_000_000_000_000_000_000_000 would pass as an int). Other text
+    is left to pydantic, which says which type it expected."""
     if isinstance(value, str):
-        raise PydanticCustomError("number_as_text", "input should be a valid number, not text (quoted, or with `_` between digits)")
+        try:
+            float(value)  # what Python reads as a number is what pydantic would convert
+        except ValueError:
+            return value
+        raise PydanticCustomError("number_as_text",
+                                  "input should be a valid number, not text (quoted, or with `_` between digits)")
     return value
 
 

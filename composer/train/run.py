@@ -437,7 +437,10 @@ class Run:
         """The stage's parts, losses and schedule: an option given overrides the stage's, which overrides
         train's (None is "not given"; check_run_options refused values that mean nothing)."""
         train, options = self.spec.train, self.options
-        own = lambda key: getattr(stage, key) if stage and getattr(stage, key) is not None else getattr(train, key)  # noqa: E731
+
+        def own(key: str):
+            return getattr(stage, key) if stage and getattr(stage, key) is not None else getattr(train, key)
+
         return StagePlan(
             name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
             dict(stage.losses) if stage else None,

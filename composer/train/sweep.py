@@ -102,32 +102,38 @@ def split_values(text: str) -> list[str]:
     return values
 
 
+def _cut(text: str, most: int = 80) -> str:
+    """An option's value as an error message quotes it: whole, or its start."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 def parse_grid(text: str) -> tuple[str, list[str]]:
     """`--grid PATH=V1,V2,...` -> (PATH, [V1, V2, ...]); each value is later read like a --set value."""
     if "=" not in text:
-        raise SweepError(f"--grid {text}: give PATH=V1,V2,... (e.g. --grid train.lr=1e-3,3e-4)")
+        raise SweepError(f"--grid {_cut(text)}: give PATH=V1,V2,... (e.g. --grid train.lr=1e-3,3e-4)")
     key, raw = (part.strip() for part in text.split("=", 1))
     if not key or not all(p.isidentifier() for p in key.split(".")):
-        raise SweepError(f"--grid {text}: {key!r} is not a spec path; give dot-separated names such as train.lr")
+        raise SweepError(f"--grid {_cut(text)}: {_cut(key)!r} is not a spec path; give dot-separated names such as "
+                         "train.lr")
     values = split_values(raw)
     if any(v == "" for v in values):
-        raise SweepError(f"--grid {text}: an empty value; give PATH=V1,V2,... with at least one value")
+        raise SweepError(f"--grid {_cut(text)}: an empty value; give PATH=V1,V2,... with at least one value")
     if len(set(values)) != len(values):
-        raise SweepError(f"--grid {text}: a value is given twice")
+        raise SweepError(f"--grid {_cut(text)}: a value is given twice")
     return key, values
 
 
 def parse_seeds(text: str) -> list[int]:
-    """`0,1,2` -> [0, 1, 2]: plain integers (ASCII digits, an optional minus) within 64 bits, at most
-    limits.MAX_SWEEP_RUNS of them."""
-    shown = text if len(text) <= 80 else text[:77] + "..."
-    values = [s.strip() for s in text.split(",")]
+    """`0,1,2` -> [0, 1, 2]: integers as --seed reads them, within 64 bits, at most limits.MAX_SWEEP_RUNS."""
+    shown = _cut(text)
+    values = text.split(",")
     if len(values) > limits.MAX_SWEEP_RUNS:
         raise SweepError(f"--seeds {shown}: {len(values)} seeds, more than the {limits.MAX_SWEEP_RUNS} runs a sweep "
                          "may have")
-    if not all(re.fullmatch(r"-?[0-9]{1,19}", s) for s in values):
-        raise SweepError(f"--seeds {shown}: give integers separated by commas, e.g. --seeds 0,1,2")
-    seeds = [int(s) for s in values]
+    try:
+        seeds = [int(s) for s in values]
+    except ValueError:
+        raise SweepError(f"--seeds {shown}: give integers separated by commas, e.g. --seeds 0,1,2") from None
     if any(abs(s) > limits.MAX_INT for s in seeds):
         raise SweepError(f"--seeds {shown}: a seed must lie within 64 bits (at most {limits.MAX_INT})")
     if len(set(seeds)) != len(seeds):
@@ -137,9 +143,9 @@ def parse_seeds(text: str) -> list[int]:
 
 def parse_shard(text: str) -> tuple[int, int]:
     """`I/N`, 0-based: this process runs the runs whose plan index % N == I."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    match = re.fullmatch(r"\s*([0-9]{1,18})\s*/\s*([0-9]{1,18})\s*", text)  # 18 digits: int() never refuses
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
-        raise SweepError(f"--shard {text}: give I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: "
+        raise SweepError(f"--shard {_cut(text)}: give I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: "
                          "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
     return int(match[1]), int(match[2])
 

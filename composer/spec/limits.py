@@ -13,6 +13,7 @@ import math
 import re
 import stat
 from pathlib import Path as FsPath
+from typing import Any
 
 from composer.errors import Loc, SpecError
 from composer.spec.ir import Spec, VideoInput
@@ -99,6 +100,31 @@ def check_text_depth(text: str, file: str) -> None:
                                 expected=f"at most {MAX_DEPTH} nested brackets")
         elif ch in _CLOSE:
             depth = max(0, depth - 1)
+
+
+def depth(value: Any) -> int:
+    """Levels of a document value as the YAML check counts them (a scalar 1, a mapping or list one more than
+    its deepest entry), walked with a stack: the value may be deeper than Python's recursion limit."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
+def check_path(path: tuple[Any, ...], value: Any, loc: Loc | None) -> None:
+    """Refuse a dotted path (`set`, `delete`, `--set`, `--unset`) that would nest the document deeper than
+    MAX_DEPTH with its value: each name is one mapping, made without any bracket or YAML indentation, so
+    neither reader's depth check sees it (and every later walk over the document recurses)."""
+    levels = len(path) + depth(value)
+    if levels > MAX_DEPTH:
+        shown = ".".join(map(str, path[:3])) + (".…" if len(path) > 3 else "")
+        raise SpecError(f"the path {shown} ({len(path)} names) nests {levels} levels deep", loc,
+                        expected=f"at most {MAX_DEPTH} nested mappings and lists")
 
 
 def check_sizes(spec: Spec) -> None:

@@ -108,9 +108,11 @@ def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, A
     loc = Loc(file, 1, 1, max(1, len(key)))
     if not all(p.isidentifier() for p in path):
         raise SpecError(f"bad {option} path {key!r}", loc, expected="dot-separated names such as train.lr")
+    limits.check_path(path, None, loc)  # before reading the value: the path alone may be too deep
     value = read_yaml_value(raw, file, text, col=len(key) + 2)
     if value is DELETE:
         raise SpecError(f"use {option.replace('set', 'unset', 1)} PATH to remove a key", loc)
+    limits.check_path(path, value, loc)
     return path, value, loc
 
 
@@ -127,7 +129,9 @@ def apply_overrides(doc: Document, sets: Iterable[str] = (), unsets: Iterable[st
     for i, text in enumerate(unsets, 1):
         file = f"<{unset_option} #{i}>"
         remember_source(file, text)
-        unset_path(doc, tuple(text.strip().split(".")), Loc(file, 1, 1, max(1, len(text))))
+        path, loc = tuple(text.strip().split(".")), Loc(file, 1, 1, max(1, len(text)))
+        limits.check_path(path, None, loc)
+        unset_path(doc, path, loc)
     return doc
 
 

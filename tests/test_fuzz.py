@@ -111,3 +111,72 @@ def test_numerically_extreme_values(number, path):
 @given(st.integers(100, 30_000))
 def test_wide_documents(width):
     _pipeline(read_yaml, "train:\n" + "".join(f"  k{i}: {i}\n" for i in range(width)), "fuzz.yaml")
+
+
+# -- every front-end entry point of the command line, on hostile documents (budget: ~40 CliRunner calls, each
+#    refused by the front end before anything is built; a few seconds in all on an idle machine)
+def _hostile(kind: str, n: int) -> tuple[str, str, list[str]]:
+    """(file name, text, extra options) of a document that is deep, wide, aliased or extreme in one way."""
+    base = "extends: clip-adapter\nname: hostile\n"
+    if kind == "deep mapping":
+        return "h.yaml", base + "train: " + "{a: " * n + "1" + "}" * n + "\n", []
+    if kind == "deep list":
+        return "h.yaml", base + "train: {betas: " + "[" * n + "]" * n + "}\n", []
+    if kind == "deep brackets":
+        return "h.comp", 'extends "clip-adapter"\nset train.betas = ' + "[" * n + "]" * n + "\n", []
+    if kind == "deep set path":
+        return "h.comp", 'extends "clip-adapter"\nset components.adapter.params.' + ".".join(["a"] * n) + " = 1\n", []
+    if kind == "deep delete path":
+        return "h.comp", 'extends "clip-adapter"\ndelete train.' + ".".join(["a"] * n) + "\n", []
+    if kind == "deep --set path":
+        return "h.yaml", base, ["--set", "components.adapter.params." + ".".join(["a"] * n) + "=1"]
+    if kind == "deep --set value":
+        return "h.yaml", base, ["--set", "train.betas=" + "[" * n + "]" * n]
+    if kind == "deep --unset path":
+        return "h.yaml", base, ["--unset", "train." + ".".join(["a"] * n)]
+    if kind == "billion laughs":
+        levels = ["l0: &l0 [" + ", ".join(["x"] * 9) + "]"]
+        levels += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, max(2, n % 12))]
+        return "h.yaml", base + "reported:\n" + "".join(f"  {line}\n" for line in levels), []
+    if kind == "aliased deep":
+        return "h.yaml", base + "train: &t {a: " + "{b: " * min(n, 60) + "1" + "}" * min(n, 60) + "}\nlosses: *t\n", []
+    if kind == "wide mapping":
+        return "h.yaml", base + "components:\n  adapter:\n    params:\n" + "".join(
+            f"      k{i}: {i}\n" for i in range(n * 20)), []
+    if kind == "wide list":
+        return "h.yaml", base + "train: {betas: [" + ", ".join(["0.5"] * (n * 20)) + "]}\n", []
+    if kind == "extreme numbers":
+        return "h.yaml", base + f"train: {{lr: 1e{n}, epochs: {'9' * (n % 60 + 1)}, seed: -0x{'f' * (n % 40 + 1)}}}\n", []
+    return "h.yaml", base + "x" * (n * 10) + ": 1\n", []  # a long key
+
+
+HOSTILE = ["deep mapping", "deep list", "deep brackets", "deep set path", "deep delete path", "deep --set path",
+           "deep --set value", "deep --unset path", "billion laughs", "aliased deep", "wide mapping", "wide list",
+           "extreme numbers", "long key"]
+ENTRY_POINTS = {"validate": lambda f, o: ["validate", f, *o], "fmt": lambda f, o: ["fmt", f, "--to", "text"],
+                "diff": lambda f, o: ["diff", "clip-adapter", f, "--size", "tiny", "--no-flops", *o],
+                "build": lambda f, o: ["build", f, "--size", "tiny", "--no-flops", *o]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.sampled_from(HOSTILE), st.sampled_from(sorted(ENTRY_POINTS)), st.integers(1, 5000))
+def test_hostile_documents_through_every_entry_point(tmp_path_factory, kind, entry, n):
+    """Exit 0 or 2 with a located error, never a traceback, in bounded time (a dotted `set`/`--set` path made
+    one mapping per name without any bracket: 3000 names reached a RecursionError in the merge)."""
+    import time
+
+    from click.testing import CliRunner
+
+    from composer.cli import main
+
+    name, text, options = _hostile(kind, n)
+    path = tmp_path_factory.mktemp("hostile") / name
+    path.write_text(text)
+    start = time.perf_counter()
+    result = CliRunner().invoke(main, ENTRY_POINTS[entry](str(path), options))
+    seconds = time.perf_counter() - start
+    assert result.exit_code in (0, 2), (kind, entry, n, result.output[-2000:])
+    assert "Traceback" not in result.output and not isinstance(result.exception, RecursionError), (kind, entry, n)
+    if result.exit_code == 2:
+        assert "error: " in result.output, result.output[-500:]
+    assert seconds < 30, (kind, entry, n, seconds)  # 6 s at most measured (50 000 keys); a busy machine is slower

@@ -65,18 +65,34 @@ class SourceMap:
         """The location of the key that names `path` (falls back to the value's location)."""
         return self.keys.get(tuple(path)) or self.value(path)
 
-    def drop_under(self, path: Path) -> None:
-        n = len(path)
-        for table in (self.values, self.keys):
-            for p in [p for p in table if p[:n] == tuple(path) and len(p) > n]:
-                del table[p]
+    def drop_under(self, path: Path, value: Any) -> None:
+        """Forget the locations strictly inside `value`, the value that stood at `path`. Guided by the value,
+        not by a scan of every location: a merge or a run of `set`s replaces many keys, and a scan per key
+        made a wide document quadratic."""
+        for p in inside(value, tuple(path))[1:]:
+            self.values.pop(p, None)
+            self.keys.pop(p, None)
 
-    def copy_from(self, other: "SourceMap", prefix: Path = ()) -> None:
-        n = len(prefix)
-        for mine, theirs in ((self.values, other.values), (self.keys, other.keys)):
-            for p, loc in theirs.items():
-                if p[:n] == tuple(prefix):
-                    mine[p] = loc
+    def copy_from(self, other: "SourceMap", prefix: Path, value: Any) -> None:
+        """Take `other`'s locations of `value` (the value at `prefix` in other's document) and inside it."""
+        for p in inside(value, tuple(prefix)):
+            if p in other.values:
+                self.values[p] = other.values[p]
+            if p in other.keys:
+                self.keys[p] = other.keys[p]
+
+
+def inside(value: Any, path: Path) -> list[Path]:
+    """`path` and the path of every mapping entry and list item inside `value` (walked with a stack)."""
+    out, stack = [], [(value, path)]
+    while stack:
+        node, at = stack.pop()
+        out.append(at)
+        if isinstance(node, dict):
+            stack.extend((v, at + (k,)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, at + (i,)) for i, v in enumerate(node))
+    return out
 
 
 @dataclass

@@ -15,8 +15,7 @@ import math
 import re
 import stat
 from pathlib import Path as FsPath
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import Loc, SpecError
 
@@ -147,6 +146,31 @@ def check_batch(spec: Spec, batch_size: int, option: str) -> str | None:
     name, total, per_clip = found
     return (f"{option} {batch_size}: one batch of '{name}' would be {total:.3g} bytes ({per_clip} bytes per clip "
             f"as float32), more than any machine holds (at most {MAX_BATCH_BYTES:.3g} bytes, 1 PiB)")
+
+
+def depth(value: Any) -> int:
+    """Levels of a document value as the YAML check counts them (a scalar 1, a mapping or list one more than
+    its deepest entry), walked with a stack: the value may be deeper than Python's recursion limit."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, dict):
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
+def check_path(path: tuple[Any, ...], value: Any, loc: Loc | None) -> None:
+    """Refuse a dotted path (`set`, `delete`, `--set`, `--unset`) that would nest the document deeper than
+    MAX_DEPTH with its value: each name is one mapping, made without any bracket or YAML indentation, so
+    neither reader's depth check sees it (and every later walk over the document recurses)."""
+    levels = len(path) + depth(value)
+    if levels > MAX_DEPTH:
+        shown = ".".join(map(str, path[:3])) + (".…" if len(path) > 3 else "")
+        raise SpecError(f"the path {shown} ({len(path)} names) nests {levels} levels deep", loc,
+                        expected=f"at most {MAX_DEPTH} nested mappings and lists")
 
 
 def check_sizes(spec: Spec) -> None:

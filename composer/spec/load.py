@@ -110,6 +110,7 @@ def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, A
     value = read_yaml_value(raw, file, text, col=len(key) + 2)
     if value is DELETE:
         raise SpecError(f"use {option.replace('set', 'unset', 1)} PATH to remove a key", loc)
+    limits.check_path(path, value, loc)
     return path, value, loc
 
 

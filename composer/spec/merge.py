@@ -34,8 +34,7 @@ def _merge_into(base: dict, base_where: SourceMap, child: dict, child_where: Sou
             if key not in base:
                 raise SpecError(f"cannot delete '{'.'.join(map(str, here))}': it is not in the inherited spec",
                                 child_where.key(here))
-            del base[key]
-            base_where.drop_under(here)
+            base_where.drop_under(here, base.pop(key))
             base_where.values.pop(here, None)
             base_where.keys.pop(here, None)
             base_where.removed[here] = child_where.value(here)
@@ -45,9 +44,10 @@ def _merge_into(base: dict, base_where: SourceMap, child: dict, child_where: Sou
             if here in child_where.keys:
                 base_where.keys[here] = child_where.keys[here]
             continue
+        if key in base:
+            base_where.drop_under(here, base[key])
         base[key] = _strip_deletes(value, child_where, here)
-        base_where.drop_under(here)
-        base_where.copy_from(child_where, here)
+        base_where.copy_from(child_where, here, value)
 
 
 def _strip_deletes(value: Any, where: SourceMap, path: Path) -> Any:
@@ -93,8 +93,9 @@ def set_path(doc: Document, path: Path, value: Any, loc: Loc) -> str | None:
             raise SpecError(f"bad path '{'.'.join(path)}': '{'.'.join(path[: i + 1])}' is a value, not a section",
                             loc, hint="lists are replaced whole, e.g. --set train.betas=[0.9,0.98]")
         node = child
+    if path[-1] in node:
+        doc.where.drop_under(path, node[path[-1]])
     node[path[-1]] = value
-    doc.where.drop_under(path)
     doc.where.values[tuple(path)] = loc
     doc.where.keys[tuple(path)] = loc
     return hint
@@ -106,8 +107,7 @@ def unset_path(doc: Document, path: Path, loc: Loc) -> None:
         node = node.get(key) if isinstance(node, dict) else None
     if not isinstance(node, dict) or path[-1] not in node:
         raise SpecError(f"cannot unset '{'.'.join(path)}': the spec has no such key", loc)
-    del node[path[-1]]
-    doc.where.drop_under(path)
+    doc.where.drop_under(path, node.pop(path[-1]))
     doc.where.values.pop(tuple(path), None)
     doc.where.keys.pop(tuple(path), None)
     doc.where.removed[tuple(path)] = loc

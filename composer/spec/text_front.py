@@ -102,7 +102,7 @@ class _Lowering:
             raise SpecError(f"'{'.'.join(map(str, path))}' is defined twice", self.loc(key_at or value_at),
                             hint=f"first defined at line {first.line}" if first else None)
         if last in node:
-            self.where.drop_under(path)
+            self.where.drop_under(path, node[last])
         node[last] = value
         self.where.values[path] = self.loc(value_at)
         self.where.keys[path] = self.loc(key_at or value_at)
@@ -235,10 +235,14 @@ class _Lowering:
 
     def set_stmt(self, st, dotted, val):
         path = tuple(str(dotted).split("."))
-        self.put(path, self.value(val, path), val, dotted, replace=True)
+        limits.check_path(path, None, self.loc(dotted))  # the value's brackets are bounded already
+        value = self.value(val, path)
+        limits.check_path(path, value, self.loc(dotted))
+        self.put(path, value, val, dotted, replace=True)
 
     def delete_stmt(self, st, dotted):
         path = tuple(str(dotted).split("."))
+        limits.check_path(path, None, self.loc(dotted))
         self.put(path, DELETE, dotted, dotted, replace=True)
 
 

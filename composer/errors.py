@@ -120,6 +120,11 @@ def _window(src: str, col: int) -> tuple[str, int]:
     return text, col - start
 
 
+def cut(text: str, most: int = 80) -> str:
+    """A user's value as a message quotes it: whole, or its start (a 5000-character name is one line)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 def did_you_mean(word: str, choices) -> str | None:
     """A 'did you mean' hint for a misspelt name, or None when nothing is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)

@@ -90,7 +90,7 @@ def test_a_resume_whose_record_says_negative_epochs_is_refused(tmp_path):
               "options": RunOptions(dataset="demo", tiny=True, epochs=-1, out=str(tmp_path / "runs")).__dict__}
     (run_dir / "run.json").write_text(json.dumps(record))
     before = sorted(p.name for p in run_dir.iterdir())
-    refused("run", "--resume", str(run_dir), says="--epochs -1")
+    refused("run", "--resume", str(run_dir), says="option 'epochs' is -1, less than 1; the run directory is damaged")
     assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written: no card, no summary
 
 
@@ -132,8 +132,8 @@ def test_set_extends_is_refused_not_ignored():
 def test_set_count_and_depth_are_bounded():
     sets = [a for i in range(limits.MAX_OVERRIDES + 1) for a in ("--set", f"train.k{i}=1")]
     refused("validate", SPEC, *sets, says=f"more than {limits.MAX_OVERRIDES}")
-    refused("validate", SPEC, "--set", ".".join(["a"] * (limits.MAX_OVERRIDE_DEPTH + 1)) + "=1",
-            says=f"at most {limits.MAX_OVERRIDE_DEPTH} names")
+    refused("validate", SPEC, "--set", ".".join(["a"] * (limits.MAX_DEPTH + 1)) + "=1",
+            says=f"at most {limits.MAX_DEPTH} nested")
 
 
 def test_build_classes_must_be_a_count():

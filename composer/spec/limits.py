@@ -32,7 +32,6 @@ MAX_INT = 2**63 - 1  # integers must fit 64 bits
 MAX_BATCH_BYTES = 1 << 50  # one global batch of input video as float32, and a --memory-budget (1 PiB)
 MAX_VIEWS = 64  # test views of one video (clips x crops; papers use at most 10 x 3)
 MAX_OVERRIDES = 256  # --set, --unset (and --grid) options of one command
-MAX_OVERRIDE_DEPTH = MAX_DEPTH  # names in one --set/--unset path
 
 # what the commands spend on a shared machine
 MAX_WORKERS = 64  # DataLoader worker processes (--workers), FFmpeg jobs (data prepare --jobs)

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from composer.errors import MAX_SHOWN, Loc, Problem, SpecError, did_you_mean, remember_source
+from composer.errors import MAX_SHOWN, Loc, Problem, SpecError, cut, did_you_mean, remember_source
 from composer.spec import limits
 from composer.spec.document import DELETE, Document, Path, SourceMap
 from composer.spec.ir import SPEC_NAME_HINT, Node, Spec, spec_name_from
@@ -101,8 +101,7 @@ def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, A
     file = f"<{option} #{index}>"
     remember_source(file, text)
     if "=" not in text:
-        shown = text if len(text) <= 80 else text[:77] + "..."
-        raise SpecError(f"{option} needs path=value, got {shown!r}", Loc(file, 1, 1, max(1, len(text))),
+        raise SpecError(f"{option} needs path=value, got {cut(text)!r}", Loc(file, 1, 1, max(1, len(text))),
                         expected="e.g. --set components.adapter.params.dim=128")
     key, raw = text.split("=", 1)
     loc = Loc(file, 1, 1, max(1, len(key)))
@@ -115,15 +114,12 @@ def _set_document(text: str, index: int, option: str = "--set") -> tuple[Path, A
 
 
 def _override_path(key: str, loc: Loc, option: str) -> Path:
-    """The dotted path of a --set or --unset: names only, at most limits.MAX_OVERRIDE_DEPTH of them, and not
+    """The dotted path of a --set or --unset: names only, no deeper than limits.MAX_DEPTH, and not
     `extends` (read from the file before any option applies: setting it would silently do nothing)."""
     path = tuple(key.strip().split("."))
-    if len(path) > limits.MAX_OVERRIDE_DEPTH:
-        raise SpecError(f"{option} path of {len(path)} names", loc,
-                        expected=f"at most {limits.MAX_OVERRIDE_DEPTH} names, e.g. train.lr")
+    limits.check_path(path, None, loc)  # before the names are checked or the value read
     if not all(p.isidentifier() for p in path):
-        shown = key if len(key) <= 80 else key[:77] + "..."
-        raise SpecError(f"bad {option} path {shown!r}", loc, expected="dot-separated names such as train.lr")
+        raise SpecError(f"bad {option} path {cut(key)!r}", loc, expected="dot-separated names such as train.lr")
     if path[0] == "extends":
         raise SpecError(f"{option} cannot change `extends`: a spec's base is read from its file before any option "
                         "applies", loc, hint="write a spec that extends the base you want (one line: extends: BASE)")
@@ -224,11 +220,11 @@ def _problem(err: dict, data: dict, where: SourceMap) -> Problem:
     given = _walk(data, path)
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
-        return Problem(f"{dotted}: {given!r} is not allowed", where.value(path),
+        return Problem(f"{dotted}: {cut(repr(given))} is not allowed", where.value(path),
                        expected=", ".join(choices), hint=did_you_mean(given, choices))
     if path == ("name",) and kind in ("string_pattern_mismatch", "string_too_long"):
-        return Problem(f"name: {given!r} cannot name a run folder", where.value(path), hint=SPEC_NAME_HINT)
-    shown = f" (got {given!r})" if not isinstance(given, (dict, list)) and given is not None else ""
+        return Problem(f"name: {cut(repr(given))} cannot name a run folder", where.value(path), hint=SPEC_NAME_HINT)
+    shown = f" (got {cut(repr(given))})" if not isinstance(given, (dict, list)) and given is not None else ""
     return Problem(f"{dotted}: {err['msg'].lower()}{shown}", where.value(path))
 
 

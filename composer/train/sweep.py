@@ -41,7 +41,7 @@ from composer.build.flops import count_flops
 from composer.build.memory import MemoryModel, format_bytes
 from composer.build.precision import store_frozen_in
 from composer.build.summary import parameter_counts
-from composer.errors import SpecError, remember_source
+from composer.errors import SpecError, cut, remember_source
 from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
@@ -102,30 +102,25 @@ def split_values(text: str) -> list[str]:
     return values
 
 
-def _cut(text: str, most: int = 80) -> str:
-    """An option's value as an error message quotes it: whole, or its start."""
-    return text if len(text) <= most else text[:most - 3] + "..."
-
-
 def parse_grid(text: str) -> tuple[str, list[str]]:
     """`--grid PATH=V1,V2,...` -> (PATH, [V1, V2, ...]); each value is later read like a --set value."""
     if "=" not in text:
-        raise SweepError(f"--grid {_cut(text)}: give PATH=V1,V2,... (e.g. --grid train.lr=1e-3,3e-4)")
+        raise SweepError(f"--grid {cut(text)}: give PATH=V1,V2,... (e.g. --grid train.lr=1e-3,3e-4)")
     key, raw = (part.strip() for part in text.split("=", 1))
     if not key or not all(p.isidentifier() for p in key.split(".")):
-        raise SweepError(f"--grid {_cut(text)}: {_cut(key)!r} is not a spec path; give dot-separated names such as "
+        raise SweepError(f"--grid {cut(text)}: {cut(key)!r} is not a spec path; give dot-separated names such as "
                          "train.lr")
     values = split_values(raw)
     if any(v == "" for v in values):
-        raise SweepError(f"--grid {_cut(text)}: an empty value; give PATH=V1,V2,... with at least one value")
+        raise SweepError(f"--grid {cut(text)}: an empty value; give PATH=V1,V2,... with at least one value")
     if len(set(values)) != len(values):
-        raise SweepError(f"--grid {_cut(text)}: a value is given twice")
+        raise SweepError(f"--grid {cut(text)}: a value is given twice")
     return key, values
 
 
 def parse_seeds(text: str) -> list[int]:
     """`0,1,2` -> [0, 1, 2]: integers as --seed reads them, within 64 bits, at most limits.MAX_SWEEP_RUNS."""
-    shown = _cut(text)
+    shown = cut(text)
     values = text.split(",")
     if len(values) > limits.MAX_SWEEP_RUNS:
         raise SweepError(f"--seeds {shown}: {len(values)} seeds, more than the {limits.MAX_SWEEP_RUNS} runs a sweep "
@@ -145,7 +140,7 @@ def parse_shard(text: str) -> tuple[int, int]:
     """`I/N`, 0-based: this process runs the runs whose plan index % N == I."""
     match = re.fullmatch(r"\s*([0-9]{1,18})\s*/\s*([0-9]{1,18})\s*", text)  # 18 digits: int() never refuses
     if not match or int(match[2]) < 1 or int(match[1]) >= int(match[2]):
-        raise SweepError(f"--shard {_cut(text)}: give I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: "
+        raise SweepError(f"--shard {cut(text)}: give I/N with 0 <= I < N, e.g. --shard 0/4 (SLURM: "
                          "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
     return int(match[1]), int(match[2])
 

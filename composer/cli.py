@@ -142,6 +142,7 @@ def main() -> None:
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
     composer specs           list the shipped specs (SPEC may be one of their names)
+    composer schema          write the JSON Schema of a YAML spec, for editors
     """
 
 
@@ -1174,6 +1175,22 @@ def specs_command(as_json):
 
     rows = spec_rows()
     click.echo(json.dumps(rows, indent=2) if as_json else specs_text(rows), nl=not as_json)
+
+
+# ---------------------------------------------------------------- editor support (composer/editor, docs/editors.md)
+@main.command()
+@click.option("-o", "--output", type=NonEmptyPath(dir_okay=False), help="write to a file instead of stdout")
+@_fail_on_spec_errors
+def schema(output):
+    """Write the JSON Schema (draft 2020-12) of a YAML spec, from the IR and the registries, for editors.
+    composer/editor/spec.schema.json in the package is this schema (docs/editors.md)."""
+    from composer.editor.schema import dumps, generate
+
+    text = dumps(generate())
+    if output:
+        _written(output, lambda: Path(output).write_text(text, encoding="utf-8"))
+    else:
+        click.echo(text, nl=False)
 
 
 

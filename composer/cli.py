@@ -143,6 +143,7 @@ def main() -> None:
     composer kinds           list the component kinds
     composer specs           list the shipped specs (SPEC may be one of their names)
     composer schema          write the JSON Schema of a YAML spec, for editors
+    composer lsp             the language server for editors (stdio)
     """
 
 
@@ -1192,6 +1193,14 @@ def schema(output):
     else:
         click.echo(text, nl=False)
 
+
+@main.command()
+def lsp():
+    """Run the language server for specs (YAML and .comp) on standard input and output, for an editor:
+    composer's own errors as you type, completion, hover, go to definition (docs/editors.md)."""
+    from composer.editor.server import serve
+
+    serve()
 
 
 if __name__ == "__main__":

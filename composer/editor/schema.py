@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import re
 from importlib import resources
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import Field, create_model
 
-from composer.backbones.registry import FAMILIES, TINY, Family
-from composer.components.registry import KINDS, Kind
 from composer.spec.ir import BackboneSpec, Component, Name, Node, Spec
+
+if TYPE_CHECKING:  # the registries import torch: only `generate` needs them, never the shipped file's readers
+    from composer.backbones.registry import Family
+    from composer.components.registry import Kind
 
 SCHEMA_ID = "https://composer.invalid/spec.schema.json"  # an identifier, never fetched
 SHIPPED = resources.files("composer") / "editor" / "spec.schema.json"
@@ -57,6 +59,8 @@ def _component_model(kind: Kind) -> type[Node]:
 
 
 def _backbone_model(family: Family) -> type[Node]:
+    from composer.backbones.registry import TINY
+
     activation = Literal[family.activations] | None if family.activations else None
     fields: dict[str, Any] = {
         "family": (Literal[family.name], Field(description=family.summary)),
@@ -75,6 +79,8 @@ def spec_model() -> type[Spec]:
     """The IR's Spec with components and backbones as unions discriminated on `kind` and `family`."""
     import composer.backbones  # noqa: F401  (registers the families)
     import composer.components  # noqa: F401  (registers the kinds)
+    from composer.backbones.registry import FAMILIES
+    from composer.components.registry import KINDS
 
     kinds = _one_of([_component_model(KINDS[k]) for k in sorted(KINDS)], "kind")
     families = _one_of([_backbone_model(FAMILIES[f]) for f in sorted(FAMILIES)], "family")
@@ -90,8 +96,15 @@ def _doc(model: type) -> str:
 
 def generate() -> dict[str, Any]:
     """The whole schema: a complete spec, or (with `extends`) the partial one."""
+    from composer.backbones.registry import FAMILIES
+    from composer.components.registry import KINDS
+
     full = spec_model().model_json_schema(by_alias=True)
     defs = full.pop("$defs")
+    for name, family in FAMILIES.items():  # annotations for the language server's site completion
+        defs[f"family_{name}"]["x-towers"] = list(family.towers)
+    for name, kind in KINDS.items():
+        defs[f"kind_{name}"]["x-points"] = list(kind.points)
     defs["Spec"] = full
     partial = {f"partial_{name}": _partial(body) for name, body in defs.items()}
     partial["partial_Spec"]["properties"]["extends"] = {

@@ -141,6 +141,7 @@ def main() -> None:
     composer data prepare    transcode a dataset once into a copy that decodes fast
     composer report SPEC...  parameter and FLOP counts against the papers' figures
     composer kinds           list the component kinds
+    composer check-kind NAME run the attachment contract on a kind (a plugin's too)
     composer specs           list the shipped specs (SPEC may be one of their names)
     composer schema          write the JSON Schema of a YAML spec, for editors
     composer lsp             the language server for editors (stdio)
@@ -1160,6 +1161,21 @@ def kinds(markdown):
         click.echo(catalogue_markdown(), nl=False)
     else:
         _console().print(kinds_table())
+
+
+@main.command(name="check-kind")
+@click.argument("name")
+@click.option("--params", default="", metavar="TEXT", help='its parameters in the text syntax, e.g. "dim=4"')
+@click.option("--family", "families", multiple=True, help="only this backbone family (repeatable; default: all)")
+@_fail_on_spec_errors
+def check_kind(name, params, families):
+    """Run on kind NAME (a plugin's too) the attachment contract composer's own kinds pass (composer/testing.py);
+    exit status 1 when it breaks it."""
+    from composer.testing import check_kind as contract, report_text
+
+    report = contract(name, params, families or None)
+    click.echo(report_text(report))
+    sys.exit(1 if report.failures else 0)
 
 
 @main.command(name="specs")

@@ -1,6 +1,7 @@
 """The backbone families: a closed registry from family name to builder.
 
-A family file (clip.py, dinov2.py, ...) registers one `Family`. Every family builds its real sizes and a
+A family file (clip.py, dinov2.py, ...) registers one `Family`; other packages add families through the
+`composer.families` entry points (composer/plugins.py), imported when a spec names one. Every family builds its real sizes and a
 `tiny` variant through the same code: tiny keeps the depth, patch size and layout of the size it
 stands in for (so a site such as blocks[8-12] lands on the same blocks) and its output widths (the
 joint embedding of CLIP, ViCLIP and Chinese-CLIP), and shrinks the inner width to 64.
@@ -16,6 +17,7 @@ from torch import nn
 
 from composer.backbones.tower import Tower
 from composer.errors import Loc, SpecError, did_you_mean
+from composer.plugins import Plugins
 
 TINY = "tiny"
 
@@ -81,6 +83,7 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {}
+PLUGINS = Plugins("composer.families", "backbone family", FAMILIES, Family)  # loaded when a spec names one
 
 
 def register_family(family: Family) -> Family:
@@ -91,10 +94,19 @@ def register_family(family: Family) -> Family:
 def get_family(name: str, loc: Loc | None = None) -> Family:
     import composer.backbones  # noqa: F401  (registers the families)
 
-    if name not in FAMILIES:
-        raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(sorted(FAMILIES)),
-                        hint=did_you_mean(name, FAMILIES))
+    if name not in FAMILIES and PLUGINS.load(name, loc) is None:
+        known = sorted({*FAMILIES, *PLUGINS.entries()})
+        raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(known),
+                        hint=did_you_mean(name, known))
     return FAMILIES[name]
+
+
+def all_families() -> dict[str, Family]:
+    """Every family, those of other packages imported now (a broken one is logged and left out)."""
+    import composer.backbones  # noqa: F401  (registers the families)
+
+    PLUGINS.load_all()
+    return FAMILIES
 
 
 def check_size(family: Family, size: str, loc: Loc | None = None) -> str:

@@ -3,7 +3,9 @@
 A kind is registered by the one file that implements it: a pydantic params model, how it may be used
 (attached at a site, or called in the flow with typed ports), a builder, and the paper it comes from.
 Specs name kinds, never import paths, so a spec cannot run code; adding a kind never changes the
-language. docs/components.md is generated from this registry (`composer kinds --markdown`).
+language. Other packages add kinds through the `composer.kinds` entry points (composer/plugins.py): a spec
+that names one imports its package. docs/components.md is generated from this registry (`composer kinds
+--markdown`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from composer.errors import Loc, Problem, SpecError, did_you_mean
+from composer.plugins import Plugins
 from composer.tensor_types import TType
 
 
@@ -109,6 +112,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}
+PLUGINS = Plugins("composer.kinds", "kind", KINDS, Kind)  # kinds from other packages, loaded when named
 
 
 def register(kind: Kind) -> Kind:
@@ -120,10 +124,18 @@ def register(kind: Kind) -> Kind:
 def get_kind(name: str, loc: Loc | None = None) -> Kind:
     import composer.components  # noqa: F401  (registers every kind)
 
-    if name not in KINDS:
+    if name not in KINDS and PLUGINS.load(name, loc) is None:
         raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
-                        hint=did_you_mean(name, KINDS))
+                        hint=did_you_mean(name, [*KINDS, *PLUGINS.entries()]))
     return KINDS[name]
+
+
+def all_kinds() -> dict[str, Kind]:
+    """Every kind, those of other packages imported now (a broken one is logged and left out)."""
+    import composer.components  # noqa: F401  (registers every kind)
+
+    PLUGINS.load_all()
+    return KINDS
 
 
 def validate_params(kind: Kind, params: dict[str, Any], where: Callable[[tuple, bool], Loc | None]) -> Params:

@@ -11,7 +11,9 @@ schema (nothing required, any value may be `!delete`, read as null). The schema 
 what needs the backbones built (layers, shapes, the graph) stays with `composer validate`.
 
 The file composer/editor/spec.schema.json ships in the wheel for editors; `composer schema` regenerates it
-and tests/test_schema.py checks the two agree.
+and tests/test_schema.py checks the two agree. `composer schema` also takes in the kinds and families of
+installed plugins (composer/plugins.py), so a plugin's user writes a schema that knows its params; the
+shipped file knows composer's own.
 """
 
 from __future__ import annotations
@@ -77,13 +79,12 @@ def _one_of(models: list[type[Node]], key: str) -> Any:
 
 def spec_model() -> type[Spec]:
     """The IR's Spec with components and backbones as unions discriminated on `kind` and `family`."""
-    import composer.backbones  # noqa: F401  (registers the families)
-    import composer.components  # noqa: F401  (registers the kinds)
-    from composer.backbones.registry import FAMILIES
-    from composer.components.registry import KINDS
+    from composer.backbones.registry import all_families
+    from composer.components.registry import all_kinds
 
-    kinds = _one_of([_component_model(KINDS[k]) for k in sorted(KINDS)], "kind")
-    families = _one_of([_backbone_model(FAMILIES[f]) for f in sorted(FAMILIES)], "family")
+    registered, offered = all_kinds(), all_families()  # other packages' too: a spec may name them
+    kinds = _one_of([_component_model(registered[k]) for k in sorted(registered)], "kind")
+    families = _one_of([_backbone_model(offered[f]) for f in sorted(offered)], "family")
     return create_model(
         "Spec", __base__=Spec, __doc__=Spec.__doc__,
         backbones=(dict[Name, families], Field(default_factory=dict, description=_doc(BackboneSpec))),
@@ -96,14 +97,14 @@ def _doc(model: type) -> str:
 
 def generate() -> dict[str, Any]:
     """The whole schema: a complete spec, or (with `extends`) the partial one."""
-    from composer.backbones.registry import FAMILIES
-    from composer.components.registry import KINDS
+    from composer.backbones.registry import all_families
+    from composer.components.registry import all_kinds
 
     full = spec_model().model_json_schema(by_alias=True)
     defs = full.pop("$defs")
-    for name, family in FAMILIES.items():  # annotations for the language server's site completion
+    for name, family in all_families().items():  # annotations for the language server's site completion
         defs[f"family_{name}"]["x-towers"] = list(family.towers)
-    for name, kind in KINDS.items():
+    for name, kind in all_kinds().items():
         defs[f"kind_{name}"]["x-points"] = list(kind.points)
     defs["Spec"] = full
     partial = {f"partial_{name}": _partial(body) for name, body in defs.items()}

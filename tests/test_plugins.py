@@ -67,8 +67,8 @@ DEAD = Kind(name="dead_scaler", summary="never learns", params=NoParams, build=l
 
 def _uses(kind: str) -> tuple[str, ...]:
     """clip-adapter with its adapter swapped for `kind`, at tiny size."""
-    return ("clip-adapter", *TINY, "--set", f"components.adapter.kind={kind}", "--set", "components.adapter.use=sequential",
-            "--unset", "components.adapter.params")
+    return ("clip-adapter", *TINY, "--set", f"components.adapter.kind={kind}",
+            "--set", "components.adapter.use=sequential", "--unset", "components.adapter.params")
 
 
 def test_kinds_lists_plugins_with_their_package_without_importing_them(site):
@@ -112,6 +112,17 @@ def test_a_plugin_offering_a_name_composer_has_is_refused_in_one_line_and_ours_i
     assert CliRunner().invoke(main, ["validate", "clip-lora", *TINY]).exit_code == 0
     assert get_kind("lora").build.__module__ == "composer.components.adapters.lora"
     assert "dup_kinds" not in sys.modules
+
+
+def test_a_plugin_family_loads_when_a_spec_names_it(site):
+    install(site, "again-pkg", {"composer.families": {"clip_again": "again_pkg:FAMILY"}}, "again_pkg",
+            "import dataclasses\nfrom composer.backbones.registry import get_family\n"
+            "FAMILY = dataclasses.replace(get_family('clip'), name='clip_again', summary='CLIP once more')\n")
+    result = CliRunner().invoke(main, ["validate", "clip-adapter", *TINY, "--set", "backbones.clip.family=clip_again"])
+    assert result.exit_code == 0, result.output
+    assert FAMILY_PLUGINS.package_of("clip_again") == "again-pkg 1.0"
+    row = next(line for line in CliRunner().invoke(main, ["kinds"]).output.splitlines() if "clip_again" in line)
+    assert "again-pkg 1.0" in row and "ViT-B/16" in row and "CLIP once more" in row  # loaded: its own summary
 
 
 def test_two_packages_offering_one_name_are_both_refused(site):

@@ -1,10 +1,10 @@
-"""The backbone families: a closed registry from family name to builder.
+"""The backbone families: a registry from family name to builder.
 
 A family file (clip.py, dinov2.py, ...) registers one `Family`; other packages add families through the
-`composer.families` entry points (composer/plugins.py), imported when a spec names one. Every family builds its real sizes and a
-`tiny` variant through the same code: tiny keeps the depth, patch size and layout of the size it
-stands in for (so a site such as blocks[8-12] lands on the same blocks) and its output widths (the
-joint embedding of CLIP, ViCLIP and Chinese-CLIP), and shrinks the inner width to 64.
+`composer.families` entry points (composer/plugins.py), imported when a spec names one. Every family builds
+its real sizes and a `tiny` variant through the same code: tiny keeps the depth, patch size and layout of
+the size it stands in for (so a site such as blocks[8-12] lands on the same blocks) and its output widths
+(the joint embedding of CLIP, ViCLIP and Chinese-CLIP), and shrinks the inner width to 64.
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def kinds_table() -> Group:
         table.add_row(kind.name, PLUGINS.package_of(kind.name) or OWN, how, params, kind.summary)
     for name, entry in sorted(PLUGINS.entries().items()):
         if name not in PLUGINS.loaded:
-            table.add_row(name, entry.package, "not imported yet", f"`composer check-kind {name}`", entry.summary)
+            table.add_row(name, entry.package, "not imported yet", f"composer check-kind {name}", entry.summary)
     get_family("clip")  # registers every family
     families = Table(show_edge=False)
     for col in ("family", "package", "sizes", "towers", "summary"):

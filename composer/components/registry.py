@@ -1,11 +1,11 @@
-"""The closed registry of component kinds.
+"""The registry of component kinds.
 
 A kind is registered by the one file that implements it: a pydantic params model, how it may be used
 (attached at a site, or called in the flow with typed ports), a builder, and the paper it comes from.
 Specs name kinds, never import paths, so a spec cannot run code; adding a kind never changes the
 language. Other packages add kinds through the `composer.kinds` entry points (composer/plugins.py): a spec
-that names one imports its package. docs/components.md is generated from this registry (`composer kinds
---markdown`).
+that names one imports the module its installed package declares, still never a path the spec chooses.
+docs/components.md is generated from this registry (`composer kinds --markdown`).
 """
 
 from __future__ import annotations

@@ -87,3 +87,32 @@ def test_the_help_lists_the_options_in_the_same_order():
     now, expected = _now(), _expected()
     for command in set(expected) - REGROUPED:
         assert [p["name"] for p in now[command]["params"]] == [p["name"] for p in expected[command]["params"]], command
+
+
+# options whose type is narrower in one command, on purpose: (flag, command) -> why
+NARROWER = {
+    ("--checkpoint", "eval"): "eval's checkpoint must exist (it is verified first)",
+    ("--out", "sweep"): "the sweep directory is handed on as a Path",
+}
+
+
+def test_every_command_taking_a_group_accepts_the_same_values():
+    """An option of a group (commands/groups.py) has one type, choices, bounds and kind (flag, repeatable)
+    in every command that takes it; a command's own help may say what it means there."""
+    from composer.commands import groups
+
+    declared = [o for g in vars(groups).values() if isinstance(g, groups.Group) for o in g.options]
+    now = _now()
+    checked = 0
+    for option in declared:
+        seen = {}
+        for command, info in now.items():
+            for p in info["params"]:
+                if p["name"] == option.param and option.flags[0] in p["opts"] and (option.flags[0], command) \
+                        not in NARROWER:
+                    seen[command] = {k: p[k] for k in ("type", "multiple", "is_flag", "nargs", "count")}
+        assert seen, f"{option.flags[0]} is declared but no command takes it"
+        first = next(iter(seen.values()))
+        assert all(v == first for v in seen.values()), f"{option.flags[0]}: {seen}"
+        checked += len(seen)
+    assert checked > 60  # the groups are shared: run, sweep, eval, predict, export, build, diff, data

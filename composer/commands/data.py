@@ -112,15 +112,18 @@ def data_prepare(data_root, out, short_side, keyframe_every, fps, crf, preset, j
                              preset=preset, jobs=jobs)
     report = _transcode(data_root, out, options)
     click.echo(report.text())
-    same = True
-    if dataset is not None and not report.stop:
-        from composer.data.prepare import compare_indexes
-
-        differences = compare_indexes(dataset, data_root, out, split)
-        same = not differences
-        click.echo(f"the copy indexes like the source with the {dataset} parser" if same else
-                   f"the copy does not index like the source ({dataset} parser):\n  " + "\n  ".join(differences))
+    same = dataset is None or report.stop or _same_index(dataset, data_root, out, split)
     sys.exit(0 if report.ok and same else 1)
+
+
+def _same_index(dataset: str, data_root: str, out: str, split: int) -> bool:
+    """Whether the copy indexes like the source with the dataset's parser (said either way)."""
+    from composer.data.prepare import compare_indexes
+
+    differences = compare_indexes(dataset, data_root, out, split)
+    click.echo(f"the copy indexes like the source with the {dataset} parser" if not differences else
+               f"the copy does not index like the source ({dataset} parser):\n  " + "\n  ".join(differences))
+    return not differences
 
 
 def _transcode(data_root: str, out: str, options):

@@ -11,28 +11,27 @@ from composer.commands import bill
 from composer.commands.common import compile_meta, console, fail_on_spec_errors
 from composer.commands.groups import BACKBONE, BILL, JSON, NO_FLOPS, SPEC
 
-SIDES = SPEC.but("--set", help="override a field of A only").but("--unset", help="remove a key of A only")
 DIFF_BILL = BILL.but("--batch-size", help="compare the memory bills of a training step at this batch size (as "
                      "`composer build --batch-size`; default with --memory-budget: each spec's train.batch_size)").but(
     "--precision", help="the training precision the bills assume (default: each spec's train.precision)").but(
     "--memory-budget", help="memory to fit, e.g. 24GiB: also compare the largest batch size that fits")
 
 
-def _side(option, letter: str):
-    """--set-a/--unset-a (or -b): the spec options of one side only."""
+def _side(option, letter: str, help: str):
+    """--set-a/--unset-a (or -b): a spec option of one side only."""
     flag, name = option.flags[0], option.flags[1]
     return click.option(f"{flag}-{letter}", f"{name}_{letter}", multiple=True, metavar=option.kwargs["metavar"],
-                        help=option.kwargs["help"].replace(" A ", f" {letter.upper()} "))
+                        help=f"{help} of {letter.upper()} only")
 
 
 @click.command()
 @click.argument("spec_a", metavar="A")
 @click.argument("spec_b", metavar="B")
 @SPEC
-@_side(SIDES.options[0], "a")
-@_side(SIDES.options[1], "a")
-@_side(SIDES.options[0], "b")
-@_side(SIDES.options[1], "b")
+@_side(SPEC.options[0], "a", "override a field")
+@_side(SPEC.options[1], "a", "remove a key")
+@_side(SPEC.options[0], "b", "override a field")
+@_side(SPEC.options[1], "b", "remove a key")
 @BACKBONE.options[0].but(default="full", show_default=True,
                          help="tiny swaps every backbone for its small random-weight variant (on both sides)")
 @NO_FLOPS
@@ -61,6 +60,19 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
     Exit status: 0 (with --exit-code: 0 when identical, 1 when they differ); 2 when a spec does not
     load or fails its checks (the located error of that spec)."""
     from composer.build.diff import compare, render
+
+    sides = ((spec_a, "--set-a", sets_a, unsets_a), (spec_b, "--set-b", sets_b, unsets_b))
+    loaded, infos = _build_both(sides, sets, unsets, size, no_flops, batch_size, precision, memory_budget)
+    result = compare(loaded[0], loaded[1], infos[0], infos[1], spec_a, spec_b)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        render(result, console())
+    sys.exit(1 if exit_code and not result["identical"] else 0)
+
+
+def _build_both(sides, sets, unsets, size: str, no_flops: bool, batch_size, precision, memory_budget) -> tuple:
+    """Each side loaded and built as `composer build` builds it: (specs, reports)."""
     from composer.build.memory import default_budget
     from composer.build.summary import report
     from composer.spec.load import load_spec
@@ -71,8 +83,7 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
     if billed and budget is None:  # one default for both sides: the free memory changes between two readings
         budget, source = default_budget() or (None, None)
     infos, loaded = [], []
-    for arg, option, side_sets, side_unsets in ((spec_a, "--set-a", sets_a, unsets_a),
-                                                (spec_b, "--set-b", sets_b, unsets_b)):
+    for arg, option, side_sets, side_unsets in sides:
         spec = load_spec(arg, sets, unsets, side=(option, side_sets, side_unsets))
         model = compile_meta(spec, tiny=size == "tiny")
         memory = None
@@ -82,9 +93,4 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
         info.update(memory or {})
         loaded.append(spec)
         infos.append(info)
-    result = compare(loaded[0], loaded[1], infos[0], infos[1], spec_a, spec_b)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        render(result, console())
-    sys.exit(1 if exit_code and not result["identical"] else 0)
+    return loaded, infos

@@ -87,6 +87,16 @@ class Group:
         return found[0]
 
 
+def together(*groups: Group | Option):
+    """One decorator for several groups, in help order."""
+    def decorate(fn):
+        for group in reversed(groups):
+            fn = group(fn)
+        return fn
+
+    return decorate
+
+
 def options(*groups: Group | Option) -> list[Option]:
     return [o for g in groups for o in (g.options if isinstance(g, Group) else (g,))]
 

@@ -54,11 +54,7 @@ def predict(spec, paths, as_json, **kw):
     err = console(stderr=True)
     for note in predictor.notes:
         err.print(f"note: {note}", highlight=False)
-    results = list(failed)
-    if as_json:
-        for r in failed:
-            click.echo(json.dumps(r.to_json(), ensure_ascii=False))
-    results += _classify(predictor, videos, err, as_json)
+    results = [*_shown(failed, as_json), *_classify(predictor, videos, err, as_json)]
     bad = [r for r in results if r.error is not None]
     ties = predictor.ties()
     if ties:
@@ -68,6 +64,13 @@ def predict(spec, paths, as_json, **kw):
     for r in bad:
         err.print(f"error: {r.path}: {r.error}", highlight=False, soft_wrap=True)
     sys.exit(2 if bad else 0)
+
+
+def _shown(results: list, as_json: bool) -> list:
+    """`results`, each printed as a JSON line with --json."""
+    for r in results if as_json else []:
+        click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    return results
 
 
 def _classify(predictor, videos: list, err, as_json: bool) -> list:
@@ -81,8 +84,7 @@ def _classify(predictor, videos: list, err, as_json: bool) -> list:
         for r in predictor.predict(videos) if videos else []:
             results.append(r)
             progress.advance(task)
-            if as_json:
-                click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+            _shown([r], as_json)
     return results
 
 

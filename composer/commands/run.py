@@ -8,7 +8,7 @@ import click
 
 from composer.commands.common import NonEmptyPath, console, fail_on_spec_errors
 from composer.commands.groups import RUN, SPEC
-from composer.commands.options import fill, typed
+from composer.commands.options import fill, together, typed
 from composer.errors import DataError
 
 RESUME = click.option("--resume", type=NonEmptyPath(exists=True, file_okay=False, path_type=Path), default=None,
@@ -30,15 +30,7 @@ def run_options(params: dict):
 @click.command()
 @click.argument("spec", metavar="SPEC", required=False)
 @SPEC
-@RUN[0]
-@RUN[1]
-@RUN[2]
-@RUN[3]
-@RUN[4]
-@RUN[5]
-@RESUME
-@OVERRIDE
-@RUN[6]
+@together(*RUN[:6], RESUME, OVERRIDE, RUN[6])
 @click.pass_context
 @fail_on_spec_errors
 def run(ctx, spec, resume, overrides, **kw):

@@ -9,7 +9,7 @@ import click
 
 from composer.commands.common import NonEmptyPath, console, fail_on_spec_errors
 from composer.commands.groups import OUT, RUN, SPEC, data
-from composer.commands.options import fill
+from composer.commands.options import fill, together
 from composer.errors import DataError
 from composer.spec.limits import check_batch
 
@@ -51,13 +51,7 @@ def _passed_through(ctx: click.Context) -> list[str]:
               "array: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; needs --out (shared by the shards)")
 @click.option("--dry-run", is_flag=True, help="build every variant on the meta device and print its costs; no "
               "training, nothing written")
-@PER_RUN[0]
-@PER_RUN[1]
-@PER_RUN[2]
-@PER_RUN[3]
-@PER_RUN[4]
-@PER_RUN[5]
-@PER_RUN[6]
+@together(*PER_RUN)
 @click.pass_context
 @fail_on_spec_errors
 def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
@@ -87,12 +81,17 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
         sys.exit(2)
     if planned is None:
         return
+    _run(ctx, sw, planned, shard, list(sets), list(unsets), kw["size"] == "tiny")
+
+
+def _run(ctx, sw, planned: tuple, shard: str | None, sets: list[str], unsets: list[str], tiny: bool) -> None:
+    """Run this shard's jobs, print the results table, exit 1 when any run failed."""
     folder, identity, jobs, which, seed_list = planned
     mine = sw.shard(jobs, which)
     click.echo(f"sweep directory: {folder} ({len(jobs)} runs" + (f", {len(mine)} in shard {shard}" if which else "")
                + "; the same command with --out " + str(folder) + " resumes it)")
-    made = sw.run_sweep(folder, identity, jobs, mine, list(sets), list(unsets), _passed_through(ctx),
-                        kw["size"] == "tiny", seed_list is not None and len(seed_list) > 1, click.echo)
+    made = sw.run_sweep(folder, identity, jobs, mine, sets, unsets, _passed_through(ctx), tiny,
+                        seed_list is not None and len(seed_list) > 1, click.echo)
     click.echo((folder / "results.md").read_text(encoding="utf-8"), nl=False)
     click.echo(f"results: {folder / 'results.md'}, {folder / 'results.csv'}")
     sys.exit(1 if any(r["status"] == "failed" for r in made) else 0)

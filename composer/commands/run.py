@@ -104,11 +104,9 @@ def _same_spec(spec: str, resume: Path, recorded: dict, given: dict) -> None:
     """SPEC given again with --resume must be the spec the run ran (its spec.yaml), options applied."""
     from composer.spec.load import load_spec
     from composer.spec.printer import to_yaml
-    from composer.train.run import TINY_SIZE
+    from composer.build.compile import tiny_sets  # torch: only on resume with a SPEC
 
-    sets = list(given.get("sets", recorded.get("sets", [])))
-    if given.get("tiny", recorded.get("tiny")) and not any(x.startswith("inputs.video.size=") for x in sets):
-        sets.append(f"inputs.video.size={TINY_SIZE}")
+    sets = tiny_sets(given.get("sets", recorded.get("sets", [])), given.get("tiny", recorded.get("tiny")))
     dump = lambda s: to_yaml(s.model_dump(mode="json", by_alias=True, exclude_defaults=True))  # noqa: E731
     if dump(load_spec(spec, sets, given.get("unsets", recorded.get("unsets", [])))) != \
             dump(load_spec(str(resume / "spec.yaml"))):

@@ -20,13 +20,13 @@ MAX_FUNCTION_LINES = 50
 # path -> its line count when the limit came in (to shrink: split the file, then lower or drop the entry)
 FILES_OVER: dict[str, int] = {
     "composer/build/memory.py": 413, "composer/graph/graph.py": 515, "composer/train/card.py": 449,
-    "composer/train/run.py": 675, "composer/train/sweep.py": 572,
+    "composer/train/run.py": 671, "composer/train/sweep.py": 570,
 }
 # "path:function" -> its line count when the limit came in
 FUNCTIONS_OVER: dict[str, int] = {
     "composer/build/diff.py:render": 54, "composer/build/summary.py:render": 63,
     "composer/data/prepare.py:prepare_dataset": 54, "composer/train/deploy.py:export_spec": 75,
-    "composer/train/loop.py:train_epoch": 71, "composer/train/run.py:__init__": 93,
+    "composer/train/loop.py:train_epoch": 71, "composer/train/run.py:__init__": 91,
     "composer/train/tracking.py:start_trackers": 65,
 }
 # flags declared by more than one option, and why the command line keeps them

@@ -29,6 +29,8 @@ COMMANDS = (
     ("report", "SPEC...", "report:report", "parameter and FLOP counts against the papers' figures"),
     ("kinds", "", "kinds:kinds", "list the component kinds"),
     ("specs", "", "specs:specs_command", "list the shipped specs (SPEC may be one of their names)"),
+    ("schema", "", "schema:schema", "write the JSON Schema of a YAML spec, for editors"),
+    ("lsp", "", "lsp:lsp", "the language server for editors (stdio)"),
 )
 
 

@@ -46,6 +46,7 @@ def test_wheel_holds_the_grammar_and_every_shipped_spec(wheel):
     folder = ROOT / "composer" / "backbones" / "demo-weights"
     weights = {f"composer/backbones/demo-weights/{p.name}" for p in folder.iterdir()}
     assert "composer/backbones/demo-weights/manifest.json" in weights and weights <= names  # --weights demo
+    assert "composer/editor/spec.schema.json" in names  # the schema editors read (composer schema)
 
 
 def _composer(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:

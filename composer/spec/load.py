@@ -25,19 +25,22 @@ YAML_SUFFIXES = (".yaml", ".yml")
 TEXT_SUFFIXES = (".comp",)
 
 
-def read_document(spec: str | FsPath, loc: Loc | None = None, keep_comments: bool = True) -> Document:
+def read_document(spec: str | FsPath, loc: Loc | None = None, keep_comments: bool = True,
+                  text: str | None = None) -> Document:
     """Read one spec file (a path, or a shipped name), without following `extends`; `loc` is where it was named.
-    `keep_comments`: also collect comments and number spellings for `fmt` (the compiler never reads them)."""
-    path = locate(spec)
+    `keep_comments`: also collect comments and number spellings for `fmt` (the compiler never reads them).
+    `text`: the file's text as an editor holds it (unsaved, or not on disk yet), read instead of the file."""
+    path = FsPath(spec) if text is not None else locate(spec)
     shown = str(path)
     if loc is None:  # the spec named on the command line: point at the argument, never read the file to quote it
         remember_source("<SPEC>", shown)
         loc = Loc("<SPEC>", 1, 1, max(1, len(shown)))
-    limits.check_file(path, loc)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read spec file {shown}: {e}") from None
+    if text is None:
+        limits.check_file(path, loc)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError(f"cannot read spec file {shown}: {e}") from None
     remember_source(shown, text)
     if path.suffix in YAML_SUFFIXES:
         return read_yaml(text, shown, keep_comments)
@@ -47,13 +50,13 @@ def read_document(spec: str | FsPath, loc: Loc | None = None, keep_comments: boo
                     expected="a .yaml/.yml file or a .comp file (the text syntax)")
 
 
-def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = ()) -> Document:
+def resolve_document(spec: str | FsPath, _chain: tuple[FsPath, ...] = (), text: str | None = None) -> Document:
     """Read a spec file (a path, or a shipped name) and everything it `extends`, merged (docs/language.md,
     "Inheritance"). A base must be a regular file inside an allowed root (`allowed_roots`), and a chain has
-    at most limits.MAX_EXTENDS files."""
-    path = locate(spec)
+    at most limits.MAX_EXTENDS files. `text`: the first file's text, as read_document takes it."""
+    path = FsPath(spec) if text is not None else locate(spec)
     here = path.resolve()
-    doc = read_document(path, keep_comments=False)
+    doc = read_document(path, keep_comments=False, text=text)
     base_name = doc.data.pop("extends", None)
     extends_loc = doc.where.value(("extends",))
     if base_name is None:
@@ -280,12 +283,13 @@ def defaults() -> Document:
 
 
 def load_spec(spec: str | FsPath, sets: Iterable[str] = (), unsets: Iterable[str] = (),
-              side: tuple[str, Iterable[str], Iterable[str]] | None = None) -> Spec:
+              side: tuple[str, Iterable[str], Iterable[str]] | None = None, text: str | None = None) -> Spec:
     """The one entry point: file (YAML or text; a path or a shipped name) -> merged document -> validated IR.
     `side`: (option, sets, unsets) applied after the shared `sets` and `unsets`, located under that option's
-    name, e.g. ("--set-b", [...], [...]) for one side of `composer diff`."""
-    path = locate(spec)
-    doc = apply_overrides(merge(defaults(), resolve_document(path)), sets, unsets)
+    name, e.g. ("--set-b", [...], [...]) for one side of `composer diff`. `text`: the file's text as an editor
+    holds it (composer lsp), read instead of the file."""
+    path = FsPath(spec) if text is not None else locate(spec)
+    doc = apply_overrides(merge(defaults(), resolve_document(path, text=text)), sets, unsets)
     if side is not None:
         doc = apply_overrides(doc, side[1], side[2], side[0])
     if doc.data.get("name") is None:

@@ -1,0 +1,1 @@
+"""Editor support: the JSON Schema of a YAML spec and a language server (docs/editors.md)."""

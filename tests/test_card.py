@@ -15,8 +15,9 @@ from rich.console import Console
 
 from composer.build.checkpoint_dir import latest_checkpoint
 from composer.build.files import file_sha256
-from composer.cli import _run_options, main
-from composer.cli import run as run_command
+from composer.cli import main
+from composer.commands.run import run as run_command
+from composer.commands.run import run_options
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train import run as run_module
@@ -62,7 +63,7 @@ def parsed(args: list[str]) -> tuple[str, RunOptions]:
     """SPEC and the RunOptions that `composer run ARGS` would train with."""
     assert args[:2] == ["composer", "run"], args
     params = run_command.make_context("run", args[2:]).params
-    return params["spec"], _run_options(params, params["sets"], params["unsets"])
+    return params["spec"], run_options(params)
 
 
 def test_front_matter_holds_the_results_of_summary_json(finished):

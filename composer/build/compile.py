@@ -28,6 +28,17 @@ from composer.spec.ir import Spec
 from composer.uses import USES
 
 
+TINY_SIZE = 64  # `--size tiny` also means 64 px clips (docs/design-notes.md)
+
+
+def tiny_sets(sets: list[str], tiny: bool) -> list[str]:
+    """The --set list a spec is loaded with: at tiny size, inputs.video.size is TINY_SIZE unless a --set says
+    otherwise. The one place this rule lives (run, resume, predict, sweep and the card's command read it)."""
+    if tiny and not any(s.startswith("inputs.video.size=") for s in sets):
+        return [*sets, f"inputs.video.size={TINY_SIZE}"]
+    return list(sets)
+
+
 @dataclass(frozen=True)
 class BuildOptions:
     device: str | torch.device = "meta"

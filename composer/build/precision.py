@@ -26,6 +26,14 @@ HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 CAST_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def resolve_precision(precision: str, cpu: bool = False) -> str:
+    """`auto` is bf16 on a GPU that supports it, fp32 otherwise (on the CPU, or with no GPU); the one place
+    this rule lives (composer build's bill, composer sweep's dry run and every run read it)."""
+    if precision != "auto":
+        return precision
+    return "bf16" if not cpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def frozen_layer_weights(model) -> list[nn.Parameter]:
     """The frozen Linear/Conv weights and biases of `model`'s backbones (each shared tensor once)."""
     seen: dict[int, nn.Parameter] = {}

@@ -18,6 +18,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin
 
+from composer.build.precision import resolve_precision as auto_precision
 from composer.errors import DataError
 
 MIXED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}
@@ -63,7 +64,7 @@ def _use_cpu(device: str | None) -> bool:
 def resolve_precision(precision: str, cpu: bool) -> str:
     """`auto` is bf16 on GPUs that support it, fp32 otherwise; fp16 needs a GPU (its loss scaling is CUDA's)."""
     if precision == "auto":
-        return "bf16" if not cpu and torch.cuda.is_bf16_supported() else "fp32"
+        return auto_precision(precision, cpu)
     if precision == "fp16" and cpu:
         raise DataError("fp16 training needs a GPU (no loss scaling on the CPU); use --precision bf16 or fp32")
     return precision

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.build.compile import BuildOptions, compile_spec, tiny_sets
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.data.transforms import to_unit
@@ -36,7 +36,6 @@ from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
 from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
-from composer.train.run import TINY_SIZE
 
 
 DEFAULT_TOP_K = 5
@@ -183,9 +182,7 @@ class Predictor:
         ckpt = options.checkpoint or ""
         size = settle(ckpt, "size", options.size, meta.get("size")) or "full"
         tiny = size == "tiny"
-        sets = list(options.sets)
-        if tiny and not any(s.startswith("inputs.video.size=") for s in sets):
-            sets.append(f"inputs.video.size={TINY_SIZE}")  # as `composer run --size tiny` does
+        sets = tiny_sets(options.sets, tiny)  # as `composer run --size tiny` does
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
         seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
         self.weights = weights = settle_weights(ckpt, options.weights, meta, tiny)

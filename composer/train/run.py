@@ -43,7 +43,7 @@ from rich.console import Console
 
 from composer.build.checkpoint import save_trainable
 from composer.build.budget import choose_recompute
-from composer.build.compile import BuildOptions, check_weights_kind, compile_spec
+from composer.build.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
 from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
 from composer.graph.plan import Recompute
 from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
@@ -70,8 +70,6 @@ from composer.train.resume import RECORD_VERSION, composer_version, progress_pro
 from composer.train.run_options import check_run_options, warmup_warnings
 from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
-
-TINY_SIZE = 64
 
 
 @dataclass
@@ -219,9 +217,7 @@ class Run:
                             "nothing to resume; start the run again")
         if resume is not None:
             read_run(resume)  # every record the run reads back is readable, before any work
-        sets = list(options.sets)
-        if options.tiny and not any(s.startswith("inputs.video.size=") for s in sets):
-            sets.append(f"inputs.video.size={TINY_SIZE}")
+        sets = tiny_sets(options.sets, options.tiny)
         self.spec = load_spec(resume / "spec.yaml" if resume else spec_path, sets if not resume else (),
                               options.unsets if not resume else ())
         if resume is not None:

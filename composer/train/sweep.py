@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from composer.build.checkpoint_dir import latest_checkpoint
-from composer.build.compile import BuildOptions, compile_spec
+from composer.build.compile import BuildOptions, compile_spec, tiny_sets
 from composer.build.flops import count_flops
 from composer.build.memory import MemoryModel, format_bytes
 from composer.build.precision import store_frozen_in
@@ -46,7 +46,6 @@ from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.records import write_json, write_text
-from composer.train.run import TINY_SIZE
 
 PLAN_VERSION = 1
 # run options that do not change a run's result: they may differ between shards and reruns of one sweep
@@ -197,8 +196,7 @@ def load_variant(variant: Variant, sets: list[str], unsets: list[str], tiny: boo
     all_sets = list(sets) + list(variant.sets)
     labels = {f"<--set #{len(sets) + i}>": (f"<--grid {s.split('=', 1)[0]}>", s)
               for i, s in enumerate(variant.sets, 1)}
-    if tiny and not any(s.startswith("inputs.video.size=") for s in all_sets):
-        all_sets.append(f"inputs.video.size={TINY_SIZE}")
+    all_sets = tiny_sets(all_sets, tiny)
     try:
         return load_spec(variant.spec, all_sets, unsets)
     except SpecError as e:

@@ -1,0 +1,34 @@
+"""`composer card RUN_DIR...`: write a run's model card (RUN_DIR/README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from composer.commands.common import NonEmptyPath, fail_on_spec_errors
+
+
+@click.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...", type=NonEmptyPath(path_type=Path))
+@click.option("--stdout", "to_stdout", is_flag=True, help="print the card instead of writing RUN_DIR/README.md")
+@fail_on_spec_errors
+def card(run_dirs, to_stdout):
+    """Write the model card of runs: RUN_DIR/README.md, in the layout of a Hugging Face model card.
+
+    \b
+    composer card runs/tds-clip-20261122-101500
+
+    `composer run` writes the card itself (at the start, after every epoch and at the end); this writes it
+    again from the directory's files, e.g. for a run made before cards existed. The card holds the
+    results (a model-index in the front matter, the confusion and learning-curve pictures), the
+    backbones and their weights, what trains and where it attaches, parameters and GFLOPs per clip, the
+    data and protocol, the command that recreates the run and the checkpoints' SHA-256. A run without
+    test metrics says it is not trained yet or was interrupted."""
+    from composer.train.card import model_card, write_card
+
+    for run_dir in run_dirs:
+        if to_stdout:
+            click.echo(model_card(run_dir), nl=False)
+        else:
+            click.echo(str(write_card(run_dir)))

@@ -1,0 +1,36 @@
+"""`composer graph SPEC`: export the composition graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from composer.commands.common import compile_meta, fail_on_spec_errors, load, written
+from composer.commands.groups import FORMAT, OUTPUT, SPEC
+from composer.errors import SpecError
+
+
+@click.command()
+@click.argument("spec", metavar="SPEC")
+@SPEC
+@FORMAT
+@OUTPUT
+@fail_on_spec_errors
+def graph(spec, sets, unsets, fmt, output):
+    """Export the composition graph of SPEC: backbones as clusters with their attachments, frozen
+    parts grey and trainable parts green, tensor shapes on the edges."""
+    from composer.viz import export
+
+    model = compile_meta(load(spec, sets, unsets))
+    if fmt in ("svg", "png"):
+        data = export.render(export.to_dot(model), fmt)
+        if output is None:
+            raise SpecError(f"--format {fmt} writes binary data: give -o FILE")
+        written(output, lambda: Path(output).write_bytes(data))
+        return
+    text = {"dot": export.to_dot, "mermaid": export.to_mermaid, "json": export.to_json}[fmt](model)
+    if output:
+        written(output, lambda: Path(output).write_text(text, encoding="utf-8"))
+    else:
+        click.echo(text, nl=False)

@@ -2,7 +2,8 @@
 # GPU correctness on one CUDA GPU, in under 5 minutes (`make gpu-check`). The test suite stays CPU-only;
 # this checks what only a GPU can break:
 #   1. the CUDA-marked tests (pytest -m cuda: bf16 steps, CPU agreement, checkpoints, composer run on cuda)
-#   2. a 1-process NCCL run through torchrun (NCCL refuses CPU tensors even at world size 1)
+#   2. a 1-process NCCL run through torchrun (NCCL refuses CPU tensors even at world size 1), and with two GPUs
+#      an FSDP run stopped mid-epoch and resumed over NCCL (tests/test_fsdp_resume.py -m cuda)
 #   3. every paper spec (specs/papers/*.yaml) at tiny size for a few steps in bf16, in parallel
 #   4. the step-time / peak-memory benchmark rows (overhead.py, plan.py) on CUDA, and the input pipeline's
 #      clips/s before and after issue 12 (pipeline.py: colour augmentation on the GPU, pinned batches)
@@ -20,9 +21,10 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 OUT=${GPU_CHECK_OUT:-benchmarks/gpu-check}
 DRY=${GPU_CHECK_DRY_RUN:-0}
-# time limits in seconds; they add up to 5 minutes (the paper specs run side by side, so one limit covers them)
+# time limits in seconds; they add up to 5 minutes, 6.5 with two GPUs (the paper specs run side by side, so one
+# limit covers them)
 LIMIT_DEMO=20 LIMIT_PYTEST=50 LIMIT_NCCL=35 LIMIT_PAPER=70 LIMIT_OVERHEAD=30 LIMIT_PLAN=35 LIMIT_PIPELINE=30
-LIMIT_MEMORY=30
+LIMIT_MEMORY=30 LIMIT_FSDP=90  # FSDP: only on a machine with two GPUs
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
 mkdir -p "$OUT"
@@ -96,6 +98,16 @@ if [ "$DRY" != 1 ] && [[ ${ROWS[-1]} == *"| pass |"* ]] && ! grep -q "NCCL INFO"
   say "-- the run passed without starting NCCL (no process group at world size 1?): nothing was checked"
   ROWS[-1]="| torchrun, 1 process, NCCL | FAIL (NCCL never started) | - |"
   FAILED=1
+fi
+
+# FSDP's resume over NCCL: two processes, one GPU each (NCCL refuses two ranks on one GPU), so only where two
+# GPUs are visible; the same test runs on the CPU over gloo in the suite
+if [ "$DRY" = 1 ] || [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; then
+  part "FSDP resume, 2 processes, NCCL" "$LIMIT_FSDP" "$PY" -m pytest -m cuda tests/test_fsdp_resume.py -q -rs
+else
+  say ""
+  say "== FSDP resume, 2 processes, NCCL: skipped (one GPU visible; it needs two)"
+  ROWS+=("| FSDP resume, 2 processes, NCCL | skipped (needs 2 GPUs) | - |")
 fi
 
 # every paper spec side by side (the GPU has room for all of them), each under its own limit, one log each

@@ -2,6 +2,7 @@
 optimiser step and every epoch."""
 
 import pytest
+import torch
 from rich.console import Console
 
 from composer.errors import DataError
@@ -49,3 +50,41 @@ def test_trackers_get_every_optimiser_step_and_every_epoch(demo_root, tmp_path):
         assert any(k.startswith("lr/adapter") for k in values) and values["grad_norm"] > 0
     (epoch_step, epoch), = [(s, v) for s, v in logged if "train/loss" in v]
     assert epoch_step == 2 and {"test/top1", "test/top5", "test/mean_class"} <= set(epoch)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--fsdp"], "--fsdp shards a model across GPUs; it does not run on the CPU"),
+    (["--precision", "fp16"], "fp16 training needs a GPU"),
+])
+def test_what_the_accelerator_refuses_leaves_no_run_folder(demo_root, tmp_path, extra, message):
+    """Budget: ~3 s (the demo index, no model)."""
+    from click.testing import CliRunner
+
+    from composer.cli import main
+
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["run", "specs/baselines/clip-adapter.yaml", "--dataset", "demo", "--data-root",
+                                       str(demo_root), "--size", "tiny", "--device", "cpu", "--out", str(out), *extra])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_fsdp_refuses_a_trained_scalar_and_keeps_frozen_ones_as_buffers():
+    """FSDP1 refuses parameters without dimensions: a trained one (ViCLIP's temperature in a full fine-tune) is
+    refused before the run; frozen ones (CLIP's logit scale) become buffers of the same name and value."""
+    from composer.build.compile import BuildOptions, compile_spec
+    from composer.spec.load import load_spec
+    from composer.train.fsdp_state import check_shardable, scalars_as_buffers
+
+    spec = load_spec("specs/baselines/viclip-full-finetune.yaml", ["inputs.video.size=32"])
+    with pytest.raises(DataError, match="--fsdp cannot shard backbones.viclip.model.temp: the spec trains it"):
+        check_shardable(spec, BuildOptions(device="cpu", tiny=True, num_classes=4))
+    adapter = load_spec("specs/baselines/clip-adapter.yaml", SMALL)
+    check_shardable(adapter, BuildOptions(device="cpu", tiny=True, num_classes=4))
+    model = compile_spec(adapter, BuildOptions(device="cpu", tiny=True, num_classes=4))
+    before = model.state_dict()
+    scalars_as_buffers(model)
+    assert not [n for n, p in model.named_parameters() if p.dim() == 0]
+    assert "backbones.clip.model.logit_scale" in dict(model.named_buffers())
+    after = model.state_dict()
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)

@@ -76,21 +76,34 @@ def start_processes(device: str | None) -> PartialState:
     return PartialState(cpu=_use_cpu(device))
 
 
-def make_accelerator(options: AccelOptions) -> tuple[Accelerator, str]:
-    """The Accelerator for a run, and the precision it resolved to."""
+def make_fsdp_plugin():
+    """FSDP1 over the module's original parameters: frozen and trainable tensors share the sharded units of a
+    partly frozen model, and the parameters keep their names, under which composer/train/fsdp_state.py
+    saves the optimiser's state."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    return FullyShardedDataParallelPlugin(fsdp_version=1, use_orig_params=True, state_dict_type="FULL_STATE_DICT")
+
+
+def check_accel(options: AccelOptions) -> str:
+    """Refuse what the Accelerator cannot do exactly (before a run directory is made); the precision it
+    resolves to."""
     cpu = _use_cpu(options.device)
     precision = resolve_precision(options.precision, cpu)
-    fsdp_plugin = None
     if options.fsdp:
         if cpu:
             raise DataError("--fsdp shards a model across GPUs; it does not run on the CPU (drop --fsdp)")
         if _launched_processes() < 2:
             raise DataError("--fsdp shards the model across processes: launch several with torchrun or "
                             "accelerate launch (one process trains without it)")
-        from accelerate.utils import FullyShardedDataParallelPlugin
+    return precision
 
-        # original parameters: frozen and trainable tensors share the sharded units of a partly frozen model
-        fsdp_plugin = FullyShardedDataParallelPlugin(use_orig_params=True, state_dict_type="FULL_STATE_DICT")
+
+def make_accelerator(options: AccelOptions) -> tuple[Accelerator, str]:
+    """The Accelerator for a run, and the precision it resolved to."""
+    precision = check_accel(options)
+    cpu = _use_cpu(options.device)
+    fsdp_plugin = make_fsdp_plugin() if options.fsdp else None
     if AcceleratorState._shared_state:
         # a process that runs several runs one after another (tests, a notebook): the new run's precision and
         # plugins win; the process group and device (PartialState) stay
@@ -121,3 +134,22 @@ def device_name(accelerator: Accelerator) -> str:
     if device.type == "cuda" and device.index is None:
         return f"cuda:{torch.cuda.current_device()}"
     return str(device)
+
+
+def compiled(net, console):
+    """torch.compile(net), falling back to eager execution (with a message through `console.print`) if
+    compiling fails."""
+    fast = torch.compile(net)
+    state = {"net": fast}
+
+    def forward(*args, **kwargs):
+        try:
+            return state["net"](*args, **kwargs)
+        except Exception as e:  # any compiler failure: dynamo, inductor, a missing C++ toolchain
+            if state["net"] is net:
+                raise
+            console.print(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); running eagerly")
+            state["net"] = net
+            return net(*args, **kwargs)
+
+    return forward

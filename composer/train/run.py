@@ -32,7 +32,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,10 @@ from composer.errors import DataError, SpecError
 from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train.accel import AccelOptions, device_name, make_accelerator, per_process_batch, start_processes
+from composer.train.accel import (AccelOptions, check_accel, compiled, device_name, make_accelerator, per_process_batch,
+                                  start_processes)
+from composer.train.fsdp_state import (before_sharding, check_shardable, gather_optimizer_state,
+                                       scatter_optimizer_state)
 from composer.train.card import model_info, read_run, write_card
 from composer.train.console import Bars, RunLog
 from composer.data.video import decode_threads
@@ -205,9 +208,6 @@ class Run:
         """`changes`: the options a resume changes (--override), recorded in run.json with the step."""
         self.options, self.resume, self.changes = options, resume, changes or []
         check_run_options(options)  # typed or read from run.json: before anything is written
-        if options.fsdp and options.save_every:
-            raise DataError("--save-every needs a resumable run, and an --fsdp run saves only its weights; "
-                            "drop --save-every")
         check_weights_kind(options.weights, options.tiny)  # before anything is written
         self.weights = weights_record(options.weights, options.tiny)
         if resume is not None:
@@ -237,10 +237,13 @@ class Run:
             if options.eval_dataset else None
         self.index = index
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
+        accel = AccelOptions(options.device, options.precision or train.precision, train.accumulate, options.fsdp,
+                             self.trackers)
+        check_accel(accel)  # precision and --fsdp, before the run directory
+        if options.fsdp:
+            check_shardable(self.spec, BuildOptions("meta", options.tiny, len(self.task.train.classes), options.weights))
         self.dir = self._run_dir(state)
-        self.accelerator, precision = make_accelerator(AccelOptions(
-            options.device, options.precision or train.precision, train.accumulate, options.fsdp, self.trackers,
-            self.dir))
+        self.accelerator, precision = make_accelerator(replace(accel, run_dir=self.dir))
         self.console = console or Console(stderr=True, quiet=not self.main)
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
         self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
@@ -382,14 +385,15 @@ class Run:
         return {n: full[n] for n in self.model.trainable_state()} if self.main else None
 
     def _save_state(self, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
-        """The state to resume from (at an epoch's end, or mid-epoch with progress["position"])."""
-        tensors = self._trainable_tensors()
+        """The state to resume from (at an epoch's end, or mid-epoch with progress["position"]). Under FSDP
+        every rank takes part in gathering the whole weights and optimiser state, which the main process
+        saves as any other run's (composer/train/fsdp_state.py)."""
+        tensors, whole = self._trainable_tensors(), None
+        if self.options.fsdp:
+            whole = gather_optimizer_state(self.net, optimizer, self.main)
         if self.main:
-            model = self.accelerator.unwrap_model(self.net)
-            if self.options.fsdp:  # the optimiser state is sharded: no resume state (yet), the weights whole
-                save_state(self.dir / "checkpoints", model, None, None, progress, meta, tensors=tensors)
-            else:
-                save_state(self.dir / "checkpoints", model, optimizer, scheduler, progress, meta)
+            save_state(self.dir / "checkpoints", self.accelerator.unwrap_model(self.net), optimizer, scheduler,
+                       progress, meta, tensors=tensors, optimizer_state=whole)
         kept = latest_checkpoint(self.dir / "checkpoints") if self.main else None
         self.kept = describe(kept) if kept else None
 
@@ -457,10 +461,14 @@ class Run:
         optimizer = make_optimizer(self.model, self.spec.train, plan.lr, self.model.trainable_parts)
         steps = max(1, math.ceil(per_epoch / self.spec.train.accumulate))
         scheduler = make_schedule(optimizer, self.spec.train.schedule, int(plan.warmup * steps), plan.epochs * steps)
-        first_epoch = 0
+        first_epoch, held = 0, []  # held: an FSDP optimiser's state, loaded once the model is sharded
         if saved is not None:
-            progress, first_epoch = self._restore(plan, saved, optimizer, scheduler)
+            progress, first_epoch = self._restore(plan, saved, optimizer, scheduler,
+                                                  held.append if self.options.fsdp else None)
+        names = before_sharding(self.model, optimizer) if self.options.fsdp else []
         self.net, prepared = self.accelerator.prepare(self.model, optimizer)
+        if held:
+            scatter_optimizer_state(self.net, optimizer, held[0], names)
         forward = compiled(self.net, self.log) if self.options.compile else self.net
         for epoch in range(first_epoch, plan.epochs):
             self.net.train()
@@ -502,11 +510,13 @@ class Run:
                            "resumed from (or were not records); they are dropped and those epochs trained again")
             write_text(path, "".join(line + "\n" for line in kept))
 
-    def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler) -> tuple[dict[str, Any], int]:
-        """Weights, generators and (mid-stage) the optimiser and schedule of the interrupted run."""
+    def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler,
+                 load_optimizer=None) -> tuple[dict[str, Any], int]:
+        """Weights, generators and (mid-stage) the optimiser and schedule of the interrupted run
+        (`load_optimizer`: what takes the optimiser's state instead of the optimiser itself)."""
         fresh_stage = saved["stage"] == plan.index and saved["epoch"] == 0 and not saved.get("position")
         progress = load_state(self.dir / "checkpoints", self.model, None if fresh_stage else optimizer,
-                              None if fresh_stage else scheduler)
+                              None if fresh_stage else scheduler, load_optimizer=load_optimizer)
         progress.setdefault("step", 0)
         progress.setdefault("position", None)
         batch = (progress["position"] or {}).get("batches", 0)
@@ -581,6 +591,8 @@ class Run:
     def _eval_net(self):
         """FSDP evaluates through its sharded wrapper; otherwise the plain model (no DDP collectives)."""
         if self.net is None:
+            if self.options.fsdp:
+                before_sharding(self.model)
             self.net = self.accelerator.prepare_model(self.model, evaluation_mode=not self.options.fsdp)
         return self.net if self.options.fsdp else self.accelerator.unwrap_model(self.net)
 
@@ -652,20 +664,3 @@ def _global_step(progress: dict[str, Any]) -> int:
     """The run's optimiser step: progress["step"] counts up to the epoch's start, the position within it."""
     return progress["step"] + (progress.get("position") or {}).get("steps", 0)
 
-
-def compiled(net, console: Console | RunLog):
-    """torch.compile(net), falling back to eager execution (with a message) if compiling fails."""
-    fast = torch.compile(net)
-    state = {"net": fast}
-
-    def forward(*args, **kwargs):
-        try:
-            return state["net"](*args, **kwargs)
-        except Exception as e:  # any compiler failure: dynamo, inductor, a missing C++ toolchain
-            if state["net"] is net:
-                raise
-            console.print(f"torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); running eagerly")
-            state["net"] = net
-            return net(*args, **kwargs)
-
-    return forward

@@ -17,7 +17,7 @@ import json
 import math
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from composer.build.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, l
 from composer.errors import DataError, SpecError
 
 
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    state = optimizer.state_dict()
+def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """An optimiser's state_dict as tensors (for safetensors) and the rest (for JSON)."""
     tensors, plain = {}, {}
     for index, entry in state["state"].items():
         for key, value in entry.items():
@@ -61,17 +61,19 @@ def _jsonable(value):
 
 
 def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any],
-               keep: int = 2, tensors: dict[str, torch.Tensor] | None = None) -> Path:
+               keep: int = 2, tensors: dict[str, torch.Tensor] | None = None,
+               optimizer_state: dict[str, Any] | None = None) -> Path:
     """Publish one checkpoint into `folder` (RUN_DIR/checkpoints) and prune to the newest `keep`; return
-    its directory. `optimizer`/`scheduler` None: weights only, not resumable (FSDP shards the optimiser).
-    `tensors`: the whole trainable tensors when the model holds shards. A full disk or an I/O error is a
-    DataError naming the previous checkpoint, which stays the latest."""
+    its directory. `optimizer`/`scheduler` None: weights only, not resumable. When the model and the
+    optimiser hold shards (FSDP: composer/train/fsdp_state.py), `tensors` are the whole trainable tensors
+    and `optimizer_state` the optimiser's whole state in a one-process layout. A full disk or an I/O error
+    is a DataError naming the previous checkpoint, which stays the latest."""
     files = {WEIGHTS: trainable_bytes(model, meta, tensors)}
     rng_tensors, rng = _rng_states()
     record: dict[str, Any] = {"progress": progress, "meta": meta, "rng": rng}
     state_tensors = dict(rng_tensors)
     if optimizer is not None:
-        optimizer_tensors, record["optimizer"] = _optimizer_tensors(optimizer)
+        optimizer_tensors, record["optimizer"] = _optimizer_tensors(optimizer_state or optimizer.state_dict())
         state_tensors.update(optimizer_tensors)
         record["scheduler"] = scheduler.state_dict()
     files[STATE_TENSORS] = save(state_tensors)
@@ -121,16 +123,18 @@ def saved_progress(folder: Path, checkpoint: Path | None = None) -> dict[str, An
         raise refuse_with_offer(folder, path, e) from None
 
 
-def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: Path | None = None) -> dict[str, Any]:
+def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: Path | None = None,
+               load_optimizer: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Verify the latest checkpoint in `folder` (or `checkpoint`), then restore the weights and the
     generators, and the optimiser and scheduler when given (not at the start of a new stage, whose
     optimiser is new); return the saved progress. The weights must be exactly the model's trainable
     tensors (names, shapes, dtypes), the optimiser's and the schedule's state laid out as this run's own; a
-    state that does not restore is refused with a DataError."""
+    state that does not restore is refused with a DataError. `load_optimizer`: what takes the optimiser's
+    checked state instead of `optimizer.load_state_dict` (FSDP loads it into shards once the model is wrapped)."""
     path, manifest = _checkpoint(folder, checkpoint)
     if optimizer is not None and not manifest.get("resumable"):
-        raise DataError(f"{path} holds weights only (no optimiser state: the run trained with --fsdp); it "
-                        "cannot be resumed, only evaluated")
+        raise DataError(f"{path} holds weights only (no optimiser state: an --fsdp run of an earlier "
+                        "composer saved no more); it cannot be resumed, only evaluated")
     try:
         weights, header = read_trainable(path / WEIGHTS)
         state_tensors = load((path / STATE_TENSORS).read_bytes())
@@ -148,7 +152,8 @@ def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: 
                         hint="the run's spec or options changed since the checkpoint was written")
     copy_into(model, weights, path / WEIGHTS)
     if optimizer is not None:
-        optimizer.load_state_dict(_optimizer_state(record.get("optimizer"), state_tensors, optimizer, path))
+        (load_optimizer or optimizer.load_state_dict)(_optimizer_state(record.get("optimizer"), state_tensors,
+                                                                       optimizer, path))
     if scheduler is not None:
         if not _same_layout(record.get("scheduler"), scheduler.state_dict()):
             raise DataError(f"{path / STATE_JSON} holds a schedule state that is not this run's")

@@ -28,7 +28,7 @@ from torchcodec.decoders import VideoDecoder
 
 from composer.backbones.demo_weights import FILES, demo_file, manifest
 from composer.backbones.registry import Request, get_family
-from composer.data.demo import CLASSES, ensure_demo
+from composer.data.demo import CLASSES, demo_folder
 from composer.train.predict import PredictOptions, Predictor
 
 SPECS = {"clip": "clip-zero-shot", "viclip": "viclip-zero-shot"}
@@ -130,7 +130,7 @@ def probe(tower, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Ten
 
 
 def main() -> None:
-    root = Path(ensure_demo(None).root)
+    root = demo_folder(None)
     rows = split_rows(root, "test")
     videos = [root / path for path, _ in rows]
     labels = [CLASSES[int(label)] for _, label in rows]

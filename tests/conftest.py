@@ -88,8 +88,6 @@ def write_video(path, frames: int = 8, size: int = 32, seed: int = 0) -> None:
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory):
     """The demo set, generated once per test session into a temporary folder."""
-    from composer.data.demo import ensure_demo
+    from composer.data.demo import demo_folder
 
-    root = tmp_path_factory.mktemp("demo") / "demo"
-    ensure_demo(root)
-    return root
+    return demo_folder(tmp_path_factory.mktemp("demo") / "demo")

@@ -7,6 +7,7 @@ so a misconfigured contract (a wrong root, a layer list that no longer matches) 
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -37,3 +38,107 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "composer.backbones is not allowed to import composer.graph" in result.stdout
     assert "composer.backbones.tower -> composer.graph.plan" in result.stdout
+
+
+# Import circles the house keeps, each an edge (importer, imported) with why. A registry imports its own
+# package on first look-up so that every kind or family has registered itself: the package imports the
+# kinds, the kinds import the registry, and that is the one circle a self-registering registry needs.
+CIRCLES_KEPT = {
+    ("composer.backbones.registry", "composer.backbones"): "get_family loads the families, which register here",
+    ("composer.components.registry", "composer.components"): "get_kind loads the kinds, which register here",
+}
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _type_checking_lines(tree: ast.Module) -> set[int]:
+    """The lines of `if TYPE_CHECKING:` blocks: annotations only, never imported when the module runs."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            lines.update(range(node.lineno, node.end_lineno + 1))
+    return lines
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports, anywhere in its text (inside functions too, not under
+    TYPE_CHECKING): `from a.b import c` counts as importing a.b.c when that is a module, else a.b."""
+    paths = {_module_name(p, root): p for p in root.rglob("*.py") if "__pycache__" not in p.parts}
+
+    def known(name: str) -> str | None:
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_checking_lines(tree)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", 0) in skip:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative: from the package, one level up per dot after the first
+                    up = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = ".".join([*up, base] if base else up)
+                targets.update([base, *(f"{base}.{a.name}" for a in node.names)])
+        graph[name] = {t for t in map(known, targets) if t and t != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles of a graph: its strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while not component or component[-1] != node:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_circles():
+    """Modules import each other one way only (an import inside a function included): a circle held together by
+    a late import breaks when someone moves that import to the top, and it hides which module is below which."""
+    graph = import_graph(ROOT / "composer")
+    for importer, imported in CIRCLES_KEPT:
+        assert imported in graph[importer], f"{importer} no longer imports {imported}: take it off CIRCLES_KEPT"
+        graph[importer].discard(imported)
+    assert circles(graph) == []
+
+
+def test_a_planted_circle_is_found(tmp_path: Path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg.sub.b import f\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from .. import a\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n")
+    assert circles(import_graph(package)) == [["pkg.a", "pkg.sub.b"]]

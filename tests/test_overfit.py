@@ -36,8 +36,8 @@ from conftest import SPECS
 
 from composer.build.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
+from composer.data.datasets import load_dataset
 from composer.data.demo import CLASSES as CLASS_NAMES
-from composer.data.demo import ensure_demo
 from composer.data.protocols import Part
 from composer.spec.ir import LabelInput
 from composer.spec.load import load_spec
@@ -90,7 +90,7 @@ def load_small(path):
 @pytest.fixture(scope="module")
 def demo(demo_root):
     """The demo's index and its first training clip of each class."""
-    index = ensure_demo(demo_root)
+    index = load_dataset("demo", demo_root)
     first: dict[int, object] = {}
     for item in index.splits["train"]:
         first.setdefault(item.label, item)

@@ -32,10 +32,10 @@ def model_of(path, weights=None):
 
 @pytest.fixture(scope="module")
 def demo(demo_root):
-    from composer.data.demo import ensure_demo
+    from composer.data.datasets import load_dataset
     from composer.data.protocols import make_task
 
-    index = ensure_demo(demo_root)
+    index = load_dataset("demo", demo_root)
     return make_task("supervised", index, None, 0).train, index.files
 
 

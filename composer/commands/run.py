@@ -22,7 +22,7 @@ OVERRIDE = click.option("--override", "overrides", multiple=True, metavar="OPTIO
 
 def run_options(params: dict):
     """The RunOptions of `composer run` (or of each run of `composer sweep`) from click's parameters."""
-    from composer.train.run import RunOptions  # torch: only for the commands that run
+    from composer.train.run_options import RunOptions  # torch: only for the commands that run
 
     return fill(RunOptions, params, SPEC, *RUN)
 

@@ -101,8 +101,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
           kw: dict):
     """Every check before anything runs, then the sweep directory opened: (folder, identity, jobs, shard,
     seeds); None after a dry run (the cost table printed). A mistake raises sw.SweepError."""
-    from composer.train.run import RunOptions
-    from composer.train.run_options import check_run_options
+    from composer.train.run_options import RunOptions, check_run_options
 
     grid = [sw.parse_grid(g) for g in grids]
     seed_list = sw.parse_seeds(seeds) if seeds is not None else None

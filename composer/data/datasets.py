@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from composer.errors import DataError
+from composer.data.demo import FILES as DEMO_FILES
+from composer.data.demo import demo_folder
+from composer.errors import DataError, did_you_mean
 from composer.spec.limits import MAX_CLASSES
 
 
@@ -310,10 +312,14 @@ def diving48(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
                         problems=problems.lines)
 
 
-def demo(root: Path, split: int, skip_missing: bool) -> DatasetIndex:
-    from composer.data.demo import ensure_demo
-
-    return ensure_demo(root)
+def demo(root: Path | None, split: int, skip_missing: bool) -> DatasetIndex:
+    """The built-in demo set (composer/data/demo.py), generated on first use into `root` or the cache: a list
+    layout, one split, without flips (they would turn "move left" into "move right")."""
+    root = demo_folder(root)
+    index = listed(root, 1, False)
+    index.name, index.flip = "demo", False
+    index.files = {key: root / f"{key}.json" for key in DEMO_FILES}
+    return index
 
 
 DATASETS: dict[str, Callable[[Path, int, bool], DatasetIndex]] = {
@@ -340,8 +346,6 @@ def load_dataset(name: str, root: str | Path | None, split: int = 1, skip_missin
     """The index of a dataset by name (docs/data.md lists the layouts). With `strict`, index problems stop
     here (DataError listing them); without, they come back in `index.problems` (for `composer data check`)."""
     if name not in DATASETS:
-        from composer.errors import did_you_mean
-
         hint = did_you_mean(name, DATASETS)
         raise DataError(f"unknown dataset '{name}'; known: {', '.join(DATASETS)}" + (f" ({hint})" if hint else ""))
     if name != "demo" and root is None:

@@ -24,14 +24,13 @@ from pathlib import Path
 
 import torch
 
-from composer.data.datasets import DatasetIndex, listed
-
 VERSION = "demo-v4"  # v4: FTP answers differ per class in every tier
 SIZE, FRAMES, FPS = 64, 17, 8  # 17 frames: the test-time frame positions are symmetric under reversal
 TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 16
 PAIRS = [("move right", "move left"), ("move down", "move up"), ("rotate clockwise", "rotate anticlockwise"),
          ("approach", "recede")]
 CLASSES = [name for pair in PAIRS for name in pair]
+FILES = ("descriptions", "ftp_answers", "chinese_labels")  # <name>.json beside the lists, for specs' @name
 CHINESE = {"move right": "向右移动", "move left": "向左移动", "move down": "向下移动", "move up": "向上移动",
            "rotate clockwise": "顺时针旋转", "rotate anticlockwise": "逆时针旋转", "approach": "靠近", "recede": "远离"}
 
@@ -159,12 +158,10 @@ def generate(root: Path, seed: int = 0) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_demo(root: Path | None) -> DatasetIndex:
-    """The demo set's index, generating it first if it is not cached yet."""
+def demo_folder(root: Path | None) -> Path:
+    """The demo set's folder (`root`, or the cache's), generating the set first if it is not there yet. Its
+    index is load_dataset("demo", root): a list layout (composer/data/datasets.py) with FILES beside it."""
     root = Path(root) if root else default_root()
     if not (root / "classes.txt").exists():
         generate(root)
-    index = listed(root, 1, False)
-    index.name, index.flip = "demo", False
-    index.files = {key: root / f"{key}.json" for key in ("descriptions", "ftp_answers", "chinese_labels")}
-    return index
+    return root

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from composer.data.datasets import load_dataset
 from composer.data.scan import CACHE_NAME
 from composer.data.video import BadVideo, frame_count, open_video
 from composer.errors import DataError
@@ -360,8 +361,6 @@ def _write_failures(target: Path, report: PrepareReport) -> None:
 def compare_indexes(dataset: str, source: str | Path, target: str | Path, split: int = 1) -> list[str]:
     """How the copy's index differs from the source's under `dataset`'s parser (videos by relative path, labels,
     classes, flips); empty when they are the same. Videos that failed show here as missing from the copy."""
-    from composer.data.datasets import load_dataset
-
     def entries(root: str | Path):
         index = load_dataset(dataset, root, split, skip_missing=True, strict=False)
         base = index.root

@@ -26,6 +26,7 @@ from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
 from composer.spec.site import spans
 from composer.train.resume import record_problem
+from composer.train.run_options import RunOptions, flag
 
 CARD = "README.md"
 TAGS = ["video-classification", "action-recognition", "composer"]
@@ -135,9 +136,6 @@ def model_info(run_dir: Path, record: dict[str, Any], classes: int | None = None
 def _option_args(options: dict[str, Any], with_sets: bool) -> list[str]:
     """The recorded RunOptions as `composer run` arguments: every option that differs from its default,
     and --workers always (the command line's default depends on the machine)."""
-    from composer.train.resume import flag
-    from composer.train.run import RunOptions
-
     defaults = {f.name: getattr(RunOptions(dataset=""), f.name) for f in fields(RunOptions)}
     args = ["--dataset", str(options["dataset"])]
     for name, default in defaults.items():

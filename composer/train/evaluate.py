@@ -27,7 +27,8 @@ from composer.data.check import DEFAULT_SHORT
 from composer.data.protocols import Part
 from composer.train.records import write_json
 from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
-from composer.train.run import Run, RunOptions
+from composer.train.run import Run
+from composer.train.run_options import RunOptions
 
 TOP_K = 5
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from composer.errors import DataError
+from composer.train.run_options import RunOptions, flag
 
 RECORD_VERSION = 1  # the layout of run.json's record; a resume refuses a record of another layout
 
@@ -32,19 +33,11 @@ LEAST = {"split": 1, "shots": 1, "epochs": 1, "batch_size": 1, "eval_batch_size"
          "eval_every": 1, "save_every": 1, "progress_every": 1}
 SEEDS = 2 ** 53
 
-# options whose command-line spelling is not --<field>
-FLAGS = {"tiny": "--size", "plan": "--no-plan", "sets": "--set", "unsets": "--unset"}
-
-
 def composer_version() -> str:
     try:
         return version("composer-video")
     except PackageNotFoundError:  # a source tree that was never installed
         return "unknown"
-
-
-def flag(name: str) -> str:
-    return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 def show(name: str, value: Any) -> str:
@@ -120,8 +113,6 @@ def _fits_field(value: Any, hint: Any) -> bool:
 
 def record_problem(record: dict[str, Any]) -> str | None:
     """What is wrong with a run record's fields (their types, the ranges the command line enforces), or None."""
-    from composer.train.run import RunOptions
-
     for table, where in ((RECORD_FIELDS, record), (DATASET_FIELDS, record.get("dataset") or {})):
         for name, hint in table.items():
             if name in where and not _fits_field(where[name], hint):
@@ -152,8 +143,6 @@ def record_problem(record: dict[str, Any]) -> str | None:
 def resumed_options(record: dict[str, Any], given: dict[str, Any], overrides: list[str]):
     """The recorded RunOptions, with the `given` options (field -> value, only those typed on the command
     line) checked against them. Returns (options, changes)."""
-    from composer.train.run import RunOptions
-
     names = {f.name for f in fields(RunOptions)}
     recorded = {k: v for k, v in record["options"].items() if k in names}
     wanted = [o.lstrip("-").replace("-", "_") for o in overrides]

@@ -32,7 +32,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from composer.build.budget import choose_recompute
 from composer.build.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
 from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
 from composer.graph.plan import Recompute
-from composer.data.check import DEFAULT_SHORT, CheckReport, check_videos
+from composer.data.check import CheckReport, check_videos
 from composer.data.scan import ScanCache
 from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
@@ -70,47 +70,9 @@ from composer.train.records import write_bad_videos, write_confusion, write_json
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
 from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
-from composer.train.run_options import check_run_options, warmup_warnings
+from composer.train.run_options import RunOptions, check_run_options, warmup_warnings
 from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
-
-
-@dataclass
-class RunOptions:
-    dataset: str
-    data_root: str | None = None
-    split: int = 1
-    protocol: str = "supervised"
-    shots: int | None = None
-    eval_dataset: str | None = None
-    eval_root: str | None = None
-    tiny: bool = False
-    weights: str | None = None  # None: the default (random at tiny size, the spec's at full size); "demo"; "random"
-    epochs: int | None = None
-    batch_size: int | None = None  # the global batch of one optimiser step, split evenly across processes
-    eval_batch_size: int | None = None  # clips (views included) per evaluation forward on each process
-    lr: float | None = None
-    workers: int = 2
-    device: str | None = None
-    precision: str | None = None
-    seed: int | None = None
-    out: str = "runs"
-    skip_missing: bool = False
-    short_videos: str = DEFAULT_SHORT  # videos shorter than the spec's frames: loop or skip (data/check.py)
-    max_steps: int | None = None
-    eval_every: int = 1
-    save_every: int | None = None  # also save the resume state every N optimiser steps (epoch ends always)
-    progress_every: int | None = None  # a plain progress line every N steps off a terminal (default: 10%)
-    gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
-    plan: bool = True
-    recompute: str = "auto"  # auto (only what does not fit the device's memory), all or none
-    cache_features: str | None = None  # folder for frozen features of un-augmented training clips
-    compile: bool = False  # torch.compile the model (falls back to eager with a message)
-    fsdp: bool = False  # shard a full fine-tune across GPUs (Accelerate's FSDP plugin)
-    log_with: list[str] = field(default_factory=list)  # trackers (--log-with); empty: TensorBoard when installed
-    tracking_uri: str | None = None  # MLflow's store (default: SQLite in the run directory)
-    sets: list[str] = field(default_factory=list)
-    unsets: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

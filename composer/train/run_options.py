@@ -1,4 +1,5 @@
-"""The checks of a run's options, made before a run directory is created or any work starts.
+"""A run's options (RunOptions, as `composer run` takes them and run.json records them) and their checks,
+made before a run directory is created or any work starts.
 
 The same checks meet every way options arrive: typed (`composer run`, `composer sweep`, `composer eval`) or
 read back from a run's run.json (`--resume`, which may hold anything a hand or an older composer wrote).
@@ -10,11 +11,60 @@ Which values are refused, and why, is in docs/language.md ("Limits").
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
+from composer.data.check import DEFAULT_SHORT
 from composer.errors import DataError
 from composer.spec.limits import MAX_INT, MAX_WORKERS
-from composer.train.resume import flag
+
+
+@dataclass
+class RunOptions:
+    dataset: str
+    data_root: str | None = None
+    split: int = 1
+    protocol: str = "supervised"
+    shots: int | None = None
+    eval_dataset: str | None = None
+    eval_root: str | None = None
+    tiny: bool = False
+    weights: str | None = None  # None: the default (random at tiny size, the spec's at full size); "demo"; "random"
+    epochs: int | None = None
+    batch_size: int | None = None  # the global batch of one optimiser step, split evenly across processes
+    eval_batch_size: int | None = None  # clips (views included) per evaluation forward on each process
+    lr: float | None = None
+    workers: int = 2
+    device: str | None = None
+    precision: str | None = None
+    seed: int | None = None
+    out: str = "runs"
+    skip_missing: bool = False
+    short_videos: str = DEFAULT_SHORT  # videos shorter than the spec's frames: loop or skip (data/check.py)
+    max_steps: int | None = None
+    eval_every: int = 1
+    save_every: int | None = None  # also save the resume state every N optimiser steps (epoch ends always)
+    progress_every: int | None = None  # a plain progress line every N steps off a terminal (default: 10%)
+    gpu_decode: bool = False  # decode with NVDEC on the run's GPU (in the main process)
+    plan: bool = True
+    recompute: str = "auto"  # auto (only what does not fit the device's memory), all or none
+    cache_features: str | None = None  # folder for frozen features of un-augmented training clips
+    compile: bool = False  # torch.compile the model (falls back to eager with a message)
+    fsdp: bool = False  # shard a full fine-tune across GPUs (Accelerate's FSDP plugin)
+    log_with: list[str] = field(default_factory=list)  # trackers (--log-with); empty: TensorBoard when installed
+    tracking_uri: str | None = None  # MLflow's store (default: SQLite in the run directory)
+    sets: list[str] = field(default_factory=list)
+    unsets: list[str] = field(default_factory=list)
+
+
+# options whose command-line spelling is not --<field>
+FLAGS = {"tiny": "--size", "plan": "--no-plan", "sets": "--set", "unsets": "--unset"}
+
+
+def flag(name: str) -> str:
+    """A RunOptions field as the command line spells it."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
 
 # options that count something: (field, smallest value); None means "the spec's value" and is always accepted
 COUNTS = (("epochs", 1), ("batch_size", 1), ("eval_batch_size", 1), ("max_steps", 1), ("eval_every", 1),
@@ -32,7 +82,7 @@ def _integer(name: str, value: Any, least: int, most: int = MAX_INT) -> None:
         raise _refuse(name, value, f"give a whole number from {least} to {most}")
 
 
-def check_run_options(options) -> None:
+def check_run_options(options: RunOptions) -> None:
     """Refuse (DataError, naming the option) any RunOptions value a run cannot honour as given."""
     for name, least in COUNTS:
         value = getattr(options, name)

@@ -26,7 +26,7 @@ from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
 from composer.spec.site import spans
 from composer.train.resume import record_problem
-from composer.train.run_options import RunOptions, flag
+from composer.train.run_options import RunOptions, flag, stage_schedule
 
 CARD = "README.md"
 TAGS = ["video-classification", "action-recognition", "composer"]
@@ -331,12 +331,12 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
     data = record.get("dataset", {})
     train = spec.train
     tests = ", ".join(f"{k} {v}" for k, v in data.get("tests", {}).items())
-    if spec.stages:
-        epochs = "; ".join(f"stage {n} ({', '.join(s.trains)} train): "
-                           f"{options.get('epochs') or s.epochs or train.epochs} epoch(s) at lr "
-                           f"{options.get('lr') or s.lr or train.lr:g}" for n, s in spec.stages.items())
-    else:
-        epochs = f"{options.get('epochs') or train.epochs} epoch(s) at lr {options.get('lr') or train.lr:g}"
+    def said(stage) -> str:
+        schedule = stage_schedule(train, stage, options.get("epochs"), options.get("lr"))
+        return f"{schedule.epochs} epoch(s) at lr {schedule.lr:g}"
+
+    epochs = "; ".join(f"stage {n} ({', '.join(s.trains)} train): {said(s)}" for n, s in spec.stages.items()) \
+        if spec.stages else said(None)
     protocol = record.get("protocol", options.get("protocol"))
     lines = ["## Data and protocol", "",
              f"- dataset: {data.get('name', options.get('dataset'))} at `{data.get('root', options.get('data_root'))}`"

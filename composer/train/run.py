@@ -70,7 +70,7 @@ from composer.train.records import write_bad_videos, write_confusion, write_json
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
 from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
-from composer.train.run_options import RunOptions, check_run_options, warmup_warnings
+from composer.train.run_options import RunOptions, check_run_options, stage_schedule, warmup_warnings
 from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
@@ -396,19 +396,11 @@ class Run:
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
-        """The stage's parts, losses and schedule: an option given overrides the stage's, which overrides
-        train's (None is "not given"; check_run_options refused values that mean nothing)."""
-        train, options = self.spec.train, self.options
-
-        def own(key: str):
-            return getattr(stage, key) if stage and getattr(stage, key) is not None else getattr(train, key)
-
-        return StagePlan(
-            name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
-            dict(stage.losses) if stage else None,
-            own("epochs") if options.epochs is None else options.epochs,
-            own("lr") if options.lr is None else options.lr,
-            own("warmup_epochs"))
+        """The stage's parts, losses and schedule (stage_schedule: an option given overrides the stage's, which
+        overrides train's; check_run_options refused values that mean nothing)."""
+        schedule = stage_schedule(self.spec.train, stage, self.options.epochs, self.options.lr)
+        return StagePlan(name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
+                         dict(stage.losses) if stage else None, schedule.epochs, schedule.lr, schedule.warmup)
 
     def _train_stage(self, plan: StagePlan, progress: dict[str, Any], saved: dict[str, Any] | None, bars,
                      bad: set[str]) -> dict[str, Any]:

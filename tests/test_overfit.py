@@ -45,7 +45,9 @@ from composer.train import optim
 from composer.train.accel import AccelOptions, make_accelerator
 from composer.train.loop import Settings, TrainLoader, inputs, train_epoch
 from composer.train.preflight import check_first_batch
+from composer.train.resolve import resolve
 from composer.train.run import Run
+from composer.train.run_options import RunOptions
 
 YAML = [p for p in SPECS if p.suffix != ".comp"]  # .comp twins: the same IR as their YAML (test_frontends.py)
 CLASSES, SIZE = len(CLASS_NAMES), 64
@@ -152,7 +154,7 @@ def fit(path, items, files, steps: int, lr: float) -> tuple[object, list[StageFi
     predict = model.graph.predict
     batch = collate([data[(0, i)] for i in range(len(data))])
     check_first_batch(model, inputs(spec, on_device(batch, "cpu"), batch["label"], CLASS_NAMES))  # the run's pre-flight
-    run = SimpleNamespace(spec=spec, model=model, options=SimpleNamespace(epochs=None, lr=lr))
+    run = SimpleNamespace(spec=spec, model=model, resolved=resolve(spec, RunOptions(dataset="demo", lr=lr)))
     stages = list(spec.stages.items()) if spec.stages else [("train", None)]
     out = []
     for index, (name, stage) in enumerate(stages):

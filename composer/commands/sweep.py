@@ -111,7 +111,8 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
     if not dry_run and not kw["dataset"]:
         raise sw.SweepError("Missing option '--dataset' (every run needs one; --dry-run does not)")
     sw.check_count(specs, grid, seed_list)  # before any variant is enumerated, --dry-run included
-    check_run_options(fill(RunOptions, dict(kw, sets=sets, unsets=unsets), SPEC, *PER_RUN))
+    options = fill(RunOptions, dict(kw, sets=sets, unsets=unsets), SPEC, *PER_RUN)
+    check_run_options(options)
     typed = [n for n in kw if ctx.get_parameter_source(n) not in (None, click.core.ParameterSource.DEFAULT)]
     sw.check_grid(grid, sets, typed + (["seeds"] if seed_list else []))
     if not dry_run and kw["dataset"] != "demo":  # every run would stop on a dataset it cannot index: say so
@@ -122,7 +123,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
     variants = sw.plan(specs, grid, sets, unsets, tiny)
     jobs = sw.jobs(variants, seed_list)
     if dry_run:
-        _dry_run(sw, variants, sets, unsets, tiny, kw)
+        _dry_run(sw, variants, sets, unsets, tiny, options)
         return None
     folder = out or sw.default_dir(specs)
     identity = sw.identity(specs, grid, sets, unsets, seed_list, kw, jobs)
@@ -130,18 +131,19 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
     return folder, identity, jobs, which, seed_list
 
 
-def _dry_run(sw, variants, sets, unsets, tiny: bool, kw: dict) -> None:
+def _dry_run(sw, variants, sets, unsets, tiny: bool, options) -> None:
     """Print the cost table of every variant: parameters, GFLOPs, and the memory of one training step at the
-    run's batch size (`--batch-size`, else the spec's) and precision (`--precision`, else the spec's)."""
+    batch size and precision a run would use (composer/train/resolve.py: `--batch-size`, else the spec's)."""
     from rich.progress import track
 
     from composer.build.precision import resolve_precision
+    from composer.train.resolve import resolve
 
     rows = []
     for variant in track(variants, description="building", transient=True, console=console(stderr=True)):
         spec = sw.load_variant(variant, sets, unsets, tiny)
-        precision = resolve_precision(kw["precision"] or spec.train.precision)
-        batch = spec.train.batch_size if kw["batch_size"] is None else kw["batch_size"]
+        settled = resolve(spec, options)
+        precision, batch = resolve_precision(settled.precision), settled.batch
         too_big = check_batch(spec, batch, "--batch-size")
         if too_big:
             raise DataError(too_big)

@@ -25,8 +25,9 @@ from composer.build.checkpoint_dir import latest_checkpoint, position, read_mani
 from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
 from composer.spec.site import spans
-from composer.train.resume import record_problem
-from composer.train.run_options import RunOptions, flag, stage_schedule
+from composer.train.resolve import resolve
+from composer.train.resume import record_problem, recorded_options
+from composer.train.run_options import RunOptions, flag
 
 CARD = "README.md"
 TAGS = ["video-classification", "action-recognition", "composer"]
@@ -331,12 +332,9 @@ def _data_section(record: dict[str, Any], spec) -> list[str]:
     data = record.get("dataset", {})
     train = spec.train
     tests = ", ".join(f"{k} {v}" for k, v in data.get("tests", {}).items())
-    def said(stage) -> str:
-        schedule = stage_schedule(train, stage, options.get("epochs"), options.get("lr"))
-        return f"{schedule.epochs} epoch(s) at lr {schedule.lr:g}"
-
-    epochs = "; ".join(f"stage {n} ({', '.join(s.trains)} train): {said(s)}" for n, s in spec.stages.items()) \
-        if spec.stages else said(None)
+    said = [f"{s.epochs} epoch(s) at lr {s.lr:g}" for s in resolve(spec, recorded_options(record)).schedules]
+    epochs = "; ".join(f"stage {n} ({', '.join(s.trains)} train): {line}"
+                       for (n, s), line in zip(spec.stages.items(), said)) if spec.stages else said[0]
     protocol = record.get("protocol", options.get("protocol"))
     lines = ["## Data and protocol", "",
              f"- dataset: {data.get('name', options.get('dataset'))} at `{data.get('root', options.get('data_root'))}`"

@@ -11,7 +11,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import fields
+from dataclasses import asdict, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -140,21 +140,26 @@ def record_problem(record: dict[str, Any]) -> str | None:
     return None
 
 
+def recorded_options(record: dict[str, Any]) -> RunOptions:
+    """The RunOptions of a run record (checked by record_problem); a field it lacks has its default."""
+    names = {f.name for f in fields(RunOptions)}
+    return RunOptions(**{k: v for k, v in record["options"].items() if k in names})
+
+
 def resumed_options(record: dict[str, Any], given: dict[str, Any], overrides: list[str]):
     """The recorded RunOptions, with the `given` options (field -> value, only those typed on the command
     line) checked against them. Returns (options, changes)."""
-    names = {f.name for f in fields(RunOptions)}
-    recorded = {k: v for k, v in record["options"].items() if k in names}
+    recorded = asdict(recorded_options(record))
     wanted = [o.lstrip("-").replace("-", "_") for o in overrides]
     for name in wanted:
         if name not in OVERRIDABLE:
-            raise DataError(f"--override {name}: {'that option' if name in names else 'no such option'} cannot "
+            raise DataError(f"--override {name}: {'that option' if name in recorded else 'no such option'} cannot "
                             f"change on resume; these can: {', '.join(o.replace('_', '-') for o in OVERRIDABLE)}")
         if name not in given:
             raise DataError(f"--override {name} names an option that was not given; add {flag(name)} VALUE")
     changes = []
     for name, value in given.items():
-        before = recorded.get(name, getattr(RunOptions(dataset=""), name))
+        before = recorded[name]
         if value == before:
             continue
         if name not in wanted:

@@ -69,8 +69,9 @@ from composer.train.preflight import preflight
 from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.build.checkpoint_dir import describe, latest_checkpoint
 from composer.train.recorded import check_same_weights, weights_record
+from composer.train.resolve import resolve
 from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
-from composer.train.run_options import RunOptions, check_run_options, stage_schedule, warmup_warnings
+from composer.train.run_options import RunOptions, check_run_options, warmup_warnings
 from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
@@ -192,15 +193,15 @@ class Run:
         self.trackers = parse_trackers(options.log_with)
         state = start_processes(options.device)
         self.main = state.is_main_process
-        self.seed = options.seed if options.seed is not None else train.seed
+        self.resolved = resolve(self.spec, options)  # seed, batch, precision and schedules, settled once
+        self.seed = self.resolved.seed
         # the dataset options (name, root, split, protocol, shots, eval dataset) before the run directory
         index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
             if options.eval_dataset else None
         self.index = index
         self.task = make_task(options.protocol, index, options.shots, self.seed, target)
-        accel = AccelOptions(options.device, options.precision or train.precision, train.accumulate, options.fsdp,
-                             self.trackers)
+        accel = AccelOptions(options.device, self.resolved.precision, train.accumulate, options.fsdp, self.trackers)
         check_accel(accel)  # precision and --fsdp, before the run directory
         if options.fsdp:
             check_shardable(self.spec, BuildOptions("meta", options.tiny, len(self.task.train.classes), options.weights))
@@ -210,7 +211,7 @@ class Run:
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
         self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
         self.device = device_name(self.accelerator)
-        self.global_batch = train.batch_size if options.batch_size is None else options.batch_size
+        self.global_batch = self.resolved.batch
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
         self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
                                  workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
@@ -396,9 +397,8 @@ class Run:
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
-        """The stage's parts, losses and schedule (stage_schedule: an option given overrides the stage's, which
-        overrides train's; check_run_options refused values that mean nothing)."""
-        schedule = stage_schedule(self.spec.train, stage, self.options.epochs, self.options.lr)
+        """The stage's parts, losses and schedule (composer/train/resolve.py)."""
+        schedule = self.resolved.schedules[index]
         return StagePlan(name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
                          dict(stage.losses) if stage else None, schedule.epochs, schedule.lr, schedule.warmup)
 

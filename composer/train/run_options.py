@@ -57,27 +57,6 @@ class RunOptions:
     unsets: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """How long and how fast one stage trains."""
-
-    epochs: int
-    lr: float
-    warmup: float  # epochs
-
-
-def stage_schedule(train, stage, epochs: int | None = None, lr: float | None = None) -> Schedule:
-    """The one rule for a stage's schedule (the run trains by it, the model card states it): `--epochs` and
-    `--lr` given (not None) win over the stage's own value, which wins over the spec's `train`. `stage` is a
-    spec Stage, or None for a spec without stages."""
-    def own(key: str):
-        value = getattr(stage, key) if stage is not None else None
-        return getattr(train, key) if value is None else value
-
-    return Schedule(own("epochs") if epochs is None else epochs, own("lr") if lr is None else lr,
-                    own("warmup_epochs"))
-
-
 # options whose command-line spelling is not --<field>
 FLAGS = {"tiny": "--size", "plan": "--no-plan", "sets": "--set", "unsets": "--unset"}
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from composer.backbones.demo_weights import KINDS, NoDemoWeights, demo_file
+from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
+from composer.backbones.demo_weights import NoDemoWeights, demo_file
 from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
 from composer.backbones.weights import is_local_path
 from composer.build.precision import store_frozen_in
@@ -54,8 +55,8 @@ class BuildOptions:
 
 def check_weights_kind(weights: str | None, tiny: bool) -> None:
     """--weights: demo weights exist only for the tiny variants."""
-    if weights not in (None, *KINDS):
-        raise SpecError(f"unknown weights '{weights}'", expected=", ".join(KINDS))
+    if weights not in (None, *WEIGHTS_KINDS):
+        raise SpecError(f"unknown weights '{weights}'", expected=", ".join(WEIGHTS_KINDS))
     if weights == "demo" and not tiny:
         raise SpecError("--weights demo needs --size tiny (the demo weights are pretrained tiny backbones); add "
                         "--size tiny, or leave --weights out to use the spec's weights")

@@ -10,7 +10,7 @@ an exporter. Three things change, and none of them changes a score:
 - only the nodes the prediction needs run, so losses, their inputs and anything only they read (the
   `pretrained` copies MSTA's consistency losses use) are left out, as are towers nothing runs.
 
-(Not to be confused with composer/viz/export.py, which exports the composition *graph* as a drawing.)
+(Not to be confused with composer/viz/graph.py, which exports the composition *graph* as a drawing.)
 """
 
 from __future__ import annotations

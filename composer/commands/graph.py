@@ -20,16 +20,16 @@ from composer.errors import SpecError
 def graph(spec, sets, unsets, fmt, output):
     """Export the composition graph of SPEC: backbones as clusters with their attachments, frozen
     parts grey and trainable parts green, tensor shapes on the edges."""
-    from composer.viz import export
+    from composer.viz.graph import render, to_dot, to_json, to_mermaid
 
     model = compile_meta(load(spec, sets, unsets))
     if fmt in ("svg", "png"):
-        data = export.render(export.to_dot(model), fmt)
+        data = render(to_dot(model), fmt)
         if output is None:
             raise SpecError(f"--format {fmt} writes binary data: give -o FILE")
         written(output, lambda: Path(output).write_bytes(data))
         return
-    text = {"dot": export.to_dot, "mermaid": export.to_mermaid, "json": export.to_json}[fmt](model)
+    text = {"dot": to_dot, "mermaid": to_mermaid, "json": to_json}[fmt](model)
     if output:
         written(output, lambda: Path(output).write_text(text, encoding="utf-8"))
     else:

@@ -106,7 +106,8 @@ def test_visual_prompt_and_text_context_counts(tmp_path):
 
 
 def test_infonce_treats_every_same_label_pair_as_positive():
-    from composer.components.losses.infonce import InfoNCEParams, LabelAwareInfoNCE
+    from composer.components.losses.infonce import InfoNCEParams
+    from composer.components.losses.infonce_module import LabelAwareInfoNCE
 
     loss = LabelAwareInfoNCE(InfoNCEParams(temperature=0.1))
     text = torch.eye(3)
@@ -144,7 +145,8 @@ set inputs.video = {kind = "video", frames = 2, size = 64}
 
 
 def test_temporal_transformer_starts_as_the_temporal_mean():
-    from composer.components.fusion.temporal_transformer import TemporalTransformer, TemporalTransformerParams
+    from composer.components.fusion.temporal_transformer import TemporalTransformerParams
+    from composer.components.fusion.temporal_transformer_module import TemporalTransformer
 
     module = TemporalTransformer(8, 32, TemporalTransformerParams(layers=2, heads=4)).eval()
     frames = torch.randn(3, 8, 32)

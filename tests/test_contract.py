@@ -67,8 +67,10 @@ def _site_info(layout: str, prefix: int = 1):
 def test_grid_kinds_see_only_the_patch_grid(kind):
     """Kinds that reshape tokens into the patch grid update the patch tokens alone, the same with or without
     prefix (class, register) and shallow prompt tokens around them, which pass through."""
-    from composer.components.adapters.msta import MSTABranch, MSTAParams
-    from composer.components.adapters.st_adapter import STAdapter, STAdapterParams
+    from composer.components.adapters.msta import MSTAParams
+    from composer.components.adapters.msta_module import MSTABranch
+    from composer.components.adapters.st_adapter import STAdapterParams
+    from composer.components.adapters.st_adapter_module import STAdapter
 
     torch.manual_seed(0)
     if kind == "st_adapter":
@@ -88,7 +90,8 @@ def test_grid_kinds_see_only_the_patch_grid(kind):
 def test_msta_temporal_conv_follows_the_towers_token_order(order):
     """MSTA's temporal up mixes one patch position over neighbouring frames, whichever order a video tower
     lays its tokens in (VideoMAE time-major, ViCLIP patch-major)."""
-    from composer.components.adapters.msta import MSTABranch, MSTAParams
+    from composer.components.adapters.msta import MSTAParams
+    from composer.components.adapters.msta_module import MSTABranch
 
     torch.manual_seed(0)
     module = MSTABranch(_site_info("video", prefix=0), MSTAParams(dim=4, shared=False), torch.nn.ModuleDict())

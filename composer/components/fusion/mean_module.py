@@ -1,0 +1,20 @@
+"""The modules of the `mean` kind (declared in mean.py, which names `build` here)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+
+class Mean(nn.Module):
+    def __init__(self, axis: int) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self.axis)
+
+
+def build(p, info):
+    return Mean(p.axis)

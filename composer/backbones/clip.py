@@ -148,8 +148,8 @@ class ClipText(Tower):
 
     def word_embeddings(self, text: str) -> torch.Tensor:
         m = self.clip
-        ids = tokenize((text,), m.context_length)[0].to(m.token_embedding.weight.device)
-        return m.token_embedding(ids[1: int(ids.argmax())]).detach()
+        ids = tokenize((text,), m.context_length)[0]  # on the CPU: the end token is found before moving (meta)
+        return m.token_embedding(ids[1: int(ids.argmax())].to(m.token_embedding.weight.device)).detach()
 
     def parts(self, index: int) -> BlockParts:
         return block_parts(self.clip.transformer.resblocks[index])

@@ -28,7 +28,7 @@ from composer.cli import main
 for path in {[str(p) for p in SPECS]!r}:
     result = CliRunner().invoke(main, ["validate", path])
     assert result.exit_code == 0, (path, result.output)
-for command in (["kinds"], ["specs"], ["fmt", "msta", "--to", "text"]):
+for command in (["kinds"], ["specs"], ["fmt", "msta", "--to", "text"], ["diff", "msta", "msta-few-shot"]):
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, (command, result.output)
 print(sorted(m for m in {HEAVY!r} if m in sys.modules))

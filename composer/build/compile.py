@@ -69,7 +69,7 @@ def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool,
 def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> nn.Module | None:
     """Build one placement's modules and hook them into its tower with its use; returns what the model
     should own."""
-    tower, use = graph.tower(a.backbone, a.tower), USES[a.use]
+    tower, use = graph.backbones[a.backbone].towers[a.tower], USES[a.use]
     modules = nn.ModuleDict()
     for layer in a.layers or [-1]:
         hooks = tower.hooks.blocks[layer] if layer >= 0 else tower.hooks.tower

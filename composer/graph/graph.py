@@ -1,8 +1,7 @@
 """The spec as a graph: named tensors, the calls that make them, tower runs and their attachments.
 
 `build_graph` resolves every name in a validated spec against the registry and the backbones' declared
-shapes (composer/backbones/shape.py: no module is built, no torch imported), infers every tensor's type, and
-checks the whole composition. Each problem is reported at the place in the spec that causes it.
+shapes (nothing built, no torch), infers every tensor's type, and checks the whole composition. Each problem is reported at the place in the spec that causes it.
 
 Node ids in the networkx DiGraph:
     t:<name>   a tensor (spec input, flow output, or a tap's output)
@@ -98,11 +97,7 @@ class Graph:
     predict: str | None = None
     num_classes: int = 0
 
-    def tower(self, backbone: str, tower: str) -> Any:
-        """The built tower (composer/backbones/tower.py); `shape` is what the checks know of it."""
-        return self.backbones[backbone].towers[tower]
-
-    def shape(self, backbone: str, tower: str) -> TowerShape:
+    def shape(self, backbone: str, tower: str) -> TowerShape:  # as declared; built: backbones[b].towers[t]
         return self.shapes[backbone].towers[tower]
 
     def order(self) -> list[str]:

@@ -156,12 +156,22 @@ def test_temporal_transformer_starts_as_the_temporal_mean():
 def test_tds_side_network_reads_the_tapped_towers_declared_prefix(monkeypatch):
     """A DINOv2 with 4 registers has 5 prefix tokens before its patch grid: the side network takes the class
     token and the patches by the tower's declaration instead of refusing the taps (it assumed 1 + grid)."""
+    from dataclasses import replace
+
     import timm
 
     import composer.backbones.dinov2 as dinov2
+    from composer.backbones.registry import FAMILIES
 
     create = timm.create_model
     monkeypatch.setattr(dinov2.timm, "create_model", lambda *a, **k: create(*a, reg_tokens=4, **k))
+    family = FAMILIES["dinov2"]  # declared as a family with registers would declare its towers
+
+    def with_registers(request):
+        visual = family.shapes(request)["visual"]
+        return {"visual": replace(visual, prefix=5, tokens_of=lambda t: visual.tokens(t) + 4)}
+
+    monkeypatch.setitem(FAMILIES, "dinov2", replace(family, shapes=with_registers))
     spec = load_spec("tds-clip", ["backbones.clip={family: dinov2, size: ViT-S/14}", "components.side.params.patch=14",
                                   "components.side.params.dim=64", "inputs.video.size=56", "inputs.video.frames=2"])
     model = tiny_model(spec, classes=3)

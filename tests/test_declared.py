@@ -21,6 +21,7 @@ HEAVY = ("torch", "open_clip", "timm", "transformers", "peft")
 
 
 def test_validating_every_shipped_spec_imports_no_torch():
+    """validate (every shipped spec), kinds, specs, fmt, diff and the editor's check, in a fresh process."""
     script = f"""
 import sys
 from click.testing import CliRunner
@@ -31,6 +32,11 @@ for path in {[str(p) for p in SPECS]!r}:
 for command in (["kinds"], ["specs"], ["fmt", "msta", "--to", "text"], ["diff", "msta", "msta-few-shot"]):
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, (command, result.output)
+from pathlib import Path
+from composer.editor.check import check  # the language server's check of a buffer, as validate's
+msta = Path("specs/papers/msta.yaml")
+assert check(msta, msta.read_text()) == []
+assert check(msta, msta.read_text().replace("dim: 256", "dim: -1"))
 print(sorted(m for m in {HEAVY!r} if m in sys.modules))
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)

@@ -115,7 +115,11 @@ my_vit = "my_package.family:FAMILY"  # a `Family` (composer/backbones/registry.p
 ```
 
 - The `Kind` is written as composer's own are (composer/components/registry.py: a `Params` model, its uses,
-  points and builder); its module does not call `register`.
+  points and builder); its module does not call `register`. Composer's own declare `trains` (whether the
+  built module has parameters) and `check` (what the builder refuses) and name their builder lazily
+  (`composer.lazy.Lazy`), so `composer validate` checks a spec without importing torch; a kind that leaves
+  `trains` out is checked by building the spec on the meta device. A `Family` declares `shapes` likewise
+  (composer/backbones/shape.py); without them its towers are read from a meta-device build.
 - `composer kinds` lists a plugin with its package without importing it; a spec that names the kind imports
   its module; `composer schema` imports every plugin, so the schema it writes knows their params (the schema
   shipped for editors, and the language server's completion, know composer's own kinds only; its

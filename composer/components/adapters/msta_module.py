@@ -93,5 +93,5 @@ def build_shared(p: MSTAParams, sites: list[SiteInfo]) -> nn.ModuleDict:
     return nn.ModuleDict({str(i + 1): _kaiming(nn.Linear(p.dim, p.dim)) for i in layers})
 
 
-def build(p, site):
+def build(p: MSTAParams, site: SiteInfo) -> MSTABranch:
     return MSTABranch(site, p, site.shared)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from composer.components.fusion.feature_processor import FeatureProcessorParams
+from composer.components.registry import NodeInfo
 
 
 class FeatureProcessor(nn.Module):
@@ -24,5 +25,5 @@ class FeatureProcessor(nn.Module):
         return self.mlp(pooled)
 
 
-def build(p, info):
+def build(p: FeatureProcessorParams, info: NodeInfo) -> FeatureProcessor:
     return FeatureProcessor(info.in_types[0].shape[-1], p)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from composer.components.fusion.frame_tokens import FrameTokensParams
+from composer.components.registry import NodeInfo
 
 
 class FrameTokens(nn.Module):
@@ -18,5 +19,5 @@ class FrameTokens(nn.Module):
         return self.proj(frames) + self.position[: frames.shape[1]].to(frames.dtype)
 
 
-def build(p, info):
+def build(p: FrameTokensParams, info: NodeInfo) -> FrameTokens:
     return FrameTokens(info.in_types[0].shape[1], info.in_types[0].shape[2], p)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from composer.components.fusion.fusion_transformer import FusionParams
+from composer.components.registry import NodeInfo
 
 
 class FusionLayer(nn.Module):
@@ -43,5 +44,5 @@ class FusionTransformer(nn.Module):
         return x[:, 0]
 
 
-def build(p, info):
+def build(p: FusionParams, info: NodeInfo) -> FusionTransformer:
     return FusionTransformer(info.in_types[0].shape[-1], p)

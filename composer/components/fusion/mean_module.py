@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.components.fusion.mean import MeanParams
+from composer.components.registry import NodeInfo
 
 
 class Mean(nn.Module):
@@ -16,5 +18,5 @@ class Mean(nn.Module):
         return x.mean(dim=self.axis)
 
 
-def build(p, info):
+def build(p: MeanParams, info: NodeInfo) -> Mean:
     return Mean(p.axis)

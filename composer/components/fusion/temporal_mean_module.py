@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.components.registry import NoParams, NodeInfo
 
 
 class TemporalMean(nn.Module):
@@ -12,5 +13,5 @@ class TemporalMean(nn.Module):
         return frames.mean(dim=1)
 
 
-def build(p, info):
+def build(p: NoParams, info: NodeInfo) -> TemporalMean:
     return TemporalMean()

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from composer.components.fusion.word_query_pooling import WordQueryParams
+from composer.components.registry import NodeInfo
 
 
 class WordQueryPooling(nn.Module):
@@ -24,5 +25,5 @@ class WordQueryPooling(nn.Module):
         return torch.einsum("bct,btd->bcd", weights, frames)
 
 
-def build(p, info):
+def build(p: WordQueryParams, info: NodeInfo) -> WordQueryPooling:
     return WordQueryPooling(p)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from composer.components.heads.cosine_logits import CosineLogitsParams
+from composer.components.registry import NodeInfo
 
 
 class CosineLogits(nn.Module):
@@ -28,5 +29,5 @@ class CosineLogits(nn.Module):
         return scale * v @ t.t()
 
 
-def build(p, info):
+def build(p: CosineLogitsParams, info: NodeInfo) -> CosineLogits:
     return CosineLogits(p)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from composer.components.heads.score_fusion import ScoreFusionParams
+from composer.components.registry import NodeInfo
 
 
 class ScoreFusion(nn.Module):
@@ -17,5 +18,5 @@ class ScoreFusion(nn.Module):
         return self.weight * a + (1 - self.weight) * b
 
 
-def build(p, info):
+def build(p: ScoreFusionParams, info: NodeInfo) -> ScoreFusion:
     return ScoreFusion(p)

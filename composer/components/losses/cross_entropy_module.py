@@ -8,6 +8,7 @@ from torch import nn
 
 from composer.components.losses.cross_entropy import CrossEntropyParams
 from composer.components.losses.fp32 import at_least_fp32
+from composer.components.registry import NodeInfo
 
 
 class CrossEntropy(nn.Module):
@@ -19,5 +20,5 @@ class CrossEntropy(nn.Module):
         return F.cross_entropy(at_least_fp32(logits), label, label_smoothing=self.smoothing)
 
 
-def build(p, info):
+def build(p: CrossEntropyParams, info: NodeInfo) -> CrossEntropy:
     return CrossEntropy(p)

@@ -8,6 +8,7 @@ from torch import nn
 
 from composer.components.losses.description_consistency import ConsistencyParams
 from composer.components.losses.fp32 import at_least_fp32
+from composer.components.registry import NodeInfo
 
 
 class DescriptionConsistency(nn.Module):
@@ -21,5 +22,5 @@ class DescriptionConsistency(nn.Module):
         return terms.mean() if self.reduction == "mean" else terms.sum()
 
 
-def build(p, info):
+def build(p: ConsistencyParams, info: NodeInfo) -> DescriptionConsistency:
     return DescriptionConsistency(p)

@@ -10,6 +10,7 @@ from torch import nn
 
 from composer.components.losses.fp32 import at_least_fp32
 from composer.components.losses.infonce import InfoNCEParams
+from composer.components.registry import NodeInfo
 
 
 class LabelAwareInfoNCE(nn.Module):
@@ -35,5 +36,5 @@ class LabelAwareInfoNCE(nn.Module):
         return (v2t + t2v) / 2
 
 
-def build(p, info):
+def build(p: InfoNCEParams, info: NodeInfo) -> LabelAwareInfoNCE:
     return LabelAwareInfoNCE(p)

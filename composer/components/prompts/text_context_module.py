@@ -42,5 +42,6 @@ def build(p: TextContextParams, site: SiteInfo) -> TextContext:
     return TextContext(site.width, p)
 
 
-def init_from_tower(module, tower):
-    return module.init_from(tower)
+def init_from_tower(module: TextContext, tower) -> None:
+    """Start from the embeddings of the init words (called once the backbone exists)."""
+    module.init_from(tower)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch import nn
 
+from composer.components.registry import NodeInfo
 from composer.components.text.class_texts import ClassTextsParams
 from composer.errors import DataError
 
@@ -62,5 +63,5 @@ class ClassTexts(nn.Module):
         return [self._texts(table[n], n) for n in names]
 
 
-def build(p, info):
+def build(p: ClassTextsParams, info: NodeInfo) -> ClassTexts:
     return ClassTexts(p, info.base_dir)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from composer.components.registry import NodeInfo
+from composer.components.text.text_template import TextTemplateParams
 
 
 class TextTemplate(nn.Module):
@@ -15,5 +17,5 @@ class TextTemplate(nn.Module):
         return [self.template.replace("{}", name) for name in names]
 
 
-def build(p, info):
+def build(p: TextTemplateParams, info: NodeInfo) -> TextTemplate:
     return TextTemplate(p.template)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from composer.components.registry import NoParams, NodeInfo
 
 
 class CenterFrame(nn.Module):
@@ -12,5 +13,5 @@ class CenterFrame(nn.Module):
         return windows[:, :, windows.shape[2] // 2]
 
 
-def build(p, info):
+def build(p: NoParams, info: NodeInfo) -> CenterFrame:
     return CenterFrame()

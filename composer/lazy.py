@@ -15,6 +15,7 @@ class Lazy:
 
     def __init__(self, where: str) -> None:
         self.where = where
+        self.__module__ = where.split(":")[0]  # as a function's: the module that holds the code (tracebacks name it)
         self._target: Any = None
 
     def resolve(self) -> Any:

@@ -43,6 +43,24 @@ print(sorted(m for m in {HEAVY!r} if m in sys.modules))
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+def test_each_kind_is_declared_where_the_table_says():
+    """composer/components/__init__.py names each kind's module: importing it registers that kind and no other,
+    and checking a spec imports the declarations of the kinds it names only."""
+    code = """import importlib, sys
+from composer.components import DECLARED
+from composer.components.registry import KINDS
+for name, module in DECLARED.items():
+    before = set(KINDS)
+    importlib.import_module(module)
+    assert set(KINDS) - before == {name}, (name, module)
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    probe = ("import sys; from composer.cli import main\ntry: main(['validate', 'clip-adapter'])\n"
+             "except SystemExit: pass\nprint(sorted(m for m in sys.modules if m.startswith('composer.components.')))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "composer.components.fusion.fusion_transformer" not in out and "composer.components.tap" not in out
+
+
 @pytest.fixture(scope="module")
 def built():
     """Every shipped spec (by name) with the model it builds at full size on the meta device."""

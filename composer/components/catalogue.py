@@ -8,7 +8,7 @@ from pydantic_core import PydanticUndefined
 from rich.console import Group
 from rich.table import Table
 
-from composer.components.registry import KINDS, PLUGINS, Kind, get_kind
+from composer.components.registry import PLUGINS, Kind, own_kinds
 
 
 def _annotation(field) -> str:
@@ -27,8 +27,7 @@ def _params(kind: Kind) -> list[tuple[str, str, str, str]]:
 
 
 def _all() -> list[Kind]:
-    get_kind("tap")  # makes sure every kind is registered
-    return sorted(KINDS.values(), key=lambda k: (k.attaches is False, k.is_loss, k.name))
+    return sorted(own_kinds().values(), key=lambda k: (k.attaches is False, k.is_loss, k.name))
 
 
 OWN = "composer-video"  # the package composer's own kinds and families come from

@@ -13,6 +13,7 @@ docs/components.md is generated from this registry (`composer kinds --markdown`)
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -140,19 +141,33 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-def get_kind(name: str, loc: Loc | None = None) -> Kind:
-    import composer.components  # noqa: F401  (registers every kind)
+def own_kinds() -> dict[str, Kind]:
+    """Composer's own kinds, every declaration imported (plugins' are not)."""
+    from composer.components import DECLARED
 
-    if name not in KINDS and PLUGINS.load(name, loc) is None:
-        raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
-                        hint=did_you_mean(name, [*KINDS, *PLUGINS.entries()]))
+    for module in dict.fromkeys(DECLARED.values()):
+        importlib.import_module(module)
+    return KINDS
+
+
+def get_kind(name: str, loc: Loc | None = None) -> Kind:
+    """A kind by name: composer's own imports only its declaration; any other name is looked up among every
+    own kind (a misspelling gets the nearest) and then the plugins."""
+    from composer.components import DECLARED
+
+    if name not in KINDS and name in DECLARED:
+        importlib.import_module(DECLARED[name])
+    if name not in KINDS:
+        own_kinds()  # every own name registered first: no plugin takes one, and a misspelling gets the nearest
+        if PLUGINS.load(name, loc) is None:
+            raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
+                            hint=did_you_mean(name, [*KINDS, *PLUGINS.entries()]))
     return KINDS[name]
 
 
 def all_kinds() -> dict[str, Kind]:
     """Every kind, those of other packages imported now (a broken one is logged and left out)."""
-    import composer.components  # noqa: F401  (registers every kind)
-
+    own_kinds()
     PLUGINS.load_all()
     return KINDS
 

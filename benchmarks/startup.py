@@ -1,4 +1,5 @@
-"""Command start-up time: wall seconds of `composer validate|fmt|kinds|build` in fresh processes (median of N).
+"""Command start-up time: wall seconds of `composer validate|fmt|kinds|specs|diff|build` in fresh processes (median
+of N).
 
 Most of a short command's time is imports (torch, transformers, open_clip); `python -X importtime -m
 composer.cli CMD` shows which. Usage: python benchmarks/startup.py [--repeat 5]
@@ -16,9 +17,12 @@ COMMANDS = {
     "validate": ["validate", "clip-adapter"],
     "fmt": ["fmt", "clip-adapter", "--to", "text"],
     "kinds": ["kinds"],
+    "specs": ["specs"],
+    "diff": ["diff", "msta", "msta-few-shot"],
     "build (full size, meta)": ["build", "msta", "--no-flops"],
 }
-GOALS = {"validate": 1.5, "fmt": 1.5, "kinds": 1.5, "build (full size, meta)": 4.0}
+# issue 22: the commands that only read specs import no torch (declarations only)
+GOALS = {"validate": 0.5, "fmt": 0.5, "kinds": 0.5, "specs": 0.5, "diff": 0.5, "build (full size, meta)": 3.0}
 
 
 def seconds(args: list[str]) -> float:

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from composer.errors import Loc, SpecError, cut
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 log = logging.getLogger("composer.plugins")
 
@@ -65,6 +67,8 @@ class Plugins:
         """The usable plugins offered by the installed packages, by name (found on the first call; the
         registry must hold composer's own names by then). Clashing names are refused and logged here."""
         if self._entries is None:
+            from importlib.metadata import entry_points  # read only when a name is not composer's own
+
             offered: dict[str, list[EntryPoint]] = {}
             for point in entry_points(group=self.group):
                 offered.setdefault(point.name, []).append(point)

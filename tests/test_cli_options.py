@@ -26,8 +26,21 @@ CHANGES: list[tuple[str, str, str, object]] = [
     ("build", "precision", "type", PRECISIONS),
     ("diff", "precision", "type", PRECISIONS),
 ]
+# Options added deliberately since the snapshot: (command, the option it follows, its record)
+ADDED: list[tuple[str, str, dict]] = [
+    # issue 22: `composer diff` compares the specs without torch; building both is opt-in
+    ("diff", "as_json", {"name": "model", "param_type_name": "option", "opts": ["--model"], "secondary_opts": [],
+                         "type": {"param_type": "Bool", "name": "boolean", "path_type": None}, "required": False,
+                         "nargs": 1, "multiple": False, "default": False,
+                         "help": "also build both on the meta device and compare the models: attachments, "
+                                 "parameters, GFLOPs (imports torch: seconds); implied by --size, --no-flops, "
+                                 "--batch-size, --precision and --memory-budget",
+                         "prompt": None, "is_flag": True, "flag_value": True, "count": False, "hidden": False,
+                         "callback": False}),
+]
 # Commands whose own help text changed deliberately (the others keep theirs word for word).
-HELP_CHANGED = {"composer"}  # the command list is composer/cli.py's table, no longer a second copy in the text
+HELP_CHANGED = {"composer",  # the command list is composer/cli.py's table, no longer a second copy in the text
+                "diff"}  # issue 22: the model comparison is opt-in (--model)
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> dict:
@@ -69,6 +82,9 @@ def _expected() -> dict:
         for param in command["params"]:
             if param["name"] == "_click_default_help":
                 param["opts"] = ["-h", "--help"]
+    for command, before_it, record in ADDED:
+        params = after[command]["params"]
+        params.insert(next(i for i, p in enumerate(params) if p["name"] == before_it) + 1, record)
     return after
 
 

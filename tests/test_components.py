@@ -106,7 +106,8 @@ def test_visual_prompt_and_text_context_counts(tmp_path):
 
 
 def test_infonce_treats_every_same_label_pair_as_positive():
-    from composer.components.losses.infonce import InfoNCEParams, LabelAwareInfoNCE
+    from composer.components.losses.infonce import InfoNCEParams
+    from composer.components.losses.infonce_module import LabelAwareInfoNCE
 
     loss = LabelAwareInfoNCE(InfoNCEParams(temperature=0.1))
     text = torch.eye(3)
@@ -144,7 +145,8 @@ set inputs.video = {kind = "video", frames = 2, size = 64}
 
 
 def test_temporal_transformer_starts_as_the_temporal_mean():
-    from composer.components.fusion.temporal_transformer import TemporalTransformer, TemporalTransformerParams
+    from composer.components.fusion.temporal_transformer import TemporalTransformerParams
+    from composer.components.fusion.temporal_transformer_module import TemporalTransformer
 
     module = TemporalTransformer(8, 32, TemporalTransformerParams(layers=2, heads=4)).eval()
     frames = torch.randn(3, 8, 32)
@@ -154,12 +156,22 @@ def test_temporal_transformer_starts_as_the_temporal_mean():
 def test_tds_side_network_reads_the_tapped_towers_declared_prefix(monkeypatch):
     """A DINOv2 with 4 registers has 5 prefix tokens before its patch grid: the side network takes the class
     token and the patches by the tower's declaration instead of refusing the taps (it assumed 1 + grid)."""
+    from dataclasses import replace
+
     import timm
 
     import composer.backbones.dinov2 as dinov2
+    from composer.backbones.registry import FAMILIES
 
     create = timm.create_model
     monkeypatch.setattr(dinov2.timm, "create_model", lambda *a, **k: create(*a, reg_tokens=4, **k))
+    family = FAMILIES["dinov2"]  # declared as a family with registers would declare its towers
+
+    def with_registers(request):
+        visual = family.shapes(request)["visual"]
+        return {"visual": replace(visual, prefix=5, tokens_of=lambda t: visual.tokens(t) + 4)}
+
+    monkeypatch.setitem(FAMILIES, "dinov2", replace(family, shapes=with_registers))
     spec = load_spec("tds-clip", ["backbones.clip={family: dinov2, size: ViT-S/14}", "components.side.params.patch=14",
                                   "components.side.params.dim=64", "inputs.video.size=56", "inputs.video.frames=2"])
     model = tiny_model(spec, classes=3)

@@ -8,14 +8,14 @@ import torch
 from conftest import write
 
 import composer.backbones  # noqa: F401  (registers the families)
-import composer.components  # noqa: F401  (registers the kinds)
 from composer import testing
 from composer.backbones.registry import FAMILIES
 from composer.build.compile import BuildOptions, compile_spec
-from composer.components.registry import KINDS
+from composer.components.registry import own_kinds
 from composer.errors import SpecError
 from composer.spec.load import load_spec
 
+KINDS = own_kinds()  # every kind composer declares
 PARAMS = {"bottleneck_adapter": "dim=4", "lora": "r=2", "dora": "r=2", "visual_prompts": "tokens=2",
           "text_context": "tokens=2", "st_adapter": "dim=4", "msta": "dim=4",
           "temporal_prompts": "global_prompts=2, encoder_width=8"}  # tiny widths keep the builds fast
@@ -67,8 +67,10 @@ def _site_info(layout: str, prefix: int = 1):
 def test_grid_kinds_see_only_the_patch_grid(kind):
     """Kinds that reshape tokens into the patch grid update the patch tokens alone, the same with or without
     prefix (class, register) and shallow prompt tokens around them, which pass through."""
-    from composer.components.adapters.msta import MSTABranch, MSTAParams
-    from composer.components.adapters.st_adapter import STAdapter, STAdapterParams
+    from composer.components.adapters.msta import MSTAParams
+    from composer.components.adapters.msta_module import MSTABranch
+    from composer.components.adapters.st_adapter import STAdapterParams
+    from composer.components.adapters.st_adapter_module import STAdapter
 
     torch.manual_seed(0)
     if kind == "st_adapter":
@@ -88,7 +90,8 @@ def test_grid_kinds_see_only_the_patch_grid(kind):
 def test_msta_temporal_conv_follows_the_towers_token_order(order):
     """MSTA's temporal up mixes one patch position over neighbouring frames, whichever order a video tower
     lays its tokens in (VideoMAE time-major, ViCLIP patch-major)."""
-    from composer.components.adapters.msta import MSTABranch, MSTAParams
+    from composer.components.adapters.msta import MSTAParams
+    from composer.components.adapters.msta_module import MSTABranch
 
     torch.manual_seed(0)
     module = MSTABranch(_site_info("video", prefix=0), MSTAParams(dim=4, shared=False), torch.nn.ModuleDict())

@@ -26,8 +26,8 @@ def by_path(result: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def msta_few_shot() -> dict:
-    """`composer diff msta msta-few-shot --json` at full size, and both `composer build --json` reports."""
-    result = run("diff", "msta", "msta-few-shot", "--json")
+    """`composer diff msta msta-few-shot --model --json` at full size, and both `composer build --json` reports."""
+    result = run("diff", "msta", "msta-few-shot", "--model", "--json")
     assert result.exit_code == 0, result.output
     builds = [run("build", name, "--json") for name in ("msta", "msta-few-shot")]
     assert all(b.exit_code == 0 for b in builds), builds[0].output + builds[1].output
@@ -212,3 +212,14 @@ def test_lists_are_compared_element_by_element(tmp_path):
     assert result.exit_code == 0, result.output
     assert [c["path"] for c in json.loads(result.output)["changes"]] == ["components.msta.site[1]",
                                                                        "components.msta.site[2]"]
+
+
+def test_without_model_options_only_the_specs_are_compared():
+    """The spec part alone: checked as validate checks, nothing built (tests/test_declared.py: no torch)."""
+    info = json.loads(run("diff", "msta", "msta-few-shot", "--json").output)
+    assert "model" not in info and info["identical"] is False
+    assert by_path(info)["components.msta.params.dim"]["new"] == 128
+    result = run("diff", "clip-adapter", "clip-adapter", "--exit-code")
+    assert result.exit_code == 0 and "no differences" in result.output
+    broken = run("diff", "clip-adapter", "clip-adapter", "--set-b", "components.adapter.site=clip.visual.blocks[0].mlp")
+    assert broken.exit_code == 2 and "layer 0 does not exist" in broken.output

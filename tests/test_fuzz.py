@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from composer.errors import SpecError
-from composer.graph.graph import build_graph
+from composer.graph.declared import check_spec
 from composer.spec.load import defaults, validate
 from composer.spec.merge import merge
 from composer.spec.text_front import read_text
@@ -14,25 +14,13 @@ from composer.spec.yaml_front import read_yaml
 
 VALID_TEXT = open("specs/baselines/clip-adapter.yaml").read()
 VALID_COMP = open("specs/baselines/dinov2-dora-linear.comp").read()
-_BACKBONES = {}
-
-
-def _meta_backbones(spec):
-    from composer.build.compile import make_backbones
-
-    key = tuple(sorted((n, b.family, b.size, b.image_size) for n, b in spec.backbones.items()))
-    video = next((i for i in spec.inputs.values() if i.kind == "video"), None)
-    key += ((video.size, video.frames) if video else (),)
-    if key not in _BACKBONES:
-        _BACKBONES[key] = make_backbones(spec, "meta", False, False)
-    return _BACKBONES[key]
 
 
 def _pipeline(reader, text: str, file: str) -> None:
     try:
         doc = reader(text, file)
         spec = validate(merge(defaults(), doc))
-        build_graph(spec, _meta_backbones(spec))
+        check_spec(spec)  # every check before a build, against the declarations
     except SpecError:
         pass
 

@@ -149,7 +149,7 @@ def test_a_tower_run_without_gradients_still_holds_its_forward_activations():
     memory = MemoryModel(model)
     assert model.plan.grad_from["viclip.visual(video)"] is None  # the premise: a no-grad tower run
     video = model.graph.types["video"]
-    tower = model.graph.tower("viclip", "visual")
+    tower = model.graph.shape("viclip", "visual")
     clip = 4 * 2 * 3 * 64 * 64  # float32 frames of one clip
     stream = 4 * tower.tokens(video) * tower.width  # one residual stream of one clip
     assert memory.bill(8).peak - memory.bill(4).peak >= 4 * (clip + 2 * stream)

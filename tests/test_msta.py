@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from composer.components.adapters.msta import MSTABranch, MSTAParams, build_shared
+from composer.components.adapters.msta import MSTAParams
+from composer.components.adapters.msta_module import MSTABranch, build_shared
 from composer.components.registry import SiteInfo
 
 

@@ -279,7 +279,7 @@ PLANTED = "specs/baselines/clip-temporal-transformer.yaml"  # two trained parts:
 def test_a_detached_component_fails_the_check_by_name(demo, files, monkeypatch):
     """The temporal transformer's output cut from the graph: the head alone may still fit the batch, but none of
     the transformer's parameters moves, and the check names each of them."""
-    from composer.components.fusion.temporal_transformer import TemporalTransformer
+    from composer.components.fusion.temporal_transformer_module import TemporalTransformer
 
     original = TemporalTransformer.forward
     monkeypatch.setattr(TemporalTransformer, "forward", lambda self, x: original(self, x).detach())

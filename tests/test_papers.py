@@ -147,7 +147,8 @@ def test_temporal_prompts_give_each_frame_one_summary_s_global_and_t_interchange
 
 
 def test_word_query_pooling_weights_frames_by_the_words():
-    from composer.components.fusion.word_query_pooling import WordQueryParams, WordQueryPooling
+    from composer.components.fusion.word_query_pooling import WordQueryParams
+    from composer.components.fusion.word_query_pooling_module import WordQueryPooling
 
     pool = WordQueryPooling(WordQueryParams(temperature=0.01))
     frames = torch.eye(3).unsqueeze(0)  # three orthogonal frames

@@ -106,7 +106,7 @@ def options(demo_root, tmp_path) -> RunOptions:
 
 
 def test_composer_run_refuses_a_nan_loss_with_status_2_before_training(demo_root, tmp_path, monkeypatch):
-    from composer.components.losses.cross_entropy import CrossEntropy
+    from composer.components.losses.cross_entropy_module import CrossEntropy
 
     original = CrossEntropy.forward
     monkeypatch.setattr(CrossEntropy, "forward", lambda self, logits, label: original(self, logits, label) * torch.nan)

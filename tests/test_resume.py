@@ -141,7 +141,7 @@ def test_a_new_run_still_needs_a_dataset():
 
 
 def test_a_nan_before_any_save_says_no_checkpoint_exists(demo_root, tmp_path, monkeypatch):
-    from composer.components.losses.cross_entropy import CrossEntropy
+    from composer.components.losses.cross_entropy_module import CrossEntropy
 
     original = CrossEntropy.forward
     def nan_in_training(self, logits, label):  # the pre-flight check's batch (no gradients) stays finite

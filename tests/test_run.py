@@ -83,7 +83,7 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
     from composer.build.checkpoint import load_trainable
-    from composer.components.losses.cross_entropy import CrossEntropy
+    from composer.components.losses.cross_entropy_module import CrossEntropy
 
     calls = {"n": 0}
     original = CrossEntropy.forward

@@ -1,3 +1,4 @@
-"""Backbone families; importing this package registers them (composer/backbones/registry.py)."""
+"""Backbone families; importing this package registers their declarations (composer/backbones/families/), which
+import no torch; each family's modules are imported on its first build (composer/backbones/registry.py)."""
 
-from composer.backbones import chinese_clip, clip, dinov2, videomae, viclip  # noqa: F401
+from composer.backbones import families  # noqa: F401

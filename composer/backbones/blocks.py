@@ -28,10 +28,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-BLOCK_POINTS = ("input", "tokens", "attn", "attn.qkv", "attn.q", "attn.k", "attn.v", "attn.out",
-                "mlp", "mlp.fc1", "mlp.fc2", "block")
-TOWER_POINTS = ("embed", "input", "output")
-
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x

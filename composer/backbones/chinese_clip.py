@@ -16,20 +16,15 @@ import torch
 from torch import nn
 from transformers import BertTokenizer, ChineseCLIPTextConfig, ChineseCLIPTextModel
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
-from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.families.chinese_clip import CONFIGS, CONTEXT, HUB, VOCAB_SIZE  # noqa: F401
+from composer.backbones.registry import Request
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file, weights_file
 from composer.errors import SpecError
 from composer.tensor_types import TType
 
-HUB = {"RoBERTa-wwm-ext-base": "OFA-Sys/chinese-clip-vit-base-patch16",
-       "RoBERTa-wwm-ext-large": "OFA-Sys/chinese-clip-vit-large-patch14"}
-CONFIGS = {"RoBERTa-wwm-ext-base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                        intermediate_size=3072, projection=512),
-           "RoBERTa-wwm-ext-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                         intermediate_size=4096, projection=768)}
-VOCAB_SIZE, CONTEXT = 21128, 52
 SPECIALS = ["[PAD]"] + [f"[unused{i}]" for i in range(1, 100)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
@@ -160,11 +155,3 @@ def build(request: Request, loc=None, name: str = "chinese_clip") -> ChineseClip
         path = weights_file(tag, f"Chinese-CLIP {request.size}", "pytorch_model.bin", name, loc)
         _load(model, projection, path, loc)
     return ChineseClipBackbone(request, model.train(False), projection, tokenizer)
-
-
-register_family(Family(
-    name="chinese_clip", sizes=tuple(CONFIGS), default_size="RoBERTa-wwm-ext-base",
-    default_weights=lambda size: HUB[size], build=build, towers=("text",),
-    summary="Chinese-CLIP text tower (RoBERTa-wwm-ext, BERT post-norm blocks) through transformers, [CLS] "
-            "through the projection; context 52",
-))

@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
 
 import open_clip
 import torch
 from torch import nn
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
-from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.registry import Request
 from composer.backbones.stats import CLIP_MEAN, CLIP_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, is_torchscript, local_file
-from composer.errors import SpecError
+from composer.backbones.families.clip import SIZES, activation
+from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
 from composer.tensor_types import TType
-
-SIZES = {"ViT-B/16": "ViT-B-16", "ViT-B/32": "ViT-B-32", "ViT-L/14": "ViT-L-14"}
-TINY_WIDTH, TINY_HEADS = 64, 2
-ACTIVATIONS = ("quick_gelu", "gelu")
-OPENAI_KEYS = {"input_resolution", "context_length", "vocab_size"}  # tensors only OpenAI's own archives hold
 
 
 class FusedAttention(nn.Module):
@@ -152,8 +148,8 @@ class ClipText(Tower):
 
     def word_embeddings(self, text: str) -> torch.Tensor:
         m = self.clip
-        ids = tokenize((text,), m.context_length)[0].to(m.token_embedding.weight.device)
-        return m.token_embedding(ids[1: int(ids.argmax())]).detach()
+        ids = tokenize((text,), m.context_length)[0]  # on the CPU: the end token is found before moving (meta)
+        return m.token_embedding(ids[1: int(ids.argmax())].to(m.token_embedding.weight.device)).detach()
 
     def parts(self, index: int) -> BlockParts:
         return block_parts(self.clip.transformer.resblocks[index])
@@ -192,54 +188,13 @@ def _config(request: Request) -> dict:
     return cfg
 
 
-def is_openai_release(weights: str) -> bool:
-    """Whether a local file is OpenAI's own CLIP release: OpenAI ships CLIP as TorchScript archives whose
-    module keeps input_resolution, context_length and vocab_size as tensors, and open_clip builds every
-    such file with QuickGELU (open_clip.openai.load_openai_model). A state dict does not say how it was
-    trained, whoever saved it, and neither does a file name."""
-    path = Path(weights).expanduser()
-    if not path.is_file() or not is_torchscript(path):
-        return False
-    return OPENAI_KEYS <= set(torch.jit.load(str(path), map_location="cpu").state_dict())
-
-
-def activation(request: Request, pretrained: dict, name: str, loc=None) -> str:
-    """QuickGELU or GELU: what the weights were trained with, from an explicit source only: the weight
-    tag's open_clip entry, the file's provenance (OpenAI's release), or the spec's `activation`. A local
-    file that none of these settles stops the build: the wrong activation runs, but silently stops
-    matching the paper."""
-    tag, stated = request.weights, request.activation
-    if tag is None:  # random weights (tiny, `weights: random`): nothing to match
-        return stated or "gelu"
-    if not is_local_path(tag):
-        known, source = ("quick_gelu" if pretrained.get("quick_gelu") else "gelu"), f"open_clip's entry for '{tag}'"
-    elif is_openai_release(tag):
-        known, source = "quick_gelu", f"{tag} is OpenAI's TorchScript release, which"
-    elif stated is not None:
-        return stated
-    else:
-        raise SpecError(f"cannot tell which activation the CLIP weights {tag} were trained with", loc,
-                        expected="activation: quick_gelu (OpenAI's CLIP and other QuickGELU models) or activation: "
-                        "gelu (most LAION and DataComp models)",
-                        hint=f"state it in the backbone (e.g. --set backbones.{name}.activation=quick_gelu), or "
-                        "name the weights by their open_clip tag (e.g. weights: openai) to take them from the "
-                        "Hugging Face cache; of local files, only OpenAI's TorchScript release says it itself")
-    if stated is not None and stated != known:
-        raise SpecError(f"activation: {stated} contradicts the weights: {source} says {known}", loc,
-                        hint="remove 'activation' (the weights decide it) or use other weights")
-    return known
-
-
 def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
     arch = SIZES[request.size]
     tag = request.weights
-    pretrained = {} if tag is None or is_local_path(tag) else (open_clip.get_pretrained_cfg(arch, tag) or {})
-    if tag is not None and not is_local_path(tag) and not pretrained:
-        raise SpecError(f"open_clip has no weights '{tag}' for {request.size}", loc,
-                        expected=", ".join(open_clip.list_pretrained_tags_by_model(arch)))
-    if request.load and is_local_path(tag):
+    if request.load and tag is not None and is_local_path(tag):
         local_file(tag, f"CLIP {request.size}", loc)  # a missing file says so before anything else
-    quick_gelu = activation(request, pretrained, name, loc) == "quick_gelu"
+    quick_gelu = activation(request, loc, name) == "quick_gelu"  # refuses a tag open_clip does not have
+    pretrained = {} if tag is None or is_local_path(tag) else open_clip.get_pretrained_cfg(arch, tag)
     with torch.device(request.device):
         model = open_clip.CLIP(**_config(request), quick_gelu=quick_gelu)
     if request.load:
@@ -253,12 +208,3 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
     mean = pretrained.get("mean", CLIP_MEAN)
     std = pretrained.get("std", CLIP_STD)
     return ClipBackbone(request, model.train(False), mean, std)
-
-
-register_family(Family(
-    name="clip", sizes=tuple(SIZES), default_size="ViT-B/16",
-    default_weights=lambda size: "openai",
-    build=build, towers=("visual", "text"),
-    summary="CLIP ViT (OpenAI or LAION weights) through open_clip; the visual tower sees a clip as B*T frames",
-    activations=ACTIVATIONS,
-))

@@ -10,16 +10,16 @@ import timm
 import torch
 from torch import nn
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
-from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.families.dinov2 import SIZES
+from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
+from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
 from composer.tensor_types import TType
 
-SIZES = {"ViT-S/14": "vit_small_patch14_dinov2", "ViT-B/14": "vit_base_patch14_dinov2",
-         "ViT-L/14": "vit_large_patch14_dinov2"}
-TINY_WIDTH, TINY_HEADS = 64, 2
 # timm starts DINOv2's LayerScale at 1e-5 (right for training from scratch): with it every block of a random
 # tower adds almost nothing, the class token leaves the tower equal for every image (spread across clips 8e-6
 # against 1.0 across features), and a weight delta inside the blocks gets gradients 1e-5 times too small. A
@@ -109,11 +109,3 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
             model = fetch(f"DINOv2 {request.size} ({tag})", f"'timm/{full}'",
                           lambda: timm.create_model(full, pretrained=True, **kwargs), name, loc)
     return DinoBackbone(request, model.train(False))
-
-
-register_family(Family(
-    name="dinov2", sizes=tuple(SIZES), default_size="ViT-B/14",
-    default_weights=lambda size: "lvd142m",
-    build=build, towers=("visual",),
-    summary="DINOv2 ViT through timm at the clip's resolution; sees a clip as B*T frames; no text tower",
-))

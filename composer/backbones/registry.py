@@ -1,6 +1,7 @@
-"""The backbone families: a registry from family name to builder.
+"""The backbone families: a registry from family name to its declaration and builder.
 
-A family file (clip.py, dinov2.py, ...) registers one `Family`; other packages add families through the
+A family's declaration (composer/backbones/families/) registers one `Family`: sizes, towers and their shapes
+as data, read without torch; its builder (clip.py, dinov2.py, ...) is imported on the first build. Other packages add families through the
 `composer.families` entry points (composer/plugins.py), imported when a spec names one. Every family builds
 its real sizes and a `tiny` variant through the same code: tiny keeps the depth, patch size and layout of
 the size it stands in for (so a site such as blocks[8-12] lands on the same blocks) and its output widths
@@ -9,15 +10,15 @@ the size it stands in for (so a site such as blocks[8-12] lands on the same bloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
-from torch import nn
-
-from composer.backbones.tower import Tower
+from composer.backbones.shape import BackboneShape, TowerShape
 from composer.errors import Loc, SpecError, did_you_mean
 from composer.plugins import Plugins
+
+if TYPE_CHECKING:
+    from composer.backbones.backbone import Backbone
 
 TINY = "tiny"
 
@@ -32,42 +33,8 @@ class Request:
     load: bool  # load the weights now (False: structure only, e.g. on the meta device)
     image_size: int
     frames: int
-    device: torch.device | str = "cpu"
+    device: Any = "cpu"  # a torch.device or its name
     activation: str | None = None  # the spec's `activation` (families listing `activations` only)
-
-
-class Backbone(nn.Module):
-    """A family's pretrained model plus its towers. Subclasses hold the library model as `self.model`."""
-
-    family: str = ""
-
-    def __init__(self, request: Request, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
-        super().__init__()
-        self.request = request
-        self.towers: dict[str, Tower] = {}
-        self.register_buffer("mean", torch.tensor(mean, device=request.device).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, device=request.device).view(1, 3, 1, 1), persistent=False)
-
-    # submodules of `model` that only one tower uses, so an unused tower can be dropped (memory and counts)
-    tower_modules: dict[str, tuple[str, ...]] = {}
-
-    def drop_tower(self, name: str) -> None:
-        """Free a tower the spec never uses (its weights are loaded before, so checkpoints still match)."""
-        for attr in self.tower_modules.get(name, ()):
-            delattr(self.model, attr)
-        self.towers.pop(name, None)
-
-    def normalize(self, frames: torch.Tensor) -> torch.Tensor:
-        """[N, 3, H, W] in [0, 1] -> the statistics this backbone was trained with, in the backbone's own float
-        dtype (its statistics': fp32, float64 for a float64 model). Never a fixed cast: a float64 model must
-        run in float64, and mixing precisions is autocast's job (it casts for the layers it runs in half)."""
-        frames = frames.to(self.mean.dtype)
-        return (frames - self.mean) / self.std
-
-    @property
-    def label(self) -> str:
-        size = f"tiny({self.request.size})" if self.request.tiny else self.request.size
-        return f"{self.family} {size}"
 
 
 @dataclass(frozen=True)
@@ -76,10 +43,27 @@ class Family:
     sizes: tuple[str, ...]
     default_size: str
     default_weights: Callable[[str], str | None]  # size -> weight tag
-    build: Callable[..., Backbone]  # (request, loc, backbone name) -> Backbone
+    build: Callable[..., "Backbone"]  # (request, loc, backbone name) -> Backbone; composer's own: a Lazy
     summary: str
     towers: tuple[str, ...] = ("visual",)
     activations: tuple[str, ...] = ()  # what a spec's `activation` may say; empty: the family's is fixed
+    # (request) -> each tower's shape, as data (composer/backbones/families/); None: read from a meta build
+    shapes: Callable[[Request], dict[str, TowerShape]] | None = None
+    # (request, loc, backbone name): what a build would refuse about the request (weights, activation), without
+    # building; the build refuses the same
+    check: Callable[[Request, Loc | None, str], None] | None = None
+
+    def shape(self, request: Request, loc: Loc | None = None, name: str = "") -> BackboneShape:
+        """The backbone as checks see it: declared, or (a family that declares no shapes) built on the meta
+        device and read."""
+        if self.check is not None:
+            self.check(request, loc, name)
+        if self.shapes is not None:
+            return BackboneShape(request, self.shapes(request))
+        from composer.backbones.shape import shape_of
+
+        built = self.build(replace(request, device="meta", load=False), loc, name)
+        return BackboneShape(request, {t: shape_of(tower) for t, tower in built.towers.items()})
 
 
 FAMILIES: dict[str, Family] = {}
@@ -92,7 +76,7 @@ def register_family(family: Family) -> Family:
 
 
 def get_family(name: str, loc: Loc | None = None) -> Family:
-    import composer.backbones  # noqa: F401  (registers the families)
+    import composer.backbones.families  # noqa: F401  (registers the families)
 
     if name not in FAMILIES and PLUGINS.load(name, loc) is None:
         known = sorted({*FAMILIES, *PLUGINS.entries()})
@@ -103,7 +87,7 @@ def get_family(name: str, loc: Loc | None = None) -> Family:
 
 def all_families() -> dict[str, Family]:
     """Every family, those of other packages imported now (a broken one is logged and left out)."""
-    import composer.backbones  # noqa: F401  (registers the families)
+    import composer.backbones.families  # noqa: F401  (registers the families)
 
     PLUGINS.load_all()
     return FAMILIES

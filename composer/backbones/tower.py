@@ -8,24 +8,16 @@ that look into their backbone module, so parameters are registered once, under t
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from composer.backbones.blocks import BLOCK_POINTS, BlockParts, PointHooks, RunContext, run_block
+from composer.backbones.blocks import BlockParts, PointHooks, RunContext, run_block
+from composer.backbones.shape import BLOCK_POINTS, Output
 from composer.tensor_types import TType
 from composer.recompute import recompute as recomputed
 from composer.uses import weight_deltas_off
-
-
-@dataclass(frozen=True)
-class Output:
-    """A named output of a tower call and how its type follows from the input's type."""
-
-    summary: str
-    type_of: Callable[[TType], TType]
 
 
 class TowerHooks:

@@ -23,23 +23,17 @@ import torch.nn.functional as F
 from open_clip.transformer import QuickGELU, TextTransformer, Transformer
 from torch import nn
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.clip import ClipText, block_parts, fuse_attention, resblock_linear
-from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.families.viclip import CONTEXT, HUB, PRETRAINED_FRAMES, SIZES, VOCAB  # noqa: F401
+from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import weights_file
 from composer.errors import SpecError
 from composer.tensor_types import TType
 
-SIZES = {  # vision width, layers, heads, patch, output dim | text width, layers, heads, embed dim
-    "ViT-B/16": dict(width=768, layers=12, heads=12, patch=16, out=512, text_width=512, text_layers=12,
-                     text_heads=8, embed=512),
-    "ViT-L/14": dict(width=1024, layers=24, heads=16, patch=14, out=768, text_width=768, text_layers=12,
-                     text_heads=12, embed=768),
-}
-HUB = {"ViT-B/16": "OpenGVLab/ViCLIP-B-16-hf", "ViT-L/14": "OpenGVLab/ViCLIP-L-14-hf"}
-CONTEXT, VOCAB, PRETRAINED_FRAMES = 32, 49408, 8
 
 
 class ViCLIPVision(nn.Module):
@@ -199,11 +193,3 @@ def build(request: Request, loc=None, name: str = "viclip") -> ViCLIPBackbone:
         path = weights_file(tag, f"ViCLIP {request.size}", "model.safetensors", name, loc)
         load_strict(model, read_checkpoint(path), path, loc)
     return ViCLIPBackbone(request, model.train(False))
-
-
-register_family(Family(
-    name="viclip", sizes=tuple(SIZES), default_size="ViT-B/16",
-    default_weights=lambda size: HUB[size], build=build, towers=("visual", "text"),
-    summary="ViCLIP (InternVid): CLIP ViT with joint space-time attention over [CLS, (n t)] tokens, our own "
-            "implementation loading the official .pth or safetensors strictly; text context 32",
-))

@@ -15,18 +15,16 @@ import re
 import torch
 from transformers import VideoMAEConfig, VideoMAEModel
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
-from composer.backbones.registry import Backbone, Family, Request, register_family
+from composer.backbones.families.videomae import HUB, PATCH, SIZES, TUBELET  # noqa: F401
+from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, local_file
 from composer.errors import SpecError
 from composer.tensor_types import TType
 
-SIZES = {"ViT-B/16": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
-         "ViT-L/16": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096)}
-HUB = {"ViT-B/16": "MCG-NJU/videomae-base", "ViT-L/16": "MCG-NJU/videomae-large"}
-TUBELET, PATCH = 2, 16
 
 
 class VideoMAEVisual(Tower):
@@ -156,11 +154,3 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
     with torch.device(request.device):
         model = VideoMAEModel(_config(request, mean_pooling=False, eps=1e-12))
     return VideoMAEBackbone(request, model.train(False))
-
-
-register_family(Family(
-    name="videomae", sizes=tuple(SIZES), default_size="ViT-B/16",
-    default_weights=lambda size: HUB[size], build=build, towers=("visual",),
-    summary="VideoMAE v1/v2 video ViT through transformers: 2x16x16 tubelets, joint space-time attention, "
-            "no class token (16 frames -> 1568 tokens); v2 checkpoints load from a local file",
-))

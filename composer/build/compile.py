@@ -1,7 +1,7 @@
 """spec -> graph -> plan -> nn.Module.
 
-The spec is first checked against backbones built on the meta device (structure only, instant even for
-ViT-L). Then the real backbones are built (weights loaded if asked), attachments are installed at their
+The spec is first checked against the declarations of its backbones and kinds (graph/declared.py: what
+`composer validate` runs, without torch). Then the real backbones are built (weights loaded if asked), attachments are installed at their
 sites, flow components are built from the inferred input types, parameters are frozen or not, and the
 plan decides where autograd runs.
 """
@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import fnmatch
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
+from composer.backbones.backbone import Backbone
 from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
-from composer.backbones.demo_weights import NoDemoWeights, demo_file
-from composer.backbones.registry import FAMILIES, TINY, Backbone, Request, check_size, get_family
-from composer.backbones.weights import is_local_path
 from composer.build.precision import store_frozen_in
-from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import SpecError
-from composer.graph.graph import Attachment, Graph, build_graph
+from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info
+from composer.graph.graph import Attachment, Graph
 from composer.graph.plan import Recompute, make_plan
 from composer.spec.ir import Spec
 from composer.uses import USES
@@ -62,74 +59,17 @@ def check_weights_kind(weights: str | None, tiny: bool) -> None:
                         "--size tiny, or leave --weights out to use the spec's weights")
 
 
-def _demo_request(spec: Spec, name: str, family, size: str) -> tuple[str, str | None]:
-    """The committed demo file of one backbone and the activation it was trained with (CLIP's)."""
-    b = spec.backbones[name]
-    if b.size == TINY and b.weights and is_local_path(b.weights):
-        raise SpecError(f"backbone '{name}' names its own tiny weights file ({b.weights}), and --weights demo "
-                        "asks for the demo weights", spec.loc_of("backbones", name, "weights"),
-                        hint="leave out --weights demo, or the spec's weights")
-    try:
-        path, entry = demo_file(family.name, size)
-    except NoDemoWeights as e:
-        raise SpecError(f"backbone '{name}': {e}", spec.loc_of("backbones", name, "size"),
-                        hint="leave out --weights demo for this spec (random tiny weights)") from None
-    return str(path), entry.get("activation")
-
-
 def make_backbones(spec: Spec, device, tiny: bool, load_weights: bool,
                    weights_kind: str | None = None) -> dict[str, Backbone]:
-    """The spec's backbones. `weights_kind` "demo" swaps every (tiny) backbone's weights for its demo file,
-    loaded by the family's own loader, whether or not `load_weights` (tiny never loads the spec's)."""
-    video = spec.video_input()
-    out = {}
-    for name, b in spec.backbones.items():
-        family = get_family(b.family, spec.loc_of("backbones", name, "family"))
-        size = check_size(family, b.size, spec.loc_of("backbones", name, "size"))
-        is_tiny = tiny or b.size == TINY
-        activation, load = b.activation, load_weights
-        if is_tiny and weights_kind == "demo":
-            weights, demo_activation = _demo_request(spec, name, family, size)
-            activation = demo_activation or activation  # the spec's states its own weights', not these
-            load = True
-        elif weights_kind == "random":
-            weights = None
-        elif b.size == TINY:  # a tiny backbone loads only a local file written for it (tests do this)
-            weights = b.weights if b.weights and is_local_path(b.weights) else None
-        elif tiny:  # --size tiny: the real size's weights do not fit the tiny variant
-            weights = None
-        else:
-            weights = b.weights if b.weights is not None else family.default_weights(size)
-        weights = None if weights == "random" else weights
-        if b.activation is not None and b.activation not in family.activations:
-            raise SpecError(f"{family.name} backbones have a fixed activation; 'activation' is for "
-                            f"{', '.join(f.name for f in FAMILIES.values() if f.activations)}",
-                            spec.loc_of("backbones", name, "activation"), hint="remove 'activation'")
-        request = Request(size=size, tiny=is_tiny, weights=weights,
-                          load=load and weights is not None and str(device) != "meta",
-                          image_size=b.image_size or (video.size if video else 224),
-                          frames=b.frames or (video.frames if video else 8), device=device, activation=activation)
-        out[name] = family.build(request, spec.loc_of("backbones", name, "weights"), name)
-    return out
-
-
-def _site_info(graph: Graph, a: Attachment, layer: int) -> SiteInfo:
-    tower = graph.tower(a.backbone, a.tower)
-    request = graph.backbones[a.backbone].request
-    in_dim, out_dim = tower.point_dims(a.point) if layer >= 0 else (tower.width, tower.width)
-    if a.point == "output":
-        in_dim = out_dim = tower.out_dim
-    patch = getattr(tower, "patch", None)
-    grid = (request.image_size // patch,) * 2 if patch else None
-    return SiteInfo(backbone=a.backbone, tower=a.tower, point=a.point, use=a.use, layer=layer, in_dim=in_dim,
-                    out_dim=out_dim, width=tower.width, heads=tower.heads, layout=tower.layout,
-                    frames=request.frames, grid=grid, prefix=tower.prefix, patch=patch)
+    """The spec's backbones, built (graph/declared.py says what each asks of its family)."""
+    return {name: r.family.build(r.request, r.loc, name)
+            for name, r in backbone_requests(spec, device, tiny, load_weights, weights_kind).items()}
 
 
 def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> nn.Module | None:
     """Build one placement's modules and hook them into its tower with its use; returns what the model
     should own."""
-    tower, use = graph.tower(a.backbone, a.tower), USES[a.use]
+    tower, use = graph.backbones[a.backbone].towers[a.tower], USES[a.use]
     modules = nn.ModuleDict()
     for layer in a.layers or [-1]:
         hooks = tower.hooks.blocks[layer] if layer >= 0 else tower.hooks.tower
@@ -137,7 +77,7 @@ def _install(graph: Graph, a: Attachment, device, shared: nn.Module | None) -> n
             use.hook(hooks, a.point, (a.name, a.params.detach))
             continue
         with torch.device(device):
-            module = a.kind.build(a.params, replace(_site_info(graph, a, layer), shared=shared))
+            module = a.kind.build(a.params, site_info(graph, a, layer, shared))
         if a.kind.init_from_tower is not None:
             a.kind.init_from_tower(module, tower)
         use.hook(hooks, a.point, module)
@@ -151,7 +91,7 @@ def _inject(graph: Graph, name: str, device) -> dict[str, str]:
     placements = graph.placements(name)
     a = placements[0]
     with torch.device(device):
-        built = a.kind.build(a.params, _site_info(graph, a, a.layers[0] if a.layers else -1))
+        built = a.kind.build(a.params, site_info(graph, a, a.layers[0] if a.layers else -1))
     owned = {}
     for backbone in dict.fromkeys(p.backbone for p in placements):
         paths = [path for p in placements if p.backbone == backbone for path in p.linear_paths]
@@ -166,7 +106,7 @@ def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
     kind, params = placements[0].kind, placements[0].params
     shared = None
     if kind.build_shared is not None:
-        sites = [_site_info(graph, a, layer) for a in placements for layer in a.layers or [-1]]
+        sites = [site_info(graph, a, layer) for a in placements for layer in a.layers or [-1]]
         with torch.device(device):
             shared = kind.build_shared(params, sites)
     built = [(a, _install(graph, a, device, shared)) for a in placements]
@@ -212,7 +152,7 @@ def _blame(spec: Spec, component: str):
     try:
         yield
     except ValueError as e:
-        raise SpecError(f"component '{component}': {e}", spec.key_loc_of("components", component)) from None
+        raise blamed(spec, component, e) from None
 
 
 def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
@@ -228,10 +168,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     from composer.graph.checks import check_training
 
     check_weights_kind(options.weights, options.tiny)
-    meta = make_backbones(spec, "meta", options.tiny, load_weights=False, weights_kind=options.weights)
-    graph = build_graph(spec, meta, options.num_classes)
-    if str(options.device) != "meta" or options.load_weights:
-        graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights, options.weights)
+    graph = check_spec(spec, options.tiny, options.weights, options.num_classes)  # nothing built yet
+    graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights, options.weights)
     used = {(r.backbone, r.tower) for r in graph.runs.values()} | {(a.backbone, a.tower)
                                                                   for a in graph.attachments.values()}
     for name, backbone in graph.backbones.items():
@@ -254,10 +192,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     for name, call in graph.calls.items():
         if call.component in components:
             continue
-        info = NodeInfo(tuple(graph.types[i] for i in call.inputs), graph.types[call.out], graph.num_classes,
-                        Path(spec._file).parent)
         with torch.device(options.device), _blame(spec, call.component):
-            components[call.component] = call.kind.build(call.params, info)
+            components[call.component] = call.kind.build(call.params, node_info(graph, name))
     trainable = _freeze(spec, graph, components, owners)
     check_training(graph, trainable)
     plan = make_plan(graph, trainable, options.plan, options.recompute)

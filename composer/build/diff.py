@@ -1,7 +1,7 @@
-"""`composer diff`: what changed between two specs, and what the change does to the built model.
+"""`composer diff`: what changed between two specs, and (with --model) what the change does to the built model.
 
 The spec side comes from composer/spec/diff.py (path by path, with where each side set the value). The
-model side compares two `composer build` reports (summary.report, with the memory bill when one was
+model side (built only when asked: it imports torch) compares two `composer build` reports (summary.report, with the memory bill when one was
 asked for), so every number here is the one `composer build --json` prints for that spec: attachments
 added, removed or moved, parameters (trainable and total, overall and per part), GFLOPs per clip, and
 the peak memory of a training step and the largest batch that fits.
@@ -99,15 +99,19 @@ def model_changes(old: Report, new: Report) -> dict[str, Any]:
     return out
 
 
-def compare(a: Spec, b: Spec, a_info: Report, b_info: Report, a_arg: str, b_arg: str) -> dict[str, Any]:
-    """The whole `composer diff --json` object: both sides, the changed paths, the model's changes."""
+def compare(a: Spec, b: Spec, a_info: Report | None, b_info: Report | None, a_arg: str,
+            b_arg: str) -> dict[str, Any]:
+    """The whole `composer diff --json` object: both sides, the changed paths, and the model's changes when
+    both were built (`--model`: the reports are given)."""
     changes = [c.as_json() for c in diff_specs(a, b)]
-    model = model_changes(a_info, b_info)
-    return {"a": {"spec": a_arg, "name": a.name, "file": a._file},
-            "b": {"spec": b_arg, "name": b.name, "file": b._file},
-            "identical": not changes and not model["changed"],
-            "changes": changes,
-            "model": model}
+    out = {"a": {"spec": a_arg, "name": a.name, "file": a._file},
+           "b": {"spec": b_arg, "name": b.name, "file": b._file},
+           "identical": not changes,
+           "changes": changes}
+    if a_info is not None and b_info is not None:
+        out["model"] = model_changes(a_info, b_info)
+        out["identical"] = not changes and not out["model"]["changed"]
+    return out
 
 
 # ---------------------------------------------------------------- the human form
@@ -171,7 +175,6 @@ def render(result: dict[str, Any], console: Console) -> None:
     if result["identical"]:
         console.print("no differences")
         return
-    model = result["model"]
     if result["changes"]:
         table = Table("path", Column("A", overflow="fold"), Column("B", overflow="fold"), "set in A at",
                       "set in B at", title=f"spec: {len(result['changes'])} changed path(s)", title_justify="left",
@@ -182,6 +185,12 @@ def render(result: dict[str, Any], console: Console) -> None:
         console.print(table)
     else:
         console.print("spec: no changed paths (the same IR), but the built models differ:")
+    if "model" in result:
+        _render_model(result["model"], console)
+
+
+def _render_model(model: dict[str, Any], console: Console) -> None:
+    """The model part: attachments that changed, then parameters, GFLOPs and memory side by side."""
     if model["attachments"]:
         table = Table("component", "tower", "change", Column("A", overflow="fold"), Column("B", overflow="fold"),
                       title="attachments", title_justify="left", show_edge=False)

@@ -134,7 +134,8 @@ class InferenceModel(nn.Module):
         for node in self.per_clip:
             if node.startswith("r:"):
                 run = self.graph.runs[node[2:]]
-                outs = self.graph.tower(run.backbone, run.tower).run(values[run.inputs[0]], None, run.active)
+                tower = self.graph.backbones[run.backbone].towers[run.tower]
+                outs = tower.run(values[run.inputs[0]], None, run.active)
                 values.update({t: outs[o] for t, o in run.outputs.items()})
                 values.update({tap: outs[f"tap:{tap}"] for tap in run.taps})
             else:

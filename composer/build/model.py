@@ -70,7 +70,7 @@ class ComposedModel(nn.Module):
         """Compute one run or call node; returns the tensors it produces."""
         if node.startswith("r:"):
             run = self.graph.runs[node[2:]]
-            tower = self.graph.tower(run.backbone, run.tower)
+            tower = self.graph.backbones[run.backbone].towers[run.tower]
             outs = tower.run(values[run.inputs[0]], self.plan.grad_from[run.id], run.active,
                              self.plan.recompute.get(run.id, frozenset()))
             produced = {tensor: outs[output] for tensor, output in run.outputs.items()}

@@ -1,37 +1,86 @@
 """`composer specs`: one line per shipped spec, with what it reproduces, its backbones and trainable size.
 
-The trainable count comes from building the spec on the meta device at full size, exactly as `composer
-build` does, so the list can never disagree with the build (all shipped specs take a few seconds).
+The trainable count is what building the spec on the meta device at full size gives, exactly as `composer
+build` counts it. Building imports torch, so the counts of the shipped specs are kept as data
+(shipped_trainable.json), each with the fingerprint of the resolved spec it was counted for: a spec whose
+fingerprint differs (edited in a source checkout) is built again. tests/test_shipped.py holds every count
+to the build, so kind or family code that changes a count cannot leave the file behind unnoticed
+(`write_trainable()` rewrites it).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.summary import parameter_counts
+from composer.spec.ir import Spec
 from composer.spec.load import load_spec
 from composer.spec.shipped import ROOT, SUFFIXES, shipped
 
+TRAINABLE = Path(__file__).with_name("shipped_trainable.json")
 
-def spec_row(name: str, path: Path) -> dict[str, Any]:
+
+def fingerprint(spec: Spec) -> str:
+    """The resolved spec (extends merged, defaults filled in), hashed: what a kept count was counted for."""
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def built_trainable(spec: Spec) -> int:
+    """Trainable parameters of the spec built on the meta device at full size (imports torch)."""
+    from composer.build.compile import BuildOptions, compile_spec
+    from composer.build.summary import parameter_counts
+
+    model = compile_spec(spec, BuildOptions(device="meta"))
+    return sum(p["trainable"] for p in parameter_counts(model).values())
+
+
+def _kept() -> dict[str, dict[str, Any]]:
+    return json.loads(TRAINABLE.read_text()) if TRAINABLE.is_file() else {}
+
+
+def trainable(name: str, spec: Spec, kept: dict[str, dict[str, Any]]) -> int:
+    """The kept count where it was counted for this very spec, else the build's."""
+    entry = kept.get(name)
+    if entry is not None and entry["fingerprint"] == fingerprint(spec):
+        return entry["trainable_params"]
+    return built_trainable(spec)
+
+
+def write_trainable() -> None:
+    """Count every shipped spec by building it, and keep the counts (run after changing a kind or a family)."""
+    rows = {name: {"fingerprint": fingerprint(spec), "trainable_params": built_trainable(spec)}
+            for name, spec in ((n, load_spec(p)) for n, p in shipped().items())}
+    TRAINABLE.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
+
+
+def _labels(spec: Spec) -> list[str]:
+    """The backbones as `composer build` labels them ("clip ViT-B/16"; "clip tiny(ViT-B/16)")."""
+    from composer.graph.declared import backbone_requests
+
+    requests = backbone_requests(spec, "meta", False, False)
+    return [f"{r.family.name} {f'tiny({r.request.size})' if r.request.tiny else r.request.size}"
+            for r in requests.values()]
+
+
+def spec_row(name: str, path: Path, kept: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """What `composer specs` says about one shipped spec."""
     spec = load_spec(path)
-    model = compile_spec(spec, BuildOptions(device="meta"))
     other = [s for s in SUFFIXES if s != path.suffix and path.with_suffix(s).is_file()]
     return {
         "name": name,
         "file": str(path.relative_to(ROOT.resolve())),
         "also": [str(path.with_suffix(s).relative_to(ROOT.resolve())) for s in other],
         "paper": spec.paper or (spec.reported.source if spec.reported else None) or spec.description,
-        "backbones": [b.label for b in model.backbones.values()],
-        "trainable_params": sum(p["trainable"] for p in parameter_counts(model).values()),
+        "backbones": _labels(spec),
+        "trainable_params": trainable(name, spec, _kept() if kept is None else kept),
     }
 
 
 def spec_rows() -> list[dict[str, Any]]:
-    return [spec_row(name, path) for name, path in shipped().items()]
+    kept = _kept()
+    return [spec_row(name, path, kept) for name, path in shipped().items()]
 
 
 def _millions(n: int) -> str:

@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from click.core import ParameterSource
 
 from composer.commands import bill
 from composer.commands.common import compile_meta, console, fail_on_spec_errors
@@ -15,6 +16,12 @@ DIFF_BILL = BILL.but("--batch-size", help="compare the memory bills of a trainin
                      "`composer build --batch-size`; default with --memory-budget: each spec's train.batch_size)").but(
     "--precision", help="the training precision the bills assume (default: each spec's train.precision)").but(
     "--memory-budget", help="memory to fit, e.g. 24GiB: also compare the largest batch size that fits")
+
+
+MODEL_OPTIONS = ("size", "no_flops", "batch_size", "precision", "memory_budget")  # each asks for the built model
+MODEL = click.option("--model", "model", is_flag=True, help="also build both on the meta device and compare the "
+                     "models: attachments, parameters, GFLOPs (imports torch: seconds); implied by --size, "
+                     "--no-flops, --batch-size, --precision and --memory-budget")
 
 
 def _side(option, letter: str, help: str):
@@ -37,14 +44,16 @@ def _side(option, letter: str, help: str):
 @NO_FLOPS
 @DIFF_BILL
 @JSON
+@MODEL
 @click.option("--exit-code", is_flag=True, help="exit with status 1 when A and B differ (as `git diff --exit-code`)")
+@click.pass_context
 @fail_on_spec_errors
-def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size, no_flops, batch_size, precision,
-         memory_budget, as_json, exit_code):
-    """Show what changed from spec A to spec B, and what the change does to the built model.
+def diff(ctx, spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size, no_flops, batch_size,
+         precision, memory_budget, as_json, model, exit_code):
+    """Show what changed from spec A to spec B, and with --model what the change does to the built model.
 
     \b
-    composer diff msta msta-few-shot
+    composer diff msta msta-few-shot --model
     composer diff specs/baselines/clip-adapter.yaml specs/baselines/clip-adapter.yaml \\
         --set-b components.adapter.site="clip.visual.blocks[8-12].mlp" --json
 
@@ -52,23 +61,40 @@ def diff(spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, size,
     merged, defaults filled in); --set/--unset apply to both, then --set-a/--unset-a to A only and
     --set-b/--unset-b to B only. Every changed path is listed with its old and new value and where
     each side set it (file:line:col, in the file that wrote the value: the spec or the one it extends;
-    `<--set-b #1>` for an option; "(default)" for a value not written). Both are then built on the
-    meta device: attachments added, removed or moved, trainable and total parameters, GFLOPs per
-    clip, and with --batch-size or --memory-budget the memory bill of a training step (all numbers
-    as `composer build --json` prints them). Identical specs print "no differences".
+    `<--set-b #1>` for an option; "(default)" for a value not written), both checked as `composer
+    validate` checks them. With --model both are then built on the meta device: attachments added,
+    removed or moved, parameters, GFLOPs per clip, and with --batch-size or --memory-budget the memory
+    bill of a training step (as `composer build --json` prints them). Identical specs: "no differences".
 
     Exit status: 0 (with --exit-code: 0 when identical, 1 when they differ); 2 when a spec does not
     load or fails its checks (the located error of that spec)."""
     from composer.build.diff import compare, render
 
     sides = ((spec_a, "--set-a", sets_a, unsets_a), (spec_b, "--set-b", sets_b, unsets_b))
-    loaded, infos = _build_both(sides, sets, unsets, size, no_flops, batch_size, precision, memory_budget)
+    if model or any(ctx.get_parameter_source(p) != ParameterSource.DEFAULT for p in MODEL_OPTIONS):
+        loaded, infos = _build_both(sides, sets, unsets, size, no_flops, batch_size, precision, memory_budget)
+    else:
+        loaded, infos = _check_both(sides, sets, unsets), (None, None)
     result = compare(loaded[0], loaded[1], infos[0], infos[1], spec_a, spec_b)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
         render(result, console())
     sys.exit(1 if exit_code and not result["identical"] else 0)
+
+
+def _check_both(sides, sets, unsets) -> tuple:
+    """Each side loaded and checked as `composer validate` checks it: (specs, no reports)."""
+    from composer.graph.declared import check_spec, needs_build
+    from composer.spec.load import load_spec
+
+    loaded = []
+    for arg, option, side_sets, side_unsets in sides:
+        spec = load_spec(arg, sets, unsets, side=(option, side_sets, side_unsets))
+        if needs_build(check_spec(spec)):
+            compile_meta(spec)
+        loaded.append(spec)
+    return loaded
 
 
 def _build_both(sides, sets, unsets, size: str, no_flops: bool, batch_size, precision, memory_budget) -> tuple:

@@ -8,7 +8,7 @@ from pydantic_core import PydanticUndefined
 from rich.console import Group
 from rich.table import Table
 
-from composer.components.registry import KINDS, PLUGINS, Kind, get_kind
+from composer.components.registry import PLUGINS, Kind, own_kinds
 
 
 def _annotation(field) -> str:
@@ -27,8 +27,7 @@ def _params(kind: Kind) -> list[tuple[str, str, str, str]]:
 
 
 def _all() -> list[Kind]:
-    get_kind("tap")  # makes sure every kind is registered
-    return sorted(KINDS.values(), key=lambda k: (k.attaches is False, k.is_loss, k.name))
+    return sorted(own_kinds().values(), key=lambda k: (k.attaches is False, k.is_loss, k.name))
 
 
 OWN = "composer-video"  # the package composer's own kinds and families come from
@@ -115,7 +114,11 @@ my_vit = "my_package.family:FAMILY"  # a `Family` (composer/backbones/registry.p
 ```
 
 - The `Kind` is written as composer's own are (composer/components/registry.py: a `Params` model, its uses,
-  points and builder); its module does not call `register`.
+  points and builder); its module does not call `register`. Composer's own declare `trains` (whether the
+  built module has parameters) and `check` (what the builder refuses) and name their builder lazily
+  (`composer.lazy.Lazy`), so `composer validate` checks a spec without importing torch; a kind that leaves
+  `trains` out is checked by building the spec on the meta device. A `Family` declares `shapes` likewise
+  (composer/backbones/shape.py); without them its towers are read from a meta-device build.
 - `composer kinds` lists a plugin with its package without importing it; a spec that names the kind imports
   its module; `composer schema` imports every plugin, so the schema it writes knows their params (the schema
   shipped for editors, and the language server's completion, know composer's own kinds only; its

@@ -1,7 +1,10 @@
 """The registry of component kinds.
 
-A kind is registered by the one file that implements it: a pydantic params model, how it may be used
-(attached at a site, or called in the flow with typed ports), a builder, and the paper it comes from.
+A kind is registered by the one file that declares it: a pydantic params model, how it may be used
+(attached at a site, or called in the flow with typed ports), its shape inference, what its builder would
+refuse, whether it trains, and the paper it comes from. None of that imports torch: the builder (the
+nn.Module code) lives in a sibling module the declaration names (`Lazy`), imported on the first build, so
+`composer validate` and `composer kinds` read declarations only.
 Specs name kinds, never import paths, so a spec cannot run code; adding a kind never changes the
 language. Other packages add kinds through the `composer.kinds` entry points (composer/plugins.py): a spec
 that names one imports the module its installed package declares, still never a path the spec chooses.
@@ -10,6 +13,7 @@ docs/components.md is generated from this registry (`composer kinds --markdown`)
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +81,8 @@ class NodeInfo:
 # (params, where it is built) -> an nn.Module; a weight-delta kind returns its peft config instead (the
 # weight_delta use of composer/uses.py injects it)
 Build = Callable[[Any, "SiteInfo | NodeInfo"], Any]
+# (params, where it would be built) -> None, or a ValueError saying what the builder cannot build there
+Check = Callable[[Any, "SiteInfo | NodeInfo"], None]
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ class Kind:
     name: str
     summary: str
     params: type[Params]
-    build: Build | None  # None: a tap (it builds nothing)
+    build: Build | None  # None: a tap (it builds nothing); composer's own kinds: a Lazy (composer/lazy.py)
     paper: str = ""
     uses: tuple[str, ...] = ()  # how it may use a site (names of composer/uses.py USES); empty for a flow node
     points: tuple[str, ...] = ()  # where it may attach
@@ -99,6 +105,14 @@ class Kind:
     init_from_tower: Callable[[Any, Any], None] | None = None  # (module, tower): start from the built tower
     recomputes: bool = False  # the module has a `recompute` switch that follows the plan (activation checkpointing)
     binds_dataset: bool = False  # the module has `bind_dataset(files)`: it reads dataset-provided files (@name)
+    # declared for the checks that run before (or instead of) a build:
+    check: Check | None = None  # what `build` refuses, without building; the compiler runs it before it builds
+    # whether what `build` makes has parameters (at these params); None: known once built (a plugin's kind
+    # that does not say), so `composer validate` builds on the meta device to tell
+    trains: bool | Callable[[Any], bool] | None = None
+    # (params) -> whether these params are checked only against the built tower (they read its tokenizer):
+    # `composer validate` then builds on the meta device, as it did before declarations
+    needs_tower: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
         from composer.uses import USES
@@ -109,6 +123,12 @@ class Kind:
     @property
     def attaches(self) -> bool:
         return bool(self.uses)
+
+    def has_parameters(self, params: Any) -> bool | None:
+        """Whether the module built from `params` has parameters (a tap builds nothing); None: unknown."""
+        if self.build is None:
+            return False
+        return self.trains(params) if callable(self.trains) else self.trains
 
 
 KINDS: dict[str, Kind] = {}
@@ -121,19 +141,33 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-def get_kind(name: str, loc: Loc | None = None) -> Kind:
-    import composer.components  # noqa: F401  (registers every kind)
+def own_kinds() -> dict[str, Kind]:
+    """Composer's own kinds, every declaration imported (plugins' are not)."""
+    from composer.components import DECLARED
 
-    if name not in KINDS and PLUGINS.load(name, loc) is None:
-        raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
-                        hint=did_you_mean(name, [*KINDS, *PLUGINS.entries()]))
+    for module in dict.fromkeys(DECLARED.values()):
+        importlib.import_module(module)
+    return KINDS
+
+
+def get_kind(name: str, loc: Loc | None = None) -> Kind:
+    """A kind by name: composer's own imports only its declaration; any other name is looked up among every
+    own kind (a misspelling gets the nearest) and then the plugins."""
+    from composer.components import DECLARED
+
+    if name not in KINDS and name in DECLARED:
+        importlib.import_module(DECLARED[name])
+    if name not in KINDS:
+        own_kinds()  # every own name registered first: no plugin takes one, and a misspelling gets the nearest
+        if PLUGINS.load(name, loc) is None:
+            raise SpecError(f"unknown component kind '{name}'", loc, expected="a kind from `composer kinds`",
+                            hint=did_you_mean(name, [*KINDS, *PLUGINS.entries()]))
     return KINDS[name]
 
 
 def all_kinds() -> dict[str, Kind]:
     """Every kind, those of other packages imported now (a broken one is logged and left out)."""
-    import composer.components  # noqa: F401  (registers every kind)
-
+    own_kinds()
     PLUGINS.load_all()
     return KINDS
 

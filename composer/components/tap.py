@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from composer.components.registry import Kind, Params, register
-from composer.backbones.blocks import BLOCK_POINTS, TOWER_POINTS
+from composer.backbones.shape import BLOCK_POINTS, TOWER_POINTS
 
 
 class TapParams(Params):

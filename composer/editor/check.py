@@ -1,6 +1,6 @@
-"""Checking an editor's buffer as `composer validate` checks a file: the same reader, IR and compiler (the
-model is built on the meta device, at full size, as validate builds it), so the problems are the compiler's
-own, with their locations. Problems located in another file (a base the spec extends) are shown at the
+"""Checking an editor's buffer as `composer validate` checks a file: the same reader, IR and checks (against
+the declarations of kinds and families, without torch; built on the meta device only where validate builds),
+so the problems are the compiler's own, with their locations. Problems located in another file (a base the spec extends) are shown at the
 `extends` line of this one."""
 
 from __future__ import annotations
@@ -13,11 +13,15 @@ from composer.errors import Loc, Problem, SpecError
 def check(path: Path, text: str) -> list[Problem]:
     """The problems of the spec `path` whose text is `text` (unsaved edits included); [] when it compiles.
     A crash of the compiler is reported as one problem, never raised: the language server must survive it."""
-    from composer.build.compile import BuildOptions, compile_spec
+    from composer.graph.declared import check_spec, needs_build
     from composer.spec.load import load_spec
 
     try:
-        compile_spec(load_spec(path, text=text), BuildOptions(device="meta"))
+        spec = load_spec(path, text=text)
+        if needs_build(check_spec(spec)):  # params only a built tower can check (CoOp's init words)
+            from composer.build.compile import BuildOptions, compile_spec
+
+            compile_spec(spec, BuildOptions(device="meta"))
     except SpecError as e:
         return [_here(p, str(path), text) for p in e.problems]
     except RecursionError:

@@ -1,8 +1,7 @@
 """The spec as a graph: named tensors, the calls that make them, tower runs and their attachments.
 
-`build_graph` resolves every name in a validated spec against the registry and the backbones (built
-on the meta device, so only their structure is used), infers every tensor's type, and checks the
-whole composition. Each problem is reported at the place in the spec that causes it.
+`build_graph` resolves every name in a validated spec against the registry and the backbones' declared
+shapes (nothing built, no torch), infers every tensor's type, and checks the whole composition. Each problem is reported at the place in the spec that causes it.
 
 Node ids in the networkx DiGraph:
     t:<name>   a tensor (spec input, flow output, or a tap's output)
@@ -16,11 +15,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 
-from composer.backbones.registry import Backbone
-from composer.backbones.tower import Tower
+from composer.backbones.shape import BackboneShape, TowerShape
 from composer.components.registry import KINDS, Kind, Params, get_kind, validate_params
 from composer.errors import Loc, Problem, SpecError, did_you_mean
 from composer.tensor_types import SCALAR, ShapeError, TType, match
@@ -87,7 +86,8 @@ class Call:
 @dataclass
 class Graph:
     spec: Spec
-    backbones: dict[str, Backbone]
+    shapes: dict[str, BackboneShape]  # what the checks read; the built backbones come later, from the compiler
+    backbones: dict[str, Any] = field(default_factory=dict)  # name -> backbone.Backbone, once built
     g: nx.DiGraph = field(default_factory=nx.DiGraph)
     attachments: dict[str, Attachment] = field(default_factory=dict)
     calls: dict[str, Call] = field(default_factory=dict)
@@ -97,8 +97,8 @@ class Graph:
     predict: str | None = None
     num_classes: int = 0
 
-    def tower(self, backbone: str, tower: str) -> Tower:
-        return self.backbones[backbone].towers[tower]
+    def shape(self, backbone: str, tower: str) -> TowerShape:  # as declared; built: backbones[b].towers[t]
+        return self.shapes[backbone].towers[tower]
 
     def order(self) -> list[str]:
         """Call and run nodes in an order where every input is computed first."""
@@ -197,11 +197,11 @@ def _resolve_attachments(graph: Graph, problems: list[Problem]) -> None:
 def _attachment(graph: Graph, name: str, key: str, text: str, use: str | None, kind: Kind, params: Params,
                 loc: Loc | None) -> Attachment:
     site = parse_site(text, loc)
-    if site.backbone not in graph.backbones:
+    if site.backbone not in graph.shapes:
         raise SpecError(f"site '{text}' names backbone '{site.backbone}', which the spec does not declare", loc,
-                        expected=", ".join(graph.backbones) or "a backbone under 'backbones'",
-                        hint=did_you_mean(site.backbone, graph.backbones))
-    towers = graph.backbones[site.backbone].towers
+                        expected=", ".join(graph.shapes) or "a backbone under 'backbones'",
+                        hint=did_you_mean(site.backbone, graph.shapes))
+    towers = graph.shapes[site.backbone].towers
     if site.tower not in towers:
         raise SpecError(f"{site.backbone} has no tower '{site.tower}'", loc, expected=", ".join(towers),
                         hint=did_you_mean(site.tower, towers))
@@ -288,7 +288,7 @@ def _resolve_flow(graph: Graph, problems: list[Problem]) -> None:
         elif head in spec.backbones:
             _tower_step(graph, out, step, rest, loc, problems)
         else:
-            options = sorted(set(spec.components) | {f"{b}.{t}" for b, bb in graph.backbones.items() for t in bb.towers})
+            options = sorted(set(spec.components) | {f"{b}.{t}" for b, bb in graph.shapes.items() for t in bb.towers})
             problems.append(Problem(f"'{step.call}' is neither a component nor a backbone tower", loc,
                                     expected="a component name, or <backbone>.<tower>[.pretrained][.<output>]",
                                     hint=did_you_mean(step.call, options)))
@@ -334,7 +334,7 @@ def _component_step(graph: Graph, out: str, step, loc: Loc | None, problems: lis
 
 def _tower_step(graph: Graph, out: str, step, rest: list[str], loc: Loc | None, problems: list[Problem]) -> None:
     backbone = step.call.split(".")[0]
-    towers = graph.backbones[backbone].towers
+    towers = graph.shapes[backbone].towers
     if not rest or rest[0] not in towers:
         got = rest[0] if rest else ""
         problems.append(Problem(f"{backbone} has no tower '{got}'" if got else f"say which tower of {backbone} to run",
@@ -422,7 +422,7 @@ def _infer_types(graph: Graph, problems: list[Problem]) -> None:
 
 
 def _run_types(graph: Graph, run: TowerRun, problems: list[Problem]) -> None:
-    tower = graph.tower(run.backbone, run.tower)
+    tower = graph.shape(run.backbone, run.tower)
     in_type = graph.types.get(run.inputs[0])
     if in_type is None:
         return
@@ -431,7 +431,7 @@ def _run_types(graph: Graph, run: TowerRun, problems: list[Problem]) -> None:
         if tower.input_dtype == "str":
             match(in_type, ("...", "N"), dtype="str", what=f"input of {run.backbone}.{run.tower}")
         else:
-            size = graph.backbones[run.backbone].request.image_size
+            size = graph.shapes[run.backbone].request.image_size
             match(in_type, ("B", "T", 3, size, size), what=f"input of {run.backbone}.{run.tower}")
             if tower.fixed_frames is not None and in_type.shape[1] != tower.fixed_frames:
                 problems.append(Problem(
@@ -441,7 +441,7 @@ def _run_types(graph: Graph, run: TowerRun, problems: list[Problem]) -> None:
                 return
     except ShapeError as e:
         hint = ("a text tower reads strings (class names through a text_template)" if tower.input_dtype == "str"
-                else f"{run.backbone} is built for {graph.backbones[run.backbone].request.image_size} px clips "
+                else f"{run.backbone} is built for {graph.shapes[run.backbone].request.image_size} px clips "
                      "[B, T, 3, H, W]; set the backbone's image_size or the video input's size")
         problems.append(Problem(str(e), loc, hint=hint))
         return
@@ -497,9 +497,9 @@ def _check_outputs(graph: Graph, problems: list[Problem]) -> None:
                                     hint="use it in another step, list it under losses, or name it in predict"))
 
 
-def build_graph(spec: Spec, backbones: dict[str, Backbone], num_classes: int | None = None) -> Graph:
-    """Resolve and check a spec against its (meta-device) backbones; raise SpecError with every problem."""
-    graph = Graph(spec, backbones)
+def build_graph(spec: Spec, shapes: dict[str, BackboneShape], num_classes: int | None = None) -> Graph:
+    """Resolve and check a spec against its backbones' shapes; raise SpecError with every problem."""
+    graph = Graph(spec, shapes)
     graph.num_classes = num_classes or next(
         (i.count for i in spec.inputs.values() if isinstance(i, ClassesInput)), 0)
     problems: list[Problem] = []

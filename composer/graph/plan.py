@@ -53,7 +53,7 @@ class Plan:
     def describe(self, graph: Graph) -> list[str]:
         lines = []
         for run_id, start in self.grad_from.items():
-            depth = graph.tower(graph.runs[run_id].backbone, graph.runs[run_id].tower).depth
+            depth = graph.shape(graph.runs[run_id].backbone, graph.runs[run_id].tower).depth
             if start is None:
                 lines.append(f"{run_id}: no autograd (nothing trainable in or after it)")
             elif start == 0:
@@ -77,7 +77,7 @@ class Plan:
 def _first_trainable_block(graph: Graph, run, trainable: set[str]) -> int | None:
     if not run.active:
         return None
-    tower = graph.tower(run.backbone, run.tower)
+    tower = graph.shape(run.backbone, run.tower)
     if run.backbone in trainable:
         return 0
     starts = []
@@ -96,7 +96,7 @@ def _recomputed(graph: Graph, run, start: int | None, trainable: set[str]) -> fr
     forward pass cannot give, so they keep just their input (blocks with taps record, so they stay)."""
     if start is None or run.backbone in trainable:
         return frozenset()
-    tower = graph.tower(run.backbone, run.tower)
+    tower = graph.shape(run.backbone, run.tower)
     tapped = {i for a in graph.attachments_of(run.backbone, run.tower) if a.use == "tap" for i in a.layers}
     return frozenset(i for i in range(start, tower.depth) if i not in tapped)
 

@@ -29,7 +29,7 @@ def _nodes(model) -> dict[str, dict[str, Any]]:
             out[f"t:{name}"] = {"label": f"{name}\\n{graph.types.get(name, '')}", "cluster": None,
                                 "trainable": None, "shape": "ellipse"}
     for run_id, run in graph.runs.items():
-        tower = graph.tower(run.backbone, run.tower)
+        tower = graph.shape(run.backbone, run.tower)
         label = f"{run.tower}{'' if run.active else ' (pretrained)'}\\n{tower.depth} blocks x {tower.width}"
         out[f"r:{run_id}"] = {"label": label, "cluster": run.backbone, "trainable": run.backbone in trainable,
                               "shape": "box3d"}

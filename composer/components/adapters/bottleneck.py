@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field
-from torch import nn
 
-from composer.components.registry import Kind, Params, SiteInfo, register
+from composer.components.registry import Kind, Params, register
+from composer.lazy import Lazy
 
 
 class BottleneckParams(Params):
@@ -24,45 +23,14 @@ class BottleneckParams(Params):
     norm: bool = Field(False, description="LayerNorm on the adapter's input")
 
 
-class QuickGELU(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(1.702 * x)
-
-
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "quick_gelu": QuickGELU}
-
-
-class BottleneckAdapter(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, p: BottleneckParams, residual: bool) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(in_dim) if p.norm else nn.Identity()
-        self.down = nn.Linear(in_dim, p.dim)
-        self.act = ACTIVATIONS[p.activation]()
-        self.drop = nn.Dropout(p.dropout)
-        self.up = nn.Linear(p.dim, out_dim)
-        nn.init.zeros_(self.down.bias)
-        nn.init.zeros_(self.up.weight)
-        nn.init.zeros_(self.up.bias)
-        self.scale = p.scale
-        self.residual = residual  # sequential use keeps the point's output and adds to it
-
-    def forward(self, x: torch.Tensor, ctx=None) -> torch.Tensor:
-        y = self.scale * self.up(self.drop(self.act(self.down(self.norm(x)))))
-        return x + y if self.residual else y
-
-
-def build(p: BottleneckParams, site: SiteInfo) -> BottleneckAdapter:
-    if site.use == "sequential":
-        return BottleneckAdapter(site.out_dim, site.out_dim, p, residual=True)
-    return BottleneckAdapter(site.in_dim, site.out_dim, p, residual=False)
-
-
 register(Kind(
     name="bottleneck_adapter",
     summary="down-project, activation, zero-initialised up-project, times a scale; parallel or sequential",
-    params=BottleneckParams, build=build,
+    params=BottleneckParams,
     paper="Houlsby et al., ICML 2019; AdaptFormer (Chen et al., NeurIPS 2022), Eq. 2-3",
     uses=("parallel", "sequential"),
     points=("attn", "mlp", "block", "attn.qkv", "attn.q", "attn.k", "attn.v", "attn.out", "mlp.fc1", "mlp.fc2",
             "input", "output"),
+    build=Lazy("composer.components.adapters.bottleneck_module:build"),
+    trains=True,
 ))

@@ -26,4 +26,5 @@ register(Kind(
     params=DoraParams, build=build,
     paper="DoRA (Liu et al., ICML 2024), Eq. 5",
     uses=("weight_delta",), points=DELTA_POINTS,
+    trains=True,
 ))

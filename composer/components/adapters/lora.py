@@ -39,4 +39,5 @@ register(Kind(
     params=LoraParams, build=build,
     paper="LoRA (Hu et al., ICLR 2022), Eq. 3",
     uses=("weight_delta",), points=DELTA_POINTS,
+    trains=True,
 ))

@@ -2,15 +2,15 @@
 arXiv 2403.16128): a head over a video ViT's token map that is aligned, in a pre-training stage, with
 the text embedding of one VLM prompt's answers (category, components, description or context).
 The paper describes processors only as "projection layers, pooling blocks"; this one is attention
-pooling (one learnable query, 8 heads) followed by a two-layer MLP to the text space (512)."""
+pooling (one learnable query, 8 heads) followed by a two-layer MLP to the text space (512).
+"""
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from composer.components.registry import Kind, Params, register
+from composer.lazy import Lazy
 from composer.tensor_types import ShapeError, TType, match
 
 
@@ -18,22 +18,6 @@ class FeatureProcessorParams(Params):
     out_dim: int = Field(512, ge=1, description="the text embedding width it aligns to")
     heads: int = Field(8, ge=1)
     hidden: int | None = Field(None, ge=1, description="MLP hidden width (default: the input width)")
-
-
-class FeatureProcessor(nn.Module):
-    def __init__(self, width: int, p: FeatureProcessorParams) -> None:
-        super().__init__()
-        self.query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
-        self.norm = nn.LayerNorm(width)
-        self.attention = nn.MultiheadAttention(width, p.heads, batch_first=True)
-        hidden = p.hidden or width
-        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, p.out_dim))
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:  # [B, N, D]
-        kv = self.norm(tokens)
-        pooled = self.attention(self.query.expand(tokens.shape[0], -1, -1).to(kv.dtype), kv, kv,
-                                need_weights=False)[0][:, 0]
-        return self.mlp(pooled)
 
 
 def infer(p: FeatureProcessorParams, ins: list[TType]) -> TType:
@@ -46,7 +30,9 @@ def infer(p: FeatureProcessorParams, ins: list[TType]) -> TType:
 register(Kind(
     name="feature_processor",
     summary="[B, N, D] tokens -> [B, out_dim]: attention pooling with one learnable query, then an MLP",
-    params=FeatureProcessorParams, build=lambda p, info: FeatureProcessor(info.in_types[0].shape[-1], p),
+    params=FeatureProcessorParams,
     inputs=("tokens",), infer=infer,
     paper="FTP (Lu et al., Pattern Recognition 2026; arXiv 2403.16128), Sec. 3",
+    build=Lazy("composer.components.fusion.feature_processor_module:build"),
+    trains=True,
 ))

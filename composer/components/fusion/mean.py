@@ -1,26 +1,17 @@
-"""Mean over one axis, e.g. the N descriptions per class ([C, N, D] -> [C, D], MSTA's frozen branch)."""
+"""Mean over one axis, e.g. the N descriptions per class ([C, N, D] -> [C, D], MSTA's frozen branch).
+"""
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from composer.components.registry import Kind, Params, register
+from composer.lazy import Lazy
 from composer.tensor_types import ShapeError, TType
 
 
 class MeanParams(Params):
     axis: int = Field(1, description="the axis to average over (0 is the first)")
-
-
-class Mean(nn.Module):
-    def __init__(self, axis: int) -> None:
-        super().__init__()
-        self.axis = axis
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=self.axis)
 
 
 def infer(p: MeanParams, ins: list[TType]) -> TType:
@@ -34,5 +25,7 @@ def infer(p: MeanParams, ins: list[TType]) -> TType:
 
 register(Kind(
     name="mean", summary="average a tensor over one axis",
-    params=MeanParams, build=lambda p, info: Mean(p.axis), inputs=("x",), infer=infer,
+    params=MeanParams, inputs=("x",), infer=infer,
+    build=Lazy("composer.components.fusion.mean_module:build"),
+    trains=False,
 ))

@@ -1,18 +1,12 @@
 """Temporal mean pooling: a clip embedding as the mean of its frame embeddings (the CLIP video baseline,
-e.g. ActionCLIP's "MeanP", Wang et al. 2021). Blind to frame order by construction."""
+e.g. ActionCLIP's "MeanP", Wang et al. 2021). Blind to frame order by construction.
+"""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from composer.components.registry import Kind, NoParams, register
+from composer.lazy import Lazy
 from composer.tensor_types import TType, match
-
-
-class TemporalMean(nn.Module):
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.mean(dim=1)
 
 
 def infer(p: NoParams, ins: list[TType]) -> TType:
@@ -22,6 +16,8 @@ def infer(p: NoParams, ins: list[TType]) -> TType:
 
 register(Kind(
     name="temporal_mean", summary="[B, T, D] -> [B, D] by averaging over frames",
-    params=NoParams, build=lambda p, info: TemporalMean(), inputs=("frames",), infer=infer,
+    params=NoParams, inputs=("frames",), infer=infer,
     paper="ActionCLIP mean pooling (Wang et al., arXiv 2109.08472)",
+    build=Lazy("composer.components.fusion.temporal_mean_module:build"),
+    trains=False,
 ))

@@ -1,27 +1,18 @@
 """Score fusion at inference: S = lambda * S_a + (1 - lambda) * S_b (Deng et al., Electronics 2024,
-Sec. 3.5: English and Chinese similarity scores). lambda is not given in the paper; 0.5 by default."""
+Sec. 3.5: English and Chinese similarity scores). lambda is not given in the paper; 0.5 by default.
+"""
 
 from __future__ import annotations
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from composer.components.registry import Kind, Params, register
+from composer.lazy import Lazy
 from composer.tensor_types import TType, match
 
 
 class ScoreFusionParams(Params):
     weight: float = Field(0.5, ge=0, le=1, description="lambda, the weight of the first scores")
-
-
-class ScoreFusion(nn.Module):
-    def __init__(self, p: ScoreFusionParams) -> None:
-        super().__init__()
-        self.weight = p.weight
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self.weight * a + (1 - self.weight) * b
 
 
 def infer(p: ScoreFusionParams, ins: list[TType]) -> TType:
@@ -32,6 +23,8 @@ def infer(p: ScoreFusionParams, ins: list[TType]) -> TType:
 
 register(Kind(
     name="score_fusion", summary="([B, C], [B, C]) -> [B, C]: lambda * a + (1 - lambda) * b",
-    params=ScoreFusionParams, build=lambda p, info: ScoreFusion(p), inputs=("a", "b"), infer=infer,
+    params=ScoreFusionParams, inputs=("a", "b"), infer=infer,
     paper="Deng et al., Electronics 2024 13(16):3348, Sec. 3.5",
+    build=Lazy("composer.components.heads.score_fusion_module:build"),
+    trains=False,
 ))

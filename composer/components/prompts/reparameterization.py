@@ -18,12 +18,11 @@ starts at zero so P_R = P at initialisation.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import nn
 
-Encoder = Literal["mlp", "lstm", "transformer", "tada", "c3d", "r2plus1d"]
+from composer.components.prompts.temporal_prompts import Encoder
+
 
 
 class _Conv(nn.Module):

@@ -16,12 +16,15 @@ starts as the frozen backbone (used in tests; the paper has no gate).
 
 from __future__ import annotations
 
-import torch
-from pydantic import Field
-from torch import nn
+from typing import Literal
 
-from composer.components.prompts.reparameterization import Encoder, Reparameterization
+from pydantic import Field
+
 from composer.components.registry import Kind, Params, SiteInfo, register
+from composer.lazy import Lazy
+
+
+Encoder = Literal["mlp", "lstm", "transformer", "tada", "c3d", "r2plus1d"]  # beta (reparameterization.py)
 
 
 class TemporalPromptParams(Params):
@@ -33,43 +36,21 @@ class TemporalPromptParams(Params):
     gated: bool = Field(False, description="attend the prompts through a zero-initialised tanh gate")
 
 
-class TemporalPrompts(nn.Module):
-    def __init__(self, site: SiteInfo, p: TemporalPromptParams) -> None:
-        super().__init__()
-        d, t = site.width, site.frames
-        self.cls_proj = nn.Linear(d, d)
-        self.norm = nn.LayerNorm(d)
-        if d % p.head_width:
-            raise ValueError(f"width {d} is not a multiple of head_width={p.head_width}")
-        self.attention = nn.MultiheadAttention(d, d // p.head_width, batch_first=True)
-        self.global_prompts = nn.Parameter(torch.randn(p.global_prompts, d) * 0.02)
-        self.interchange = nn.Parameter(torch.randn(t, d) * 0.02)
-        self.encoder = Reparameterization(d, p.encoder_width, p.encoder, p.residual)
-        self.gate = nn.Parameter(torch.zeros(1)) if p.gated else None
-
-    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
-        b, t = ctx.batch, ctx.frames
-        d = x.shape[-1]
-        cls = self.cls_proj(x[:, 0]).view(b, t, d)  # X_cls
-        y = self.norm(cls)
-        summary = self.attention(y, y, y, need_weights=False)[0] + cls  # C, [B, T, D]
-        glob = self.global_prompts.to(x.dtype).expand(b, t, -1, -1)  # G, [B, T, S, D]
-        inter = self.interchange[:t].to(x.dtype) + cls  # I + X_cls, [B, T, D]: the same T tokens for every frame
-        prompts = torch.cat([summary.unsqueeze(2), glob, inter.unsqueeze(1).expand(b, t, t, d)], dim=2)
-        return self.encoder(prompts).reshape(b * t, -1, d)
-
-
-def build(p: TemporalPromptParams, site: SiteInfo) -> TemporalPrompts:
+def check(p: TemporalPromptParams, site: SiteInfo) -> None:
     if site.layout != "frames":
         raise ValueError("temporal_prompts needs a per-frame visual tower (CLIP, DINOv2)")
-    return TemporalPrompts(site, p)
+    if site.width % p.head_width:
+        raise ValueError(f"width {site.width} is not a multiple of head_width={p.head_width}")
 
 
 register(Kind(
     name="temporal_prompts",
     summary="per-layer prompts from the frames' class tokens (cross-frame attention, global and interchange "
             "prompts) through a reparameterisation encoder, seen by one block's attention",
-    params=TemporalPromptParams, build=build,
+    params=TemporalPromptParams,
     paper="Deng et al., Electronics 2024 13(16):3348, Eq. 8-14; Table 4 for the encoders",
     uses=("prompt",), points=("tokens",),
+    build=Lazy("composer.components.prompts.temporal_prompts_module:build"),
+    check=check,
+    trains=True,
 ))

@@ -11,14 +11,12 @@ frozen backbone, which plain VPT cannot do.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from composer.components.registry import Kind, Params, SiteInfo, register
+from composer.lazy import Lazy
 
 
 class VisualPromptParams(Params):
@@ -30,30 +28,19 @@ class VisualPromptParams(Params):
                                            "(deep prompts only: each block applies its gate)")
 
 
-class VisualPrompts(nn.Module):
-    def __init__(self, width: int, patch: int, p: VisualPromptParams) -> None:
-        super().__init__()
-        self.prompts = nn.Parameter(torch.zeros(p.tokens, width))
-        if p.init == "uniform":
-            bound = math.sqrt(6.0 / (3 * patch * patch + width))
-            nn.init.uniform_(self.prompts, -bound, bound)
-        elif p.init == "normal":
-            nn.init.normal_(self.prompts, std=0.02)
-        self.drop = nn.Dropout(p.dropout)
-        self.gate = nn.Parameter(torch.zeros(1)) if p.gated else None
-
-    def forward(self, x: torch.Tensor, ctx=None) -> torch.Tensor:
-        return self.drop(self.prompts.to(x.dtype)).unsqueeze(0).expand(x.shape[0], -1, -1)
-
-
-def build(p: VisualPromptParams, site: SiteInfo) -> VisualPrompts:
-    return VisualPrompts(site.width, site.patch or 16, p)
+def check(p: VisualPromptParams, site: SiteInfo) -> None:
+    if site.point == "input" and p.gated:  # blocks apply the gate; the tower input has none (uses.py)
+        raise ValueError("gated prompts attach at blocks[...].tokens, where each block attends them through "
+                         "its gate; prompts at the tower's input have no gate to apply (drop `gated`)")
 
 
 register(Kind(
     name="visual_prompts",
     summary="learnable tokens seen by attention: deep (per block, at .tokens) or shallow (at the tower input)",
-    params=VisualPromptParams, build=build,
+    params=VisualPromptParams,
     paper="VPT (Jia et al., ECCV 2022), Eq. 5-6; gate: LLaMA-Adapter (Zhang et al., ICLR 2024), Eq. 7",
     uses=("prompt",), points=("tokens", "input"),
+    build=Lazy("composer.components.prompts.visual_prompts_module:build"),
+    check=check,
+    trains=True,
 ))

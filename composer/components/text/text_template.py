@@ -1,12 +1,13 @@
 """Prompt template: class names -> sentences, e.g. "a video of a {}." (CLIP's prompt engineering,
-Radford et al. 2021, Sec. 3.1.4)."""
+Radford et al. 2021, Sec. 3.1.4).
+"""
 
 from __future__ import annotations
 
 from pydantic import Field, field_validator
-from torch import nn
 
 from composer.components.registry import Kind, Params, register
+from composer.lazy import Lazy
 from composer.tensor_types import TType, match
 
 
@@ -21,15 +22,6 @@ class TextTemplateParams(Params):
         return v
 
 
-class TextTemplate(nn.Module):
-    def __init__(self, template: str) -> None:
-        super().__init__()
-        self.template = template
-
-    def forward(self, names: list[str]) -> list[str]:
-        return [self.template.replace("{}", name) for name in names]
-
-
 def infer(p: TextTemplateParams, ins: list[TType]) -> TType:
     b = match(ins[0], ("C",), dtype="str", what="class names")
     return TType((b["C"],), "str")
@@ -37,6 +29,8 @@ def infer(p: TextTemplateParams, ins: list[TType]) -> TType:
 
 register(Kind(
     name="text_template", summary="str[C] -> str[C]: put each class name into a sentence",
-    params=TextTemplateParams, build=lambda p, info: TextTemplate(p.template), inputs=("names",), infer=infer,
+    params=TextTemplateParams, inputs=("names",), infer=infer,
     paper="CLIP prompt templates (Radford et al., ICML 2021), Sec. 3.1.4",
+    build=Lazy("composer.components.text.text_template_module:build"),
+    trains=False,
 ))

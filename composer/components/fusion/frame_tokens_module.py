@@ -13,7 +13,7 @@ class FrameTokens(nn.Module):
     def __init__(self, frames: int, width: int, p: FrameTokensParams) -> None:
         super().__init__()
         self.proj = nn.Linear(width, p.out_dim)
-        self.position = nn.Parameter(torch.randn(frames, p.out_dim) * 0.02)
+        self.position = nn.Parameter(torch.randn(frames, p.out_dim) * p.position_std)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         return self.proj(frames) + self.position[: frames.shape[1]].to(frames.dtype)

@@ -87,7 +87,7 @@ RUN=(run --dataset demo --data-root "$DEMO" --size tiny --device cuda --epochs 1
      --out "$WORK/runs" --set "train.views={clips: 1, crops: 1}")
 
 part "demo set" "$LIMIT_DEMO" "$PY" -c \
-  "import sys, pathlib; from composer.data.demo import ensure_demo; ensure_demo(pathlib.Path(sys.argv[1]))" "$DEMO"
+  "import sys, pathlib; from composer.data.demo import demo_folder; demo_folder(pathlib.Path(sys.argv[1]))" "$DEMO"
 
 part "pytest -m cuda" "$LIMIT_PYTEST" "$PY" -m pytest -m cuda tests/test_cuda.py -q -rs
 

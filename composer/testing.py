@@ -183,8 +183,8 @@ def buckets(accepted: list[Combo]) -> list[list[Combo]]:
     return out
 
 
-def _batch(model, size: int, clips: int = 2, classes: int = 3) -> dict:
-    """A random batch matching the spec's inputs (video in [0, 1])."""
+def random_batch(model, clips: int = 2, classes: int = 3) -> dict:
+    """A random batch matching the spec's inputs (video in [0, 1]; classes named "action number i")."""
     from composer.graph.graph import input_types
     from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 
@@ -207,7 +207,7 @@ def train(bucket: list[Combo], params: Mapping[str, str]) -> None:
     parts = [(f"p{i}", c.kind, site(tower, c.at_blocks, c.point), c.use) for i, c in enumerate(bucket)]
     spec = _load(spec_text(family, tower, parts, params))
     model = compile_spec(spec, BuildOptions(device="cpu", tiny=True)).train(False)
-    batch = _batch(model, size=spec.inputs["video"].size)
+    batch = random_batch(model)
     out = model(batch, outputs=["loss", "logits"] + [n for n, k, _, _ in parts if k == "tap"])
     out["loss"].backward()
     base = out["logits"].detach()

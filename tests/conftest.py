@@ -33,21 +33,11 @@ def tiny_model(spec, plan: bool = True, classes: int | None = None):
     return compile_spec(spec, BuildOptions(device="cpu", tiny=True, plan=plan, num_classes=classes))
 
 
-def tiny_batch(model, clips: int = 2, classes: int = 3, size: int | None = None) -> dict:
+def tiny_batch(model, clips: int = 2, classes: int = 3) -> dict:
     """A random batch matching the spec's inputs (video in [0, 1])."""
-    from composer.graph.graph import input_types
-    from composer.spec.ir import ClassesInput, LabelInput, VideoInput
+    from composer.testing import random_batch
 
-    batch = {}
-    for name, t in input_types(model.spec).items():
-        inp = model.spec.inputs[name]
-        if isinstance(inp, VideoInput):
-            batch[name] = torch.rand((clips,) + tuple(t.shape[1:]))
-        elif isinstance(inp, LabelInput):
-            batch[name] = torch.arange(clips) % classes
-        elif isinstance(inp, ClassesInput):
-            batch[name] = class_names(classes)
-    return batch
+    return random_batch(model, clips, classes)
 
 
 def class_names(count: int = 3) -> list[str]:

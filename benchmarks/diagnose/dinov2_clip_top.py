@@ -26,27 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from composer.build.compile import BuildOptions, compile_spec  # noqa: E402
-from composer.data.clips import ClipConfig, ClipDataset, collate, on_device  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
+from demo_views import outputs_on  # noqa: E402
 
 SPEC = Path(__file__).resolve().parents[2] / "specs/papers/dinov2-clip-dora.yaml"
 
 
-def features(model, index, items, frames: int, train: bool = False,
-             seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    data = ClipDataset(items, ClipConfig(frames=frames, size=64, flip=False), train=train, seed=seed)
-    out, labels = [], []
-    with torch.no_grad():
-        for start in range(0, len(items), 16):
-            batch = collate([data[i] for i in range(start, min(start + 16, len(items)))])
-            video = on_device(batch, "cpu")
-            video = video[:, 0] if video.dim() == 6 else video
-            o = model({"video": video, "label": batch["label"], "class_names": index.classes},
-                      outputs=["frames", "class_emb"])
-            out.append(o["frames"])
-            labels.append(batch["label"])
-    return torch.cat(out), torch.cat(labels), o["class_emb"]
+def features(model, index, items, frames: int, train: bool = False, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    out, labels = outputs_on(model, index, items, frames, ["frames"], train, seed)
+    return out["frames"], labels
 
 
 def probe(train: tuple, test: tuple, l2: float = 1e-3) -> tuple[float, float]:
@@ -118,14 +107,16 @@ def main() -> None:
     index = load_dataset("demo", None)
     model.use_dataset_files(index.files)
     frames = spec.inputs["video"].frames
-    x, y, class_emb = features(model, index, index.splits["train"], frames)
-    xt, yt, _ = features(model, index, index.splits["test"], frames)
+    x, y = features(model, index, index.splits["train"], frames)
+    xt, yt = features(model, index, index.splits["test"], frames)
+    with torch.no_grad():
+        class_emb = model({"class_names": index.classes}, outputs=["class_emb"])["class_emb"]
     print("frame mean probe train/test %.1f / %.1f" % probe((x.mean(1), y), (xt.mean(1), yt)))
     print("frames concatenated probe train/test %.1f / %.1f" % probe((x.flatten(1), y), (xt.flatten(1), yt)))
     print("last minus first probe train/test %.1f / %.1f" % probe((x[:, -1] - x[:, 0], y), (xt[:, -1] - xt[:, 0], yt)))
     draws = None
     if args.augmented:
-        draws = [features(model, index, index.splits["train"], frames, True, s)[:2] for s in range(3)]
+        draws = [features(model, index, index.splits["train"], frames, True, s) for s in range(3)]
         cosine = F.cosine_similarity(draws[0][0].flatten(1), x.flatten(1)).mean().item()
         print(f"mean cosine of an augmented clip's frames to its clean ones {cosine:.3f}")
     for std in args.position_std:

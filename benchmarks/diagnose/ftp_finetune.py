@@ -26,9 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import composer.data.clips as clips  # noqa: E402
 from composer.build.checkpoint import load_trainable  # noqa: E402
 from composer.build.compile import BuildOptions, compile_spec  # noqa: E402
-from composer.data.clips import ClipConfig, ClipDataset, collate, on_device  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
+from demo_views import outputs_on  # noqa: E402
 
 PROCESSORS = ["f_category", "f_components", "f_description", "f_context"]
 NO_COLOUR = torch.tensor([1.0, 1.0, 1.0, 0.0, 0, 1, 2, 3, 0.0, 0.0])  # identity factors, not jittered, not grey
@@ -47,17 +47,9 @@ def restrict(augment: str) -> None:
 
 
 def features(model, index, items, frames: int, train: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    data = ClipDataset(items, ClipConfig(frames=frames, size=64, flip=False), train=train, seed=seed)
-    out, labels = [], []
-    with torch.no_grad():
-        for start in range(0, len(items), 16):
-            batch = collate([data[i] for i in range(start, min(start + 16, len(items)))])
-            video = on_device(batch, "cpu")
-            video = video[:, 0] if video.dim() == 6 else video  # test views: the single one
-            o = model({"video": video, "label": batch["label"], "class_names": index.classes}, outputs=PROCESSORS)
-            out.append(torch.cat([o[k] for k in PROCESSORS], -1))
-            labels.append(batch["label"])
-    return torch.cat(out), torch.cat(labels)
+    """The 4 processors' outputs, concatenated: what the integration layer reads."""
+    out, labels = outputs_on(model, index, items, frames, PROCESSORS, train, seed)
+    return torch.cat([out[k] for k in PROCESSORS], -1), labels
 
 
 def fit(draws, clean, test, epochs: int, lr: float, seed: int = 0) -> tuple[float, float, float]:

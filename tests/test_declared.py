@@ -16,12 +16,14 @@ from composer.cli import main
 from composer.graph.declared import check_spec, declared_trainable
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped
+from composer.viz.graph import to_dot, to_json, to_mermaid
 
 HEAVY = ("torch", "open_clip", "timm", "transformers", "peft")
 
 
 def test_validating_every_shipped_spec_imports_no_torch():
-    """validate (every shipped spec), kinds, specs, fmt, diff and the editor's check, in a fresh process."""
+    """validate (every shipped spec), kinds, specs, fmt, diff, graph's text formats and the editor's check, in a
+    fresh process."""
     script = f"""
 import sys
 from click.testing import CliRunner
@@ -29,7 +31,8 @@ from composer.cli import main
 for path in {[str(p) for p in SPECS]!r}:
     result = CliRunner().invoke(main, ["validate", path])
     assert result.exit_code == 0, (path, result.output)
-for command in (["kinds"], ["specs"], ["fmt", "msta", "--to", "text"], ["diff", "msta", "msta-few-shot"]):
+for command in (["kinds"], ["specs"], ["fmt", "msta", "--to", "text"], ["diff", "msta", "msta-few-shot"],
+                *(["graph", "msta", "--format", f] for f in ("json", "mermaid", "dot"))):
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, (command, result.output)
 from pathlib import Path
@@ -61,6 +64,20 @@ for name, module in DECLARED.items():
     assert "composer.components.fusion.fusion_transformer" not in out and "composer.components.tap" not in out
 
 
+def test_each_declared_family_module_registers_its_family():
+    """composer/backbones/families/__init__.py names each family's declaration: importing it registers that
+    family and no other (the registry imports them by this table, so no import runs back up to it)."""
+    code = """import importlib
+from composer.backbones.families import DECLARED
+from composer.backbones.registry import FAMILIES
+for name, module in DECLARED.items():
+    before = set(FAMILIES)
+    importlib.import_module(module)
+    assert set(FAMILIES) - before == {name}, (name, module)
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
 @pytest.fixture(scope="module")
 def built():
     """Every shipped spec (by name) with the model it builds at full size on the meta device."""
@@ -70,6 +87,14 @@ def built():
 def test_what_the_declarations_say_trains_is_what_the_build_trains(built):
     for name, model in built.items():
         assert declared_trainable(check_spec(model.graph.spec)) == model.trainable_parts, name
+
+
+def test_the_graph_drawn_from_declarations_is_the_built_one(built):
+    """`composer graph` draws from the checked declarations (no torch): the same text as from the built model."""
+    for name, model in built.items():
+        declared = check_spec(model.graph.spec)
+        for draw in (to_json, to_mermaid, to_dot):
+            assert draw(declared, declared_trainable(declared)) == draw(model.graph, model.trainable_parts), name
 
 
 def test_kept_trainable_counts_are_the_builds(built):

@@ -26,7 +26,8 @@ from composer.train.run_options import RunOptions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 SPEC = "specs/baselines/clip-adapter.yaml"
-READERS = ("composer/train/run.py", "composer/train/card.py", "composer/commands/sweep.py")  # read resolve's record
+READERS = ("composer/train/run.py", "composer/train/card.py", "composer/commands/sweep.py", "composer/train/predict.py",
+           "composer/commands/bill.py")  # read resolve's record
 
 
 def _reads_settled(path: Path) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from composer.backbones.registry import Request
+from composer.backbones.registry import Request, backbone_label
 from composer.backbones.tower import Tower
 
 
@@ -39,5 +39,4 @@ class Backbone(nn.Module):
 
     @property
     def label(self) -> str:
-        size = f"tiny({self.request.size})" if self.request.tiny else self.request.size
-        return f"{self.family} {size}"
+        return backbone_label(self.family, self.request)

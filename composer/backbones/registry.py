@@ -10,6 +10,7 @@ the size it stands in for (so a site such as blocks[8-12] lands on the same bloc
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -75,9 +76,17 @@ def register_family(family: Family) -> Family:
     return family
 
 
-def get_family(name: str, loc: Loc | None = None) -> Family:
-    import composer.backbones.families  # noqa: F401  (registers the families)
+def own_families() -> dict[str, Family]:
+    """Composer's own families, every declaration imported (plugins' are not)."""
+    from composer.backbones.families import DECLARED
 
+    for module in DECLARED.values():
+        importlib.import_module(module)
+    return FAMILIES
+
+
+def get_family(name: str, loc: Loc | None = None) -> Family:
+    own_families()
     if name not in FAMILIES and PLUGINS.load(name, loc) is None:
         known = sorted({*FAMILIES, *PLUGINS.entries()})
         raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(known),
@@ -87,10 +96,14 @@ def get_family(name: str, loc: Loc | None = None) -> Family:
 
 def all_families() -> dict[str, Family]:
     """Every family, those of other packages imported now (a broken one is logged and left out)."""
-    import composer.backbones.families  # noqa: F401  (registers the families)
-
+    own_families()
     PLUGINS.load_all()
     return FAMILIES
+
+
+def backbone_label(family: str, request: Request) -> str:
+    """A backbone as every command names it: "clip ViT-B/16", "clip tiny(ViT-B/16)"."""
+    return f"{family} {f'tiny({request.size})' if request.tiny else request.size}"
 
 
 def check_size(family: Family, size: str, loc: Loc | None = None) -> str:

@@ -57,11 +57,10 @@ def write_trainable() -> None:
 
 def _labels(spec: Spec) -> list[str]:
     """The backbones as `composer build` labels them ("clip ViT-B/16"; "clip tiny(ViT-B/16)")."""
+    from composer.backbones.registry import backbone_label
     from composer.graph.declared import backbone_requests
 
-    requests = backbone_requests(spec, "meta", False, False)
-    return [f"{r.family.name} {f'tiny({r.request.size})' if r.request.tiny else r.request.size}"
-            for r in requests.values()]
+    return [backbone_label(r.family.name, r.request) for r in backbone_requests(spec, "meta", False, False).values()]
 
 
 def spec_row(name: str, path: Path, kept: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:

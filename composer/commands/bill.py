@@ -29,20 +29,21 @@ def memory(model, batch_size: int | None, precision: str | None, budget: int | N
     from composer.build.budget import choose_recompute
     from composer.build.memory import MemoryModel, default_budget
     from composer.build.precision import resolve_precision, store_frozen_in
+    from composer.train.resolve import resolve_values
 
-    train = model.spec.train
     if batch_size is not None:
         too_big = check_batch(model.spec, batch_size, "--batch-size")
         if too_big:
             raise DataError(too_big)
-    precision = resolve_precision(precision or train.precision)
+    settled = resolve_values(model.spec, batch_size=batch_size, precision=precision)
+    precision, batch_size = resolve_precision(settled.precision), settled.batch
     if budget is None:
         budget, source = default_budget() or (None, None)
     store_frozen_in(model, precision)  # as `composer run` builds it, so the bill counts what a run holds
     if choose and budget is not None and MemoryModel(model, precision).bill(1).weights <= budget:
-        choose_recompute(model, precision, batch_size or train.batch_size, budget, source)
+        choose_recompute(model, precision, batch_size, budget, source)
     bill_model = MemoryModel(model, precision)
-    bill = bill_model.bill(batch_size or train.batch_size)
+    bill = bill_model.bill(batch_size)
     out = {"memory": bill.as_json(), "memory_budget": budget,
            "memory_budget_source": source, "max_batch_size": None}
     if budget is None:

@@ -61,7 +61,7 @@ def _use_cpu(device: str | None) -> bool:
     return False
 
 
-def resolve_precision(precision: str, cpu: bool) -> str:
+def training_precision(precision: str, cpu: bool) -> str:
     """`auto` is bf16 on GPUs that support it, fp32 otherwise; fp16 needs a GPU (its loss scaling is CUDA's)."""
     if precision == "auto":
         return auto_precision(precision, cpu)
@@ -89,7 +89,7 @@ def check_accel(options: AccelOptions) -> str:
     """Refuse what the Accelerator cannot do exactly (before a run directory is made); the precision it
     resolves to."""
     cpu = _use_cpu(options.device)
-    precision = resolve_precision(options.precision, cpu)
+    precision = training_precision(options.precision, cpu)
     if options.fsdp:
         if cpu:
             raise DataError("--fsdp shards a model across GPUs; it does not run on the CPU (drop --fsdp)")

@@ -36,6 +36,7 @@ from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
 from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
+from composer.train.resolve import resolve_values
 
 
 DEFAULT_TOP_K = 5
@@ -186,7 +187,6 @@ class Predictor:
         self.spec = spec = load_spec(spec_path, sets, options.unsets)
         seed = settle(ckpt, "seed", options.seed, meta.get("seed"))
         self.weights = weights = settle_weights(ckpt, options.weights, meta, tiny)
-        self.seed = spec.train.seed if seed is None else seed
         video = next((i for i in spec.inputs.values() if isinstance(i, VideoInput)), None)
         if video is None:
             raise SpecError(f"{spec_path} has no video input: there is nothing to classify videos with")
@@ -203,11 +203,12 @@ class Predictor:
         reads_names, fixed = _upstream_of_prediction(sketch)
         self.classes = _choose_classes(options.classes, meta.get("classes"), fixed, options.checkpoint, reads_names)
 
-        # the same device and precision rules as `composer run` and `composer eval`
-        self.accelerator, precision = make_accelerator(AccelOptions(options.device,
-                                                                    options.precision or spec.train.precision))
+        # the same precedence, device and precision rules as `composer run` and `composer eval`
+        settled = resolve_values(spec, seed=seed, batch_size=options.batch_size, precision=options.precision)
+        self.seed = settled.seed
+        self.accelerator, precision = make_accelerator(AccelOptions(options.device, settled.precision))
         self.device = device_name(self.accelerator)
-        self.batch_size, self.workers = options.batch_size or spec.train.batch_size, options.workers
+        self.batch_size, self.workers = settled.batch, options.workers
         torch.manual_seed(self.seed)  # tiny backbones are generated exactly as `composer run` generated them
         self.model = compile_spec(spec, BuildOptions(device=self.device, tiny=tiny, load_weights=not tiny,
                                                      weights=weights,

@@ -42,11 +42,19 @@ def stage_schedule(train, stage, epochs: int | None = None, lr: float | None = N
                     own("warmup_epochs"))
 
 
-def resolve(spec, options: RunOptions) -> Resolved:
-    """The settings a run of `spec` (inheritance, --set and --size applied) uses under `options`."""
+def resolve_values(spec, *, seed: int | None = None, batch_size: int | None = None, precision: str | None = None,
+                   epochs: int | None = None, lr: float | None = None) -> Resolved:
+    """The settings `spec` (inheritance, --set and --size applied) is run, evaluated or billed with, given the
+    values a command's options name (None: not given, so the spec's; a 0 given stays 0 for the checks to refuse)."""
     train = spec.train
     stages = spec.stages.values() if spec.stages else [None]
-    return Resolved(seed=train.seed if options.seed is None else options.seed,
-                    batch=train.batch_size if options.batch_size is None else options.batch_size,
-                    precision=options.precision or train.precision,
-                    schedules=tuple(stage_schedule(train, s, options.epochs, options.lr) for s in stages))
+    return Resolved(seed=train.seed if seed is None else seed,
+                    batch=train.batch_size if batch_size is None else batch_size,
+                    precision=train.precision if precision is None else precision,
+                    schedules=tuple(stage_schedule(train, s, epochs, lr) for s in stages))
+
+
+def resolve(spec, options: RunOptions) -> Resolved:
+    """The settings a run of `spec` uses under `options`."""
+    return resolve_values(spec, seed=options.seed, batch_size=options.batch_size, precision=options.precision,
+                          epochs=options.epochs, lr=options.lr)

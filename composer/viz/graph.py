@@ -14,15 +14,16 @@ from typing import Any
 
 import networkx as nx
 
+from composer.backbones.registry import backbone_label
 from composer.errors import SpecError
+from composer.graph.graph import Graph
 from composer.spec.site import spans
 
 TRAINABLE, FROZEN, DATA = "#d9f2d9", "#e6e6e6", "#ffffff"
 
 
-def _nodes(model) -> dict[str, dict[str, Any]]:
+def _nodes(graph: Graph, trainable: set[str]) -> dict[str, dict[str, Any]]:
     """Drawable nodes: id -> label, cluster (backbone or None), trainable, shape."""
-    graph, trainable = model.graph, model.trainable_parts
     out: dict[str, dict[str, Any]] = {}
     for name in graph.spec.inputs:
         if f"t:{name}" in graph.g and graph.g.out_degree(f"t:{name}"):
@@ -49,9 +50,9 @@ def _nodes(model) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _edges(model) -> list[tuple[str, str, str, bool]]:
+def _edges(graph: Graph) -> list[tuple[str, str, str, bool]]:
     """(from, to, label, dashed): tensors between computing nodes, attachments into their runs."""
-    graph, g = model.graph, model.graph.g
+    g = graph.g
     edges = []
     for node in g.nodes:
         if node.startswith("a:"):
@@ -81,10 +82,14 @@ def _grouped(nodes: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, lis
     return loose, clusters
 
 
-def to_dot(model) -> str:
-    nodes, lines = _nodes(model), [f'digraph "{model.spec.name}" {{', "  rankdir=LR;",
-                                   '  node [fontname="Helvetica", fontsize=10, style=filled];',
-                                   '  edge [fontname="Helvetica", fontsize=9];']
+def _label(graph: Graph, backbone: str) -> str:
+    return backbone_label(graph.spec.backbones[backbone].family, graph.shapes[backbone].request)
+
+
+def to_dot(graph: Graph, trainable: set[str]) -> str:
+    nodes, lines = _nodes(graph, trainable), [f'digraph "{graph.spec.name}" {{', "  rankdir=LR;",
+                                              '  node [fontname="Helvetica", fontsize=10, style=filled];',
+                                              '  edge [fontname="Helvetica", fontsize=9];']
     ident = {n: f"n{i}" for i, n in enumerate(nodes)}
 
     def node_line(n: str, attrs: dict) -> str:
@@ -95,12 +100,11 @@ def to_dot(model) -> str:
     loose, clusters = _grouped(nodes)
     lines.extend("  " + node_line(n, nodes[n]) for n in loose)
     for i, (backbone, members) in enumerate(clusters.items()):
-        b = model.backbones[backbone]
         lines.append(f"  subgraph cluster_{i} {{")
-        lines.append(f'    label="{backbone}: {b.label}"; style=rounded; color="#888888";')
+        lines.append(f'    label="{backbone}: {_label(graph, backbone)}"; style=rounded; color="#888888";')
         lines.extend("    " + node_line(n, nodes[n]) for n in members)
         lines.append("  }")
-    for src, dst, label, dashed in _edges(model):
+    for src, dst, label, dashed in _edges(graph):
         if src in ident and dst in ident:
             style = ", style=dashed" if dashed else ""
             lines.append(f'  {ident[src]} -> {ident[dst]} [label="{label}"{style}];')
@@ -108,8 +112,8 @@ def to_dot(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_mermaid(model) -> str:
-    nodes = _nodes(model)
+def to_mermaid(graph: Graph, trainable: set[str]) -> str:
+    nodes = _nodes(graph, trainable)
     ident = {n: f"n{i}" for i, n in enumerate(nodes)}
     lines = ["flowchart LR"]
 
@@ -121,10 +125,10 @@ def to_mermaid(model) -> str:
     loose, clusters = _grouped(nodes)
     lines.extend("  " + node_line(n, nodes[n]) for n in loose)
     for backbone, members in clusters.items():
-        lines.append(f'  subgraph {backbone}["{backbone}: {model.backbones[backbone].label}"]')
+        lines.append(f'  subgraph {backbone}["{backbone}: {_label(graph, backbone)}"]')
         lines.extend("    " + node_line(n, nodes[n]) for n in members)
         lines.append("  end")
-    for src, dst, label, dashed in _edges(model):
+    for src, dst, label, dashed in _edges(graph):
         if src in ident and dst in ident:
             arrow = "-.->" if dashed else "-->"
             text = f'|"{label}"|' if label else ""
@@ -135,11 +139,11 @@ def to_mermaid(model) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(model) -> str:
+def to_json(graph: Graph, trainable: set[str]) -> str:
     g = nx.DiGraph()
-    for n, attrs in _nodes(model).items():
+    for n, attrs in _nodes(graph, trainable).items():
         g.add_node(n, **{k: (v.replace("\\n", " ") if isinstance(v, str) else v) for k, v in attrs.items()})
-    for src, dst, label, dashed in _edges(model):
+    for src, dst, label, dashed in _edges(graph):
         if src in g and dst in g:
             g.add_edge(src, dst, label=label, attachment=dashed)
     return json.dumps(nx.node_link_data(g, edges="edges"), indent=2) + "\n"

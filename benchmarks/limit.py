@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from common import RESULTS, device, fmt, interleaved, save, summary, sync
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec
 
 

@@ -11,9 +11,9 @@ import argparse
 
 import torch
 
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.flops import meta_batch
-from composer.build.memory import MemoryModel, format_bytes
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.flops import meta_batch
+from composer.compiler.memory import MemoryModel, format_bytes
 from composer.spec.load import load_spec
 
 # (spec, size): full-size builds with random weights (nothing is downloaded), and one tiny one

@@ -6,7 +6,7 @@
 Same weights in both; the outputs must match. Measured: one training step (forward, cross-entropy,
 backward), interleaved repeats; the bytes autograd saves; the GPU peak where there is a GPU.
 *composer* is the default build: its plan recomputes only the frozen blocks whose activations do not fit
-the device's memory budget at this batch (composer/build/budget.py); *recompute all* recomputes every
+the device's memory budget at this batch (composer/compiler/budget.py); *recompute all* recomputes every
 eligible frozen block (`--recompute all`, the default before issue 12). Goal: time ratio (composer / by
 hand) <= 1.02 where memory is not short.
 """
@@ -25,9 +25,9 @@ from torch import nn
 from common import cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 
 from composer.backbones import clip as clip_family
-from composer.build.budget import choose_recompute
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.memory import default_budget
+from composer.compiler.budget import choose_recompute
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.memory import default_budget
 from composer.spec.load import load_spec
 
 

@@ -16,7 +16,7 @@ import torch
 
 from common import cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec
 
 SPECS = [("MSTA few-shot (layers 8-12)", "specs/papers/msta-few-shot.yaml", []),

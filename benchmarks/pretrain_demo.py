@@ -35,6 +35,7 @@ import argparse
 import hashlib
 import json
 import math
+import random
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ from torch import nn
 from composer.backbones import videomae
 from composer.backbones.demo_weights import FILES, MANIFEST
 from composer.backbones.registry import Request, get_family
-from composer.data import captioned
+from composer.data import captioned, transforms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "composer" / "backbones" / "demo-weights"
@@ -81,13 +82,29 @@ class Attributes(nn.Module):
                                     "shape": nn.Linear(dim, len(captioned.SHAPES), bias=False),
                                     "colour": nn.Linear(dim, len(captioned.COLOURS), bias=False)})
 
-    def forward(self, embedding: torch.Tensor, b: captioned.Batch) -> torch.Tensor:
+    def forward(self, embedding: torch.Tensor, b: captioned.Batch, colour: bool = True) -> torch.Tensor:
+        """`colour`: False for clips whose colours the augmentation changed (jitter, greyscale)."""
         labels = {"motion": [list(captioned.MOTIONS).index(m) for m in b.motions],
                   "shape": [captioned.SHAPES.index(s) for s in b.shapes],
                   "colour": [list(captioned.COLOURS).index(c) for c in b.colours]}
         unit = F.normalize(embedding, dim=-1)
         return sum(F.cross_entropy(10 * unit @ F.normalize(head.weight, dim=-1).T, torch.tensor(labels[name]))
-                   for name, head in self.heads.items())
+                   for name, head in self.heads.items() if colour or name != "colour")
+
+
+def augmented(video: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """The clips as `composer run` augments training clips (composer/data/transforms.py: one random crop of
+    a quarter to all of the frame, resized back, and MSTA's colour jitter and greyscale, the same for every
+    frame of a clip; no flip, the demo's classes are left/right): so the frozen features a spec fine-tunes
+    on move little under the augmentation it trains with."""
+    size = video.shape[-1]
+    rng = random.Random(int(torch.randint(2**31, (1,), generator=g)))
+    with torch.random.fork_rng():
+        torch.manual_seed(rng.randrange(2**31))
+        cropped = torch.stack([transforms.crop((clip * 255).round().to(torch.uint8),
+                                               transforms.train_geometry(size, flip=False)) for clip in video])
+    params = torch.stack([transforms.draw_colour(rng) for _ in range(len(video))])
+    return transforms.colour(transforms.to_unit(cropped), params)
 
 
 def easy_share(step: int, steps: int) -> float:
@@ -242,10 +259,10 @@ def pretrain_dinov2(args, g) -> tuple[dict, dict]:
 
     def loss_fn(b: captioned.Batch) -> torch.Tensor:
         n, t = b.video.shape[:2]
-        cls = visual.run(b.video, grad_from=0)[""]  # [N, T, D]: each frame's class token
+        cls = visual.run(augmented(b.video, g) if args.augment else b.video, grad_from=0)[""]  # [N, T, D]
         pick = torch.randint(t, (2, n), generator=g)
         a, c = (head(cls[torch.arange(n), pick[i]]) for i in range(2))
-        return info_nce(a, c, torch.tensor(10.0)) + heads(cls.mean(dim=1), b)
+        return info_nce(a, c, torch.tensor(10.0)) + heads(cls.mean(dim=1), b, colour=not args.augment)
 
     model.train()
     loss = train("dinov2", list(model.parameters()) + list(head.parameters()) + list(heads.parameters()), loss_fn,
@@ -254,7 +271,9 @@ def pretrain_dinov2(args, g) -> tuple[dict, dict]:
     return dict(model.state_dict()), {"final_loss": loss,
                                       "objective": "InfoNCE between the class tokens of two frames of a clip (stand-in "
                                                    "for DINO self-distillation), plus motion/shape/colour classifiers "
-                                                   "of the frame mean; curriculum"}
+                                                   "of the frame mean; curriculum"
+                                                   + ("; clips augmented as composer run's (crop, colour), no "
+                                                      "colour classifier" if args.augment else "")}
 
 
 class TubeDecoder(nn.Module):
@@ -293,7 +312,7 @@ def pretrain_videomae(args, g) -> tuple[dict, dict]:
         n = len(b.captions)
         spatial = torch.stack([torch.randperm(grid * grid, generator=g) < hidden for _ in range(n)])
         masked = spatial.repeat(1, tt)  # a tube: the same positions hidden in every frame pair (t-major tokens)
-        video = (b.video - mean) / std
+        video = ((augmented(b.video, g) if args.augment else b.video) - mean) / std
         visible = model(pixel_values=video, bool_masked_pos=masked).last_hidden_state
         # [N, T, 3, S, S] -> [N, t, h, w, (tubelet p p 3)], t-major like the tokens
         target = video.view(n, tt, videomae.TUBELET, 3, grid, p, grid, p).permute(0, 1, 4, 6, 2, 5, 7, 3)
@@ -301,7 +320,8 @@ def pretrain_videomae(args, g) -> tuple[dict, dict]:
         target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
         reconstruction = F.mse_loss(decoder(visible, masked), target[masked].view(n, -1, pixels))
         # the classifiers read the whole clip as the tower gives it (the mean token), not the masked one
-        return reconstruction + heads(model(pixel_values=video).last_hidden_state.mean(dim=1), b)
+        return reconstruction + heads(model(pixel_values=video).last_hidden_state.mean(dim=1), b,
+                                      colour=not args.augment)
 
     model.train()
     loss = train("videomae", list(model.parameters()) + list(decoder.parameters()) + list(heads.parameters()), loss_fn,
@@ -309,7 +329,9 @@ def pretrain_videomae(args, g) -> tuple[dict, dict]:
     return videomae_original(model.state_dict()), {
         "final_loss": loss,
         "objective": "masked tube reconstruction (75%), one-block decoder, plus motion/shape/colour classifiers of the "
-                     "whole clip's mean token, each clip beside its reversal; curriculum"}
+                     "whole clip's mean token, each clip beside its reversal; curriculum"
+                     + ("; clips augmented as composer run's (crop, colour), no colour classifier" if args.augment
+                        else "")}
 
 
 def pretrain_chinese_clip(args, g, clip_file: Path) -> tuple[dict, dict]:
@@ -368,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the files depend on it)")
     parser.add_argument("--families", default=",".join(FILES), help="comma-separated (chinese_clip needs clip)")
     parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--augment", action="store_true",
+                        help="dinov2 and videomae see their clips as `composer run` augments them (crop, colour)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     families = args.families.split(",")

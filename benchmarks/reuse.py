@@ -22,7 +22,7 @@ from rich.console import Console
 
 from common import device, fmt, interleaved, ratio, save, summary
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec
 from composer.train.run import Run, RunOptions
 

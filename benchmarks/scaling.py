@@ -15,8 +15,8 @@ import torch
 
 from common import ROOT, device, interleaved, save, saved_bytes, summary
 
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.flops import count_flops
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.flops import count_flops
 from composer.spec.load import load_spec
 
 FAMILIES = {"ViCLIP (joint space-time)": ("specs/baselines/viclip-adaptformer.yaml", {"B": "ViT-B/16", "L": "ViT-L/14"},

@@ -32,7 +32,7 @@ from common import save
 from composer.data.check import CheckReport, check_videos
 from composer.data.datasets import load_dataset
 from composer.data.scan import ScanCache
-from composer.train.resume import read_record, resumed_options
+from composer.rundir.resume import read_record, resumed_options
 from composer.train.run import Run, RunOptions
 
 CLASSES, TEST, BROKEN = 10, 200, 20

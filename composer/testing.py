@@ -20,9 +20,9 @@ from typing import Iterable, Mapping, NamedTuple
 
 import torch
 
-from composer.backbones.shape import BLOCK_POINTS
 from composer.backbones.registry import TINY, Request, all_families, get_family
-from composer.build.compile import BuildOptions, compile_spec
+from composer.backbones.shape import BLOCK_POINTS
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.components.registry import get_kind
 from composer.errors import SpecError
 from composer.uses import USES

@@ -28,7 +28,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def tiny_model(spec, plan: bool = True, classes: int | None = None):
-    from composer.build.compile import BuildOptions, compile_spec
+    from composer.compiler.compile import BuildOptions, compile_spec
 
     return compile_spec(spec, BuildOptions(device="cpu", tiny=True, plan=plan, num_classes=classes))
 

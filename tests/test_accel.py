@@ -72,7 +72,7 @@ def test_what_the_accelerator_refuses_leaves_no_run_folder(demo_root, tmp_path, 
 def test_fsdp_refuses_a_trained_scalar_and_keeps_frozen_ones_as_buffers():
     """FSDP1 refuses parameters without dimensions: a trained one (ViCLIP's temperature in a full fine-tune) is
     refused before the run; frozen ones (CLIP's logit scale) become buffers of the same name and value."""
-    from composer.build.compile import BuildOptions, compile_spec
+    from composer.compiler.compile import BuildOptions, compile_spec
     from composer.spec.load import load_spec
     from composer.train.fsdp_state import check_shardable, scalars_as_buffers
 

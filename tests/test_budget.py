@@ -1,4 +1,4 @@
-"""The plan recomputes only what does not fit the memory budget (composer/build/budget.py)."""
+"""The plan recomputes only what does not fit the memory budget (composer/compiler/budget.py)."""
 
 import json
 
@@ -7,10 +7,10 @@ import torch
 from click.testing import CliRunner
 from conftest import tiny_batch
 
-from composer.build.budget import choose_recompute
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.memory import MemoryModel
 from composer.cli import main
+from composer.compiler.budget import choose_recompute
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.memory import MemoryModel
 from composer.recompute import kept_for_backward
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped

@@ -13,11 +13,11 @@ import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
-from composer.build.checkpoint_dir import latest_checkpoint
-from composer.build.files import file_sha256
 from composer.cli import main
 from composer.commands.run import run as run_command
 from composer.commands.run import run_options
+from composer.files import file_sha256
+from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train import run as run_module
@@ -139,7 +139,7 @@ def test_the_card_says_which_weights_each_number_belongs_to(finished):
 def test_epochs_count_from_one_in_every_message(finished):
     """metrics.jsonl, the card and checkpoint messages name the one epoch of the run alike (the card said
     `stage 1, epoch 0` for it: the machine's count of finished stages and epochs)."""
-    from composer.build.checkpoint_dir import describe
+    from composer.rundir.checkpoint_dir import describe
 
     run_dir, written = finished
     [record] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -226,7 +226,7 @@ def test_a_spec_yaml_that_no_longer_fits_the_checkpoints_is_said(finished, tmp_p
 
 
 def test_every_run_option_survives_the_reproduce_command():
-    from composer.train.card import reproduce_commands
+    from composer.rundir.card import reproduce_commands
 
     options = RunOptions(dataset="ucf101", data_root="/data/ucf 101", split=2, protocol="few-shot", shots=4,
                          eval_dataset="hmdb51", eval_root="/data/hmdb", tiny=True, epochs=3, batch_size=16,

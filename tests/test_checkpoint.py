@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from composer.build.checkpoint import load_trainable, read_meta, save_trainable
 from composer.errors import DataError, SpecError
+from composer.rundir.checkpoint import load_trainable, read_meta, save_trainable
 from composer.spec.load import load_spec
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]
@@ -50,7 +50,7 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
     model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
     path = tmp_path / "ckpt.safetensors"
     save_trainable(model, path, {"epoch": 1})
-    import composer.build.files as files
+    import composer.files as files
 
     def full(fd, data):
         os.write(fd, data[:10])
@@ -111,7 +111,7 @@ def test_non_finite_weights_are_refused_by_name(tmp_path):
 def test_a_file_without_a_checksum_is_refused(tmp_path):
     from safetensors.torch import save_file
 
-    from composer.build.checkpoint import fingerprint
+    from composer.rundir.checkpoint import fingerprint
 
     model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
     tensors = {n: p.detach().contiguous() for n, p in model.trainable_state().items()}
@@ -125,7 +125,7 @@ def forged(model, tensors: dict, path) -> None:
     themselves can tell that it does not fit."""
     from safetensors.torch import save_file
 
-    from composer.build.checkpoint import fingerprint, structure, tensor_digest
+    from composer.rundir.checkpoint import fingerprint, structure, tensor_digest
 
     save_file(tensors, path, metadata={"fingerprint": fingerprint(model), "structure": json.dumps(structure(model)),
                                        "composer": "{}", "tensors_sha256": tensor_digest(tensors)})

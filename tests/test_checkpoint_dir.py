@@ -12,12 +12,12 @@ import pytest
 import torch
 from conftest import tiny_model
 
-import composer.build.files as files
-from composer.build.checkpoint import load_trainable, read_meta
-from composer.build.checkpoint_dir import latest_checkpoint, published, verify_checkpoint
 from composer.errors import DataError
+import composer.files as files
+from composer.rundir.checkpoint import load_trainable, read_meta
+from composer.rundir.checkpoint_dir import latest_checkpoint, published, verify_checkpoint
+from composer.rundir.state import load_state, save_state, saved_progress
 from composer.spec.load import load_spec
-from composer.train.state import load_state, save_state, saved_progress
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]
 META = {"classes": ["a", "b", "c"], "seed": 7, "size": "tiny"}
@@ -226,7 +226,7 @@ def test_a_full_tmpfs_keeps_the_previous_checkpoint(tmp_path):
 
 
 def test_a_checkpoint_is_named_by_its_file_its_directory_or_its_run_folder(tmp_path):
-    from composer.build.checkpoint import weights_file
+    from composer.rundir.checkpoint import weights_file
 
     job = setup()
     first, second = save(tmp_path, job, 1), save(tmp_path, job, 2)
@@ -311,7 +311,7 @@ def test_a_forged_state_is_refused_in_one_line(tmp_path, change, reason):
 
 
 def test_eval_offers_the_previous_checkpoint_as_resume_does(tmp_path):
-    from composer.build.checkpoint import weights_file
+    from composer.rundir.checkpoint import weights_file
 
     job = setup()
     first = save(tmp_path, job, 1)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import tiny_batch, tiny_model, write
 
-from composer.build.compile import compile_spec
+from composer.compiler.compile import compile_spec
 from composer.spec.load import load_spec
 
 HEAD = """
@@ -91,14 +91,14 @@ def _trainable(spec_path, sets=()):
     ("specs/baselines/dinov2-dora-linear.yaml", "head", 768 * 400 + 400),
 ])
 def test_trainable_counts_equal_the_analytic_count(spec, part, count):
-    from composer.build.summary import parameter_counts
+    from composer.compiler.summary import parameter_counts
 
     model = compile_spec(load_spec(spec))
     assert parameter_counts(model)[part]["trainable"] == count
 
 
 def test_visual_prompt_and_text_context_counts(tmp_path):
-    from composer.build.summary import parameter_counts
+    from composer.compiler.summary import parameter_counts
 
     model = _model(tmp_path, "clip", "ViT-B/16", "visual_prompts", "tokens=8", "bb.visual.blocks[*].tokens",
                    "prompt", 64)

@@ -10,7 +10,7 @@ from conftest import write
 import composer.backbones  # noqa: F401  (registers the families)
 from composer import testing
 from composer.backbones.registry import FAMILIES
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.components.registry import own_kinds
 from composer.errors import SpecError
 from composer.spec.load import load_spec

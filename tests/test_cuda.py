@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 from conftest import ROOT, tiny_batch, tiny_model
 
-from composer.build.checkpoint import load_trainable, save_trainable
+from composer.rundir.checkpoint import load_trainable, save_trainable
 from composer.spec.load import load_spec
 
 pytestmark = [pytest.mark.cuda,
@@ -111,7 +111,7 @@ def test_composer_run_on_cuda_in_bf16(demo_root, tmp_path):
 
 def test_tiny_weights_built_for_cuda_equal_those_built_for_the_cpu():
     """A tiny checkpoint trained on a GPU meets the same frozen backbone on a CPU (and back)."""
-    from composer.build.compile import BuildOptions, compile_spec
+    from composer.compiler.compile import BuildOptions, compile_spec
 
     models = []
     for device in ("cpu", "cuda"):

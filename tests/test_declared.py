@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, SPECS, write
 
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.summary import parameter_counts
-from composer.build.shipped_list import TRAINABLE, built_trainable, fingerprint
 from composer.cli import main
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.shipped_list import TRAINABLE, built_trainable, fingerprint
+from composer.compiler.summary import parameter_counts
 from composer.graph.declared import check_spec, declared_trainable
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped
@@ -98,13 +98,13 @@ def test_the_graph_drawn_from_declarations_is_the_built_one(built):
 
 
 def test_kept_trainable_counts_are_the_builds(built):
-    """composer/build/shipped_trainable.json (what `composer specs` prints) against the builds."""
+    """composer/compiler/shipped_trainable.json (what `composer specs` prints) against the builds."""
     kept = json.loads(TRAINABLE.read_text())
     assert sorted(kept) == sorted(built)
     for name, model in built.items():
         assert kept[name] == {"fingerprint": fingerprint(model.graph.spec),
                               "trainable_params": sum(p["trainable"] for p in parameter_counts(model).values())}, \
-            f"{name}: run `python -c 'from composer.build.shipped_list import write_trainable; write_trainable()'`"
+            f"{name}: run `python -c 'from composer.compiler.shipped_list import write_trainable; write_trainable()'`"
 
 
 def test_an_edited_shipped_spec_is_counted_by_building_it():

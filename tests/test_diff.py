@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from conftest import write
 from rich.console import Console
 
-from composer.build.diff import render
-from composer.build.memory import format_bytes
 from composer.cli import main
+from composer.compiler.diff import render
+from composer.compiler.memory import format_bytes
 from composer.spec.diff import diff_specs
 from composer.spec.load import load_spec
 from composer.spec.shipped import ROOT

@@ -75,7 +75,7 @@ def test_two_processes_agree_and_match_a_single_process_evaluation(demo_root, tm
     assert record["clips"] == 2 * GLOBAL_BATCH  # two steps of the global batch
     single = Run("specs/baselines/clip-adapter.yaml", _options(str(demo_root), str(tmp_path / "single")),
                  console=Console(quiet=True))
-    from composer.build.checkpoint import load_trainable
+    from composer.rundir.checkpoint import load_trainable
 
     load_trainable(single.model, f"{ranks[0]['run_dir']}/checkpoints")
     result = single.test()["parts"]["test"]

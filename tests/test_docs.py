@@ -5,9 +5,9 @@ import re
 from click.testing import CliRunner
 from conftest import ROOT, write
 
-from composer.build.compile import compile_spec
-from composer.build.summary import parameter_counts
 from composer.cli import main
+from composer.compiler.compile import compile_spec
+from composer.compiler.summary import parameter_counts
 from composer.spec.load import load_spec
 
 LANGUAGE = (ROOT / "docs" / "language.md").read_text()

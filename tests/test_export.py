@@ -10,12 +10,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from composer.build.checkpoint import load_trainable, save_trainable
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.inference import check_constants, split
-from composer.build.serialize import FORMATS, require
 from composer.cli import main
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.inference import check_constants, split
+from composer.compiler.serialize import FORMATS, require
 from composer.errors import DataError, SpecError
+from composer.rundir.checkpoint import load_trainable, save_trainable
 from composer.spec.load import load_spec
 from composer.train.loop import inputs
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from composer.build.compile import compile_spec
-from composer.build.flops import count_flops
+from composer.compiler.compile import compile_spec
+from composer.compiler.flops import count_flops
 from composer.spec.load import load_spec
 
 

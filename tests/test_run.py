@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from rich.console import Console
 from safetensors.torch import load_file
 
-from composer.build.checkpoint_dir import latest_checkpoint
 from composer.cli import main
 from composer.errors import DataError
+from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.train import run as run_module
 from composer.train.run import Run, RunOptions
 
@@ -82,7 +82,7 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
-    from composer.build.checkpoint import load_trainable
+    from composer.rundir.checkpoint import load_trainable
     from composer.components.losses.cross_entropy_module import CrossEntropy
 
     calls = {"n": 0}

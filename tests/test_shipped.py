@@ -6,8 +6,8 @@ from collections import defaultdict
 from click.testing import CliRunner
 from conftest import ROOT, SPECS, write
 
-from composer.build.shipped_list import specs_text
 from composer.cli import main
+from composer.compiler.shipped_list import specs_text
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import ROOT, write
 
-from composer.build.checkpoint_dir import latest_checkpoint
-from composer.build.report import measure
 from composer.cli import main
+from composer.compiler.report import measure
+from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.spec.load import load_spec
 from composer.train import sweep as sw
 
@@ -183,6 +183,33 @@ def test_a_folder_that_is_not_a_sweep_directory_is_refused(tmp_path):
     result = sweep("clip-linear-probe", "--size", "tiny", "--dataset", "demo", "--out", str(tmp_path))
     assert result.exit_code == 2 and "not a sweep directory" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("document", ["[]", '{"plan": 3}', "[" * 100_000 + "]" * 100_000, "nul"])
+def test_a_damaged_sweep_record_is_refused_in_one_line(tmp_path, document):
+    (tmp_path / "sweep.json").write_text(document)
+    result = sweep("clip-linear-probe", "--size", "tiny", "--dataset", "demo", "--out", str(tmp_path))
+    assert result.exit_code == 2, result.output  # a traceback exits 1
+    assert "sweep.json" in result.output and "give another --out" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("record", [[1, 2], {"status": "done"}, {"status": "done", "seconds": "10", "run_dir": "r"},
+                                    {"status": 3}, {"status": "done", "seconds": 1, "run_dir": "r", "metrics": [1]},
+                                    {"status": "done", "seconds": 1, "run_dir": "r", "metrics": {"top-1": "70"}},
+                                    {"status": "failed"}, "[" * 100_000 + "]" * 100_000])
+def test_a_damaged_job_record_counts_as_not_run_and_the_table_is_still_made(tmp_path, record):
+    """A job's record that is not in the form the sweep writes is not believed: the job reads as pending
+    (running the sweep again runs or resumes it), never as a traceback or a number it does not hold."""
+    (variant,) = sw.plan(["clip-linear-probe"], [], [], [], tiny=True)
+    (job,) = sw.jobs([variant], [None])
+    (tmp_path / "variants").mkdir()
+    (tmp_path / "variants" / f"{job.name}.json").write_text(record if isinstance(record, str) else json.dumps(record))
+    rows, columns = sw.results(tmp_path, [job])
+    status = "failed" if record == {"status": "failed"} else "pending"
+    assert rows[0]["status"] == status and rows[0]["n"] == 0 and columns == []
+    sw.write_tables(tmp_path, {"plan": 1}, [job], seeds=False)
+    assert sw.finished(tmp_path, job) is False
 
 
 def test_an_interrupted_run_is_resumed_from_its_run_directory_by_the_same_command(demo_root, tmp_path):

@@ -275,7 +275,7 @@ def test_a_resumed_run_continues_its_own_mlflow_run(demo_root, tmp_path, clean_m
     from rich.console import Console
     from test_resume import _killed_at
 
-    from composer.train.resume import read_record, resumed_options
+    from composer.rundir.resume import read_record, resumed_options
     from composer.train.run import Run, RunOptions
 
     options = RunOptions(dataset="demo", data_root=str(demo_root), tiny=True, epochs=2, max_steps=1, batch_size=4,

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from composer.backbones import viclip
 from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.errors import SpecError
 from composer.spec.load import load_spec
 

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from composer.backbones import chinese_clip, viclip
 from composer.backbones.registry import Request, get_family
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec
 
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from composer.build.compile import BuildOptions, compile_spec  # noqa: E402
+from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
 from demo_views import outputs_on  # noqa: E402

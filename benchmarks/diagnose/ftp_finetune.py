@@ -23,10 +23,10 @@ from torchvision.transforms import v2
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
 import composer.data.clips as clips  # noqa: E402
-from composer.build.checkpoint import load_trainable  # noqa: E402
-from composer.build.compile import BuildOptions, compile_spec  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
+from composer.rundir.checkpoint import load_trainable  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
 from demo_views import outputs_on  # noqa: E402
 

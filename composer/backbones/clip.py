@@ -17,12 +17,12 @@ from torch import nn
 
 from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
+from composer.backbones.families.clip import SIZES, activation
+from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
 from composer.backbones.registry import Request
 from composer.backbones.stats import CLIP_MEAN, CLIP_STD
 from composer.backbones.tower import Output, Tower
 from composer.backbones.weights import fetch, is_local_path, is_torchscript, local_file
-from composer.backbones.families.clip import SIZES, activation
-from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
 from composer.tensor_types import TType
 
 

@@ -77,28 +77,36 @@ def register_family(family: Family) -> Family:
 
 
 def own_families() -> dict[str, Family]:
-    """Composer's own families, every declaration imported (plugins' are not)."""
+    """Composer's own families, every declaration imported (plugins' are not), in the table's order."""
     from composer.backbones.families import DECLARED
 
     for module in DECLARED.values():
         importlib.import_module(module)
-    return FAMILIES
+    return {name: FAMILIES[name] for name in DECLARED}
 
 
 def get_family(name: str, loc: Loc | None = None) -> Family:
-    own_families()
-    if name not in FAMILIES and PLUGINS.load(name, loc) is None:
-        known = sorted({*FAMILIES, *PLUGINS.entries()})
-        raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(known),
-                        hint=did_you_mean(name, known))
+    """A family by name: composer's own imports only its declaration; any other name is looked up among every
+    own family (a misspelling gets the nearest) and then the plugins."""
+    from composer.backbones.families import DECLARED
+
+    if name not in FAMILIES and name in DECLARED:
+        importlib.import_module(DECLARED[name])
+    if name not in FAMILIES:
+        own_families()  # every own name registered first: no plugin takes one
+        if PLUGINS.load(name, loc) is None:
+            known = sorted({*FAMILIES, *PLUGINS.entries()})
+            raise SpecError(f"unknown backbone family '{name}'", loc, expected=", ".join(known),
+                            hint=did_you_mean(name, known))
     return FAMILIES[name]
 
 
 def all_families() -> dict[str, Family]:
-    """Every family, those of other packages imported now (a broken one is logged and left out)."""
-    own_families()
+    """Every family: composer's own in the table's order, then those of other packages, imported now (a
+    broken one is logged and left out)."""
+    own = own_families()
     PLUGINS.load_all()
-    return FAMILIES
+    return {**own, **FAMILIES}
 
 
 def backbone_label(family: str, request: Request) -> str:

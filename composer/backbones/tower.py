@@ -15,8 +15,8 @@ from torch import nn
 
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext, run_block
 from composer.backbones.shape import BLOCK_POINTS, Output
-from composer.tensor_types import TType
 from composer.recompute import recompute as recomputed
+from composer.tensor_types import TType
 from composer.uses import weight_deltas_off
 
 

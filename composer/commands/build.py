@@ -42,7 +42,7 @@ def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, n
     and the largest batch size that fits the budget (--json: the `memory` object and `max_batch_size`).
 
     Runs on the meta device: no weights are loaded, so full-size models build in seconds, offline."""
-    from composer.build.summary import render, report
+    from composer.compiler.summary import render, report
 
     budget = bill.parse_budget(memory_budget)
     recompute = "none" if no_recompute else recompute

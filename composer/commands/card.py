@@ -25,7 +25,7 @@ def card(run_dirs, to_stdout):
     backbones and their weights, what trains and where it attaches, parameters and GFLOPs per clip, the
     data and protocol, the command that recreates the run and the checkpoints' SHA-256. A run without
     test metrics says it is not trained yet or was interrupted."""
-    from composer.train.card import model_card, write_card
+    from composer.rundir.card import model_card, write_card
 
     for run_dir in run_dirs:
         if to_stdout:

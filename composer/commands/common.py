@@ -96,7 +96,7 @@ def load(spec_path: str, sets, unsets):
 def compile_meta(spec, tiny: bool = False, plan: bool = True, classes: int | None = None, recompute=True,
                  weights: str | None = None):
     """The spec compiled on the meta device (no weights loaded)."""
-    from composer.build.compile import BuildOptions, compile_spec  # torch: only for the commands that build
+    from composer.compiler.compile import BuildOptions, compile_spec  # torch: only for the commands that build
 
     return compile_spec(spec, BuildOptions(device="meta", tiny=tiny, plan=plan, recompute=recompute,
                                            num_classes=classes, weights=weights))

@@ -68,7 +68,7 @@ def diff(ctx, spec_a, spec_b, sets, unsets, sets_a, unsets_a, sets_b, unsets_b, 
 
     Exit status: 0 (with --exit-code: 0 when identical, 1 when they differ); 2 when a spec does not
     load or fails its checks (the located error of that spec)."""
-    from composer.build.diff import compare, render
+    from composer.compiler.diff import compare, render
 
     sides = ((spec_a, "--set-a", sets_a, unsets_a), (spec_b, "--set-b", sets_b, unsets_b))
     if model or any(ctx.get_parameter_source(p) != ParameterSource.DEFAULT for p in MODEL_OPTIONS):
@@ -99,8 +99,8 @@ def _check_both(sides, sets, unsets) -> tuple:
 
 def _build_both(sides, sets, unsets, size: str, no_flops: bool, batch_size, precision, memory_budget) -> tuple:
     """Each side loaded and built as `composer build` builds it: (specs, reports)."""
-    from composer.build.memory import default_budget
-    from composer.build.summary import report
+    from composer.compiler.memory import default_budget
+    from composer.compiler.summary import report
     from composer.spec.load import load_spec
 
     budget = bill.parse_budget(memory_budget)

@@ -19,7 +19,7 @@ def report(specs, output):
     also write it into that file."""
     from rich.progress import track
 
-    from composer.build import report as rep
+    from composer.compiler import report as rep
 
     rows = [rep.measure(path) for path in track(specs, description="measuring", transient=True)]
     if output is None:

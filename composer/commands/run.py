@@ -22,7 +22,7 @@ OVERRIDE = click.option("--override", "overrides", multiple=True, metavar="OPTIO
 
 def run_options(params: dict):
     """The RunOptions of `composer run` (or of each run of `composer sweep`) from click's parameters."""
-    from composer.train.run_options import RunOptions  # torch: only for the commands that run
+    from composer.rundir.run_options import RunOptions  # torch: only for the commands that run
 
     return fill(RunOptions, params, SPEC, *RUN)
 
@@ -88,7 +88,7 @@ def _results(job, summary: dict) -> None:
 
 def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple:
     """The options of the run in `resume` (run.json), checked against what was typed again."""
-    from composer.train.resume import composer_version, read_record, resumed_options
+    from composer.rundir.resume import composer_version, read_record, resumed_options
 
     record = read_record(resume)
     if record.get("composer") != composer_version():
@@ -104,7 +104,7 @@ def _same_spec(spec: str, resume: Path, recorded: dict, given: dict) -> None:
     """SPEC given again with --resume must be the spec the run ran (its spec.yaml), options applied."""
     from composer.spec.load import load_spec
     from composer.spec.printer import to_yaml
-    from composer.build.compile import tiny_sets  # torch: only on resume with a SPEC
+    from composer.compiler.compile import tiny_sets  # torch: only on resume with a SPEC
 
     sets = tiny_sets(given.get("sets", recorded.get("sets", [])), given.get("tiny", recorded.get("tiny")))
     dump = lambda s: to_yaml(s.model_dump(mode="json", by_alias=True, exclude_defaults=True))  # noqa: E731

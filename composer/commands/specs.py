@@ -20,7 +20,7 @@ def specs_command(as_json):
     A name works wherever a spec path does: `composer build msta`, `composer run tds-clip ...`, and in
     `extends:`. A file that exists wins over a name. Where a name has both syntaxes (x.yaml and x.comp),
     the name means the YAML file."""
-    from composer.build.shipped_list import spec_rows, specs_text
+    from composer.compiler.shipped_list import spec_rows, specs_text
 
     rows = spec_rows()
     click.echo(json.dumps(rows, indent=2) if as_json else specs_text(rows), nl=not as_json)

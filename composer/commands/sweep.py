@@ -101,7 +101,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
           kw: dict):
     """Every check before anything runs, then the sweep directory opened: (folder, identity, jobs, shard,
     seeds); None after a dry run (the cost table printed). A mistake raises sw.SweepError."""
-    from composer.train.run_options import RunOptions, check_run_options
+    from composer.rundir.run_options import RunOptions, check_run_options
 
     grid = [sw.parse_grid(g) for g in grids]
     seed_list = sw.parse_seeds(seeds) if seeds is not None else None
@@ -133,11 +133,11 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
 
 def _dry_run(sw, variants, sets, unsets, tiny: bool, options) -> None:
     """Print the cost table of every variant: parameters, GFLOPs, and the memory of one training step at the
-    batch size and precision a run would use (composer/train/resolve.py: `--batch-size`, else the spec's)."""
+    batch size and precision a run would use (composer/rundir/resolve.py: `--batch-size`, else the spec's)."""
     from rich.progress import track
 
-    from composer.build.precision import resolve_precision
-    from composer.train.resolve import resolve
+    from composer.compiler.precision import resolve_precision
+    from composer.rundir.resolve import resolve
 
     rows = []
     for variant in track(variants, description="building", transient=True, console=console(stderr=True)):

@@ -36,7 +36,7 @@ OWN = "composer-video"  # the package composer's own kinds and families come fro
 def kinds_table() -> Group:
     """Every kind, then every family, each with the package it comes from. A plugin's module is not imported
     for this: until a spec (or `composer check-kind`) loads it, its row shows its package's own summary."""
-    from composer.backbones.registry import FAMILIES, get_family
+    from composer.backbones.registry import FAMILIES, own_families
     from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS
 
     table = Table(show_edge=False)
@@ -50,7 +50,7 @@ def kinds_table() -> Group:
     for name, entry in sorted(PLUGINS.entries().items()):
         if name not in PLUGINS.loaded:
             table.add_row(name, entry.package, "not imported yet", f"composer check-kind {name}", entry.summary)
-    get_family("clip")  # registers every family
+    own_families()  # registers every own family (a plugin's is listed if a spec loaded it)
     families = Table(show_edge=False)
     for col in ("family", "package", "sizes", "towers", "summary"):
         families.add_column(col, no_wrap=col == "family")
@@ -66,15 +66,13 @@ def kinds_table() -> Group:
 def catalogue_markdown() -> str:
     """docs/components.md: composer's own families and kinds (never a plugin's, even one already loaded), and how
     another package adds its own."""
-    from composer.backbones.registry import FAMILIES, get_family
-    from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS
+    from composer.backbones.registry import own_families
 
-    get_family("clip")
     lines: list[Any] = ["# Component catalogue", "",
                         "Generated from the registry by `composer kinds --markdown`; one entry per kind.", "",
                         "## Backbone families", "", "| family | sizes | towers | default weights | summary |",
                         "|---|---|---|---|---|"]
-    for f in (f for f in FAMILIES.values() if FAMILY_PLUGINS.package_of(f.name) is None):
+    for f in own_families().values():
         lines.append(f"| `{f.name}` | {', '.join(f.sizes)}, tiny | {', '.join(f.towers)} | "
                      f"{f.default_weights(f.default_size)} | {f.summary} |")
     own = [k for k in _all() if PLUGINS.package_of(k.name) is None]

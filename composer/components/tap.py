@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from composer.components.registry import Kind, Params, register
 from composer.backbones.shape import BLOCK_POINTS, TOWER_POINTS
+from composer.components.registry import Kind, Params, register
 
 
 class TapParams(Params):

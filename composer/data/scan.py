@@ -28,8 +28,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
-from composer.build.files import atomic_write
 from composer.data.video import BadVideo, frame_count, open_video, read_frames
+from composer.files import atomic_write
 
 CACHE_NAME = ".composer-scan.json"
 FORMAT = 1

@@ -19,7 +19,7 @@ def check(path: Path, text: str) -> list[Problem]:
     try:
         spec = load_spec(path, text=text)
         if needs_build(check_spec(spec)):  # params only a built tower can check (CoOp's init words)
-            from composer.build.compile import BuildOptions, compile_spec
+            from composer.compiler.compile import BuildOptions, compile_spec
 
             compile_spec(spec, BuildOptions(device="meta"))
     except SpecError as e:

@@ -22,9 +22,9 @@ import networkx as nx
 from composer.backbones.shape import BackboneShape, TowerShape
 from composer.components.registry import KINDS, Kind, Params, get_kind, validate_params
 from composer.errors import Loc, Problem, SpecError, did_you_mean
-from composer.tensor_types import SCALAR, ShapeError, TType, match
 from composer.spec.ir import ClassesInput, LabelInput, Spec, VideoInput
 from composer.spec.site import Site, parse_site
+from composer.tensor_types import SCALAR, ShapeError, TType, match
 from composer.uses import USES
 
 PRETRAINED = "pretrained"

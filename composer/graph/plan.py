@@ -8,7 +8,7 @@ parts (a frozen text tower over fixed prompts), so they are computed once per cl
 
 Recomputation is a choice among the eligible frozen blocks (and the components that can recompute
 themselves): `Recompute` names the chosen ones; `ALL` takes every eligible one, `NONE` none.
-composer/build/budget.py picks the smallest choice whose memory bill fits a budget.
+composer/compiler/budget.py picks the smallest choice whose memory bill fits a budget.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from composer.graph.graph import Graph
-from composer.spec.site import spans
 from composer.spec.ir import ClassesInput
+from composer.spec.site import spans
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin
 
-from composer.build.precision import resolve_precision as auto_precision
+from composer.compiler.precision import resolve_precision as auto_precision
 from composer.errors import DataError
 
 MIXED = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}

@@ -2,8 +2,8 @@
 
 The model is built exactly as `composer predict` builds it (train/predict.py: the checkpoint's classes, seed
 and size), on the CPU in fp32. A sample batch goes through the composed model; the tensors it computes from
-the class names alone become the inference module's constants (build/inference.py), weight deltas are merged,
-and the module is written (build/serialize.py). The written file is then run on other clips, at another
+the class names alone become the inference module's constants (compiler/inference.py), weight deltas are merged,
+and the module is written (compiler/serialize.py). The written file is then run on other clips, at another
 batch size than the traced one, and its largest absolute difference from the composed model is recorded:
 a file that differs by more than the tolerance is reported as a failure (exit 1), never handed over silently.
 """
@@ -18,15 +18,15 @@ from typing import Any
 
 import torch
 
-from composer.build.checkpoint import weights_file
-from composer.build.files import atomic_write_bytes, file_sha256
-from composer.build.inference import clip_shape, inference_model, node_label, split
-from composer.build.serialize import FORMATS, require, run_file, versions, write
+from composer.compiler.inference import clip_shape, inference_model, node_label, split
+from composer.compiler.serialize import FORMATS, require, run_file, versions, write
 from composer.components.registry import get_kind
 from composer.errors import DataError, SpecError
+from composer.files import atomic_write_bytes, file_sha256
+from composer.rundir.checkpoint import weights_file
+from composer.rundir.resume import composer_version
 from composer.train.loop import inputs
 from composer.train.predict import PredictOptions, Predictor
-from composer.train.resume import composer_version
 
 DEFAULT_TOLERANCE = 1e-4
 TRACE_CLIPS = 2  # the batch traced (a batch of one would fix the batch dimension at 1 in the exported graph)

@@ -22,13 +22,13 @@ from typing import Any
 import torch
 from rich.table import Table
 
-from composer.build.files import file_sha256
 from composer.data.check import DEFAULT_SHORT
 from composer.data.protocols import Part
-from composer.train.records import write_json
-from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
+from composer.files import file_sha256
+from composer.rundir.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
+from composer.rundir.records import write_json
+from composer.rundir.run_options import RunOptions
 from composer.train.run import Run
-from composer.train.run_options import RunOptions
 
 TOP_K = 5
 

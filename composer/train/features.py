@@ -17,11 +17,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from composer.build.checkpoint import fingerprint
-from composer.build.files import atomic_write
+from composer.compiler.fingerprint import fingerprint
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.transforms import to_unit
 from composer.errors import DataError
+from composer.files import atomic_write
 from composer.spec.ir import VideoInput
 
 

@@ -4,7 +4,7 @@ Under FSDP every rank's optimiser holds the state of its own shard of each param
 empty), so `optimizer.state_dict()` on one rank is not the run's state. These functions turn it into the
 layout of a one-process optimiser (parameters numbered in the optimiser's order, each state tensor of its
 parameter's whole shape) and back, so an FSDP checkpoint is written, verified and read by the same code as
-any other (composer/train/state.py: safetensors and JSON, never pickle; docs/design-notes.md says why not
+any other (composer/rundir/state.py: safetensors and JSON, never pickle; docs/design-notes.md says why not
 Accelerate's save_state). Only FSDP1 with `use_orig_params=True` (how composer/train/accel.py makes it):
 its parameters stay the module's own, so their names are the unwrapped model's.
 """
@@ -18,7 +18,7 @@ import torch
 from torch.distributed.fsdp import FullOptimStateDictConfig, FullStateDictConfig, StateDictType
 from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-from composer.build.compile import BuildOptions, compile_spec
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.errors import DataError
 from composer.spec.ir import Spec
 
@@ -85,7 +85,7 @@ def gather_optimizer_state(net, optimizer: torch.optim.Optimizer, main: bool) ->
 
 def scatter_optimizer_state(net, optimizer: torch.optim.Optimizer, state: dict[str, Any], names: list[str]) -> None:
     """Load a whole state in a one-process optimiser's layout (checked against the run's optimiser by
-    composer/train/state.py) into every rank's sharded optimiser; `names` from parameter_names."""
+    composer/rundir/state.py) into every rank's sharded optimiser; `names` from parameter_names."""
     whole = {"state": {names[i]: entry for i, entry in state["state"].items()},
              "param_groups": [dict(group, params=[names[i] for i in group["params"]])
                               for group in state["param_groups"]]}

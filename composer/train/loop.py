@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Sampler
 from composer.data.clips import on_device
 from composer.data.protocols import Part
 from composer.errors import DataError
+from composer.rundir.resume import EpochPosition
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 from composer.train.metrics import classification_metrics
 
@@ -114,19 +115,6 @@ def eval_loader(dataset, settings: Settings, accelerator: Accelerator, views: in
     """Test clips in batches of at most the evaluation batch size counted in views (at least one clip);
     keep the loader to reuse its workers for every evaluation."""
     return _loader(dataset, max(1, settings.eval_batch // views), settings, accelerator, 0)
-
-
-@dataclass
-class EpochPosition:
-    """How far an epoch got: what a checkpoint saved mid-epoch records, and where a resumed epoch starts.
-    Saved only right after an optimiser step, so no gradient accumulation is ever half done."""
-
-    batches: int = 0  # batches consumed on each process (global batches)
-    steps: int = 0  # optimiser steps taken in this epoch
-    loss_sum: float = 0.0  # sum of loss * clips so far (all ranks)
-    clips: int = 0
-    bad: list[str] = field(default_factory=list)
-    skipped: int = 0  # clips that could not be loaded so far (all ranks)
 
 
 @dataclass

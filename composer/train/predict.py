@@ -24,19 +24,19 @@ from typing import Any, Iterator
 import torch
 from torch.utils.data import DataLoader
 
-from composer.build.compile import BuildOptions, compile_spec, tiny_sets
+from composer.compiler.compile import BuildOptions, compile_spec, tiny_sets
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.datasets import VIDEO_SUFFIXES, Item
 from composer.data.transforms import to_unit
 from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
+from composer.rundir.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
+from composer.rundir.resolve import resolve_values
 from composer.spec import limits
 from composer.spec.ir import ClassesInput, VideoInput
 from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
-from composer.train.recorded import checkpoint_meta, load_checkpoint, settle, settle_weights
-from composer.train.resolve import resolve_values
 
 
 DEFAULT_TOP_K = 5

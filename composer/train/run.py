@@ -8,18 +8,18 @@ runs/<spec>-<time>/
     metrics.jsonl     one line per epoch: stage, loss, lr, throughput, single-view test metrics
     checkpoints/      step-N/ (weights, optimiser, generators, progress, manifest) after every epoch and every
                       --save-every N steps, the newest 2 kept, `latest` naming the newest; best.safetensors
-                      (composer/build/checkpoint_dir.py)
+                      (composer/rundir/checkpoint_dir.py)
     summary.json      final multi-view metrics per test part, bad videos
-    README.md         the model card (composer/train/card.py): written at the start, after every epoch and
+    README.md         the model card (composer/rundir/card.py): written at the start, after every epoch and
                       at the end
     per_class.json    per-class accuracy
     confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
     bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
     learning-curves.png, confusion-<part>.png   pictures of the run (composer/viz/plots.py)
     (tracker files)   TensorBoard events, mlflow.db, ... (--log-with)
-Only the main process writes, with one permission policy (composer/build/files.py). Everything else (which
+Only the main process writes, with one permission policy (composer/files.py). Everything else (which
 stage, epoch and batch come next, optimiser state, generators) is in the checkpoints folder, so
-`--resume RUN_DIR` continues exactly where an interrupted run stopped (composer/train/resume.py rebuilds
+`--resume RUN_DIR` continues exactly where an interrupted run stopped (composer/rundir/resume.py rebuilds
 the options from run.json).
 Training goes through Hugging Face Accelerate (composer/train/accel.py); the batch size is the global one.
 """
@@ -41,38 +41,38 @@ from accelerate.state import PartialState
 from accelerate.utils import broadcast_object_list
 from rich.console import Console
 
-from composer.build.checkpoint import save_trainable
-from composer.build.budget import choose_recompute
-from composer.build.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
-from composer.build.memory import MemoryModel, bill_lines, default_budget, format_bytes
-from composer.graph.plan import Recompute
+from composer.compiler.budget import choose_recompute
+from composer.compiler.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
+from composer.compiler.memory import MemoryModel, bill_lines, default_budget, format_bytes
 from composer.data.check import CheckReport, check_videos
-from composer.data.scan import ScanCache
 from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
 from composer.data.protocols import Task, harmonic_mean, make_task
+from composer.data.scan import ScanCache
+from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
+from composer.graph.plan import Recompute
+from composer.rundir.card import model_info, read_run, write_card
+from composer.rundir.checkpoint import save_trainable
+from composer.rundir.checkpoint_dir import describe, latest_checkpoint
+from composer.rundir.recorded import check_same_weights, weights_record
+from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
+from composer.rundir.resolve import resolve
+from composer.rundir.resume import (RECORD_VERSION, EpochPosition, composer_version, progress_problem,
+                                    read_record)
+from composer.rundir.run_options import RunOptions, check_run_options, warmup_warnings
+from composer.rundir.state import load_state, save_state, saved_progress
 from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
 from composer.train.accel import (AccelOptions, check_accel, compiled, device_name, make_accelerator, per_process_batch,
                                   start_processes)
+from composer.train.console import Bars, RunLog
 from composer.train.fsdp_state import (before_sharding, check_shardable, gather_optimizer_state,
                                        scatter_optimizer_state)
-from composer.train.card import model_info, read_run, write_card
-from composer.train.console import Bars, RunLog
-from composer.data.video import decode_threads
-from composer.train.loop import (EpochPosition, EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader,
-                                 evaluate, train_epoch)
+from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.preflight import preflight
-from composer.train.records import write_bad_videos, write_confusion, write_json, write_text
-from composer.build.checkpoint_dir import describe, latest_checkpoint
-from composer.train.recorded import check_same_weights, weights_record
-from composer.train.resolve import resolve
-from composer.train.resume import RECORD_VERSION, composer_version, progress_problem, read_record
-from composer.train.run_options import RunOptions, check_run_options, warmup_warnings
-from composer.train.state import load_state, save_state, saved_progress
 from composer.train.tracking import parse_trackers, start_trackers
 
 
@@ -397,7 +397,7 @@ class Run:
         return summary
 
     def _plan(self, index: int, name: str, stage) -> StagePlan:
-        """The stage's parts, losses and schedule (composer/train/resolve.py)."""
+        """The stage's parts, losses and schedule (composer/rundir/resolve.py)."""
         schedule = self.resolved.schedules[index]
         return StagePlan(name, index, set(stage.trains) if stage else set(self.model.trainable_parts),
                          dict(stage.losses) if stage else None, schedule.epochs, schedule.lr, schedule.warmup)

@@ -35,17 +35,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from composer.build.checkpoint_dir import latest_checkpoint
-from composer.build.compile import BuildOptions, compile_spec, tiny_sets
-from composer.build.flops import count_flops
-from composer.build.memory import MemoryModel, format_bytes
-from composer.build.precision import store_frozen_in
-from composer.build.summary import parameter_counts
+from composer.compiler.compile import BuildOptions, compile_spec, tiny_sets
+from composer.compiler.flops import count_flops
+from composer.compiler.memory import MemoryModel, format_bytes
+from composer.compiler.precision import store_frozen_in
+from composer.compiler.summary import parameter_counts
 from composer.errors import SpecError, cut, remember_source
+from composer.rundir.checkpoint_dir import latest_checkpoint
+from composer.rundir.records import write_json, write_text
 from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train.records import write_json, write_text
 
 PLAN_VERSION = 1
 # run options that do not change a run's result: they may differ between shards and reruns of one sweep
@@ -312,9 +312,12 @@ def open_dir(folder: Path, identity: dict[str, Any]) -> None:
     record = folder / "sweep.json"
     if record.exists():
         try:
-            recorded = json.loads(record.read_text(encoding="utf-8")).get("plan")
-        except (OSError, ValueError) as e:
-            raise SweepError(f"cannot read {record}: {e}; give another --out") from None
+            document = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:
+            raise SweepError(f"cannot read {record}: {cut(str(e))}; give another --out") from None
+        if not isinstance(document, dict) or not isinstance(document.get("plan"), dict):
+            raise SweepError(f"{record} is not a sweep record (no plan in it); give another --out")
+        recorded = document["plan"]
         if recorded != identity:
             what = next((k for k in identity if (recorded or {}).get(k) != identity[k]), "version")
             raise SweepError(f"{folder} holds another sweep (its '{what}' differs from this command's); "
@@ -335,11 +338,33 @@ def _record_path(folder: Path, job: Job) -> Path:
     return folder / "variants" / f"{job.name}.json"
 
 
+STATUSES = ("running", "failed", "done")
+# the fields of a job's record besides status and metrics, and what each may hold (or None)
+RECORD_FIELDS = {"run_dir": (str,), "seconds": (int, float), "error": (str,), "log": (str,),
+                 "trainable_params": (int,), "gflops": (int, float)}
+
+
 def read_record(folder: Path, job: Job) -> dict[str, Any] | None:
+    """A job's record as the sweep wrote it, or None (missing, unreadable, or not in the form the sweep writes:
+    then the job counts as not run, and running it again resumes its run directory)."""
     try:
-        return json.loads(_record_path(folder, job).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(_record_path(folder, job).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
+    if not isinstance(record, dict) or record.get("status") not in STATUSES or \
+            not all(_is(record.get(key), kinds) for key, kinds in RECORD_FIELDS.items()):
+        return None
+    metrics = record.get("metrics", {})
+    if not (isinstance(metrics, dict) and all(_is(v, (int, float)) for v in metrics.values())):
+        return None
+    if record["status"] == "done" and not (_is(record.get("seconds"), (int, float)) and record.get("run_dir")):
+        return None
+    return record
+
+
+def _is(value: Any, kinds: tuple[type, ...]) -> bool:
+    """`value` is None or one of `kinds`, a bool never counting as a number."""
+    return value is None or (isinstance(value, kinds) and not isinstance(value, bool))
 
 
 def finished(folder: Path, job: Job) -> bool:
@@ -476,7 +501,7 @@ def results(folder: Path, all_jobs: list[Job]) -> tuple[list[dict[str, Any]], li
             "gflops": sized.get("gflops"), "metrics": metrics,
             "seconds": round(statistics.mean(r["seconds"] for r in done), 1) if done else None,
             "run_dirs": [r["run_dir"] for r in records if r.get("run_dir")],
-            "error": f"{failed.get('error', '')} (log: {failed['log']})" if failed else "",
+            "error": f"{failed.get('error') or ''} (log: {failed.get('log')})" if failed else "",
         })
     return rows, columns
 

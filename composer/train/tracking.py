@@ -143,7 +143,7 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
         raise DataError(f"MLflow could not start with tracking URI {uri}: {reason} "
                         "(give --tracking-uri sqlite:///PATH/mlflow.db or an http(s) MLflow server)") from None
     run_id = accelerator.get_tracker("mlflow", unwrap=False).active_run.info.run_id
-    from composer.train.records import write_json
+    from composer.rundir.records import write_json
 
     write_json(run_dir / MLFLOW_RUN, {"run_id": run_id, "tracking_uri": uri})
     return note

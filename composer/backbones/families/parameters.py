@@ -34,7 +34,7 @@ def parameter_names(family: str, size: str, towers: list[str]) -> list[str] | No
 
 def trains(family: str, request: Request, towers: list[str], frozen_globs: list[str]) -> bool:
     """Whether an unfrozen backbone keeps a trainable parameter when `frozen_globs` (its `unfrozen_except`) are
-    kept frozen: the compiler's rule (build/compile.py, _freeze) over the declared names."""
+    kept frozen: the compiler's rule (compiler/compile.py, _freeze) over the declared names."""
     if not frozen_globs:
         return True
     names = parameter_names(family, request.size, towers)

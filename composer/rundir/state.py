@@ -1,6 +1,6 @@
 """Everything a run needs to continue after an interruption, as one verified checkpoint, without pickle.
 
-`save_state` writes one checkpoint directory (layout and publishing: composer/build/checkpoint_dir.py):
+`save_state` writes one checkpoint directory (layout and publishing: composer/rundir/checkpoint_dir.py):
 the trainable weights, the optimiser's tensors and the random generators' states (torch, CUDA,
 Python's `random`, NumPy) in state.safetensors, and in state.json the progress dict the run passes
 (opaque here: stage, epoch, step, best, data position...), the optimiser's structure, the scheduler
@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from safetensors.torch import load, save
 
-from composer.build.checkpoint import copy_into, fingerprint, non_finite, read_trainable, trainable_bytes
-from composer.build.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, latest_checkpoint, publish,
-                                           refuse_with_offer, verify_checkpoint)
+from composer.compiler.fingerprint import fingerprint
 from composer.errors import DataError, SpecError
+from composer.rundir.checkpoint import copy_into, non_finite, read_trainable, trainable_bytes
+from composer.rundir.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, latest_checkpoint, publish,
+                                           refuse_with_offer, verify_checkpoint)
 
 
 def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

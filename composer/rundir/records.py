@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 
-from composer.build.files import atomic_write
+from composer.files import atomic_write
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write atomically (the file mode is the run directory's: composer/build/files.py)."""
+    """Write atomically (the file mode is the run directory's: composer/files.py)."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 

@@ -11,13 +11,13 @@ import json
 import math
 import types
 import typing
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from composer.errors import DataError
-from composer.train.run_options import RunOptions, flag
+from composer.rundir.run_options import RunOptions, flag
 
 RECORD_VERSION = 1  # the layout of run.json's record; a resume refuses a record of another layout
 
@@ -32,6 +32,20 @@ OVERRIDABLE = ("epochs", "max_steps", "eval_every", "save_every", "progress_ever
 LEAST = {"split": 1, "shots": 1, "epochs": 1, "batch_size": 1, "eval_batch_size": 1, "workers": 0, "max_steps": 1,
          "eval_every": 1, "save_every": 1, "progress_every": 1}
 SEEDS = 2 ** 53
+
+
+@dataclass
+class EpochPosition:
+    """How far an epoch got: what a checkpoint saved mid-epoch records, and where a resumed epoch starts.
+    Saved only right after an optimiser step, so no gradient accumulation is ever half done."""
+
+    batches: int = 0  # batches consumed on each process (global batches)
+    steps: int = 0  # optimiser steps taken in this epoch
+    loss_sum: float = 0.0  # sum of loss * clips so far (all ranks)
+    clips: int = 0
+    bad: list[str] = field(default_factory=list)
+    skipped: int = 0  # clips that could not be loaded so far (all ranks)
+
 
 def composer_version() -> str:
     try:
@@ -175,8 +189,6 @@ def resumed_options(record: dict[str, Any], given: dict[str, Any], overrides: li
 def progress_problem(progress: dict[str, Any], stages: int) -> str | None:
     """What is wrong with the progress a checkpoint recorded for a run of `stages` stages (None: nothing):
     the stage, epoch and step reached, the best top-1 so far and where inside an epoch it stopped."""
-    from composer.train.loop import EpochPosition
-
     for key in ("stage", "epoch", "step"):
         if type(progress.get(key)) is not int or progress[key] < 0:
             return f"its progress {key!r} is {_show(progress.get(key))}, not a count"

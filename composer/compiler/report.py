@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from composer.build.compile import compile_spec
-from composer.build.flops import count_flops
-from composer.build.summary import parameter_counts
+from composer.compiler.compile import compile_spec
+from composer.compiler.flops import count_flops
+from composer.compiler.summary import parameter_counts
 from composer.spec.load import load_spec
 
 START, END = "<!-- report:start -->", "<!-- report:end -->"

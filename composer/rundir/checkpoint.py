@@ -7,7 +7,7 @@ different fingerprint is refused with the list of differences. Each file verifie
 holds the SHA-256 of its tensors, checked on load, and a tensor holding NaN or infinity is refused by
 name. Files are written atomically (temporary file, fsync, rename), so an interrupted save never
 destroys the previous checkpoint, and nothing is ever unpickled. `--checkpoint` may also name a
-checkpoint directory of a run (composer/build/checkpoint_dir.py) or its checkpoints folder.
+checkpoint directory of a run (composer/rundir/checkpoint_dir.py) or its checkpoints folder.
 """
 
 from __future__ import annotations
@@ -21,28 +21,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from composer.build.checkpoint_dir import (MANIFEST, WEIGHTS, in_run_folder, latest_checkpoint, refuse_with_offer,
-                                           verify_checkpoint)
-from composer.build.files import atomic_write_bytes
+from composer.compiler.fingerprint import fingerprint, structure
 from composer.errors import DataError, SpecError
+from composer.files import atomic_write_bytes
+from composer.rundir.checkpoint_dir import (MANIFEST, WEIGHTS, in_run_folder, latest_checkpoint, refuse_with_offer,
+                                           verify_checkpoint)
 
 DIGEST_KEY = "tensors_sha256"
-
-
-def structure(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
-    """What a checkpoint must agree with: backbones and the trainable tensors' names and shapes (of
-    `tensors` when given: the whole tensors gathered from a sharded model)."""
-    backbones = {}
-    for name, backbone in model.backbones.items():
-        r = backbone.request
-        backbones[name] = {"family": backbone.family, "size": r.size, "tiny": r.tiny, "weights": r.weights,
-                           "image_size": r.image_size}
-    shapes = {n: list(p.shape) for n, p in (model.trainable_state() if tensors is None else tensors).items()}
-    return {"backbones": backbones, "trainable": shapes}
-
-
-def fingerprint(model, tensors: dict[str, torch.Tensor] | None = None) -> str:
-    return hashlib.sha256(json.dumps(structure(model, tensors), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:

@@ -45,8 +45,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from composer import recompute as recompute_module
-from composer.build.flops import meta_batch, placeholder_texts
-from composer.build.precision import HALF
+from composer.compiler.flops import meta_batch, placeholder_texts
+from composer.compiler.precision import HALF
 from composer.spec.limits import MAX_BATCH_BYTES
 
 MARGIN = 0.9  # of the free GPU memory taken as the default budget: the CUDA context and fragmentation need the rest

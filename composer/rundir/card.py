@@ -6,7 +6,7 @@ what trains and where it attaches, the data and protocol, the command that recre
 checkpoints' SHA-256. Everything comes from the files of the run directory (run.json, spec.yaml,
 summary.json, metrics.jsonl, checkpoints/), so `composer card RUN_DIR` writes the same card for a run
 made before cards existed; the architecture is rebuilt from spec.yaml on the meta device and described
-by composer/build/summary.py, as `composer build` does. A run without test metrics says so plainly.
+by composer/compiler/summary.py, as `composer build` does. A run without test metrics says so plainly.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 import torch
 import yaml
 
-from composer.build.checkpoint_dir import latest_checkpoint, position, read_manifest
-from composer.build.files import file_sha256
 from composer.errors import DataError, SpecError
+from composer.files import file_sha256
+from composer.rundir.checkpoint_dir import latest_checkpoint, position, read_manifest
+from composer.rundir.resolve import resolve
+from composer.rundir.resume import record_problem, recorded_options
+from composer.rundir.run_options import RunOptions, flag
 from composer.spec.site import spans
-from composer.train.resolve import resolve
-from composer.train.resume import record_problem, recorded_options
-from composer.train.run_options import RunOptions, flag
 
 CARD = "README.md"
 TAGS = ["video-classification", "action-recognition", "composer"]
@@ -101,7 +101,7 @@ def read_run(run_dir: Path) -> dict[str, Any]:
 
 def _meta(weights: Path) -> dict[str, Any]:
     """What a run stored in a trainable-only file's header; {} when the header cannot be read."""
-    from composer.build.checkpoint import read_meta
+    from composer.rundir.checkpoint import read_meta
 
     try:
         return read_meta(weights)
@@ -121,8 +121,8 @@ def model_info(run_dir: Path, record: dict[str, Any], classes: int | None = None
     """`composer build`'s report of the run's model, rebuilt from spec.yaml on the meta device (no weights,
     no compute; the global random state is left as it was, so a card written mid-run changes nothing).
     `classes`: the training classes (default: training_classes)."""
-    from composer.build.compile import BuildOptions, compile_spec
-    from composer.build.summary import report
+    from composer.compiler.compile import BuildOptions, compile_spec
+    from composer.compiler.summary import report
     from composer.spec.load import load_spec
 
     options = record.get("options", {})
@@ -438,7 +438,7 @@ def model_card(run_dir: Path, info: dict[str, Any] | None = None) -> str:
 
 def write_card(run_dir: Path, info: dict[str, Any] | None = None) -> Path:
     """Write RUN_DIR/README.md atomically (a reader never sees half a card)."""
-    from composer.train.records import write_text
+    from composer.rundir.records import write_text
 
     path = Path(run_dir) / CARD
     write_text(path, model_card(run_dir, info))

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from composer.build.checkpoint import load_trainable, read_meta, weights_file
 from composer.errors import DataError, SpecError
+from composer.rundir.checkpoint import load_trainable, read_meta, weights_file
 
 
 def checkpoint_meta(checkpoint: str | Path | None) -> dict[str, Any]:

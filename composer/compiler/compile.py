@@ -17,7 +17,7 @@ from torch import nn
 
 from composer.backbones.backbone import Backbone
 from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
-from composer.build.precision import store_frozen_in
+from composer.compiler.precision import store_frozen_in
 from composer.errors import SpecError
 from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info
 from composer.graph.graph import Attachment, Graph
@@ -161,7 +161,7 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     Tiny random weights are always drawn on the CPU and then moved: CUDA's generator draws other numbers
     from the same seed, so a tiny checkpoint trained on one device would silently meet another frozen
     backbone on the other."""
-    from composer.build.model import ComposedModel
+    from composer.compiler.model import ComposedModel
 
     if options.tiny and str(options.device) not in ("cpu", "meta"):
         return compile_spec(spec, replace(options, device="cpu")).to(options.device)

@@ -29,8 +29,8 @@ def fingerprint(spec: Spec) -> str:
 
 def built_trainable(spec: Spec) -> int:
     """Trainable parameters of the spec built on the meta device at full size (imports torch)."""
-    from composer.build.compile import BuildOptions, compile_spec
-    from composer.build.summary import parameter_counts
+    from composer.compiler.compile import BuildOptions, compile_spec
+    from composer.compiler.summary import parameter_counts
 
     model = compile_spec(spec, BuildOptions(device="meta"))
     return sum(p["trainable"] for p in parameter_counts(model).values())

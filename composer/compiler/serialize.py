@@ -1,4 +1,4 @@
-"""Write an inference module (composer/build/inference.py) in one of three formats, and run the file back.
+"""Write an inference module (composer/compiler/inference.py) in one of three formats, and run the file back.
 
 Each format is a record: the file it writes, how it writes it and how the written file is run again
 (onnxruntime for ONNX, torch.jit.load, torch.export.load), so `composer export` measures the file it hands

@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from composer.build.checkpoint import fingerprint
-from composer.build.flops import count_flops
+from composer.compiler.fingerprint import fingerprint
+from composer.compiler.flops import count_flops
 from composer.spec.site import spans
 
 
@@ -124,7 +124,7 @@ def render(info: dict[str, Any], console: Console) -> None:
             console.print(f"  {line}")
 
     if "memory" in info:
-        from composer.build.memory import bill_lines, format_bytes
+        from composer.compiler.memory import bill_lines, format_bytes
 
         console.print(f"memory of a training step (batch {info['memory']['batch_size']}, "
                       f"{info['memory']['precision']}):", highlight=False)

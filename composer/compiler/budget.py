@@ -2,7 +2,7 @@
 
 Recomputing a frozen block saves the activations it would keep for backward and costs one more forward
 pass through it, so a plan should recompute only what does not fit. The memory model
-(composer/build/memory.py) prices any choice on the meta device, so the choice is made by measuring:
+(composer/compiler/memory.py) prices any choice on the meta device, so the choice is made by measuring:
 nothing recomputed if that fits; else units (a frozen block of a tower run, or a component that
 recomputes itself) are added in the order of what each saves on its own, largest first, until the bill
 fits (savings nearly add up, so as many as should suffice are taken at once, then confirmed); then every
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from composer.build.memory import MemoryModel, format_bytes
+from composer.compiler.memory import MemoryModel, format_bytes
 from composer.graph.plan import ALL, Recompute
 from composer.spec.site import spans
 

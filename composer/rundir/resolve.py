@@ -3,15 +3,15 @@ the spec's value, and a stage's own epochs, lr and warm-up win over the spec's `
 
 The run trains by this record and writes its seed and batch into run.json; the model card states the
 schedules from it, and `composer sweep --dry-run` prices the batch and precision it names, so no command
-settles these for itself. ("tiny means 64 px" is the spec's own rule, composer/build/compile.py: tiny_sets;
-"--precision auto" becomes a dtype on the device, composer/build/precision.py.)
+settles these for itself. ("tiny means 64 px" is the spec's own rule, composer/compiler/compile.py: tiny_sets;
+"--precision auto" becomes a dtype on the device, composer/compiler/precision.py.)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from composer.train.run_options import RunOptions
+from composer.rundir.run_options import RunOptions
 
 
 @dataclass(frozen=True)

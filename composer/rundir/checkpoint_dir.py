@@ -33,8 +33,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from composer.build.files import atomic_write_bytes, file_sha256, fsync_dir, write_file
 from composer.errors import DataError
+from composer.files import atomic_write_bytes, file_sha256, fsync_dir, write_file
 
 FORMAT = 1
 WEIGHTS = "weights.safetensors"

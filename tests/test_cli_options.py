@@ -37,10 +37,20 @@ ADDED: list[tuple[str, str, dict]] = [
                                  "--batch-size, --precision and --memory-budget",
                          "prompt": None, "is_flag": True, "flag_value": True, "count": False, "hidden": False,
                          "callback": False}),
+    # issue 23: a cluster's signal stops a run cleanly; --requeue asks SLURM to queue the job again
+    ("run", "overrides", {"name": "requeue", "param_type_name": "option", "opts": ["--requeue"], "secondary_opts": [],
+                          "type": {"param_type": "Bool", "name": "boolean", "path_type": None}, "required": False,
+                          "nargs": 1, "multiple": False, "default": False,
+                          "help": "when a cluster's signal (SIGUSR1, SIGTERM) stops the run, also ask SLURM to queue "
+                                  "the job again (scontrol requeue $SLURM_JOB_ID); without it the run still saves "
+                                  "and exits 75 (docs/data.md: a batch script that resumes)",
+                          "prompt": None, "is_flag": True, "flag_value": True, "count": False, "hidden": False,
+                          "callback": False}),
 ]
 # Commands whose own help text changed deliberately (the others keep theirs word for word).
 HELP_CHANGED = {"composer",  # the command list is composer/cli.py's table, no longer a second copy in the text
-                "diff"}  # issue 22: the model comparison is opt-in (--model)
+                "diff",  # issue 22: the model comparison is opt-in (--model)
+                "run"}  # issue 23: what a cluster's signal does
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> dict:

@@ -19,6 +19,7 @@ from composer.compiler.report import measure
 from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.spec.load import load_spec
 from composer.train import sweep as sw
+from composer.train import sweep_dir as sd
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
 
@@ -109,12 +110,12 @@ def test_over_seeds_a_metric_is_the_mean_and_sample_std_of_the_finished_runs(tmp
             {"status": "done" if done else "failed", "metrics": {"test top-1": top1[job.seed]} if done else {},
              "seconds": 10.0, "run_dir": f"runs/{job.name}/r", "log": f"logs/{job.name}.log",
              "error": "error: out of memory", "trainable_params": 4104, "gflops": 0.03}))
-    rows, columns = sw.results(tmp_path, runs)
+    rows, columns = sd.results(tmp_path, runs)
     assert columns == ["test top-1"] and rows[0]["status"] == "failed (1 of 3)" and rows[0]["n"] == 2
-    table = sw.markdown(rows, columns, seeds=True)
+    table = sd.markdown(rows, columns, seeds=True)
     mean, std = statistics.mean(top1.values()), statistics.stdev(top1.values())
     assert f"| {mean:.2f} ± {std:.2f} |" in table and "| 2/3 |" in table and "out of memory" in table
-    row = next(csv.DictReader(sw.csv_text(rows, columns).splitlines()))
+    row = next(csv.DictReader(sd.csv_text(rows, columns).splitlines()))
     assert float(row["test top-1"]) == pytest.approx(mean) and float(row["test top-1 std"]) == pytest.approx(std)
 
 
@@ -174,7 +175,7 @@ def test_a_sweep_on_the_demo_shards_records_a_failure_goes_on_and_resumes(demo_r
 def test_the_table_takes_each_test_part_and_the_harmonic_mean_from_a_summary():
     summary = {"protocol": "base-to-novel", "parts": {"base": {"top1": 80.0, "top5": 95.0, "count": 4},
                                                       "novel": {"top1": 60.0, "count": 4}}, "harmonic_mean": 68.57}
-    assert sw.summary_metrics(summary) == {"base top-1": 80.0, "base top-5": 95.0, "novel top-1": 60.0,
+    assert sd.summary_metrics(summary) == {"base top-1": 80.0, "base top-5": 95.0, "novel top-1": 60.0,
                                            "harmonic mean": 68.57}
 
 
@@ -205,11 +206,11 @@ def test_a_damaged_job_record_counts_as_not_run_and_the_table_is_still_made(tmp_
     (job,) = sw.jobs([variant], [None])
     (tmp_path / "variants").mkdir()
     (tmp_path / "variants" / f"{job.name}.json").write_text(record if isinstance(record, str) else json.dumps(record))
-    rows, columns = sw.results(tmp_path, [job])
+    rows, columns = sd.results(tmp_path, [job])
     status = "failed" if record == {"status": "failed"} else "pending"
     assert rows[0]["status"] == status and rows[0]["n"] == 0 and columns == []
-    sw.write_tables(tmp_path, {"plan": 1}, [job], seeds=False)
-    assert sw.finished(tmp_path, job) is False
+    sd.write_tables(tmp_path, {"plan": 1}, [job], seeds=False)
+    assert sd.finished(tmp_path, job) is False
 
 
 def test_an_interrupted_run_is_resumed_from_its_run_directory_by_the_same_command(demo_root, tmp_path):

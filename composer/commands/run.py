@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ from composer.commands.common import NonEmptyPath, console, fail_on_spec_errors
 from composer.commands.groups import RUN, SPEC
 from composer.commands.options import fill, together, typed
 from composer.errors import DataError
+from composer.train.preempt import Preempted
 
 RESUME = click.option("--resume", type=NonEmptyPath(exists=True, file_okay=False, path_type=Path), default=None,
                       help="continue an interrupted run from its run directory; everything else (spec, dataset, "
@@ -18,6 +20,11 @@ OVERRIDE = click.option("--override", "overrides", multiple=True, metavar="OPTIO
                         help="with --resume: let OPTION differ from the run's record (repeatable); recorded in "
                         "run.json. Only epochs, max-steps, eval-every, save-every, progress-every, workers, device, "
                         "log-with and tracking-uri can change")
+
+REQUEUE = click.option("--requeue", is_flag=True,
+                       help="when a cluster's signal (SIGUSR1, SIGTERM) stops the run, also ask SLURM to queue the "
+                       "job again (scontrol requeue $SLURM_JOB_ID); without it the run still saves and exits 75 "
+                       "(docs/data.md: a batch script that resumes)")
 
 
 def run_options(params: dict):
@@ -30,10 +37,10 @@ def run_options(params: dict):
 @click.command()
 @click.argument("spec", metavar="SPEC", required=False)
 @SPEC
-@together(*RUN[:6], RESUME, OVERRIDE, RUN[6])
+@together(*RUN[:6], RESUME, OVERRIDE, REQUEUE, RUN[6])
 @click.pass_context
 @fail_on_spec_errors
-def run(ctx, spec, resume, overrides, **kw):
+def run(ctx, spec, resume, overrides, requeue, **kw):
     """Train SPEC on a dataset and evaluate it with the paper's protocol.
 
     \b
@@ -51,7 +58,10 @@ def run(ctx, spec, resume, overrides, **kw):
     --resume RUN_DIR needs nothing else. It continues from the last saved state (an epoch's end, or the
     last --save-every step inside an epoch) and ends with the weights an uninterrupted run would have.
     An option given again must equal the recorded one; a different value is refused, unless --override
-    names it (only options that do not change the experiment: see --override)."""
+    names it (only options that do not change the experiment: see --override).
+
+    SIGUSR1 or SIGTERM (a cluster preempting the job) stops the run after the current optimiser step with
+    its state saved, and exit status 75; --resume RUN_DIR continues it exactly."""
     from composer.train.run import Run
 
     if spec is None and resume is None:
@@ -65,10 +75,29 @@ def run(ctx, spec, resume, overrides, **kw):
     if resume is not None:
         options, changes = _resume(ctx, spec, resume, options, overrides)
     job = Run(spec, options, resume, changes=changes)
-    summary = job.fit()
+    try:
+        summary = job.fit()
+    except Preempted as e:
+        _preempted(job, e, requeue)
     if job.main:
         _results(job, summary)
     job.finish()
+
+
+def _preempted(job, stopped: Exception, requeue: bool) -> None:
+    """Say where the saved run is and how it continues, requeue the job if asked, and exit 75."""
+    from composer.train.preempt import EXIT_PREEMPTED, requeue as requeue_job
+
+    if job.main:
+        lines = [f"preempted: {stopped}; the state is saved in {job.dir / 'checkpoints'}",
+                 f"continue with: composer run --resume {job.dir}"]
+        if requeue:
+            lines.append(requeue_job())
+        for line in lines:
+            click.echo(line, err=True)
+            job.log.to_file(line)
+    job.finish()
+    sys.exit(EXIT_PREEMPTED)
 
 
 def _results(job, summary: dict) -> None:

@@ -102,6 +102,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
     """Every check before anything runs, then the sweep directory opened: (folder, identity, jobs, shard,
     seeds); None after a dry run (the cost table printed). A mistake raises sw.SweepError."""
     from composer.rundir.run_options import RunOptions, check_run_options
+    from composer.train.sweep_dir import open_dir
 
     grid = [sw.parse_grid(g) for g in grids]
     seed_list = sw.parse_seeds(seeds) if seeds is not None else None
@@ -127,7 +128,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
         return None
     folder = out or sw.default_dir(specs)
     identity = sw.identity(specs, grid, sets, unsets, seed_list, kw, jobs)
-    sw.open_dir(folder, identity)
+    open_dir(folder, identity)
     return folder, identity, jobs, which, seed_list
 
 

@@ -18,6 +18,7 @@ from composer.errors import DataError
 from composer.rundir.resume import EpochPosition
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 from composer.train.metrics import classification_metrics
+from composer.train.preempt import Preempted, any_process
 
 
 class LossNotFinite(Exception):
@@ -155,14 +156,14 @@ def _agree(accelerator: Accelerator, batch: dict[str, Any], placeholder: Callabl
 
 def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLoader, optimizer, scheduler,
                 losses: dict[str, float] | None, settings: Settings, epoch: int, global_step: int = 0,
-                on_step: Callable[[int, float, int, float], None] | None = None,
-                forward: Callable[..., dict[str, Any]] | None = None, position: EpochPosition | None = None,
+                on_step: Callable[[int, float, int, float], None] | None = None, position: EpochPosition | None = None,
+                forward: Callable[..., dict[str, Any]] | None = None, stop: Callable[[], bool] | None = None,
                 on_save: Callable[[EpochPosition], None] | None = None) -> EpochResult:
     """`net` is the prepared model (in training mode), `forward` what runs it (default: `net`; a compiled
     version). `global_step` is the run's optimiser step when the epoch started; `position` where a resumed
     epoch continues. Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips,
-    seconds)` follows progress on every batch; `on_save(position)` is called every `settings.save_every`
-    optimiser steps of the run (not after the epoch's last batch: the epoch's end saves that)."""
+    seconds)` follows progress on every batch; `on_save` and `stop` are read after each optimiser step
+    (`_save_or_stop`: --save-every, and a cluster's signal, composer/train/preempt.py)."""
     forward = forward or net
     position = position or EpochPosition()
     data = loader.epoch(epoch, position.batches)
@@ -216,14 +217,26 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
         count += int(summed[1].item())
         if on_step is not None:
             on_step(step + 1, total / max(1, count), count, time.perf_counter() - start)
-        due = settings.save_every and (global_step + steps) % settings.save_every == 0
-        if stepped and due and on_save is not None and step + 1 < last:
-            on_save(EpochPosition(step + 1, steps, total, count, list(bad), skipped))
+        if stepped and (on_save is not None or stop is not None):
+            _save_or_stop(accelerator, settings, EpochPosition(step + 1, steps, total, count, bad[:], skipped),
+                          global_step + steps, step + 1 == last, on_save, stop)
     seconds = time.perf_counter() - start
     bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
     if count == 0:
         raise DataError("no clip could be loaded in this epoch" + (f"; bad videos: {bad[:3]}" if bad else ""))
     return EpochResult(total / count, count, seconds, steps, bad, skipped)
+
+
+def _save_or_stop(accelerator: Accelerator, settings: Settings, at: EpochPosition, run_step: int, last: bool,
+                  on_save: Callable[[EpochPosition], None] | None, stop: Callable[[], bool] | None) -> None:
+    """After an optimiser step: when any process was signalled, save `at` and raise Preempted; else save when
+    --save-every is due (not after the epoch's last batch: the epoch's end saves that)."""
+    if stop is not None and any_process(accelerator, stop()):
+        if on_save is not None:
+            on_save(at)
+        raise Preempted(f"stopped on a signal after optimiser step {run_step}")
+    if on_save is not None and settings.save_every and run_step % settings.save_every == 0 and not last:
+        on_save(at)
 
 
 def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: list[str], grad_norm, clips: int,

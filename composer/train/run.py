@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from accelerate.state import PartialState
@@ -58,8 +58,7 @@ from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.recorded import check_same_weights, weights_record
 from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.rundir.resolve import resolve
-from composer.rundir.resume import (RECORD_VERSION, EpochPosition, composer_version, progress_problem,
-                                    read_record)
+from composer.rundir.resume import RECORD_VERSION, EpochPosition, composer_version, progress_problem, read_record
 from composer.rundir.run_options import RunOptions, check_run_options, warmup_warnings
 from composer.rundir.state import load_state, save_state, saved_progress
 from composer.spec.limits import check_batch
@@ -72,6 +71,7 @@ from composer.train.fsdp_state import (before_sharding, check_shardable, gather_
                                        scatter_optimizer_state)
 from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
+from composer.train.preempt import signals_caught
 from composer.train.preflight import preflight
 from composer.train.tracking import parse_trackers, start_trackers
 
@@ -377,13 +377,13 @@ class Run:
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
         trains = bool(self.model.trainable_parts)  # False: a zero-shot spec, tested as it is
-        with Bars(self.log, self.options.progress_every) as bars:
+        with Bars(self.log, self.options.progress_every) as bars, signals_caught() as stop:
             if not trains:
                 self.log.print(f"{self.spec.name} trains nothing: it is tested as it is (zero-shot), no checkpoint")
             for index, (name, stage) in enumerate(_stages(self.spec) if trains else ()):
                 if saved is not None and index < saved["stage"]:
                     continue
-                progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad)
+                progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad, stop)
                 saved = None
             summary = self.test(bars)
         summary["bad_videos"] = once_per_video([*bad, *summary["bad_videos"]])
@@ -403,7 +403,7 @@ class Run:
                          dict(stage.losses) if stage else None, schedule.epochs, schedule.lr, schedule.warmup)
 
     def _train_stage(self, plan: StagePlan, progress: dict[str, Any], saved: dict[str, Any] | None, bars,
-                     bad: set[str]) -> dict[str, Any]:
+                     bad: set[str], stop: Callable[[], bool]) -> dict[str, Any]:
         """One stage: its optimiser and schedule, the restored state of a resumed run, then its epochs."""
         self.model.set_trainable(plan.parts)
         self.model.set_recompute(self.recomputes[plan.index])  # planned for this stage's step
@@ -427,7 +427,7 @@ class Run:
         for epoch in range(first_epoch, plan.epochs):
             self.net.train()
             result = self._train_epoch(plan, forward, loader, prepared, optimizer, scheduler, epoch, per_epoch,
-                                       progress, bars)
+                                       progress, bars, stop)
             bad.update(result.bad)
             progress = self._finish_epoch(plan, epoch, result, optimizer, scheduler, progress)
         return progress
@@ -479,7 +479,7 @@ class Run:
         return progress, progress["epoch"]
 
     def _train_epoch(self, plan: StagePlan, forward, loader: TrainLoader, prepared, optimizer, scheduler, epoch: int,
-                     per_epoch: int, progress: dict[str, Any], bars) -> EpochResult:
+                     per_epoch: int, progress: dict[str, Any], bars, stop: Callable[[], bool]) -> EpochResult:
         """`prepared` is the optimiser as Accelerate wraps it, `optimizer` the plain one (what is saved)."""
         task = bars.add_task(f"{plan.name} epoch {epoch + 1}/{plan.epochs}", total=per_epoch, loss="-", speed="-")
         world = self.accelerator.num_processes
@@ -498,7 +498,7 @@ class Run:
             return train_epoch(self.accelerator, self.net, self.spec, self.task.train, loader, prepared, scheduler,
                                plan.losses, self.settings, epoch=epoch, global_step=progress["step"],
                                on_step=on_step if world == 1 or self.main else None, forward=forward,
-                               position=position, on_save=on_save)
+                               position=position, on_save=on_save, stop=stop)
         except LossNotFinite as e:
             kept = (f"the last good state is {self.kept}; its weights load as usual" if self.kept
                     else "no checkpoint was saved before it")

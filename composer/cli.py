@@ -24,6 +24,7 @@ COMMANDS = (
      "classes"),
     ("plot", "RUN_DIR", "plot:plot", "draw a run's learning curves and confusion matrices (or overlay runs)"),
     ("card", "RUN_DIR", "card:card", "write a run's model card (RUN_DIR/README.md)"),
+    ("inspect", "FILE", "inspect:inspect", "what a safetensors file composer wrote says it belongs to"),
     ("data", "check|prepare", "data:data", "data check: find bad videos and split lines before a long run; "
      "data prepare: transcode a dataset once into a copy that decodes fast"),
     ("report", "SPEC...", "report:report", "parameter and FLOP counts against the papers' figures"),

@@ -17,6 +17,7 @@ from composer.cli import main
 from composer.commands.run import run as run_command
 from composer.commands.run import run_options
 from composer.files import file_sha256
+from composer.rundir import card as card_module
 from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
@@ -243,3 +244,23 @@ def test_every_run_option_survives_the_reproduce_command():
                                                                                                    "unsets": []}))
     assert parsed(shlex.split(reproduce_commands({"options": asdict(RunOptions(dataset="demo"))}, Path("r"))[0])) \
         == ("r/spec.yaml", RunOptions(dataset="demo"))
+
+
+def test_the_front_matter_names_the_hub_models_a_run_adapts():
+    """base_model and base_model_relation, as the Hub links an adapter to its base: Hub repositories only (not
+    open_clip's tags, local files or tiny stand-ins); "finetune" when a backbone itself trains."""
+    def info(**backbones):
+        return {"backbones": {name: {"family": f, "size": "ViT-B/16", "tiny": tiny, "weights": w, "frozen": frozen}
+                              for name, (f, w, tiny, frozen) in backbones.items()}}
+
+    record = {"options": {"dataset": "demo"}}
+    front = card_module._front_matter("ftp", record, None, info(mae=("videomae", "MCG-NJU/videomae-base", False, True),
+                                                         clip=("clip", "openai", False, True)))
+    assert front["base_model"] == "MCG-NJU/videomae-base" and front["base_model_relation"] == "adapter"
+    assert front["pipeline_tag"] == "video-classification"
+    both = card_module._front_matter("x", record, None, info(a=("viclip", "OpenGVLab/ViCLIP-B-16-hf", False, False),
+                                                      b=("videomae", "MCG-NJU/videomae-base", False, True)))
+    assert both["base_model"] == ["OpenGVLab/ViCLIP-B-16-hf", "MCG-NJU/videomae-base"]
+    assert both["base_model_relation"] == "finetune"
+    tiny = card_module._front_matter("x", record, None, info(a=("videomae", "MCG-NJU/videomae-base", True, True)))
+    assert "base_model" not in tiny and "base_model_relation" not in tiny

@@ -111,7 +111,7 @@ def test_non_finite_weights_are_refused_by_name(tmp_path):
 def test_a_file_without_a_checksum_is_refused(tmp_path):
     from safetensors.torch import save_file
 
-    from composer.rundir.checkpoint import fingerprint
+    from composer.compiler.fingerprint import fingerprint
 
     model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
     tensors = {n: p.detach().contiguous() for n, p in model.trainable_state().items()}
@@ -125,7 +125,8 @@ def forged(model, tensors: dict, path) -> None:
     themselves can tell that it does not fit."""
     from safetensors.torch import save_file
 
-    from composer.rundir.checkpoint import fingerprint, structure, tensor_digest
+    from composer.compiler.fingerprint import fingerprint, structure
+    from composer.rundir.checkpoint import tensor_digest
 
     save_file(tensors, path, metadata={"fingerprint": fingerprint(model), "structure": json.dumps(structure(model)),
                                        "composer": "{}", "tensors_sha256": tensor_digest(tensors)})

@@ -11,9 +11,10 @@ from conftest import ROOT, SPECS, write
 
 from composer.cli import main
 from composer.compiler.compile import BuildOptions, compile_spec
-from composer.compiler.shipped_list import TRAINABLE, built_trainable, fingerprint
+from composer.compiler.shipped_list import TRAINABLE, built_trainable
 from composer.compiler.summary import parameter_counts
 from composer.graph.declared import check_spec, declared_trainable
+from composer.spec.digest import spec_digest
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped
 from composer.viz.graph import to_dot, to_json, to_mermaid
@@ -102,7 +103,7 @@ def test_kept_trainable_counts_are_the_builds(built):
     kept = json.loads(TRAINABLE.read_text())
     assert sorted(kept) == sorted(built)
     for name, model in built.items():
-        assert kept[name] == {"fingerprint": fingerprint(model.graph.spec),
+        assert kept[name] == {"fingerprint": spec_digest(model.graph.spec),
                               "trainable_params": sum(p["trainable"] for p in parameter_counts(model).values())}, \
             f"{name}: run `python -c 'from composer.compiler.shipped_list import write_trainable; write_trainable()'`"
 
@@ -110,7 +111,7 @@ def test_kept_trainable_counts_are_the_builds(built):
 def test_an_edited_shipped_spec_is_counted_by_building_it():
     spec = load_spec("clip-adapter", ["components.adapter.params.dim=16"])
     kept = json.loads(TRAINABLE.read_text())["clip-adapter"]
-    assert fingerprint(spec) != kept["fingerprint"] and built_trainable(spec) < kept["trainable_params"]
+    assert spec_digest(spec) != kept["fingerprint"] and built_trainable(spec) < kept["trainable_params"]
 
 
 @pytest.mark.parametrize("frozen, message", [

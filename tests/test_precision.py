@@ -8,7 +8,8 @@ from conftest import tiny_batch
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.compiler.memory import MemoryModel
 from composer.compiler.precision import frozen_layer_weights
-from composer.rundir.checkpoint import fingerprint, tensor_digest
+from composer.compiler.fingerprint import fingerprint
+from composer.rundir.checkpoint import tensor_digest
 from composer.spec.load import load_spec
 
 SMALL = ["inputs.video.size=64", "inputs.video.frames=2"]

@@ -117,7 +117,8 @@ def _results(job, summary: dict) -> None:
 
 def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple:
     """The options of the run in `resume` (run.json), checked against what was typed again."""
-    from composer.rundir.resume import composer_version, read_record, resumed_options
+    from composer.rundir.resume import read_record, resumed_options
+    from composer.version import composer_version
 
     record = read_record(resume)
     if record.get("composer") != composer_version():

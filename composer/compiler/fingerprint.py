@@ -10,6 +10,9 @@ from typing import Any
 
 import torch
 
+from composer.spec.digest import spec_digest
+from composer.version import composer_version
+
 
 def structure(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
     """What a checkpoint must agree with: backbones and the trainable tensors' names and shapes (of
@@ -25,3 +28,11 @@ def structure(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str
 
 def fingerprint(model, tensors: dict[str, torch.Tensor] | None = None) -> str:
     return hashlib.sha256(json.dumps(structure(model, tensors), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def identity(model, tensors: dict[str, torch.Tensor] | None = None) -> dict[str, str]:
+    """What every safetensors file composer writes carries in its metadata, so the file says what it belongs
+    to without its run directory: the composer version, the spec's name and digest (composer/spec/digest.py)
+    and the model's fingerprint (`composer inspect FILE` prints them)."""
+    return {"composer_version": composer_version(), "spec": model.spec.name, "spec_digest": spec_digest(model.spec),
+            "fingerprint": fingerprint(model, tensors)}

@@ -2,29 +2,24 @@
 
 The trainable count is what building the spec on the meta device at full size gives, exactly as `composer
 build` counts it. Building imports torch, so the counts of the shipped specs are kept as data
-(shipped_trainable.json), each with the fingerprint of the resolved spec it was counted for: a spec whose
-fingerprint differs (edited in a source checkout) is built again. tests/test_shipped.py holds every count
+(shipped_trainable.json), each with the digest of the resolved spec it was counted for (composer/spec/digest.py): a spec whose
+digest differs (edited in a source checkout) is built again. tests/test_shipped.py holds every count
 to the build, so kind or family code that changes a count cannot leave the file behind unnoticed
 (`write_trainable()` rewrites it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from composer.spec.ir import Spec
 from composer.spec.load import load_spec
+from composer.spec.digest import spec_digest
 from composer.spec.shipped import ROOT, SUFFIXES, shipped
 
 TRAINABLE = Path(__file__).with_name("shipped_trainable.json")
-
-
-def fingerprint(spec: Spec) -> str:
-    """The resolved spec (extends merged, defaults filled in), hashed: what a kept count was counted for."""
-    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def built_trainable(spec: Spec) -> int:
@@ -43,14 +38,14 @@ def _kept() -> dict[str, dict[str, Any]]:
 def trainable(name: str, spec: Spec, kept: dict[str, dict[str, Any]]) -> int:
     """The kept count where it was counted for this very spec, else the build's."""
     entry = kept.get(name)
-    if entry is not None and entry["fingerprint"] == fingerprint(spec):
+    if entry is not None and entry["fingerprint"] == spec_digest(spec):
         return entry["trainable_params"]
     return built_trainable(spec)
 
 
 def write_trainable() -> None:
     """Count every shipped spec by building it, and keep the counts (run after changing a kind or a family)."""
-    rows = {name: {"fingerprint": fingerprint(spec), "trainable_params": built_trainable(spec)}
+    rows = {name: {"fingerprint": spec_digest(spec), "trainable_params": built_trainable(spec)}
             for name, spec in ((n, load_spec(p)) for n, p in shipped().items())}
     TRAINABLE.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 from dataclasses import fields
 from pathlib import Path
@@ -188,9 +189,20 @@ def _front_matter(name: str, record: dict[str, Any], summary: dict[str, Any] | N
     front: dict[str, Any] = {"library_name": "composer", "pipeline_tag": "video-classification",
                              "tags": TAGS + [f for f in families if f not in TAGS], "datasets": datasets,
                              "metrics": ["accuracy"]}
+    backbones = (info or {}).get("backbones", {}).values()
+    bases = list(dict.fromkeys(b["weights"] for b in backbones if not b["tiny"] and _hub_id(b["weights"])))
+    if bases:  # how the Hub links a model to the models it was made from
+        front["base_model"] = bases[0] if len(bases) == 1 else bases
+        front["base_model_relation"] = "adapter" if all(b["frozen"] for b in backbones) else "finetune"
     if summary is not None:
         front["model-index"] = [{"name": name, "results": _results(record, summary)}]
     return front
+
+
+def _hub_id(weights: str | None) -> bool:
+    """Whether a backbone's weights name a Hub repository (owner/name), not a library's tag ("openai") or a
+    local file."""
+    return bool(weights) and re.fullmatch(r"[\w.-]+/[\w.-]+", weights) is not None and not Path(weights).exists()
 
 
 def _results(record: dict[str, Any], summary: dict[str, Any]) -> list[dict[str, Any]]:

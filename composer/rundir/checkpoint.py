@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save
 
-from composer.compiler.fingerprint import fingerprint, structure
+from composer.compiler.fingerprint import fingerprint, identity, structure
 from composer.errors import DataError, SpecError
 from composer.files import atomic_write_bytes
 from composer.rundir.checkpoint_dir import (MANIFEST, WEIGHTS, in_run_folder, latest_checkpoint, refuse_with_offer,
@@ -48,11 +48,11 @@ def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
 
 def trainable_bytes(model, meta: dict[str, Any] | None = None,
                     tensors: dict[str, torch.Tensor] | None = None) -> bytes:
-    """A trainable-only safetensors file in memory: the tensors, the model's fingerprint and structure,
-    `meta`, and the SHA-256 of the tensors (so the file verifies itself on load)."""
+    """A trainable-only safetensors file in memory: the tensors, the model's identity (fingerprint, spec,
+    composer version) and structure, `meta`, and the SHA-256 of the tensors (so the file verifies itself)."""
     tensors = {n: p.detach().to("cpu").contiguous()
                for n, p in (model.trainable_state() if tensors is None else tensors).items()}
-    header = {"fingerprint": fingerprint(model, tensors), "structure": json.dumps(structure(model, tensors)),
+    header = {**identity(model, tensors), "structure": json.dumps(structure(model, tensors)),
               "composer": json.dumps(meta or {}), DIGEST_KEY: tensor_digest(tensors)}
     return save(tensors, metadata=header)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import importlib.metadata
 import json
 import re
 import secrets
@@ -35,6 +34,7 @@ from typing import Any
 
 from composer.errors import DataError
 from composer.files import atomic_write_bytes, file_sha256, fsync_dir, write_file
+from composer.version import composer_version
 
 FORMAT = 1
 WEIGHTS = "weights.safetensors"
@@ -45,13 +45,6 @@ MANIFEST = "manifest.json"
 LATEST = "latest"
 TEMPORARY = ".tmp-"
 _NAME = re.compile(r"step-(\d{8,})(?:-(\d+))?")
-
-
-def composer_version() -> str:
-    try:
-        return importlib.metadata.version("composer-video")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _order(path: Path) -> tuple[int, int]:

@@ -12,12 +12,12 @@ import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from composer.errors import DataError
 from composer.rundir.run_options import RunOptions, flag
+from composer.version import composer_version
 
 RECORD_VERSION = 1  # the layout of run.json's record; a resume refuses a record of another layout
 
@@ -45,13 +45,6 @@ class EpochPosition:
     clips: int = 0
     bad: list[str] = field(default_factory=list)
     skipped: int = 0  # clips that could not be loaded so far (all ranks)
-
-
-def composer_version() -> str:
-    try:
-        return version("composer-video")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
 
 
 def show(name: str, value: Any) -> str:

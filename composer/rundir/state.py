@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load, save
 
-from composer.compiler.fingerprint import fingerprint
+from composer.compiler.fingerprint import fingerprint, identity
 from composer.errors import DataError, SpecError
 from composer.rundir.checkpoint import copy_into, non_finite, read_trainable, trainable_bytes
 from composer.rundir.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, latest_checkpoint, publish,
@@ -77,7 +77,8 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
         optimizer_tensors, record["optimizer"] = _optimizer_tensors(optimizer_state or optimizer.state_dict())
         state_tensors.update(optimizer_tensors)
         record["scheduler"] = scheduler.state_dict()
-    files[STATE_TENSORS] = save(state_tensors)
+    files[STATE_TENSORS] = save(state_tensors, metadata={**identity(model, tensors), **{
+        k: str(meta.get(k, progress.get(k))) for k in ("stage", "epoch", "step")}})
     files[STATE_JSON] = json.dumps(_jsonable(record)).encode()
     size = meta.get("size")
     return publish(folder, files, {

@@ -24,9 +24,9 @@ from composer.components.registry import get_kind
 from composer.errors import DataError, SpecError
 from composer.files import atomic_write_bytes, file_sha256
 from composer.rundir.checkpoint import weights_file
-from composer.rundir.resume import composer_version
 from composer.train.loop import inputs
 from composer.train.predict import PredictOptions, Predictor
+from composer.version import composer_version
 
 DEFAULT_TOLERANCE = 1e-4
 TRACE_CLIPS = 2  # the batch traced (a batch of one would fix the batch dimension at 1 in the exported graph)

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
-from composer.compiler.fingerprint import fingerprint
+from composer.compiler.fingerprint import fingerprint, identity
 from composer.data.clips import ClipConfig, ClipDataset
 from composer.data.transforms import to_unit
 from composer.errors import DataError
@@ -66,6 +66,7 @@ class CachedClips(Dataset):
 
     def __init__(self, model, items, config: ClipConfig, folder: Path, device: str, precision: str) -> None:
         self.model, self.items, self.folder, self.device = model, items, Path(folder), device
+        self.identity = identity(model)  # in every cached file's metadata
         self.clips = ClipDataset(items, ClipConfig(config.frames, config.size, config.window, flip=False,
                                                    device=config.device), train=False)
         self.runs = frozen_video_runs(model)
@@ -114,7 +115,7 @@ class CachedClips(Dataset):
             for run_id in self.runs:
                 values.update(self.model.run_tower(run_id, values))
             tensors = {n: values[n][0].to("cpu").contiguous() for n in self.names}
-            atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp))
+            atomic_write(self.path(i), lambda tmp: save_file(tensors, tmp, metadata=self.identity))
         return bad
 
     def placeholder(self) -> dict:

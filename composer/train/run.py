@@ -58,7 +58,7 @@ from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.recorded import check_same_weights, weights_record
 from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.rundir.resolve import resolve
-from composer.rundir.resume import RECORD_VERSION, EpochPosition, composer_version, progress_problem, read_record
+from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
 from composer.rundir.run_options import RunOptions, check_run_options, warmup_warnings
 from composer.rundir.state import load_state, save_state, saved_progress
 from composer.spec.limits import check_batch
@@ -74,6 +74,7 @@ from composer.train.optim import make_optimizer, make_schedule
 from composer.train.preempt import signals_caught
 from composer.train.preflight import preflight
 from composer.train.tracking import parse_trackers, start_trackers
+from composer.version import composer_version
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,77 @@
+"""`composer inspect FILE...`: what a safetensors file composer wrote says about itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from composer.commands.common import NonEmptyPath, fail_on_spec_errors
+from composer.errors import DataError
+
+# header keys that are JSON texts, shown decoded; the structure is long and `composer build` shows it better
+JSON_KEYS = ("composer",)
+HIDDEN = ("structure",)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="FILE...", type=NonEmptyPath(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object per file")
+@fail_on_spec_errors
+def inspect(paths, as_json):
+    """Show the metadata a safetensors file composer wrote carries: composer version, spec name and digest, the
+    model's fingerprint, and where training was (stage, epoch, step); then its tensors' count and size.
+    A folder (a checkpoint, a run's checkpoints/, a feature cache) shows every .safetensors file in it.
+
+    \b
+    composer inspect runs/msta-20261207-144743/checkpoints/best.safetensors
+    composer inspect runs/msta-20261207-144743/checkpoints"""
+    files = [f for p in paths for f in (sorted(p.rglob("*.safetensors")) if p.is_dir() else [p])]
+    if not files:
+        raise DataError(f"no .safetensors file in {', '.join(map(str, paths))}")
+    for path in files:
+        about = describe(path)
+        if as_json:
+            click.echo(json.dumps(about, ensure_ascii=False))
+            continue
+        click.echo(f"{path}:")
+        for key, value in about["metadata"].items():
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
+            click.echo(f"  {key}: {shown}")
+        click.echo(f"  tensors: {about['tensors']} ({about['bytes']:,} bytes)")
+
+
+def describe(path: Path) -> dict:
+    """The file's metadata (JSON texts decoded, the structure left out) and its tensors' count and bytes."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            metadata, names = f.metadata() or {}, list(f.keys())
+            sizes = [f.get_slice(n) for n in names]
+            total = sum(_bytes(s.get_shape(), s.get_dtype()) for s in sizes)
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f"{path} is not a readable safetensors file ({str(e)[:120]})") from None
+    shown = {}
+    for key, value in metadata.items():
+        if key in HIDDEN:
+            continue
+        try:
+            shown[key] = json.loads(value) if key in JSON_KEYS else value
+        except ValueError:
+            shown[key] = value
+    if "composer_version" not in shown:
+        shown["note"] = "no composer metadata: written by another tool, or by a composer before it wrote it"
+    return {"file": str(path), "metadata": shown, "tensors": len(names), "bytes": total}
+
+
+WIDTHS = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2,
+          "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def _bytes(shape: list[int], dtype: str) -> int:
+    count = 1
+    for n in shape:
+        count *= n
+    return count * WIDTHS.get(dtype.upper(), 0)

@@ -227,7 +227,7 @@ def test_a_spec_yaml_that_no_longer_fits_the_checkpoints_is_said(finished, tmp_p
 
 
 def test_every_run_option_survives_the_reproduce_command():
-    from composer.rundir.card import reproduce_commands
+    from composer.rundir.reproduce import reproduce_commands
 
     options = RunOptions(dataset="ucf101", data_root="/data/ucf 101", split=2, protocol="few-shot", shots=4,
                          eval_dataset="hmdb51", eval_root="/data/hmdb", tiny=True, epochs=3, batch_size=16,

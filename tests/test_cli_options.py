@@ -70,6 +70,7 @@ def options_of(command: click.Command, path: str = "", parent: click.Context | N
     """Every command under `command` (its path, e.g. "data check"), with its parameters in declaration order,
     each in a context under its group's, as the command line makes them (the group's settings name the help
     option; click caches that option on the command, so a context without them reads whatever ran first)."""
+    command._help_option = None  # click keeps the help option of the first context it saw: make it this one's
     ctx = click.Context(command, info_name=path or "composer", parent=parent, **command.context_settings)
     out = {path or "composer": {"help": command.help, "params": [_param(p, ctx) for p in command.get_params(ctx)]}}
     if isinstance(command, click.Group):

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from composer.commands.common import NonEmptyPath, fail_on_spec_errors
+from composer.commands.groups import JSON
 from composer.errors import DataError
 
 # header keys that are JSON texts, shown decoded; the structure is long and `composer build` shows it better
@@ -17,7 +18,7 @@ HIDDEN = ("structure",)
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="FILE...", type=NonEmptyPath(exists=True, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="print one JSON object per file")
+@JSON.but(help="print one JSON object per file")
 @fail_on_spec_errors
 def inspect(paths, as_json):
     """Show the metadata a safetensors file composer wrote carries: composer version, spec name and digest, the

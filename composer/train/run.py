@@ -226,8 +226,7 @@ class Run:
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
-                                                          weights=options.weights,
-                                                          recompute=recompute,
+                                                          weights=options.weights, recompute=recompute,
                                                           num_classes=len(self.task.train.classes),
                                                           # FSDP flattens tensors of one dtype per unit
                                                           precision="fp32" if options.fsdp else precision))

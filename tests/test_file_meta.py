@@ -5,10 +5,10 @@ Budget: about 15 s (one tiny linear-probe run of 2 steps with cached features)."
 
 import json
 
+import torch
 from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import save_file
-import torch
 
 from composer.cli import main
 from composer.rundir.checkpoint_dir import latest_checkpoint

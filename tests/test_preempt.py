@@ -10,7 +10,6 @@ import signal
 import stat
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from composer.cli import main
@@ -19,6 +18,7 @@ from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
 from composer.train.preempt import EXIT_PREEMPTED, Preempted
 from composer.train.run import Run
+from test_resume import assert_same_trainable
 from test_run import SMALL, options, quiet
 
 SPEC = "specs/baselines/clip-adapter.yaml"
@@ -78,10 +78,7 @@ def test_a_signal_inside_an_epoch_saves_there_and_the_run_resumes_bit_identical(
     resumed_with, _ = resumed_options(read_record(first.dir), {}, [])
     resumed = Run(None, resumed_with, resume=first.dir, console=quiet())
     resumed.fit()
-    a, b = straight.model.trainable_state(), resumed.model.trainable_state()
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_trainable(straight.model, resumed.model)
 
 
 def _stub_scontrol(tmp_path, code: int = 0):

@@ -40,6 +40,14 @@ def _killed_at(monkeypatch, epoch: int, batch: int) -> None:
     monkeypatch.setattr(run_module, "train_epoch", interrupted)
 
 
+def assert_same_trainable(a, b) -> None:
+    """Bit-identical trainable tensors, name by name."""
+    ours, theirs = a.trainable_state(), b.trainable_state()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), key
+
+
 def test_a_run_killed_inside_an_epoch_resumes_from_its_directory_bit_identical(demo_root, tmp_path, monkeypatch):
     kw = dict(epochs=2, max_steps=4, save_every=2)
     straight = Run(SPEC, options(demo_root, tmp_path / "a", **kw), console=quiet())
@@ -53,10 +61,7 @@ def test_a_run_killed_inside_an_epoch_resumes_from_its_directory_bit_identical(d
     assert changes == [] and resumed_with.save_every == 2 and resumed_with.epochs == 2
     resumed = Run(None, resumed_with, resume=first.dir, console=quiet())
     resumed.fit()
-    a, b = straight.model.trainable_state(), resumed.model.trainable_state()
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+    assert_same_trainable(straight.model, resumed.model)
     records = [json.loads(line) for line in (first.dir / "metrics.jsonl").read_text().splitlines()]
     expected = [json.loads(line) for line in (straight.dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]

@@ -264,3 +264,22 @@ def test_the_front_matter_names_the_hub_models_a_run_adapts():
     assert both["base_model_relation"] == "finetune"
     tiny = card_module._front_matter("x", record, None, info(a=("videomae", "MCG-NJU/videomae-base", True, True)))
     assert "base_model" not in tiny and "base_model_relation" not in tiny
+
+
+def test_a_run_is_laid_out_for_a_hub_whole_and_once(finished, tmp_path):
+    run_dir = finished[0]
+    out = tmp_path / "upload" / "adapter"
+    result = CliRunner().invoke(main, ["card", str(run_dir), "--hub", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(["README.md", "spec.yaml", "model.safetensors",
+                                                              "config.json", "learning-curves.png",
+                                                              "confusion-test.png"])
+    weights = latest_checkpoint(run_dir / "checkpoints") / "weights.safetensors"
+    assert file_sha256(out / "model.safetensors") == file_sha256(weights)  # the weights the card's results score
+    config = json.loads((out / "config.json").read_text())
+    assert config["model.safetensors"]["sha256"] == file_sha256(weights) and len(config["classes"]) == 8
+    assert (out / "README.md").read_text() == (run_dir / "README.md").read_text()
+    assert (out / "spec.yaml").read_text() == (run_dir / "spec.yaml").read_text()
+    again = CliRunner().invoke(main, ["card", str(run_dir), "--hub", str(out)])
+    assert again.exit_code == 2 and "not empty" in again.output
+    assert [p.name for p in out.parent.iterdir()] == ["adapter"]  # no half-written folder beside it

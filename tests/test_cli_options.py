@@ -46,13 +46,25 @@ ADDED: list[tuple[str, str, dict]] = [
                                   "and exits 75 (docs/data.md: a batch script that resumes)",
                           "prompt": None, "is_flag": True, "flag_value": True, "count": False, "hidden": False,
                           "callback": False}),
+    # issue 23: a run laid out for upload to a model hub
+    ("card", "to_stdout", {"name": "hub", "param_type_name": "option", "opts": ["--hub"], "secondary_opts": [],
+                           "type": {"exists": False, "file_okay": True, "dir_okay": True, "writable": False,
+                                    "readable": True, "allow_dash": False, "param_type": "Path", "name": "path",
+                                    "path_type": None}, "required": False, "nargs": 1, "multiple": False,
+                           "default": None,
+                           "help": "lay one run out in DIR for upload to a model hub: README.md (the card), "
+                                   "model.safetensors (the final weights), spec.yaml, config.json and the card's "
+                                   "pictures; nothing is uploaded",
+                           "prompt": None, "is_flag": False, "flag_value": None, "count": False, "hidden": False,
+                           "callback": False}),
 ]
 # Commands added since the snapshot (the group lists them; their options are held by their own tests)
 NEW_COMMANDS = {"inspect": "issue 23: a safetensors file's own metadata (tests/test_file_meta.py)"}
 # Commands whose own help text changed deliberately (the others keep theirs word for word).
 HELP_CHANGED = {"composer",  # the command list is composer/cli.py's table, no longer a second copy in the text
                 "diff",  # issue 22: the model comparison is opt-in (--model)
-                "run"}  # issue 23: what a cluster's signal does
+                "run",  # issue 23: what a cluster's signal does
+                "card"}  # issue 23: --hub
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> dict:

@@ -56,6 +56,10 @@ def test_inspect_says_what_a_foreign_or_broken_file_is(tmp_path):
     refused = CliRunner().invoke(main, ["inspect", str(broken)])
     assert refused.exit_code == 2 and "not a readable safetensors file" in refused.output
     assert len(refused.output.strip().splitlines()) == 1
+    hostile = tmp_path / "hostile.safetensors"
+    save_file({"w": torch.zeros(1)}, str(hostile), metadata={"composer": "[" * 100_000, "x" * 5000: "y" * 100_000})
+    odd = CliRunner().invoke(main, ["inspect", str(hostile)])
+    assert odd.exit_code == 0 and odd.exception is None and len(odd.output) < 5000, odd.output[-300:]
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "x.txt").write_text("x")

@@ -9,11 +9,12 @@ import click
 
 from composer.commands.common import NonEmptyPath, fail_on_spec_errors
 from composer.commands.groups import JSON
-from composer.errors import DataError
+from composer.errors import DataError, cut
 
 # header keys that are JSON texts, shown decoded; the structure is long and `composer build` shows it better
 JSON_KEYS = ("composer",)
 HIDDEN = ("structure",)
+MOST = 2000  # characters of one value shown as text (a header may hold up to 100 MB)
 
 
 @click.command()
@@ -38,8 +39,8 @@ def inspect(paths, as_json):
             continue
         click.echo(f"{path}:")
         for key, value in about["metadata"].items():
-            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else value
-            click.echo(f"  {key}: {shown}")
+            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+            click.echo(f"  {cut(key, 80)}: {cut(shown, MOST)}")
         click.echo(f"  tensors: {about['tensors']} ({about['bytes']:,} bytes)")
 
 
@@ -60,8 +61,8 @@ def describe(path: Path) -> dict:
             continue
         try:
             shown[key] = json.loads(value) if key in JSON_KEYS else value
-        except ValueError:
-            shown[key] = value
+        except (ValueError, RecursionError):
+            shown[key] = cut(value, MOST)
     if "composer_version" not in shown:
         shown["note"] = "no composer metadata: written by another tool, or by a composer before it wrote it"
     return {"file": str(path), "metadata": shown, "tensors": len(names), "bytes": total}

@@ -283,3 +283,13 @@ def test_a_run_is_laid_out_for_a_hub_whole_and_once(finished, tmp_path):
     again = CliRunner().invoke(main, ["card", str(run_dir), "--hub", str(out)])
     assert again.exit_code == 2 and "not empty" in again.output
     assert [p.name for p in out.parent.iterdir()] == ["adapter"]  # no half-written folder beside it
+
+
+def test_an_unfinished_run_is_not_laid_out_for_a_hub(finished, tmp_path):
+    """Its latest weights have no results: the card would describe other weights than the file holds."""
+    run_dir = tmp_path / "unfinished"
+    shutil.copytree(finished[0], run_dir)
+    (run_dir / "summary.json").unlink()
+    result = CliRunner().invoke(main, ["card", str(run_dir), "--hub", str(tmp_path / "up")])
+    assert result.exit_code == 2 and "no test results of its latest weights" in result.output
+    assert not (tmp_path / "up").exists()

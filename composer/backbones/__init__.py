@@ -1,4 +1,2 @@
-"""Backbone families; importing this package registers their declarations (composer/backbones/families/), which
-import no torch; each family's modules are imported on its first build (composer/backbones/registry.py)."""
-
-from composer.backbones import families  # noqa: F401
+"""Backbone families. The registry (composer/backbones/registry.py) imports a family's declaration
+(composer/backbones/families/, no torch) when a spec names it, and its modules on its first build."""

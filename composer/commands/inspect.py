@@ -35,13 +35,23 @@ def inspect(paths, as_json):
     for path in files:
         about = describe(path)
         if as_json:
-            click.echo(json.dumps(about, ensure_ascii=False))
+            click.echo(_dumps(about))
             continue
         click.echo(f"{path}:")
         for key, value in about["metadata"].items():
-            shown = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+            shown = _dumps(value) if isinstance(value, (dict, list)) else str(value)
             click.echo(f"  {cut(key, 80)}: {cut(shown, MOST)}")
-        click.echo(f"  tensors: {about['tensors']} ({about['bytes']:,} bytes)")
+        size = "size unknown: a dtype this composer does not know" if about["bytes"] is None \
+            else f"{about['bytes']:,} bytes"
+        click.echo(f"  tensors: {about['tensors']} ({size})")
+
+
+def _dumps(value) -> str:
+    """JSON text; a value nested too deeply to write back (a crafted header) as its start."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        return '"(nested too deeply to show)"'
 
 
 def describe(path: Path) -> dict:
@@ -52,7 +62,8 @@ def describe(path: Path) -> dict:
         with safe_open(str(path), framework="numpy") as f:
             metadata, names = f.metadata() or {}, list(f.keys())
             sizes = [f.get_slice(n) for n in names]
-            total = sum(_bytes(s.get_shape(), s.get_dtype()) for s in sizes)
+            counted = [_bytes(s.get_shape(), s.get_dtype()) for s in sizes]
+            total = None if None in counted else sum(counted)
     except (SafetensorError, OSError, ValueError) as e:
         raise DataError(f"{path} is not a readable safetensors file ({str(e)[:120]})") from None
     shown = {}
@@ -72,8 +83,10 @@ WIDTHS = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, 
           "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
 
-def _bytes(shape: list[int], dtype: str) -> int:
+def _bytes(shape: list[int], dtype: str) -> int | None:
+    """The tensor's bytes; None for a dtype not in WIDTHS."""
     count = 1
     for n in shape:
         count *= n
-    return count * WIDTHS.get(dtype.upper(), 0)
+    width = WIDTHS.get(dtype.upper())
+    return None if width is None else count * width

@@ -88,14 +88,15 @@ def _preempted(job, stopped: Exception, requeue: bool) -> None:
     """Say where the saved run is and how it continues, requeue the job if asked, and exit 75."""
     from composer.train.preempt import EXIT_PREEMPTED, requeue as requeue_job
 
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+        job.log.to_file(line)
+
     if job.main:
-        lines = [f"preempted: {stopped}; the state is saved in {job.dir / 'checkpoints'}",
-                 f"continue with: composer run --resume {job.dir}"]
-        if requeue:
-            lines.append(requeue_job())
-        for line in lines:
-            click.echo(line, err=True)
-            job.log.to_file(line)
+        say(f"preempted: {stopped}; the state is saved in {job.dir / 'checkpoints'}")
+        say(f"continue with: composer run --resume {job.dir}")
+        if requeue:  # last: SLURM signals the job it requeues (requeue_job ignores that from then on)
+            say(requeue_job())
     job.finish()
     sys.exit(EXIT_PREEMPTED)
 

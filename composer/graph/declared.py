@@ -15,7 +15,7 @@ from pathlib import Path
 
 from composer.backbones.demo_weights import NoDemoWeights, demo_file
 from composer.backbones.families.parameters import trains as backbone_trains
-from composer.backbones.registry import FAMILIES, TINY, Family, Request, check_size, get_family
+from composer.backbones.registry import TINY, Family, Request, check_size, get_family, own_families
 from composer.backbones.shape import BackboneShape
 from composer.backbones.weights import is_local_path
 from composer.components.registry import NodeInfo, SiteInfo
@@ -76,7 +76,7 @@ def backbone_requests(spec: Spec, device, tiny: bool, load_weights: bool,
         weights = None if weights == "random" else weights
         if b.activation is not None and b.activation not in family.activations:
             raise SpecError(f"{family.name} backbones have a fixed activation; 'activation' is for "
-                            f"{', '.join(f.name for f in FAMILIES.values() if f.activations)}",
+                            f"{', '.join(f.name for f in own_families().values() if f.activations)}",
                             spec.loc_of("backbones", name, "activation"), hint="remove 'activation'")
         request = Request(size=size, tiny=is_tiny, weights=weights,
                           load=load and weights is not None and str(device) != "meta",

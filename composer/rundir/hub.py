@@ -16,7 +16,7 @@ from typing import Any
 from composer.errors import DataError
 from composer.files import file_sha256
 from composer.rundir.card import model_card, read_run
-from composer.rundir.checkpoint import read_meta
+from composer.rundir.checkpoint import read_meta, weights_file
 from composer.rundir.checkpoint_dir import WEIGHTS, latest_checkpoint
 from composer.spec.digest import spec_digest
 from composer.spec.load import load_spec
@@ -27,14 +27,18 @@ PICTURES = ("learning-curves.png", "confusion-*.png")
 
 def hub_folder(run_dir: Path, out: Path) -> list[str]:
     """Lay `run_dir` out in `out` (which must not exist, or be empty); returns the names written."""
-    run_dir = Path(run_dir)
+    run_dir, out = Path(run_dir), Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"--hub {out}: the folder exists and is not empty; give a new folder")
-    record = read_run(run_dir)["record"]
+    run = read_run(run_dir)
+    if run["summary"] is None or run["stale"]:
+        raise DataError(f"{run_dir} has no test results of its latest weights (not finished, interrupted, or "
+                        f"resumed past them): finish it (composer run --resume {run_dir}) before laying it out")
+    record = run["record"]
     files: dict[str, Path | str] = {"README.md": model_card(run_dir), "spec.yaml": run_dir / "spec.yaml"}
     latest = latest_checkpoint(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
     if latest is not None:
-        files["model.safetensors"] = latest / WEIGHTS
+        files["model.safetensors"] = weights_file(latest)  # its manifest and fingerprint verified
     for pattern in PICTURES:
         files.update({p.name: p for p in sorted(run_dir.glob(pattern))})
     files["config.json"] = json.dumps(_config(record, run_dir, latest), indent=1, ensure_ascii=False) + "\n"

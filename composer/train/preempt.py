@@ -40,8 +40,8 @@ def signals_caught() -> Iterator[Callable[[], bool]]:
     try:
         yield lambda: bool(received)
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        for s, handler in previous.items():  # None: a handler installed from C, which Python cannot restore
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def any_process(accelerator, flag: bool) -> bool:
@@ -54,10 +54,13 @@ def any_process(accelerator, flag: bool) -> bool:
 
 
 def requeue() -> str:
-    """Ask SLURM to queue this job again; what happened, in one line."""
+    """Ask SLURM to queue this job again; what happened, in one line. SLURM answers a requeue by signalling the
+    running job: from here on this process ignores the signals, and it is about to exit anyway."""
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return "--requeue: not under SLURM (no SLURM_JOB_ID), so the job was not requeued"
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
     try:
         done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:

@@ -26,7 +26,6 @@ Training goes through Hugging Face Accelerate (composer/train/accel.py); the bat
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import platform
@@ -56,6 +55,7 @@ from composer.rundir.card import model_info, read_run, write_card
 from composer.rundir.checkpoint import save_trainable
 from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.recorded import check_same_weights, weights_record
+from composer.rundir.new import check_writable, new_run_dir
 from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.rundir.resolve import resolve
 from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
@@ -98,26 +98,6 @@ def _check_heads(model, task: Task) -> None:
             raise DataError(f"the {task.protocol} protocol tests '{name}' on classes the model never trained on, "
                             f"but {fixed[0].component} ({fixed[0].kind.name}) has one output per training class; "
                             "use a spec that scores classes by their names (a text tower and cosine_logits)")
-
-
-def _writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise DataError(f"cannot write the run directory {folder}: {e.strerror or e}") from None
-
-
-def _new_run_dir(out: str, name: str) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = Path(out) / f"{name}-{stamp}"
-    n = 2
-    while folder.exists():
-        folder = Path(out) / f"{name}-{stamp}-{n}"
-        n += 1
-    return folder
 
 
 def _stages(spec) -> list[tuple[str, Any]]:
@@ -280,11 +260,11 @@ class Run:
 
     def _run_dir(self, state: PartialState) -> Path:
         """The main process names the run directory (its clock decides the name) and every rank uses it."""
-        folder = [self.resume or (_new_run_dir(self.options.out, self.spec.name) if self.main else None)]
+        folder = [self.resume or (new_run_dir(self.options.out, self.spec.name) if self.main else None)]
         if state.num_processes > 1:
             broadcast_object_list(folder)
         if self.main:
-            _writable(folder[0])
+            check_writable(folder[0])
         return Path(folder[0])
 
     # -- files
@@ -377,14 +357,15 @@ class Run:
         progress = {"stage": 0, "epoch": 0, "best": -1.0, "step": 0, "position": None}
         bad: set[str] = set()
         trains = bool(self.model.trainable_parts)  # False: a zero-shot spec, tested as it is
-        with Bars(self.log, self.options.progress_every) as bars, signals_caught() as stop:
+        with Bars(self.log, self.options.progress_every) as bars:
             if not trains:
                 self.log.print(f"{self.spec.name} trains nothing: it is tested as it is (zero-shot), no checkpoint")
-            for index, (name, stage) in enumerate(_stages(self.spec) if trains else ()):
-                if saved is not None and index < saved["stage"]:
-                    continue
-                progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad, stop)
-                saved = None
+            with signals_caught() as stop:  # while training: a cluster's signal stops after a step, saved
+                for index, (name, stage) in enumerate(_stages(self.spec) if trains else ()):
+                    if saved is not None and index < saved["stage"]:
+                        continue
+                    progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad, stop)
+                    saved = None
             summary = self.test(bars)
         summary["bad_videos"] = once_per_video([*bad, *summary["bad_videos"]])
         if self.main:

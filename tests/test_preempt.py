@@ -2,7 +2,7 @@
 the run resumes to the weights an uninterrupted run has; a second signal during that save changes nothing;
 `composer run` exits 75 and, with --requeue under SLURM, asks `scontrol requeue` (a stub on PATH here).
 
-Budget: about 60 s (four tiny demo runs of 4-8 steps at 32 px, two of them through the command line)."""
+Budget: about 45 s (three tiny demo runs of 4-8 steps at 32 px, two of them through the command line)."""
 
 import json
 import os
@@ -16,12 +16,21 @@ from composer.cli import main
 from composer.rundir.checkpoint_dir import latest_checkpoint, verify_checkpoint
 from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
-from composer.train.preempt import EXIT_PREEMPTED, Preempted
+from composer.train.preempt import EXIT_PREEMPTED, Preempted, requeue
 from composer.train.run import Run
 from test_resume import assert_same_trainable
 from test_run import SMALL, options, quiet
 
 SPEC = "specs/baselines/clip-adapter.yaml"
+
+
+@pytest.fixture(autouse=True)
+def handlers_kept():
+    """The signal handlers as they were before each test (a requeue leaves the signals ignored)."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)
 
 
 def _signal_at(monkeypatch, epoch: int, batch: int, sig: signal.Signals) -> None:
@@ -91,10 +100,8 @@ def _stub_scontrol(tmp_path, code: int = 0):
     return folder
 
 
-@pytest.mark.parametrize("code, said", [(0, "requeued SLURM job 4242"), (1, "scontrol requeue 4242 failed")])
-def test_composer_run_exits_75_says_how_to_continue_and_requeues_under_slurm(demo_root, tmp_path, monkeypatch,
-                                                                             code, said):
-    monkeypatch.setenv("PATH", f"{_stub_scontrol(tmp_path, code)}{os.pathsep}{os.environ['PATH']}")
+def test_composer_run_exits_75_says_how_to_continue_and_requeues_under_slurm(demo_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{_stub_scontrol(tmp_path)}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4242")
     _signal_at(monkeypatch, epoch=0, batch=1, sig=signal.SIGTERM)
     out = tmp_path / "runs"
@@ -104,17 +111,24 @@ def test_composer_run_exits_75_says_how_to_continue_and_requeues_under_slurm(dem
     result = CliRunner().invoke(main, args)
     assert result.exit_code == EXIT_PREEMPTED, result.output
     (run_dir,) = list(out.iterdir())
-    assert f"composer run --resume {run_dir}" in result.output and said in result.output
+    assert f"composer run --resume {run_dir}" in result.output and "requeued SLURM job 4242" in result.output
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
-    assert said in (run_dir / "run.log").read_text()
+    assert "requeued SLURM job 4242" in (run_dir / "run.log").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # SLURM signals the job it requeues
     monkeypatch.undo()
     again = CliRunner().invoke(main, ["run", "--resume", str(run_dir), "--requeue"])
     assert again.exit_code == 0, again.output
     assert (run_dir / "summary.json").is_file()
 
 
-def test_requeue_outside_slurm_says_so(demo_root, tmp_path, monkeypatch):
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
-    from composer.train.preempt import requeue
+def test_a_failing_scontrol_is_said_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", f"{_stub_scontrol(tmp_path, code=1)}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    said = requeue()
+    assert said.startswith("--requeue: scontrol requeue 4242 failed")
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
 
+
+def test_requeue_outside_slurm_says_so(monkeypatch):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     assert "not under SLURM" in requeue()

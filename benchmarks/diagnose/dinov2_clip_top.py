@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
-from demo_views import outputs_on  # noqa: E402
+from demo_views import outputs_on, train_steps  # noqa: E402
 
 SPEC = Path(__file__).resolve().parents[2] / "specs/papers/dinov2-clip-dora.yaml"
 
@@ -68,26 +67,12 @@ def train_top(model, train: tuple, test: tuple, class_emb: torch.Tensor, positio
     for p in parameters:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(parameters, lr=5e-4, weight_decay=0.05)
-    steps, warm = epochs * 24, 16
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / warm if s < warm else
-                                                 0.5 * (1 + math.cos(math.pi * (s - warm) / (steps - warm))))
     texts = F.normalize(class_emb, dim=-1)
 
     def logits(x):
         return 100.0 * F.normalize(fusion(tokens(x), class_emb), dim=-1) @ texts.t()
 
-    generator, losses = torch.Generator().manual_seed(seed), []
-    for epoch in range(epochs):
-        x, y = (draws or [train])[epoch % len(draws or [train])]
-        order = torch.randperm(len(y), generator=generator)
-        for i in range(24):
-            pick = order[i * 8:(i + 1) * 8]
-            loss = F.cross_entropy(logits(x[pick]), y[pick])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
+    losses = train_steps(logits, draws or [train], optimizer, epochs, warm=16, seed=seed)
     with torch.no_grad():
         train_top1, test_top1 = (100.0 * (logits(a).argmax(-1) == b).float().mean().item() for a, b in (train, test))
     return train_top1, test_top1, [round(sum(losses[k:k + 24]) / 24, 2) for k in range(0, len(losses), 24)]

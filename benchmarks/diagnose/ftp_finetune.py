@@ -12,7 +12,6 @@ Usage: .venv/bin/python benchmarks/diagnose/ftp_finetune.py RUN_DIR [--augment f
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ import composer.data.clips as clips  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.rundir.checkpoint import load_trainable  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
-from demo_views import outputs_on  # noqa: E402
+from demo_views import outputs_on, train_steps  # noqa: E402
 
 PROCESSORS = ["f_category", "f_components", "f_description", "f_context"]
 NO_COLOUR = torch.tensor([1.0, 1.0, 1.0, 0.0, 0, 1, 2, 3, 0.0, 0.0])  # identity factors, not jittered, not grey
@@ -58,21 +57,7 @@ def fit(draws, clean, test, epochs: int, lr: float, seed: int = 0) -> tuple[floa
     head = torch.nn.Sequential(torch.nn.LayerNorm(width), torch.nn.Linear(width, 512), torch.nn.GELU(),
                                torch.nn.Linear(512, 8))
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=0.05)
-    steps, warm = epochs * 24, 24
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / warm if s < warm else
-                                                 0.5 * (1 + math.cos(math.pi * (s - warm) / (steps - warm))))
-    generator, losses = torch.Generator().manual_seed(seed), []
-    for epoch in range(epochs):
-        x, y = draws[epoch % len(draws)]
-        order = torch.randperm(len(y), generator=generator)
-        for i in range(24):
-            pick = order[i * 8:(i + 1) * 8]
-            loss = torch.nn.functional.cross_entropy(head(x[pick]), y[pick])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
+    losses = train_steps(head, draws, optimizer, epochs, warm=24, seed=seed)
     with torch.no_grad():
         def top1(x, y):
             return 100.0 * (head(x).argmax(-1) == y).float().mean().item()

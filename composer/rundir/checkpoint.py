@@ -46,13 +46,14 @@ def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
     return [n for n, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
-def trainable_bytes(model, meta: dict[str, Any] | None = None,
-                    tensors: dict[str, torch.Tensor] | None = None) -> bytes:
+def trainable_bytes(model, meta: dict[str, Any] | None = None, tensors: dict[str, torch.Tensor] | None = None,
+                    ident: dict[str, str] | None = None) -> bytes:
     """A trainable-only safetensors file in memory: the tensors, the model's identity (fingerprint, spec,
-    composer version) and structure, `meta`, and the SHA-256 of the tensors (so the file verifies itself)."""
+    composer version; `ident` when the caller has it) and structure, `meta`, and the SHA-256 of the tensors
+    (so the file verifies itself)."""
     tensors = {n: p.detach().to("cpu").contiguous()
                for n, p in (model.trainable_state() if tensors is None else tensors).items()}
-    header = {**identity(model, tensors), "structure": json.dumps(structure(model, tensors)),
+    header = {**(ident or identity(model, tensors)), "structure": json.dumps(structure(model, tensors)),
               "composer": json.dumps(meta or {}), DIGEST_KEY: tensor_digest(tensors)}
     return save(tensors, metadata=header)
 

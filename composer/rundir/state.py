@@ -69,7 +69,8 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
     optimiser hold shards (FSDP: composer/train/fsdp_state.py), `tensors` are the whole trainable tensors
     and `optimizer_state` the optimiser's whole state in a one-process layout. A full disk or an I/O error
     is a DataError naming the previous checkpoint, which stays the latest."""
-    files = {WEIGHTS: trainable_bytes(model, meta, tensors)}
+    ident = identity(model, tensors)  # composer version, spec and digest, fingerprint: in each file and the manifest
+    files = {WEIGHTS: trainable_bytes(model, meta, tensors, ident)}
     rng_tensors, rng = _rng_states()
     record: dict[str, Any] = {"progress": progress, "meta": meta, "rng": rng}
     state_tensors = dict(rng_tensors)
@@ -77,7 +78,7 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
         optimizer_tensors, record["optimizer"] = _optimizer_tensors(optimizer_state or optimizer.state_dict())
         state_tensors.update(optimizer_tensors)
         record["scheduler"] = scheduler.state_dict()
-    files[STATE_TENSORS] = save(state_tensors, metadata={**identity(model, tensors), **{
+    files[STATE_TENSORS] = save(state_tensors, metadata={**ident, **{
         k: str(meta.get(k, progress.get(k))) for k in ("stage", "epoch", "step")}})
     files[STATE_JSON] = json.dumps(_jsonable(record)).encode()
     size = meta.get("size")
@@ -87,7 +88,7 @@ def save_state(folder: Path, model, optimizer, scheduler, progress: dict[str, An
         "stage": meta.get("stage", progress.get("stage")), "epoch": meta.get("epoch", progress.get("epoch")),
         "batch": meta.get("batch", 0),
         "step": meta.get("step", progress.get("step", 0)),  # the global optimiser step (mid-epoch saves too)
-        "fingerprint": fingerprint(model, tensors), "seed": meta.get("seed"),
+        "fingerprint": ident["fingerprint"], "seed": meta.get("seed"),
         "recipe": {"size": size, "seed": meta.get("seed") if size == "tiny" else None},
         "resumable": optimizer is not None}, keep)
 

@@ -218,7 +218,7 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
         if on_step is not None:
             on_step(step + 1, total / max(1, count), count, time.perf_counter() - start)
         if stepped and (on_save is not None or stop is not None):
-            _save_or_stop(accelerator, settings, EpochPosition(step + 1, steps, total, count, bad[:], skipped),
+            _save_or_stop(accelerator, settings, lambda: EpochPosition(step + 1, steps, total, count, bad[:], skipped),
                           global_step + steps, step + 1 == last, on_save, stop)
     seconds = time.perf_counter() - start
     bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
@@ -227,16 +227,16 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
     return EpochResult(total / count, count, seconds, steps, bad, skipped)
 
 
-def _save_or_stop(accelerator: Accelerator, settings: Settings, at: EpochPosition, run_step: int, last: bool,
-                  on_save: Callable[[EpochPosition], None] | None, stop: Callable[[], bool] | None) -> None:
-    """After an optimiser step: when any process was signalled, save `at` and raise Preempted; else save when
-    --save-every is due (not after the epoch's last batch: the epoch's end saves that)."""
+def _save_or_stop(accelerator: Accelerator, settings: Settings, at: Callable[[], EpochPosition], run_step: int,
+                  last: bool, on_save: Callable[[EpochPosition], None] | None, stop: Callable[[], bool] | None) -> None:
+    """After an optimiser step: when any process was signalled, save the position `at()` and raise Preempted;
+    else save when --save-every is due (not after the epoch's last batch: the epoch's end saves that)."""
     if stop is not None and any_process(accelerator, stop()):
         if on_save is not None:
-            on_save(at)
+            on_save(at())
         raise Preempted(f"stopped on a signal after optimiser step {run_step}")
     if on_save is not None and settings.save_every and run_step % settings.save_every == 0 and not last:
-        on_save(at)
+        on_save(at())
 
 
 def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: list[str], grad_norm, clips: int,

@@ -51,11 +51,12 @@ from composer.data.scan import ScanCache
 from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
 from composer.graph.plan import Recompute
-from composer.rundir.card import model_info, read_run, write_card
+from composer.rundir.card import write_card
 from composer.rundir.checkpoint import save_trainable
 from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.recorded import check_same_weights, weights_record
 from composer.rundir.new import check_writable, new_run_dir
+from composer.rundir.reading import epoch_of, model_info, read_run
 from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.rundir.resolve import resolve
 from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
@@ -439,7 +440,7 @@ class Run:
         order = {name: index for index, (name, _) in enumerate(_stages(self.spec))}
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         saved = (progress["stage"], progress["epoch"])  # a finished stage s is saved as (s + 1, 0)
-        kept = [line for line in lines if (_epoch_of(line, order) or (math.inf, 0)) <= saved]
+        kept = [line for line in lines if (epoch_of(line, order) or (math.inf, 0)) <= saved]
         if len(kept) < len(lines):
             self.log.print(f"{len(lines) - len(kept)} epoch record(s) in metrics.jsonl came after the checkpoint "
                            "resumed from (or were not records); they are dropped and those epochs trained again")
@@ -580,19 +581,6 @@ class Run:
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         self.log.close()
-
-
-def _epoch_of(line: str, order: dict[str, int]) -> tuple[int, int] | None:
-    """(stage index, epoch) of a metrics.jsonl line; None for a line that is not an epoch record (cut short
-    by a crash, or damaged), which is dropped with the records after the checkpoint."""
-    try:
-        record = json.loads(line)
-    except (ValueError, RecursionError):
-        return None
-    if not (isinstance(record, dict) and isinstance(record.get("stage"), str) and record["stage"] in order
-            and type(record.get("epoch")) is int):
-        return None
-    return order[record["stage"]], record["epoch"]
 
 
 def _global_step(progress: dict[str, Any]) -> int:

@@ -25,6 +25,12 @@ CHANGES: list[tuple[str, str, str, object]] = [
     # --precision is declared once: build and diff take auto too (the spec's own value could already be auto)
     ("build", "precision", "type", PRECISIONS),
     ("diff", "precision", "type", PRECISIONS),
+    # issue 23: LoRA/DoRA as PEFT adapter folders
+    ("export", "fmt", "type", {"choices": ["onnx", "torchscript", "exported-program", "peft"], "case_sensitive": True,
+                               "param_type": "Choice", "name": "choice", "path_type": None}),
+    ("export", "fmt", "help", "onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, model.pt), "
+     "exported-program (torch.export, model.pt2), or peft: the LoRA/DoRA of each backbone as a PEFT adapter folder "
+     "for the library's own model (timm's DINOv2, open_clip's CLIP)"),
 ]
 # Options added deliberately since the snapshot: (command, the option it follows, its record)
 ADDED: list[tuple[str, str, dict]] = [
@@ -64,7 +70,8 @@ NEW_COMMANDS = {"inspect": "issue 23: a safetensors file's own metadata (tests/t
 HELP_CHANGED = {"composer",  # the command list is composer/cli.py's table, no longer a second copy in the text
                 "diff",  # issue 22: the model comparison is opt-in (--model)
                 "run",  # issue 23: what a cluster's signal does
-                "card"}  # issue 23: --hub
+                "card",  # issue 23: --hub
+                "export"}  # issue 23: --format peft
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> dict:

@@ -19,6 +19,7 @@ from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.families.clip import SIZES, activation
 from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
+from composer.backbones.peft_layout import IN_PROJ, LINEAR, OUT_PROJ, PeftLayout
 from composer.backbones.registry import Request
 from composer.backbones.stats import CLIP_MEAN, CLIP_STD
 from composer.backbones.tower import Output, Tower
@@ -208,3 +209,43 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
     mean = pretrained.get("mean", CLIP_MEAN)
     std = pretrained.get("std", CLIP_STD)
     return ClipBackbone(request, model.train(False), mean, std)
+
+
+def _library_model(request: Request) -> nn.Module:
+    """open_clip's CLIP as `build` makes it, unloaded and not rebound: q/k/v stay nn.MultiheadAttention's."""
+    quick_gelu = activation(request) == "quick_gelu"
+    with torch.device(request.device):
+        return open_clip.CLIP(**_config(request), quick_gelu=quick_gelu).train(False)
+
+
+def _library_module(path: str) -> tuple[str, str]:
+    """composer's `attn.qkv` and `attn.out_proj` are the two projections of open_clip's `attn`, which PEFT
+    wraps as one nn.MultiheadAttention layer; the MLP's linears are themselves."""
+    path = path.removeprefix("model.")
+    for suffix, part in ((".attn.qkv", IN_PROJ), (".attn.out_proj", OUT_PROJ)):
+        if path.endswith(suffix):
+            return path.removesuffix(suffix) + ".attn", part
+    return path, LINEAR
+
+
+def _library_state(state: dict) -> dict:
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("model.")
+        out[key.replace(".attn.qkv.weight", ".attn.in_proj_weight").replace(".attn.qkv.bias", ".attn.in_proj_bias")] = value
+    return out
+
+
+def _hub_name(request: Request) -> str:
+    hub = open_clip.get_pretrained_cfg(SIZES[request.size], request.weights).get("hf_hub", "")
+    return hub.rstrip("/") or f"open_clip/{SIZES[request.size]}.{request.weights}"
+
+
+def _library_forward(model: nn.Module, tower: str, inp):
+    if tower == "text":
+        return model.encode_text(open_clip.tokenize(list(inp), context_length=model.context_length))
+    return model.encode_image(inp)
+
+
+PEFT = PeftLayout(library="open_clip", model=_library_model, module=_library_module,
+                  library_state=_library_state, hub_name=_hub_name, forward=_library_forward)

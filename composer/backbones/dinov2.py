@@ -14,6 +14,7 @@ from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.families.dinov2 import SIZES
 from composer.backbones.families.towers import TINY_HEADS, TINY_WIDTH
+from composer.backbones.peft_layout import LINEAR, PeftLayout
 from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
@@ -90,13 +91,18 @@ class DinoBackbone(Backbone):
         self.towers = {"visual": DinoVisual(self)}
 
 
-def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
-    arch = SIZES[request.size]
+def _kwargs(request: Request) -> dict:
     kwargs: dict = {"img_size": request.image_size}
     if request.tiny:
         kwargs.update(embed_dim=TINY_WIDTH, num_heads=TINY_HEADS)
     if not request.load:
         kwargs["init_values"] = RANDOM_LAYER_SCALE
+    return kwargs
+
+
+def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
+    arch = SIZES[request.size]
+    kwargs = _kwargs(request)
     tag = request.weights
     with torch.device(request.device):
         if not request.load:
@@ -109,3 +115,20 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
             model = fetch(f"DINOv2 {request.size} ({tag})", f"'timm/{full}'",
                           lambda: timm.create_model(full, pretrained=True, **kwargs), name, loc)
     return DinoBackbone(request, model.train(False))
+
+
+def _library_model(request: Request) -> nn.Module:
+    """timm's DINOv2 as `build` makes it, unloaded: composer's DINOv2 *is* timm's model, no linear rebound."""
+    with torch.device(request.device):
+        return timm.create_model(SIZES[request.size], pretrained=False, **_kwargs(request)).train(False)
+
+
+def _strip_model(path: str) -> tuple[str, str]:
+    return path.removeprefix("model."), LINEAR
+
+
+PEFT = PeftLayout(
+    library="timm", model=_library_model, module=_strip_model,
+    library_state=lambda state: {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")},
+    hub_name=lambda request: f"timm/{SIZES[request.size]}.{request.weights}",
+    forward=lambda model, tower, frames: model.forward_features(frames)[:, 0])

@@ -53,6 +53,9 @@ class Family:
     # (request, loc, backbone name): what a build would refuse about the request (weights, activation), without
     # building; the build refuses the same
     check: Callable[[Request, Loc | None, str], None] | None = None
+    # how the library's own model holds the weight deltas' linears (backbones/peft_layout.py), for PEFT's
+    # adapter format; a Lazy naming a PeftLayout. None: composer cannot write or read this family's adapters.
+    peft: Any = None
 
     def shape(self, request: Request, loc: Loc | None = None, name: str = "") -> BackboneShape:
         """The backbone as checks see it: declared, or (a family that declares no shapes) built on the meta

@@ -108,6 +108,11 @@ class Tower:
                 return self._run(inp, grad_from, None, frozenset())
         return self._run(inp, grad_from, self.hooks, recompute)
 
+    def run_deltas_only(self, inp: Any) -> dict[str, torch.Tensor]:
+        """The tower with its weight deltas and nothing else attached: what a PEFT adapter of it holds
+        (compiler/peft_format.py compares the library model with the adapter loaded against this)."""
+        return self._run(inp, None, None, frozenset())
+
     def _run(self, inp: Any, grad_from: int | None, hooks: TowerHooks | None,
              recompute: frozenset[int]) -> dict[str, torch.Tensor]:
         ctx = self.context(inp)

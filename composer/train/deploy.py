@@ -1,4 +1,5 @@
-"""`composer export`: a trained spec as one self-contained file (ONNX, TorchScript or a torch.export program).
+"""`composer export`: a trained spec as one self-contained file (ONNX, TorchScript or a torch.export program),
+or its LoRA/DoRA as PEFT adapter folders (`--format peft`, compiler/peft_format.py).
 
 The model is built exactly as `composer predict` builds it (train/predict.py: the checkpoint's classes, seed
 and size), on the CPU in fp32. A sample batch goes through the composed model; the tensors it computes from
@@ -10,6 +11,7 @@ a file that differs by more than the tolerance is reported as a failure (exit 1)
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import traceback
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from composer.train.predict import PredictOptions, Predictor
 from composer.version import composer_version
 
 DEFAULT_TOLERANCE = 1e-4
+PEFT = "peft"  # not an inference file: the weight deltas as PEFT adapter folders
 TRACE_CLIPS = 2  # the batch traced (a batch of one would fix the batch dimension at 1 in the exported graph)
 CHECK_CLIPS = 3  # the batch checked: other clips, another batch size than the traced one
 
@@ -91,15 +94,56 @@ def blamed_part(model, error: BaseException) -> tuple[str | None, str]:
     return None, "an unknown part"
 
 
+def _predictor(spec_path: str, options: ExportOptions) -> Predictor:
+    """The model exactly as `composer predict` builds it, on the CPU in fp32."""
+    return Predictor(spec_path, PredictOptions(checkpoint=options.checkpoint, classes=options.classes,
+                                               size=options.size, seed=options.seed, weights=options.weights,
+                                               device="cpu", precision="fp32", sets=options.sets, unsets=options.unsets))
+
+
+def _source(options: ExportOptions, predictor: Predictor, model) -> dict[str, Any]:
+    checkpoint = weights_file(options.checkpoint) if options.checkpoint else None
+    tiny = any(b.request.tiny for b in model.backbones.values())
+    return {"checkpoint": str(checkpoint) if checkpoint else None,
+            "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
+            "size": "tiny" if tiny else "full", "seed": predictor.seed,
+            # the backbone weights: demo or random tiny ones, or the spec's own at full size
+            "weights": predictor.weights or ("random" if tiny else "spec")}
+
+
+def export_peft(spec_path: str, options: ExportOptions) -> ExportResult:
+    """The spec's LoRA/DoRA as PEFT adapter folders (compiler/peft_format.py), one per backbone, each checked
+    by loading it into the library's model with PEFT and comparing the towers' outputs, as loaded and merged."""
+    from composer.compiler.peft_format import largest_difference, write_adapters
+
+    predictor = _predictor(spec_path, options)
+    model = predictor.model
+    options.out.mkdir(parents=True, exist_ok=True)
+    written = write_adapters(model, options.out)
+    difference = largest_difference(model, written)
+    adapters = {name: {"folder": str(folder), "components": written.components[name],
+                       "base_model_name_or_path": json.loads((folder / "adapter_config.json").read_text())[
+                           "base_model_name_or_path"]} for name, folder in written.folders.items()}
+    record = {"spec": spec_path, "name": model.spec.name, "format": "peft", "adapters": adapters,
+              **_source(options, predictor, model), "not_in_peft_format": written.left_out,
+              "max_abs_difference": difference, "tolerance": options.tolerance,
+              "checked_on": "every tower of each backbone, the library model with the adapter as PEFT loads it "
+                            "and merged (merge_and_unload), against composer's tower with its weight deltas",
+              "versions": {"composer": composer_version(), **{p: importlib.metadata.version(p) for p in ("torch", "peft")}}}
+    atomic_write_bytes(options.out / "export.json", (json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+                       .encode("utf-8"))
+    return ExportResult(options.out, record)
+
+
 def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
     """Build, freeze, merge, write and verify; returns the written file and its record (also in export.json)."""
+    if options.format == PEFT:
+        return export_peft(spec_path, options)
     if options.format not in FORMATS:
         raise DataError(f"unknown format {options.format!r}; one of {', '.join(FORMATS)}")
     fmt = FORMATS[options.format]
     require(fmt)
-    predictor = Predictor(spec_path, PredictOptions(checkpoint=options.checkpoint, classes=options.classes,
-                                                    size=options.size, seed=options.seed, weights=options.weights,
-                                                    device="cpu", precision="fp32", sets=options.sets, unsets=options.unsets))
+    predictor = _predictor(spec_path, options)
     model, spec, classes = predictor.model, predictor.spec, predictor.classes
     parts = split(model)
     sample, as_composed = _sample(model, options.uint8, TRACE_CLIPS, seed=0)
@@ -135,15 +179,9 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
                         f"({type(e).__name__}: {first.strip()[:300]})") from None
     difference = float((scores - reference).abs().max())
 
-    checkpoint = weights_file(options.checkpoint) if options.checkpoint else None
     record = {
         "spec": spec_path, "name": spec.name, "format": fmt.name, "file": fmt.file,
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "checkpoint_sha256": file_sha256(checkpoint) if checkpoint else None,
-        "size": "tiny" if any(b.request.tiny for b in model.backbones.values()) else "full",
-        "seed": predictor.seed,
-        # the backbone weights: demo or random tiny ones, or the spec's own at full size
-        "weights": predictor.weights or ("random" if any(b.request.tiny for b in model.backbones.values()) else "spec"),
+        **_source(options, predictor, model),
         "input": {"name": "video", "shape": ["B", *clip_shape(model, 1)[1:]],
                   "dtype": "uint8" if options.uint8 else "float32",
                   "range": "0-255" if options.uint8 else "0-1", "layout": "RGB"},

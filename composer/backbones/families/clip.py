@@ -109,4 +109,5 @@ FAMILY = register_family(Family(
     build=Lazy("composer.backbones.clip:build"), towers=("visual", "text"),
     summary="CLIP ViT (OpenAI or LAION weights) through open_clip; the visual tower sees a clip as B*T frames",
     activations=ACTIVATIONS, shapes=shapes, check=lambda request, loc, name: activation(request, loc, name) and None,
+    peft=Lazy("composer.backbones.clip:PEFT"),
 ))

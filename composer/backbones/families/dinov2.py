@@ -25,5 +25,5 @@ FAMILY = register_family(Family(
     default_weights=lambda size: "lvd142m",
     build=Lazy("composer.backbones.dinov2:build"), towers=("visual",),
     summary="DINOv2 ViT through timm at the clip's resolution; sees a clip as B*T frames; no text tower",
-    shapes=shapes,
+    shapes=shapes, peft=Lazy("composer.backbones.dinov2:PEFT"),
 ))

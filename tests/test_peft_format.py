@@ -1,0 +1,85 @@
+"""LoRA/DoRA out to PEFT's adapter format and back: the library's own model (timm's DINOv2, open_clip's CLIP)
+with the folder loaded by PEFT gives composer's tower outputs, as loaded and merged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from safetensors import safe_open
+
+from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.peft_format import (CONFIG, WEIGHTS, base_state, largest_difference, layout_of,
+                                           write_adapters)
+from composer.errors import DataError
+from composer.spec.load import load_spec
+
+SPECS = Path(__file__).resolve().parents[1] / "specs/baselines"
+
+
+def _trained(spec_file: str, sets: list[str] = ()) -> torch.nn.Module:
+    """The spec at tiny size with every trainable tensor moved off its start (B = 0 would hide a wrong layout)."""
+    torch.manual_seed(0)
+    model = compile_spec(load_spec(SPECS / spec_file, ["inputs.video.size=28", *sets]),
+                         BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    return model
+
+
+def _library(model, name: str, folder: Path | None, merge: bool = False):
+    backbone = model.backbones[name]
+    layout = layout_of(backbone.family)
+    library = layout.model(backbone.request)
+    library.load_state_dict(layout.library_state(base_state(backbone)), strict=False)
+    if folder is None:
+        return layout, library
+    loaded = PeftModel.from_pretrained(library, str(folder)).eval()
+    return layout, loaded.merge_and_unload() if merge else loaded
+
+
+@pytest.mark.parametrize("spec_file, backbone, dora", [("dinov2-dora-linear.yaml", "dino", True),
+                                                       ("clip-lora.yaml", "clip", False)])
+def test_an_adapter_loaded_by_peft_gives_composers_outputs(tmp_path, spec_file, backbone, dora):
+    model = _trained(spec_file)
+    written = write_adapters(model, tmp_path)
+    folder = written.folders[backbone]
+    config = json.loads((folder / CONFIG).read_text())
+    assert config["peft_type"] == "LORA" and config["use_dora"] is dora and config["r"] == 8
+    assert config["base_model_name_or_path"].startswith("composer/random ")
+    with safe_open(str(folder / WEIGHTS), "pt") as f:
+        assert f.metadata()["spec"] == model.spec.name and f.metadata()["format"] == "pt"
+    frames = torch.rand(3, 3, 28, 28, generator=torch.Generator().manual_seed(2))
+    tower = model.backbones[backbone].towers["visual"]
+    with torch.no_grad():
+        ours = tower.run_deltas_only(frames[None])[""][0]
+        outputs = {}
+        for state in ("base", "loaded", "merged"):
+            layout, library = _library(model, backbone, None if state == "base" else folder, state == "merged")
+            outputs[state] = layout.forward(library, "visual", model.backbones[backbone].normalize(frames))
+    assert (outputs["loaded"] - ours).abs().max() <= 1e-5
+    assert (outputs["merged"] - ours).abs().max() <= 1e-5
+    assert (outputs["base"] - ours).abs().max() > 1e-3  # the comparison can fail: without the adapter it does
+    assert largest_difference(model, written) <= 1e-5  # the export's own check, every tower (CLIP's text too)
+    assert written.left_out == (["head (linear_head)"] if dora else [])
+
+
+def test_what_peft_cannot_hold_is_refused_in_one_line(tmp_path):
+    model = _trained("clip-lora.yaml", ["components.lora_visual.kind=dora", "components.lora_text.kind=dora"])
+    with pytest.raises(DataError, match="DoRA on open_clip's nn.MultiheadAttention"):
+        write_adapters(model, tmp_path)
+    model = _trained("clip-lora.yaml", ["components.lora_visual.kind=dora"])
+    with pytest.raises(DataError, match="carries both LoRA and DoRA"):
+        write_adapters(model, tmp_path)
+    model = _trained("clip-lora.yaml", ["components.lora_visual.site=clip.visual.blocks[*].attn.out",
+                                        "components.lora_out.kind=lora",
+                                        "components.lora_out.site=clip.visual.blocks[*].attn.qkv",
+                                        "components.lora_out.params.r=4"])
+    with pytest.raises(DataError, match="one rank and alpha"):
+        write_adapters(model, tmp_path)

@@ -4,6 +4,7 @@ with the folder loaded by PEFT gives composer's tower outputs, as loaded and mer
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from safetensors import safe_open
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.compiler.peft_format import (CONFIG, WEIGHTS, base_state, largest_difference, layout_of,
                                            write_adapters)
-from composer.errors import DataError
+from composer.errors import DataError, SpecError
 from composer.spec.load import load_spec
 
 SPECS = Path(__file__).resolve().parents[1] / "specs/baselines"
@@ -83,3 +84,41 @@ def test_what_peft_cannot_hold_is_refused_in_one_line(tmp_path):
                                         "components.lora_out.params.r=4"])
     with pytest.raises(DataError, match="one rank and alpha"):
         write_adapters(model, tmp_path)
+
+
+@pytest.mark.parametrize("spec_file, component", [("dinov2-dora-linear.yaml", "dora"), ("clip-lora.yaml", "lora_visual")])
+def test_a_spec_starts_from_an_exported_adapter(tmp_path, spec_file, component):
+    model = _trained(spec_file)
+    write_adapters(model, tmp_path)
+    backbone = model.graph.placements(component)[0].backbone
+    start = [f"components.{c}.params.weights=peft:{tmp_path / backbone}" for c, d in model.spec.components.items()
+             if model.graph.placements(c) and model.graph.placements(c)[0].backbone == backbone
+             and model.graph.placements(c)[0].use == "weight_delta"]
+    torch.manual_seed(5)
+    again = compile_spec(load_spec(SPECS / spec_file, ["inputs.video.size=28", *start]),
+                         BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+    before = {n: p for n, p in model.backbones[backbone].named_parameters() if ".lora_" in n}
+    after = dict(again.backbones[backbone].named_parameters())
+    assert before and all(torch.equal(p, after[n]) for n, p in before.items())
+    assert any(".lora_B." in n and p.abs().sum() > 0 for n, p in after.items())  # B starts at 0 without the folder
+
+
+def test_an_adapter_that_does_not_fit_is_refused_at_the_component(tmp_path):
+    model = _trained("dinov2-dora-linear.yaml")
+    write_adapters(model, tmp_path)
+    start = f"components.dora.params.weights=peft:{tmp_path / 'dino'}"
+    for sets, message in ((["components.dora.params.r=4"], "rank 8 and alpha 16, component 'dora' rank 4"),
+                          (["components.dora.kind=lora"], "the PEFT adapter is DoRA, component 'dora' is LoRA"),
+                          (["components.dora.site=dino.visual.blocks[1-6].attn.qkv"], "also changes 6 module(s) that no component starting from it covers: blocks.6.attn.qkv"),
+                          (["components.dora.site=dino.visual.blocks[*].attn.out"], "does not change blocks.0.attn.proj")):
+        with pytest.raises(SpecError, match=re.escape(message)) as error:
+            compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28", start, *sets]),
+                         BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+        assert "dinov2-dora-linear.yaml:9:3" in str(error.value)
+    with pytest.raises(SpecError, match="the PEFT adapter is for 'composer/random"):
+        compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28", start]),
+                     BuildOptions(device="cpu", tiny=True, num_classes=4, weights="demo"))
+    with pytest.raises(SpecError, match="is not a PEFT adapter folder"):
+        compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28",
+                                                                   f"components.dora.params.weights=peft:{tmp_path}"]),
+                     BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))

@@ -17,6 +17,7 @@ from torch import nn
 
 from composer.backbones.backbone import Backbone
 from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
+from composer.compiler.peft_format import read_adapter, starts_from
 from composer.compiler.precision import store_frozen_in
 from composer.errors import SpecError
 from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info
@@ -98,6 +99,15 @@ def _inject(graph: Graph, name: str, device) -> dict[str, str]:
         for pname in USES[a.use].inject(graph.backbones[backbone], paths, built, name):
             owned[f"{backbone}.{pname}"] = name
     return owned
+
+
+def _start_weight_deltas(spec: Spec, graph: Graph) -> None:
+    """Weight deltas that start from a PEFT adapter folder (`weights: peft:DIR`) take its tensors now."""
+    for name in spec.components:
+        where = starts_from(graph, name)
+        if where is not None:
+            with _blame(spec, name):
+                read_adapter(spec, graph, name, where)
 
 
 def _install_component(graph: Graph, name: str, device) -> nn.Module | None:
@@ -189,6 +199,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
         if use.finish is not None:
             for backbone in graph.backbones.values():
                 use.finish(backbone)
+    if str(options.device) != "meta":
+        _start_weight_deltas(spec, graph)
     for name, call in graph.calls.items():
         if call.component in components:
             continue

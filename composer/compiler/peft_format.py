@@ -58,11 +58,11 @@ def layout_of(family: str) -> PeftLayout | None:
     return None if lazy is None else lazy.resolve()
 
 
-def weight_deltas(model) -> dict[str, list[Delta]]:
+def weight_deltas(spec, graph) -> dict[str, list[Delta]]:
     """backbone -> its weight deltas, in the spec's component order."""
     out: dict[str, list[Delta]] = {}
-    for name in model.spec.components:
-        placements = model.graph.placements(name)
+    for name in spec.components:
+        placements = graph.placements(name)
         if not placements or placements[0].use != "weight_delta":
             continue
         config = placements[0].kind.build(placements[0].params, None)
@@ -155,7 +155,7 @@ def write_adapters(model, out: Path) -> Written:
     """One PEFT adapter folder per backbone that carries LoRA/DoRA (out/<backbone>/)."""
     from peft import get_peft_model, get_peft_model_state_dict
 
-    deltas = weight_deltas(model)
+    deltas = weight_deltas(model.spec, model.graph)
     folders: dict[str, Path] = {}
     components: dict[str, list[str]] = {}
     left_out = [f"{name} ({model.spec.components[name].kind})" for name in sorted(model.trainable_parts)
@@ -236,3 +236,105 @@ def largest_difference(model, written: Written, clips: int = 2, seed: int = 0) -
                     theirs = layout.forward(library, tower_name, inp if theirs_in is None else theirs_in)
                 worst = max(worst, float((ours.reshape(theirs.shape) - theirs).abs().max()))
     return worst
+
+
+def _resolved(config: Any, module: str) -> tuple[int, float]:
+    """A module's rank and alpha in a PEFT config: its rank_pattern / alpha_pattern entry, else the default (the
+    pattern is a regex on the end of the module's name, as PEFT matches it)."""
+    def pick(pattern: dict, default):
+        for key, value in (pattern or {}).items():
+            if re.match(rf"(.*\.)?({key})$", module):
+                return value
+        return default
+    return pick(config.rank_pattern, config.r), pick(config.alpha_pattern, config.lora_alpha)
+
+
+def _natural(name: str) -> list[tuple]:
+    """blocks.2 before blocks.10."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in name.split(".")]
+
+
+def starts_from(graph, component: str) -> str | None:
+    """The PEFT folder ("peft:DIR") a weight-delta component starts from, if any."""
+    from composer.components.adapters.lora import LoraParams
+
+    placements = graph.placements(component)
+    return placements[0].params.weights if placements and isinstance(placements[0].params, LoraParams) else None
+
+
+def read_adapter(spec, graph, component: str, where: str) -> int:
+    """Start `component`'s LoRA/DoRA from the PEFT folder `where` ("peft:DIR"): PEFT loads the folder into the
+    library's model (its structure only, no base weights), and each of the component's layers takes its tensors.
+    Returns the number of tensors copied. ValueError, one line, when the folder does not fit the component:
+    another base, LoRA for DoRA, another rank or alpha, a module of ours it does not change, or one it changes
+    that no component of the spec starting from it takes."""
+    from peft import LoraConfig, PeftModel
+
+    folder = Path(where.removeprefix("peft:")).expanduser()
+    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
+        raise ValueError(f"{folder} is not a PEFT adapter folder (it needs {CONFIG} and {WEIGHTS})")
+    try:
+        config = LoraConfig.from_pretrained(str(folder))
+    except (TypeError, ValueError, OSError) as e:
+        raise ValueError(f"{folder / CONFIG} is not a PEFT LoRA config: {e}") from None
+    deltas = weight_deltas(spec, graph)
+    ours = [d for ds in deltas.values() for d in ds if d.component == component]
+    backbone = graph.backbones[graph.placements(component)[0].backbone]
+    layout = layout_of(backbone.family)
+    if layout is None:
+        raise ValueError(f"{backbone.family} has no library model PEFT wraps; its adapters cannot be read")
+    placed = [replace(d, library_module=m, part=p) for d in ours for m, p in [layout.module(d.path)]]
+    _same_settings(config, placed, component, base_name(layout, backbone.request, backbone.label))
+    # the library's structure in uninitialised memory (no random init, no base weights: only the adapter is read)
+    library = layout.model(replace(backbone.request, device="meta", load=False)).to_empty(device="cpu")
+    try:
+        loaded = PeftModel.from_pretrained(library, str(folder))
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise ValueError(f"PEFT cannot load {folder} into {layout.library}'s model: {str(e).splitlines()[0][:300]}") from None
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    prefix = "base_model.model."
+    targets = {n.removeprefix(prefix) for n, m in loaded.named_modules()
+               if isinstance(m, BaseTunerLayer) and n.startswith(prefix) and not n.endswith(".base_layer.out_proj")}
+    starting_here = {c for c in spec.components if starts_from(graph, c) == where}
+    claimed = {layout.module(d.path)[0] for ds in deltas.values() for d in ds if d.component in starting_here}
+    missing = sorted({d.library_module for d in placed} - targets, key=_natural)
+    if missing:
+        raise ValueError(f"the PEFT adapter does not change {missing[0]}, where component '{component}' sits")
+    extra = sorted(targets - claimed, key=_natural)
+    if extra:
+        raise ValueError(f"the PEFT adapter also changes {len(extra)} module(s) that no component starting from it "
+                         f"covers: {', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}")
+    return _copy_into(backbone, placed, dict(loaded.named_parameters()))
+
+
+def _same_settings(config: Any, placed: list[Delta], component: str, base: str) -> None:
+    """The folder's base, kind, ranks and alphas are the component's, or one line says which is not."""
+    if config.base_model_name_or_path != base:
+        raise ValueError(f"the PEFT adapter is for {config.base_model_name_or_path!r}, this backbone is {base!r}")
+    kind = "DoRA" if placed[0].config.use_dora else "LoRA"
+    if bool(config.use_dora) != placed[0].config.use_dora:
+        raise ValueError(f"the PEFT adapter is {'DoRA' if config.use_dora else 'LoRA'}, component '{component}' is {kind}")
+    for d in placed:
+        theirs = _resolved(config, d.library_module)
+        if theirs != (d.config.r, d.config.lora_alpha):
+            raise ValueError(f"{d.library_module}: the PEFT adapter has rank {theirs[0]} and alpha {theirs[1]:g}, "
+                             f"component '{component}' rank {d.config.r} and alpha {d.config.lora_alpha:g}")
+
+
+def _copy_into(backbone: torch.nn.Module, placed: list[Delta], theirs: dict[str, torch.Tensor]) -> int:
+    """Each of our layers' LoRA/DoRA tensors from the PEFT model's; the number copied."""
+    copied = 0
+    with torch.no_grad():
+        for d in placed:
+            start, tag = f"{d.path}.", f".{d.component}."
+            for name, param in backbone.named_parameters():
+                if name.startswith(start) and tag in f".{name[len(start):]}":
+                    rest = f".{name[len(start):]}".replace(tag, f".{ADAPTER}.")[1:]
+                    source = theirs.get(_peft_name(d, rest))
+                    if source is None or tuple(source.shape) != tuple(param.shape):
+                        raise ValueError(f"the PEFT adapter holds no {tuple(param.shape)} tensor for "
+                                         f"{d.library_module} ({rest.split('.')[0]})")
+                    param.copy_(source)
+                    copied += 1
+    return copied

@@ -20,6 +20,10 @@ class LoraParams(Params):
     r: int = Field(8, ge=1, description="rank")
     alpha: float = Field(16.0, gt=0, description="scaling numerator: the update is (alpha / r) * B A")
     dropout: float = Field(0.0, ge=0, lt=1)
+    weights: str | None = Field(None, pattern=r"^peft:.+", max_length=4096,
+                                description="start from a PEFT adapter folder (peft:DIR, as `composer export --format "
+                                "peft` writes and PEFT's save_pretrained saves) instead of B = 0; refused when its base, "
+                                "rank, alpha or target modules differ from this component's (compiler/peft_format.py)")
 
 
 def config(p: LoraParams, dora: bool = False) -> Any:

@@ -102,7 +102,8 @@ def _inject(graph: Graph, name: str, device) -> dict[str, str]:
 
 
 def _start_weight_deltas(spec: Spec, graph: Graph) -> None:
-    """Weight deltas that start from a PEFT adapter folder (`weights: peft:DIR`) take its tensors now."""
+    """Weight deltas that start from a PEFT adapter folder (`weights: peft:DIR`) take its tensors now (on the
+    meta device the folder is checked against the component, and nothing is copied)."""
     for name in spec.components:
         where = starts_from(graph, name)
         if where is not None:
@@ -199,8 +200,7 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
         if use.finish is not None:
             for backbone in graph.backbones.values():
                 use.finish(backbone)
-    if str(options.device) != "meta":
-        _start_weight_deltas(spec, graph)
+    _start_weight_deltas(spec, graph)
     for name, call in graph.calls.items():
         if call.component in components:
             continue

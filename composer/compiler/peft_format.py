@@ -335,6 +335,7 @@ def _copy_into(backbone: torch.nn.Module, placed: list[Delta], theirs: dict[str,
                     if source is None or tuple(source.shape) != tuple(param.shape):
                         raise ValueError(f"the PEFT adapter holds no {tuple(param.shape)} tensor for "
                                          f"{d.library_module} ({rest.split('.')[0]})")
-                    param.copy_(source)
-                    copied += 1
+                    if not param.is_meta:  # a structure-only build checks the folder and copies nothing
+                        param.copy_(source)
+                        copied += 1
     return copied

@@ -63,6 +63,13 @@ ADDED: list[tuple[str, str, dict]] = [
                                    "pictures; nothing is uploaded",
                            "prompt": None, "is_flag": False, "flag_value": None, "count": False, "hidden": False,
                            "callback": False}),
+    # issue 23: Optuna searches (composer/train/search.py)
+    ('sweep', 'dry_run', {'name': 'search', 'param_type_name': 'option', 'opts': ['--search'], 'secondary_opts': [], 'type': {'choices': ['optuna'], 'case_sensitive': True, 'param_type': 'Choice', 'name': 'choice', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': None, 'help': "let Optuna choose each trial's values (TPE) instead of running a grid: each --grid is then a search space, PATH=log(LOW,HIGH), float(LOW,HIGH), int(LOW,HIGH[,log]) or choice(A,B,...)", 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
+    ('sweep', 'search', {'name': 'trials', 'param_type_name': 'option', 'opts': ['--trials'], 'secondary_opts': [], 'type': {'min': 1, 'max': 1000, 'min_open': False, 'max_open': False, 'clamp': False, 'param_type': 'IntRange', 'name': 'integer range', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': None, 'help': 'with --search: how many trials the study holds when done, counting every process that shares it', 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
+    ('sweep', 'trials', {'name': 'storage', 'param_type_name': 'option', 'opts': ['--storage'], 'secondary_opts': [], 'type': {'param_type': 'String', 'name': 'text', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': None, 'help': "with --search: Optuna's storage, e.g. sqlite:///study.db or postgresql://host/db; processes given one storage and --study share the study  [default: sqlite:///<--out>/study.db]", 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
+    ('sweep', 'storage', {'name': 'study', 'param_type_name': 'option', 'opts': ['--study'], 'secondary_opts': [], 'type': {'param_type': 'String', 'name': 'text', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': None, 'help': "with --search: the study's name in the storage  [default: the sweep directory's name]", 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
+    ('sweep', 'study', {'name': 'prune', 'param_type_name': 'option', 'opts': ['--prune'], 'secondary_opts': [], 'type': {'choices': ['median', 'none'], 'case_sensitive': True, 'param_type': 'Choice', 'name': 'choice', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': 'none', 'help': "with --search: stop a trial whose objective after an epoch is below the median of earlier trials' at that epoch (Optuna's MedianPruner; the run saves before it stops)", 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
+    ('sweep', 'prune', {'name': 'objective', 'param_type_name': 'option', 'opts': ['--objective'], 'secondary_opts': [], 'type': {'param_type': 'String', 'name': 'text', 'path_type': None}, 'required': False, 'nargs': 1, 'multiple': False, 'default': 'test top-1', 'help': "with --search: the metric Optuna maximises, as results.md names it (e.g. 'test top-1')", 'prompt': None, 'is_flag': False, 'flag_value': None, 'count': False, 'hidden': False, 'callback': False}),
 ]
 # Commands added since the snapshot (the group lists them; their options are held by their own tests)
 NEW_COMMANDS = {"inspect": "issue 23: a safetensors file's own metadata (tests/test_file_meta.py)"}
@@ -71,7 +78,8 @@ HELP_CHANGED = {"composer",  # the command list is composer/cli.py's table, no l
                 "diff",  # issue 22: the model comparison is opt-in (--model)
                 "run",  # issue 23: what a cluster's signal does
                 "card",  # issue 23: --hub
-                "export"}  # issue 23: --format peft
+                "export",  # issue 23: --format peft
+                "sweep"}  # issue 23: --search optuna
 
 
 def _param(param: click.Parameter, ctx: click.Context) -> dict:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
-from composer.backbones.peft_layout import IN_PROJ, LINEAR, OUT_PROJ, PeftLayout, base_name
+from composer.backbones.peft_layout import LINEAR, OUT_PROJ, PeftLayout, base_name
 from composer.backbones.registry import get_family
 from composer.compiler.fingerprint import identity
 from composer.errors import DataError

@@ -23,14 +23,10 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from composer.compiler.compile import BuildOptions, compile_spec, tiny_sets
 from composer.compiler.flops import count_flops
@@ -38,12 +34,10 @@ from composer.compiler.memory import MemoryModel, format_bytes
 from composer.compiler.precision import store_frozen_in
 from composer.compiler.summary import parameter_counts
 from composer.errors import SpecError, cut, remember_source
-from composer.rundir.records import write_json
 from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train.sweep_dir import (SweepError, finished, parameters, record_path, resumable, summary_metrics,
-                                      write_tables)
+from composer.train.sweep_dir import SweepError, parameters
 
 PLAN_VERSION = 1
 # run options that do not change a run's result: they may differ between shards and reruns of one sweep
@@ -293,99 +287,6 @@ def cost_table(variants: list[Variant], rows: list[dict[str, Any]]) -> str:
 def default_dir(specs: list[str]) -> Path:
     base = Path(specs[0]).stem + ("-etc" if len(specs) > 1 else "")
     return Path("sweeps") / f"{base}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def _last_line(log: Path) -> str:
-    try:
-        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
-    except OSError:
-        return ""
-    return next((line for line in reversed(lines) if line), "")
-
-
-def _resume_args(run_args: list[str]) -> list[str]:
-    """The passed-through options a resumed run may take afresh (those that do not identify the sweep, e.g. a
-    rerun on other devices), each with --override; every other option comes from the run's own record."""
-    flags = {"--" + name.replace("_", "-"): name for name in NOT_IDENTITY}
-    out = []
-    for flag, value in zip(run_args, run_args[1:]):
-        if flag in flags:
-            out += [flag, value, "--override", flags[flag].replace("_", "-")]
-    return out
-
-
-def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args: list[str], tiny: bool,
-            resume: Path | None = None) -> dict:
-    """One `composer run` in its own process (with `resume`, `composer run --resume` on that run directory);
-    its record (variants/<run>.json) says how it ended."""
-    out, log = folder / "runs" / job.name, folder / "logs" / f"{job.name}.log"
-    out.mkdir(parents=True, exist_ok=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in out.iterdir()}
-    if resume is None:
-        command = [sys.executable, "-m", "composer.cli", "run", job.variant.spec]
-        command += [a for s in [*sets, *job.variant.sets] for a in ("--set", s)]
-        command += [a for u in unsets for a in ("--unset", u)]
-        command += run_args + ["--out", str(out)] + ([] if job.seed is None else ["--seed", str(job.seed)])
-    else:
-        command = [sys.executable, "-m", "composer.cli", "run", "--resume", str(resume), *_resume_args(run_args)]
-    record: dict[str, Any] = {"name": job.name, "variant": job.variant.name, "spec": job.variant.spec,
-                              "sets": list(job.variant.sets), "differs": job.variant.differs, "seed": job.seed,
-                              "status": "running", "log": str(log.relative_to(folder)),
-                              "command": command[1:], "started": time.time()}
-    if resume is not None:
-        record["resumed"] = str(resume.relative_to(folder))
-    write_json(record_path(folder, job), record)
-    start = time.monotonic()
-    # the run imports the composer this sweep runs, wherever the current folder is
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                   os.environ.get("PYTHONPATH")])))
-    with open(log, "a" if resume else "w", encoding="utf-8") as f:  # a resumed run's log goes on
-        code = subprocess.run(command, check=False, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=env).returncode
-    record["seconds"] = round(time.monotonic() - start, 1)
-    made = [resume] if resume else sorted(p for p in out.iterdir() if p.name not in before and p.is_dir())
-    record["run_dir"] = str(made[-1].relative_to(folder)) if made else None
-    summary_file = made[-1] / "summary.json" if made else None
-    if code == 0 and summary_file is not None and summary_file.is_file():
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        record.update(status="done", metrics=summary_metrics(summary))
-    else:
-        record.update(status="failed", exit_code=code,
-                      error=_last_line(log) if code != 0 else "the run ended without a summary.json")
-    run_json = made[-1] / "run.json" if made else None
-    if run_json is not None and run_json.is_file():  # the model the run built: its size, the dataset's classes
-        classes = json.loads(run_json.read_text(encoding="utf-8"))["dataset"]["classes"]
-        record.update(measure(job.variant, sets, unsets, tiny, classes))
-    write_json(record_path(folder, job), record)
-    return record
-
-
-# ---------------------------------------------------------------- the results table
-def run_sweep(folder: Path, identity: dict[str, Any], all_jobs: list[Job], mine: list[Job], sets: list[str],
-              unsets: list[str], run_args: list[str], tiny: bool, seeds: bool,
-              say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Run `mine` (this shard's runs) one after another, skipping finished ones; after each, rebuild the
-    tables from every record. Returns the records of the runs this call made."""
-    made = []
-    for i, job in enumerate(mine, 1):
-        where = f"[{i}/{len(mine)}] {job.name}"
-        if finished(folder, job):
-            say(f"{where}: done before, skipped")
-            continue
-        resume = resumable(folder, job)
-        say(f"{where}: {'resuming' if resume else 'running'} ({job.variant.differs or job.variant.spec}"
-            + ("" if job.seed is None else f", seed {job.seed}") + ")"
-            + (f" from {resume.relative_to(folder)}" if resume else ""))
-        record = run_job(folder, job, sets, unsets, run_args, tiny, resume)
-        made.append(record)
-        shown = ", ".join(f"{k} {v:.2f}" for k, v in record.get("metrics", {}).items())
-        say(f"{where}: {record['status']} in {record['seconds']:.0f} s"
-            + (f": {shown}" if shown else "")
-            + (f": {record['error']} (log: {folder / record['log']})" if record["status"] == "failed" else ""))
-        write_tables(folder, identity, all_jobs, seeds)
-    write_tables(folder, identity, all_jobs, seeds)
-    return made
 
 
 def identity(specs: list[str], grid: list[tuple[str, list[str]]], sets: list[str], unsets: list[str],

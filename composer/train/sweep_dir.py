@@ -18,7 +18,8 @@ from composer.rundir.records import write_json, write_text
 if TYPE_CHECKING:
     from composer.train.sweep import Job
 
-OURS = ("sweep.json", "results.md", "results.csv", "variants", "runs", "logs")  # what a sweep directory holds
+# what a sweep directory holds (study.db: an Optuna search's default storage, train/search.py)
+OURS = ("sweep.json", "results.md", "results.csv", "variants", "runs", "logs", "study.db")
 
 
 class SweepError(Exception):
@@ -56,7 +57,7 @@ def record_path(folder: Path, job: Job) -> Path:
     return folder / "variants" / f"{job.name}.json"
 
 
-STATUSES = ("running", "failed", "done")
+STATUSES = ("running", "failed", "done", "pruned")  # pruned: stopped by an Optuna search (train/search.py)
 # the fields of a job's record besides status and metrics, and what each may hold (or None)
 RECORD_FIELDS = {"run_dir": (str,), "seconds": (int, float), "error": (str,), "log": (str,),
                  "trainable_params": (int,), "gflops": (int, float)}
@@ -136,7 +137,7 @@ def results(folder: Path, all_jobs: list[Job]) -> tuple[list[dict[str, Any]], li
         records = [r for _, r in runs if r]
         done = [r for r in records if r.get("status") == "done"]
         statuses = [r.get("status", "pending") if r else "pending" for _, r in runs]
-        status = next((s for s in ("running", "failed", "pending") if s in statuses), "done")
+        status = next((s for s in ("running", "failed", "pruned", "pending") if s in statuses), "done")
         if status == "failed" and len(runs) > 1:
             status = f"failed ({statuses.count('failed')} of {len(runs)})"
         metrics: dict[str, list[float]] = {}

@@ -122,3 +122,43 @@ def test_an_adapter_that_does_not_fit_is_refused_at_the_component(tmp_path):
         compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28",
                                                                    f"components.dora.params.weights=peft:{tmp_path}"]),
                      BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+
+
+def test_clip_text_lora_alone_is_written_for_the_text_tower_only(tmp_path):
+    """open_clip's text blocks (transformer.resblocks.N) are a suffix of its visual ones: the folder's targets
+    must name whole modules, or PEFT would wrap the visual blocks too."""
+    model = _trained("clip-lora.yaml", ["components.lora_text.params.r=4"])
+    written = write_adapters(model, tmp_path)
+    config = json.loads((written.folders["clip"] / CONFIG).read_text())
+    assert config["r"] == 8 and set(config["rank_pattern"].values()) == {4}
+    assert all(k.startswith("^transformer.") or k.startswith(r"^transformer\.") for k in config["rank_pattern"])
+    assert largest_difference(model, written) <= 1e-5
+
+
+def test_a_damaged_or_foreign_folder_is_refused_in_one_line(tmp_path):
+    model = _trained("dinov2-dora-linear.yaml")
+    folder = write_adapters(model, tmp_path).folders["dino"]
+    start = [f"components.dora.params.weights=peft:{folder}"]
+    config = json.loads((folder / CONFIG).read_text())
+    weights = (folder / WEIGHTS).read_bytes()
+    cases = (
+        (lambda: (folder / CONFIG).write_text("{not json"), "is not a PEFT LoRA config"),
+        (lambda: (folder / CONFIG).write_text(json.dumps({**config, "peft_type": "IA3"})), "not LoRA or DoRA"),
+        (lambda: (folder / CONFIG).write_text(json.dumps({**config, "use_rslora": True})), "use_rslora=True"),
+        (lambda: (folder / WEIGHTS).write_bytes(weights[: len(weights) // 2]), "PEFT cannot load"),
+    )
+    for damage, message in cases:
+        (folder / CONFIG).write_text(json.dumps(config))
+        (folder / WEIGHTS).write_bytes(weights)
+        damage()
+        with pytest.raises(SpecError, match=re.escape(message)):
+            compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28", *start]),
+                         BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+    (folder / CONFIG).write_text(json.dumps(config))
+    (folder / WEIGHTS).write_bytes(weights)
+    from safetensors.torch import load_file, save_file
+    tensors = load_file(str(folder / WEIGHTS))
+    save_file({k: v for k, v in tensors.items() if "blocks.3." not in k}, str(folder / WEIGHTS))
+    with pytest.raises(SpecError, match="lacks tensors PEFT needs"):
+        compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28", *start]),
+                     BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -206,6 +207,7 @@ def _search(ctx, specs: list[str], grids, sets: list[str], unsets: list[str], se
     if opened is None:
         return
     dims, folder, identity, storage, study = opened
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the running trial, tell it failed, then go
     click.echo(f"sweep directory: {folder}; Optuna study {study.study_name!r} in {se.shown(storage)} ({how['trials']} trials; "
                "start more processes with the same --storage and --study to share it)")
     made = se.run_search(folder, specs[0], dims, how["trials"], study, how["objective"], how["prune"], sets, unsets,
@@ -248,6 +250,7 @@ def _check_search(specs: list[str], grids, seeds, shard, dry_run: bool, how: dic
         raise SweepError("--search takes one SPEC")
     if not dry_run and not kw["dataset"]:
         raise SweepError("Missing option '--dataset' (every trial needs one; --dry-run does not)")
+    se.check_objective(how["objective"], how["prune"])
     dims = [se.parse_space(g) for g in grids]
     if len({d.path for d in dims}) != len(dims):
         raise SweepError("a --grid PATH is searched twice")

@@ -17,7 +17,7 @@ from torch import nn
 
 from composer.backbones.backbone import Backbone
 from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
-from composer.compiler.peft_format import read_adapter, starts_from
+from composer.compiler.peft_import import read_adapter, starts_from
 from composer.compiler.precision import store_frozen_in
 from composer.errors import SpecError
 from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info

@@ -16,6 +16,7 @@ B = 0 (an exact no-op), and PEFT has no DoRA for that layer, so DoRA on CLIP's a
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -99,15 +100,19 @@ def _config(placed: list[Delta]) -> Any:
 
     ranks = Counter((d.config.r, d.config.lora_alpha) for d in placed)
     r, alpha = ranks.most_common(1)[0][0]
+    # whole names: PEFT matches a list by suffix and patterns by their end, and open_clip's text blocks
+    # (transformer.resblocks.N) are a suffix of its visual ones (visual.transformer.resblocks.N)
     modules = sorted({d.library_module for d in placed})
-    rank_pattern = {re.escape(d.library_module): d.config.r for d in placed if d.config.r != r}
-    alpha_pattern = {re.escape(d.library_module): d.config.lora_alpha for d in placed if d.config.lora_alpha != alpha}
+    anchored = "^(?:" + "|".join(re.escape(m) for m in modules) + ")$"
+    rank_pattern = {"^" + re.escape(d.library_module): d.config.r for d in placed if d.config.r != r}
+    alpha_pattern = {"^" + re.escape(d.library_module): d.config.lora_alpha for d in placed
+                     if d.config.lora_alpha != alpha}
     first = placed[0].config
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=first.lora_dropout, use_dora=first.use_dora, bias="none",
-                      target_modules=modules, rank_pattern=rank_pattern, alpha_pattern=alpha_pattern)
+                      target_modules=anchored, rank_pattern=rank_pattern, alpha_pattern=alpha_pattern)
 
 
-def _peft_name(d: Delta, rest: str) -> str:
+def peft_name(d: Delta, rest: str) -> str:
     """The PeftModel parameter that holds `rest` (lora_A.default.weight, ...) of the delta's layer."""
     inner = f"{d.library_module}.base_layer.out_proj" if d.part == OUT_PROJ else d.library_module
     return f"base_model.model.{inner}.{rest}"
@@ -123,7 +128,7 @@ def adapter_tensors(backbone: torch.nn.Module, placed: list[Delta], peft_model: 
         for name, value in ours.items():
             if name.startswith(prefix) and tag in f".{name[len(prefix):]}":
                 rest = f".{name[len(prefix):]}".replace(tag, f".{ADAPTER}.")[1:]
-                tensors[_peft_name(d, rest)] = value.detach().to("cpu", copy=True).contiguous()
+                tensors[peft_name(d, rest)] = value.detach().to("cpu", copy=True).contiguous()
     wanted = {n: p for n, p in peft_model.named_parameters() if ".lora_" in n}
     unknown = sorted(set(tensors) - set(wanted))
     if unknown:
@@ -234,108 +239,6 @@ def largest_difference(model, written: Written, clips: int = 2, seed: int = 0) -
                 with torch.no_grad():
                     ours = tower.run_deltas_only(inp)[""]
                     theirs = layout.forward(library, tower_name, inp if theirs_in is None else theirs_in)
-                worst = max(worst, float((ours.reshape(theirs.shape) - theirs).abs().max()))
+                difference = float((ours.reshape(theirs.shape) - theirs).abs().max())
+                worst = math.inf if math.isnan(difference) else max(worst, difference)  # NaN is no match
     return worst
-
-
-def _resolved(config: Any, module: str) -> tuple[int, float]:
-    """A module's rank and alpha in a PEFT config: its rank_pattern / alpha_pattern entry, else the default (the
-    pattern is a regex on the end of the module's name, as PEFT matches it)."""
-    def pick(pattern: dict, default):
-        for key, value in (pattern or {}).items():
-            if re.match(rf"(.*\.)?({key})$", module):
-                return value
-        return default
-    return pick(config.rank_pattern, config.r), pick(config.alpha_pattern, config.lora_alpha)
-
-
-def _natural(name: str) -> list[tuple]:
-    """blocks.2 before blocks.10."""
-    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in name.split(".")]
-
-
-def starts_from(graph, component: str) -> str | None:
-    """The PEFT folder ("peft:DIR") a weight-delta component starts from, if any."""
-    from composer.components.adapters.lora import LoraParams
-
-    placements = graph.placements(component)
-    return placements[0].params.weights if placements and isinstance(placements[0].params, LoraParams) else None
-
-
-def read_adapter(spec, graph, component: str, where: str) -> int:
-    """Start `component`'s LoRA/DoRA from the PEFT folder `where` ("peft:DIR"): PEFT loads the folder into the
-    library's model (its structure only, no base weights), and each of the component's layers takes its tensors.
-    Returns the number of tensors copied. ValueError, one line, when the folder does not fit the component:
-    another base, LoRA for DoRA, another rank or alpha, a module of ours it does not change, or one it changes
-    that no component of the spec starting from it takes."""
-    from peft import LoraConfig, PeftModel
-
-    folder = Path(where.removeprefix("peft:")).expanduser()
-    if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
-        raise ValueError(f"{folder} is not a PEFT adapter folder (it needs {CONFIG} and {WEIGHTS})")
-    try:
-        config = LoraConfig.from_pretrained(str(folder))
-    except (TypeError, ValueError, OSError) as e:
-        raise ValueError(f"{folder / CONFIG} is not a PEFT LoRA config: {e}") from None
-    deltas = weight_deltas(spec, graph)
-    ours = [d for ds in deltas.values() for d in ds if d.component == component]
-    backbone = graph.backbones[graph.placements(component)[0].backbone]
-    layout = layout_of(backbone.family)
-    if layout is None:
-        raise ValueError(f"{backbone.family} has no library model PEFT wraps; its adapters cannot be read")
-    placed = [replace(d, library_module=m, part=p) for d in ours for m, p in [layout.module(d.path)]]
-    _same_settings(config, placed, component, base_name(layout, backbone.request, backbone.label))
-    # the library's structure in uninitialised memory (no random init, no base weights: only the adapter is read)
-    library = layout.model(replace(backbone.request, device="meta", load=False)).to_empty(device="cpu")
-    try:
-        loaded = PeftModel.from_pretrained(library, str(folder))
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise ValueError(f"PEFT cannot load {folder} into {layout.library}'s model: {str(e).splitlines()[0][:300]}") from None
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    prefix = "base_model.model."
-    targets = {n.removeprefix(prefix) for n, m in loaded.named_modules()
-               if isinstance(m, BaseTunerLayer) and n.startswith(prefix) and not n.endswith(".base_layer.out_proj")}
-    starting_here = {c for c in spec.components if starts_from(graph, c) == where}
-    claimed = {layout.module(d.path)[0] for ds in deltas.values() for d in ds if d.component in starting_here}
-    missing = sorted({d.library_module for d in placed} - targets, key=_natural)
-    if missing:
-        raise ValueError(f"the PEFT adapter does not change {missing[0]}, where component '{component}' sits")
-    extra = sorted(targets - claimed, key=_natural)
-    if extra:
-        raise ValueError(f"the PEFT adapter also changes {len(extra)} module(s) that no component starting from it "
-                         f"covers: {', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}")
-    return _copy_into(backbone, placed, dict(loaded.named_parameters()))
-
-
-def _same_settings(config: Any, placed: list[Delta], component: str, base: str) -> None:
-    """The folder's base, kind, ranks and alphas are the component's, or one line says which is not."""
-    if config.base_model_name_or_path != base:
-        raise ValueError(f"the PEFT adapter is for {config.base_model_name_or_path!r}, this backbone is {base!r}")
-    kind = "DoRA" if placed[0].config.use_dora else "LoRA"
-    if bool(config.use_dora) != placed[0].config.use_dora:
-        raise ValueError(f"the PEFT adapter is {'DoRA' if config.use_dora else 'LoRA'}, component '{component}' is {kind}")
-    for d in placed:
-        theirs = _resolved(config, d.library_module)
-        if theirs != (d.config.r, d.config.lora_alpha):
-            raise ValueError(f"{d.library_module}: the PEFT adapter has rank {theirs[0]} and alpha {theirs[1]:g}, "
-                             f"component '{component}' rank {d.config.r} and alpha {d.config.lora_alpha:g}")
-
-
-def _copy_into(backbone: torch.nn.Module, placed: list[Delta], theirs: dict[str, torch.Tensor]) -> int:
-    """Each of our layers' LoRA/DoRA tensors from the PEFT model's; the number copied."""
-    copied = 0
-    with torch.no_grad():
-        for d in placed:
-            start, tag = f"{d.path}.", f".{d.component}."
-            for name, param in backbone.named_parameters():
-                if name.startswith(start) and tag in f".{name[len(start):]}":
-                    rest = f".{name[len(start):]}".replace(tag, f".{ADAPTER}.")[1:]
-                    source = theirs.get(_peft_name(d, rest))
-                    if source is None or tuple(source.shape) != tuple(param.shape):
-                        raise ValueError(f"the PEFT adapter holds no {tuple(param.shape)} tensor for "
-                                         f"{d.library_module} ({rest.split('.')[0]})")
-                    if not param.is_meta:  # a structure-only build checks the folder and copies nothing
-                        param.copy_(source)
-                        copied += 1
-    return copied

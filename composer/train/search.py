@@ -129,8 +129,13 @@ def suggest(trial: Any, d: Dimension) -> str:
 
 
 def shown(storage: str) -> str:
-    """A storage URL as it may be printed: a password in it is replaced by ***."""
-    return cut(re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", storage))
+    """A storage URL as it may be printed: SQLAlchemy's own rendering, which hides a password as ***."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return cut(make_url(storage).render_as_string(hide_password=True))
+    except Exception:  # not a URL SQLAlchemy reads: hide whatever sits between "user:" and the last "@"
+        return cut(re.sub(r"(://[^:/@]*):.*@", r"\1:***@", storage))
 
 
 def open_study(storage: str, name: str, prune: str, plan: dict[str, Any]) -> Any:
@@ -146,15 +151,30 @@ def open_study(storage: str, name: str, prune: str, plan: dict[str, Any]) -> Any
                                     pruner=pruner)
     except Exception as e:  # sqlalchemy and optuna raise many kinds; one line names the storage and the reason
         first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise SweepError(f"cannot open the Optuna storage {shown(storage)}: {cut(first)}") from None
+        raise SweepError(f"cannot open the Optuna storage {shown(storage)}: "
+                         f"{cut(first.replace(storage, shown(storage)))}") from None
     recorded = study.user_attrs.get("composer_plan")
-    if recorded is None:
+    if recorded is None:  # the first process records its search; one that raced it reads the winner's back
         study.set_user_attr("composer_plan", plan)
-    elif recorded != plan:
+        recorded = optuna.load_study(study_name=name, storage=storage).user_attrs.get("composer_plan")
+    if recorded != plan:
         what = next((k for k in plan if recorded.get(k) != plan[k]), "version")
         raise SweepError(f"the study {name!r} in {shown(storage)} was made by another search (its {what!r} differs); "
                          "give another --study or --storage")
     return study
+
+
+OBJECTIVE = re.compile(r"(\S+) top-(1|5)|harmonic mean")
+
+
+def check_objective(objective: str, prune: str) -> None:
+    """An objective results.md has (PART top-1, PART top-5, harmonic mean); pruning needs one each epoch has."""
+    if OBJECTIVE.fullmatch(objective) is None:
+        raise SweepError(f"--objective {cut(objective)!r}: give a metric as results.md names it: PART top-1, PART "
+                         "top-5 (e.g. 'test top-1') or 'harmonic mean'")
+    if prune != "none" and objective == "harmonic mean":
+        raise SweepError("--prune median needs an objective every epoch reports (PART top-1 or top-5); the "
+                         "harmonic mean exists only at the end of a base-to-novel run")
 
 
 def epoch_values(run_dir: Path, objective: str) -> list[float]:
@@ -176,50 +196,66 @@ def epoch_values(run_dir: Path, objective: str) -> list[float]:
     return values
 
 
-def pruning_watch(trial: Any, objective: str) -> Callable[[Path], bool]:
-    """Report each new epoch's value to the trial; True when Optuna's pruner says stop."""
-    reported: list[float] = []
+class PruningWatch:
+    """Reports each new epoch's value of the objective to the trial; called with the run directory, it says
+    True when Optuna's pruner says stop. `reported`: the values reported so far (one per epoch)."""
 
-    def watch(run_dir: Path) -> bool:
-        values = epoch_values(run_dir, objective)
-        for step in range(len(reported), len(values)):
-            trial.report(values[step], step)
-            reported.append(values[step])
-            if trial.should_prune():
+    def __init__(self, trial: Any, objective: str) -> None:
+        self.trial, self.objective = trial, objective
+        self.reported: list[float] = []
+
+    def __call__(self, run_dir: Path) -> bool:
+        values = epoch_values(run_dir, self.objective)
+        for step in range(len(self.reported), len(values)):
+            self.trial.report(values[step], step)
+            self.reported.append(values[step])
+            if self.trial.should_prune():
                 return True
         return False
-    return watch
+
+
+def _trial(trial: Any, folder: Path, spec: str, dims: list[Dimension]) -> Job:
+    values = {d.path: suggest(trial, d) for d in dims}
+    differs = ", ".join(f"{k}={v}" for k, v in values.items())
+    name = f"trial-{trial.number:04d}"
+    job = Job(trial.number, name, Variant(name, spec, tuple(f"{k}={v}" for k, v in values.items()), differs), None)
+    trial.set_user_attr("run", {"name": name, "folder": str(folder.resolve()), "sets": list(job.variant.sets)})
+    return job
 
 
 def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, study: Any, objective: str, prune: str,
                sets: list[str], unsets: list[str], run_args: list[str], tiny: bool, identity: dict[str, Any],
                say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Ask the study for trials until it holds `trials` (counting every process's), run each, tell the result."""
+    """Ask the study for trials until it holds `trials` (counting every process's; two processes asking at
+    the same moment can add one more each, as with Optuna's own MaxTrialsCallback), run each, tell the result.
+    A trial this process cannot finish (interrupted, or an error here) is told failed before the error goes on,
+    so it never stays running in the study."""
     from optuna.trial import TrialState
 
     made: list[dict[str, Any]] = []
     begun = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not WAITING (queued)
     while len(study.get_trials(deepcopy=False, states=begun)) < trials:
         trial = study.ask()
-        values = {d.path: suggest(trial, d) for d in dims}
-        differs = ", ".join(f"{k}={v}" for k, v in values.items())
-        name = f"trial-{trial.number:04d}"
-        job = Job(trial.number, name, Variant(name, spec, tuple(f"{k}={v}" for k, v in values.items()), differs), None)
-        trial.set_user_attr("run", {"name": name, "folder": str(folder), "sets": list(job.variant.sets)})
-        say(f"trial {trial.number} ({len(study.get_trials(deepcopy=False, states=begun))}/{trials} in the study): "
-            f"{differs}")
-        watch = pruning_watch(trial, objective) if prune != "none" else None
-        record = run_job(folder, job, sets, unsets, run_args, tiny, watch=watch, stop_signal=signal.SIGTERM)
+        try:
+            job = _trial(trial, folder, spec, dims)
+            say(f"trial {trial.number} ({len(study.get_trials(deepcopy=False, states=begun))}/{trials} in the "
+                f"study): {job.variant.differs}")
+            watch = PruningWatch(trial, objective) if prune != "none" else None
+            record = run_job(folder, job, sets, unsets, run_args, tiny, watch=watch, stop_signal=signal.SIGTERM)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
         metric = record.get("metrics", {}).get(objective)
         if record["status"] == "pruned":
             study.tell(trial, state=TrialState.PRUNED)
-            say(f"trial {trial.number}: pruned after epoch {record.get('epochs_seen')} by the median rule")
-        elif record["status"] == "done" and metric is not None:
+            say(f"trial {trial.number}: pruned after epoch {len(watch.reported)} by the median rule "
+                f"({objective} {watch.reported[-1]:.2f})")
+        elif record["status"] == "done" and metric is not None and math.isfinite(metric):
             study.tell(trial, metric)
             say(f"trial {trial.number}: {objective} {metric:.2f} in {record['seconds']:.0f} s")
         else:
             study.tell(trial, state=TrialState.FAIL)
-            why = record.get("error") or f"its summary has no {objective!r}"
+            why = record.get("error") or f"its summary has no finite {objective!r}"
             say(f"trial {trial.number}: failed: {why} (log: {folder / record['log']})")
         made.append(record)
         write_results(folder, study, identity, objective)
@@ -232,7 +268,7 @@ def _jobs_here(folder: Path, study: Any) -> list[Job]:
     jobs = []
     for t in study.get_trials(deepcopy=False):
         run = t.user_attrs.get("run") or {}
-        if run.get("folder") == str(folder):
+        if run.get("folder") == str(folder.resolve()):
             sets = tuple(run.get("sets", []))
             jobs.append(Job(t.number, run["name"], Variant(run["name"], "", sets, ", ".join(sets)), None))
     return jobs

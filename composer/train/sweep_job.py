@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from composer.train.preempt import EXIT_PREEMPTED
 from composer.train.sweep import NOT_IDENTITY, Job, measure
 from composer.train.sweep_dir import finished, record_path, resumable, summary_metrics, write_tables
 from composer.rundir.records import write_json
@@ -50,21 +51,37 @@ def _command(job: Job, sets: list[str], unsets: list[str], run_args: list[str], 
     return command + run_args + ["--out", str(out)] + ([] if job.seed is None else ["--seed", str(job.seed)])
 
 
+STOP_GRACE_S = 600  # after the stop signal, how long a run may take to save before it is killed
+
+
 def _watched(command: list[str], log, env: dict, made: Callable[[], list[Path]],
              watch: Callable[[Path], bool] | None, stop_signal: int) -> tuple[int, bool]:
     """Run the command; while it runs, ask `watch` every second about the newest run directory, and send
-    `stop_signal` once it says stop. Returns (exit code, whether it was stopped)."""
+    `stop_signal` once it says stop (a run still there STOP_GRACE_S later is killed). If this process is
+    interrupted meanwhile, the run gets the signal too and is waited for: no run outlives its sweep. Returns
+    (exit code, whether it was stopped)."""
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-    stopped = False
-    while process.poll() is None:
-        try:
-            process.wait(timeout=1.0)
-        except subprocess.TimeoutExpired:
-            folders = made()
-            if watch is not None and not stopped and folders and watch(folders[-1]):
-                process.send_signal(stop_signal)
-                stopped = True
-    return process.returncode, stopped
+    stopped_at = None
+    try:
+        while process.poll() is None:
+            try:
+                process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                folders = made()
+                if stopped_at is None and watch is not None and folders and watch(folders[-1]):
+                    process.send_signal(stop_signal)
+                    stopped_at = time.monotonic()
+                elif stopped_at is not None and time.monotonic() - stopped_at > STOP_GRACE_S:
+                    process.kill()
+    except BaseException:
+        if process.poll() is None:
+            process.send_signal(stop_signal)
+            try:
+                process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        raise
+    return process.returncode, stopped_at is not None
 
 
 def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args: list[str], tiny: bool,
@@ -101,7 +118,7 @@ def run_job(folder: Path, job: Job, sets: list[str], unsets: list[str], run_args
     if code == 0 and summary_file is not None and summary_file.is_file():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
         record.update(status="done", metrics=summary_metrics(summary))
-    elif stopped:
+    elif stopped and code == EXIT_PREEMPTED:  # it saved and stopped as asked
         record.update(status="pruned", exit_code=code)
     else:
         record.update(status="failed", exit_code=code,

@@ -95,7 +95,7 @@ async def _completion_hover_and_definition(client: LanguageClient, tmp_path):
 def test_params_complete_from_the_kind_written_beside_them():
     text = "components:\n  a:\n    kind: lora\n    params:\n      \n"
     labels = {i.label for i in assist.complete(text, context(text, 4, 6))}
-    assert labels == {"r", "alpha", "dropout"}
+    assert labels == {"r", "alpha", "dropout", "weights"}
 
 
 SPECS = [p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", ".comp")]

@@ -30,7 +30,7 @@ CHANGES: list[tuple[str, str, str, object]] = [
                                "param_type": "Choice", "name": "choice", "path_type": None}),
     ("export", "fmt", "help", "onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, model.pt), "
      "exported-program (torch.export, model.pt2), or peft: the LoRA/DoRA of each backbone as a PEFT adapter folder "
-     "for the library's own model (timm's DINOv2, open_clip's CLIP)"),
+     "for the library's own model (timm's DINOv2, open_clip's CLIP, transformers' VideoMAE)"),
 ]
 # Options added deliberately since the snapshot: (command, the option it follows, its record)
 ADDED: list[tuple[str, str, dict]] = [

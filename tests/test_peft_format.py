@@ -1,4 +1,4 @@
-"""LoRA/DoRA out to PEFT's adapter format and back: the library's own model (timm's DINOv2, open_clip's CLIP)
+"""LoRA/DoRA out to PEFT's adapter format and back: the library's own model (timm's DINOv2, open_clip's CLIP, transformers' VideoMAE)
 with the folder loaded by PEFT gives composer's tower outputs, as loaded and merged."""
 
 from __future__ import annotations
@@ -21,10 +21,26 @@ from composer.spec.load import load_spec
 SPECS = Path(__file__).resolve().parents[1] / "specs/baselines"
 
 
-def _trained(spec_file: str, sets: list[str] = ()) -> torch.nn.Module:
+VIDEOMAE_LORA = """
+name: videomae-lora
+inputs: {video: {kind: video, frames: 4, size: 32}}
+backbones: {mae: {family: videomae, size: ViT-B/16}}
+components:
+  lora: {kind: lora, site: ["mae.visual.blocks[*].attn.q", "mae.visual.blocks[*].attn.v"], params: {r: 4, alpha: 8}}
+  head: {kind: linear_head}
+  ce: {kind: cross_entropy}
+flow:
+  clip_emb: {call: mae.visual, in: [video]}
+  logits: {call: head, in: [clip_emb]}
+  ce_loss: {call: ce, in: [logits, label]}
+losses: {ce_loss: 1.0}
+"""
+
+
+def _trained(spec_file: str | Path, sets: list[str] = (), size: int = 28) -> torch.nn.Module:
     """The spec at tiny size with every trainable tensor moved off its start (B = 0 would hide a wrong layout)."""
     torch.manual_seed(0)
-    model = compile_spec(load_spec(SPECS / spec_file, ["inputs.video.size=28", *sets]),
+    model = compile_spec(load_spec(SPECS / spec_file, [f"inputs.video.size={size}", *sets]),
                          BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -37,7 +53,7 @@ def _trained(spec_file: str, sets: list[str] = ()) -> torch.nn.Module:
 def _library(model, name: str, folder: Path | None, merge: bool = False):
     backbone = model.backbones[name]
     layout = layout_of(backbone.family)
-    library = layout.model(backbone.request)
+    library = layout.model(backbone, "cpu")
     library.load_state_dict(layout.library_state(base_state(backbone)), strict=False)
     if folder is None:
         return layout, library
@@ -45,30 +61,35 @@ def _library(model, name: str, folder: Path | None, merge: bool = False):
     return layout, loaded.merge_and_unload() if merge else loaded
 
 
-@pytest.mark.parametrize("spec_file, backbone, dora", [("dinov2-dora-linear.yaml", "dino", True),
-                                                       ("clip-lora.yaml", "clip", False)])
-def test_an_adapter_loaded_by_peft_gives_composers_outputs(tmp_path, spec_file, backbone, dora):
-    model = _trained(spec_file)
-    written = write_adapters(model, tmp_path)
+@pytest.mark.parametrize("spec_file, backbone, dora, size", [("dinov2-dora-linear.yaml", "dino", True, 28),
+                                                             ("clip-lora.yaml", "clip", False, 28),
+                                                             ("videomae", "mae", False, 32)])
+def test_an_adapter_loaded_by_peft_gives_composers_outputs(tmp_path, spec_file, backbone, dora, size):
+    if spec_file == "videomae":  # transformers' VideoMAE: LoRA on its separate query and value linears
+        spec_file = tmp_path / "videomae-lora.yaml"
+        spec_file.write_text(VIDEOMAE_LORA)
+    model = _trained(spec_file, size=size)
+    written = write_adapters(model, tmp_path / "out")
     folder = written.folders[backbone]
     config = json.loads((folder / CONFIG).read_text())
-    assert config["peft_type"] == "LORA" and config["use_dora"] is dora and config["r"] == 8
+    assert config["peft_type"] == "LORA" and config["use_dora"] is dora
     assert config["base_model_name_or_path"].startswith("composer/random ")
     with safe_open(str(folder / WEIGHTS), "pt") as f:
         assert f.metadata()["spec"] == model.spec.name and f.metadata()["format"] == "pt"
-    frames = torch.rand(3, 3, 28, 28, generator=torch.Generator().manual_seed(2))
-    tower = model.backbones[backbone].towers["visual"]
+    clips = torch.rand(1, model.backbones[backbone].request.frames, 3, size, size,
+                       generator=torch.Generator().manual_seed(2))
+    normalised = model.backbones[backbone].normalize(clips.flatten(0, 1)).view(clips.shape)
     with torch.no_grad():
-        ours = tower.run_deltas_only(frames[None])[""][0]
+        ours = model.backbones[backbone].towers["visual"].run_deltas_only(clips)[""]
         outputs = {}
         for state in ("base", "loaded", "merged"):
             layout, library = _library(model, backbone, None if state == "base" else folder, state == "merged")
-            outputs[state] = layout.forward(library, "visual", model.backbones[backbone].normalize(frames))
+            outputs[state] = layout.forward(library, "visual", normalised).reshape(ours.shape)
     assert (outputs["loaded"] - ours).abs().max() <= 1e-5
     assert (outputs["merged"] - ours).abs().max() <= 1e-5
     assert (outputs["base"] - ours).abs().max() > 1e-3  # the comparison can fail: without the adapter it does
     assert largest_difference(model, written) <= 1e-5  # the export's own check, every tower (CLIP's text too)
-    assert written.left_out == (["head (linear_head)"] if dora else [])
+    assert written.left_out == ([] if backbone == "clip" else ["head (linear_head)"])
 
 
 def test_what_peft_cannot_hold_is_refused_in_one_line(tmp_path):
@@ -162,3 +183,12 @@ def test_a_damaged_or_foreign_folder_is_refused_in_one_line(tmp_path):
     with pytest.raises(SpecError, match="lacks tensors PEFT needs"):
         compile_spec(load_spec(SPECS / "dinov2-dora-linear.yaml", ["inputs.video.size=28", *start]),
                      BuildOptions(device="cpu", tiny=True, num_classes=4, weights="random"))
+
+
+def test_every_family_that_declares_a_peft_layout_has_one():
+    from composer.backbones.peft_layout import PeftLayout
+    from composer.backbones.registry import own_families
+
+    declared = {name: family.peft for name, family in own_families().items() if family.peft is not None}
+    assert set(declared) == {"clip", "dinov2", "videomae"}
+    assert all(isinstance(lazy.resolve(), PeftLayout) for lazy in declared.values())

@@ -211,10 +211,11 @@ def build(request: Request, loc=None, name: str = "clip") -> ClipBackbone:
     return ClipBackbone(request, model.train(False), mean, std)
 
 
-def _library_model(request: Request) -> nn.Module:
+def _library_model(backbone: ClipBackbone, device: str) -> nn.Module:
     """open_clip's CLIP as `build` makes it, unloaded and not rebound: q/k/v stay nn.MultiheadAttention's."""
+    request = backbone.request
     quick_gelu = activation(request) == "quick_gelu"
-    with torch.device(request.device):
+    with torch.device(device):
         return open_clip.CLIP(**_config(request), quick_gelu=quick_gelu).train(False)
 
 
@@ -244,7 +245,7 @@ def _hub_name(request: Request) -> str:
 def _library_forward(model: nn.Module, tower: str, inp):
     if tower == "text":
         return model.encode_text(open_clip.tokenize(list(inp), context_length=model.context_length))
-    return model.encode_image(inp)
+    return model.encode_image(inp.flatten(0, 1))
 
 
 PEFT = PeftLayout(library="open_clip", model=_library_model, module=_library_module,

@@ -117,9 +117,10 @@ def build(request: Request, loc=None, name: str = "dinov2") -> DinoBackbone:
     return DinoBackbone(request, model.train(False))
 
 
-def _library_model(request: Request) -> nn.Module:
+def _library_model(backbone: DinoBackbone, device: str) -> nn.Module:
     """timm's DINOv2 as `build` makes it, unloaded: composer's DINOv2 *is* timm's model, no linear rebound."""
-    with torch.device(request.device):
+    request = backbone.request
+    with torch.device(device):
         return timm.create_model(SIZES[request.size], pretrained=False, **_kwargs(request)).train(False)
 
 
@@ -131,4 +132,4 @@ PEFT = PeftLayout(
     library="timm", model=_library_model, module=_strip_model,
     library_state=lambda state: {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")},
     hub_name=lambda request: f"timm/{SIZES[request.size]}.{request.weights}",
-    forward=lambda model, tower, frames: model.forward_features(frames)[:, 0])
+    forward=lambda model, tower, clips: model.forward_features(clips.flatten(0, 1))[:, 0])

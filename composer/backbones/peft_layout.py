@@ -1,6 +1,6 @@
 """Where a family's library model holds the linears that composer's weight deltas sit on, for PEFT's format.
 
-PEFT keys an adapter by the module names of the library's own model (timm's DINOv2, open_clip's CLIP), and
+PEFT keys an adapter by the module names of the library's own model (timm's DINOv2, open_clip's CLIP, transformers' VideoMAE), and
 composer rebinds some of them: open_clip's nn.MultiheadAttention keeps q/k/v as a bare `in_proj_weight`,
 which composer binds as the linear `attn.qkv` (backbones/clip.py). A family that can be written in PEFT's
 format declares a `PeftLayout` (Family.peft); composer/compiler/peft_format.py does the writing and reading.
@@ -25,14 +25,15 @@ LINEAR, IN_PROJ, OUT_PROJ = "linear", "in_proj", "out_proj"
 @dataclass(frozen=True)
 class PeftLayout:
     library: str  # the library whose model PEFT wraps ("timm", "open_clip")
-    model: Callable[["Request"], "nn.Module"]  # the library's model as the library builds it, on request.device
+    # (our backbone, device) -> the library's model as the library builds it, unloaded, on that device
+    model: Callable[[Any, str], "nn.Module"]
     # a composer linear path ("model.blocks.0.attn.qkv") -> (the library module PEFT targets, LINEAR | IN_PROJ | OUT_PROJ)
     module: Callable[[str], tuple[str, str]]
     # composer's backbone state (its base weights, without any weight delta) -> the library model's state dict
     library_state: Callable[[dict], dict]
     hub_name: Callable[["Request"], str]  # the base's Hub name for a real weight tag
     # (library model, tower, input) -> the tower's main output as composer's tower gives it ("" output), from
-    # normalised frames [N, 3, H, W] for a visual tower or a list of texts for a text tower
+    # normalised clips [B, T, 3, H, W] for a visual tower or a list of texts for a text tower
     forward: Callable[["nn.Module", str, Any], Any]
 
 

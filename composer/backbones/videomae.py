@@ -18,6 +18,7 @@ from transformers import VideoMAEConfig, VideoMAEModel
 from composer.backbones.backbone import Backbone
 from composer.backbones.blocks import BlockParts, PointHooks, RunContext
 from composer.backbones.families.videomae import HUB, PATCH, SIZES, TUBELET  # noqa: F401
+from composer.backbones.peft_layout import LINEAR, PeftLayout
 from composer.backbones.registry import Request
 from composer.backbones.stats import IMAGENET_MEAN, IMAGENET_STD
 from composer.backbones.tower import Output, Tower
@@ -154,3 +155,16 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
     with torch.device(request.device):
         model = VideoMAEModel(_config(request, mean_pooling=False, eps=1e-12))
     return VideoMAEBackbone(request, model.train(False))
+
+
+def _library_model(backbone: VideoMAEBackbone, device: str) -> VideoMAEModel:
+    """transformers' VideoMAEModel with our model's own config: composer's VideoMAE *is* that model."""
+    with torch.device(device):
+        return VideoMAEModel(VideoMAEConfig(**backbone.model.config.to_dict())).train(False)
+
+
+PEFT = PeftLayout(
+    library="transformers", model=_library_model, module=lambda path: (path.removeprefix("model."), LINEAR),
+    library_state=lambda state: {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")},
+    hub_name=lambda request: str(request.weights),  # a hub name already (MCG-NJU/videomae-base)
+    forward=lambda model, tower, clips: model(pixel_values=clips).last_hidden_state.mean(dim=1))

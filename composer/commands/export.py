@@ -17,7 +17,7 @@ EXPORT_FORMAT = FORMAT.but(type=click.Choice(["onnx", "torchscript", "exported-p
                            help="onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, "
                            "model.pt), exported-program (torch.export, model.pt2), or peft: the LoRA/DoRA of each "
                            "backbone as a PEFT adapter folder for the library's own model (timm's DINOv2, "
-                           "open_clip's CLIP)")
+                           "open_clip's CLIP, transformers' VideoMAE)")
 EXPORT_OUT = OUT.but(required=True, default=None, show_default=False, value=lambda p: Path(p["out"]),
                      help="folder to write the model file, classes.txt and export.json into")
 

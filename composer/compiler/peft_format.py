@@ -2,7 +2,7 @@
 
 A composed model holds its weight deltas as PEFT layers injected into composer's backbone modules, one PEFT
 adapter per component (composer/uses.py). PEFT's format (adapter_config.json + adapter_model.safetensors)
-names the *library's* modules instead (timm's DINOv2, open_clip's CLIP), so each backbone's deltas are
+names the *library's* modules instead (timm's DINOv2, open_clip's CLIP, transformers' VideoMAE), so each backbone's deltas are
 written as one adapter folder against that model: PEFT itself wraps the library model (built on the meta
 device, no weights), our tensors are assigned to its layers by the family's layout
 (backbones/peft_layout.py), and PEFT's own state-dict function names the keys. Components that differ in
@@ -174,7 +174,7 @@ def write_adapters(model, out: Path) -> Written:
                          for c in dict.fromkeys(d.component for d in ds)]
             continue
         placed = _placed(ds, layout, name)
-        library = layout.model(replace(backbone.request, device="meta", load=False))
+        library = layout.model(backbone, "meta")
         peft_model = get_peft_model(library, _config(placed))
         config = peft_model.peft_config[ADAPTER]  # PEFT sets the base from the model, which names none
         config.base_model_name_or_path = base_name(layout, backbone.request, backbone.label)
@@ -191,7 +191,7 @@ def write_adapters(model, out: Path) -> Written:
         components[name] = list(dict.fromkeys(d.component for d in placed))
     if not folders:
         raise DataError(f"{model.spec.name} has no LoRA or DoRA on a backbone PEFT's format covers (timm's DINOv2, "
-                        f"open_clip's CLIP); nothing to write" + (f"; trainable: {', '.join(left_out)}" if left_out else ""))
+                        f"open_clip's CLIP, transformers' VideoMAE); nothing to write" + (f"; trainable: {', '.join(left_out)}" if left_out else ""))
     return Written(folders, components, left_out)
 
 
@@ -207,7 +207,7 @@ def library_with_adapter(model, name: str, folder: Path, merge: bool = False) ->
 
     backbone = model.backbones[name]
     layout = layout_of(backbone.family)
-    library = layout.model(replace(backbone.request, device="cpu", load=False))
+    library = layout.model(backbone, "cpu")
     missing, unexpected = library.load_state_dict(layout.library_state(base_state(backbone)), strict=False)
     if unexpected:
         raise DataError(f"the library model has no {unexpected[0]} (backbone '{name}')")
@@ -231,14 +231,14 @@ def largest_difference(model, written: Written, clips: int = 2, seed: int = 0) -
             library = library_with_adapter(model, name, folder, merge)
             for tower_name, tower in backbone.towers.items():
                 if tower.input_dtype == "str":
-                    inp, theirs_in = ["a video of a person jumping.", "a red square moving left."], None
+                    inp = theirs_in = ["a video of a person jumping.", "a red square moving left."]
                 else:
-                    size, frames = backbone.request.image_size, 2
+                    size, frames = backbone.request.image_size, backbone.request.frames
                     inp = torch.rand(clips, frames, 3, size, size, generator=g)
-                    theirs_in = backbone.normalize(inp.flatten(0, 1))
+                    theirs_in = backbone.normalize(inp.flatten(0, 1)).view(inp.shape)
                 with torch.no_grad():
                     ours = tower.run_deltas_only(inp)[""]
-                    theirs = layout.forward(library, tower_name, inp if theirs_in is None else theirs_in)
+                    theirs = layout.forward(library, tower_name, theirs_in)
                 difference = float((ours.reshape(theirs.shape) - theirs).abs().max())
                 worst = math.inf if math.isnan(difference) else max(worst, difference)  # NaN is no match
     return worst

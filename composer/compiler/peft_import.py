@@ -122,7 +122,7 @@ def read_adapter(spec, graph, component: str, folder: Path) -> int:
     placed = [replace(d, library_module=m, part=p) for d in ours for m, p in [layout.module(d.path)]]
     _same_settings(config, placed, component, base_name(layout, backbone.request, backbone.label))
     # the library's structure in uninitialised memory (no random init, no base weights: only the adapter is read)
-    library = layout.model(replace(backbone.request, device="meta", load=False)).to_empty(device="cpu")
+    library = layout.model(backbone, "meta").to_empty(device="cpu")
     loaded = _load(library, folder, layout.library)
     prefix = "base_model.model."
     targets = {n.removeprefix(prefix) for n, m in loaded.named_modules()

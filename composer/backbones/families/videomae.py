@@ -28,5 +28,5 @@ FAMILY = register_family(Family(
     default_weights=lambda size: HUB[size], build=Lazy("composer.backbones.videomae:build"), towers=("visual",),
     summary="VideoMAE v1/v2 video ViT through transformers: 2x16x16 tubelets, joint space-time attention, "
             "no class token (16 frames -> 1568 tokens); v2 checkpoints load from a local file",
-    shapes=shapes,
+    shapes=shapes, peft=Lazy("composer.backbones.videomae:PEFT"),
 ))

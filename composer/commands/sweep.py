@@ -195,6 +195,12 @@ def _dry_run(sw, variants, sets, unsets, tiny: bool, options) -> None:
     click.echo(sw.cost_table(variants, rows), nl=False)
     click.echo("peak memory: one training step, every frozen block that can be recomputed recomputed (the least "
                "a run needs; `composer build SPEC --batch-size N` shows the plan a run chooses)")
+    if len(variants) > 1:
+        from composer.compiler.fusion import fusion_table
+
+        click.echo("\nshared frozen work (the same clips through the same backbone, blocks before any attachment; "
+                   "forward FLOPs per clip; the variants still run one by one):")
+        click.echo(fusion_table(sw.fusion_groups(variants, sets, unsets, tiny, options)), nl=False)
 
 
 def _search(ctx, specs: list[str], grids, sets: list[str], unsets: list[str], seeds, out, shard, dry_run: bool,

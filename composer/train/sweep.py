@@ -267,6 +267,20 @@ def measure(variant: Variant, sets: list[str], unsets: list[str], tiny: bool, cl
     return out
 
 
+def fusion_groups(variants: list[Variant], sets: list[str], unsets: list[str], tiny: bool, options) -> list:
+    """Which variants share a frozen prefix, and how much (compiler/fusion.py), each built on the meta device
+    and read with the batch size and seed its run would use (`options`: the run options given)."""
+    from composer.compiler.fusion import analyse
+    from composer.rundir.resolve import resolve
+
+    built = []
+    for v in variants:
+        spec = load_variant(v, sets, unsets, tiny)
+        settled = resolve(spec, options)
+        built.append((v.name, compile_spec(spec, BuildOptions(device="meta", tiny=tiny)), settled.batch, settled.seed))
+    return analyse(built)
+
+
 def cost_table(variants: list[Variant], rows: list[dict[str, Any]]) -> str:
     """The --dry-run table, in Markdown; rows measured with `memory` get a peak-memory column."""
     at = {row["memory_at"] for row in rows if "memory_at" in row}

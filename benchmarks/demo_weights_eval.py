@@ -29,7 +29,7 @@ from torchcodec.decoders import VideoDecoder
 from composer.backbones.demo_weights import FILES, demo_file, manifest
 from composer.backbones.registry import Request, get_family
 from composer.data.demo import CLASSES, demo_folder
-from composer.train.predict import PredictOptions, Predictor
+from composer.deploy.predict import PredictOptions, Predictor
 
 SPECS = {"clip": "clip-zero-shot", "viclip": "viclip-zero-shot"}
 

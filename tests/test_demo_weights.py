@@ -155,7 +155,7 @@ def test_the_curriculum_draws_white_shapes_on_black_as_often_as_asked():
 
 
 def _zero_shot_top1(spec: str, demo_root) -> float:
-    from composer.train.predict import PredictOptions, Predictor
+    from composer.deploy.predict import PredictOptions, Predictor
 
     rows = [line.split() for line in (demo_root / "test.txt").read_text().splitlines() if line.strip()]
     predictor = Predictor(spec, PredictOptions(classes=list(CLASSES), size="tiny", weights="demo", views=(1, 1),

@@ -25,7 +25,7 @@ FILES_OVER: dict[str, int] = {
 # "path:function" -> its line count when the limit came in
 FUNCTIONS_OVER: dict[str, int] = {
     "composer/compiler/summary.py:render": 63,
-    "composer/data/prepare.py:prepare_dataset": 54, "composer/train/deploy.py:export_spec": 75,
+    "composer/data/prepare.py:prepare_dataset": 54, "composer/deploy/export.py:export_spec": 75,
     "composer/train/loop.py:train_epoch": 71, "composer/train/run.py:__init__": 91,
     "composer/train/tracking.py:start_trackers": 65,
 }

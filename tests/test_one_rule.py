@@ -22,12 +22,12 @@ import composer.rundir.resolve as resolve_module
 from composer.rundir.resolve import resolve
 from composer.rundir.run_options import RunOptions
 from composer.spec.load import load_spec
-from composer.train import sweep
+from composer.sweep import plan as sweep
 from composer.train.run import Run
 
 PACKAGE = Path(__file__).resolve().parents[1] / "composer"
 SPEC = "specs/baselines/clip-adapter.yaml"
-READERS = ("composer/train/run.py", "composer/rundir/card.py", "composer/commands/sweep.py", "composer/train/predict.py",
+READERS = ("composer/train/run.py", "composer/rundir/card.py", "composer/commands/sweep.py", "composer/deploy/predict.py",
            "composer/commands/bill.py")  # read resolve's record
 
 

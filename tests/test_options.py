@@ -162,7 +162,7 @@ def test_views_are_bounded(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_classes_file_must_be_a_small_regular_file(tmp_path):
-    from composer.train.predict import read_classes
+    from composer.deploy.predict import read_classes
 
     big = write(tmp_path, "big.txt", "x\n" * (limits.MAX_CLASSES_FILE_BYTES // 2 + 1))
     with pytest.raises(DataError, match=f"at most {limits.MAX_CLASSES_FILE_BYTES} bytes"):
@@ -174,7 +174,7 @@ def test_a_classes_file_must_be_a_small_regular_file(tmp_path):
 
 def test_many_class_names_answer_at_once():
     """Was: the repeated-name check compared every name with every other (quadratic: minutes at 100 000)."""
-    from composer.train.predict import read_classes
+    from composer.deploy.predict import read_classes
 
     start = time.perf_counter()
     assert len(read_classes(",".join(f"c{i}" for i in range(limits.MAX_CLASSES)), None)) == limits.MAX_CLASSES

@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from composer.cli import main
-from composer.train.search import Dimension, parse_space
-from composer.train.sweep_dir import SweepError
+from composer.sweep.search import Dimension, parse_space
+from composer.sweep.directory import SweepError
 
 ROOT = Path(__file__).resolve().parents[1]
 # ViCLIP's demo weights classify the demo zero-shot (61.7% test top-1): an lr that changes nothing keeps that

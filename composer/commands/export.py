@@ -56,8 +56,8 @@ def export(spec, **kw):
     Exit status: 0 when the file matches within --tolerance; 1 when it does not (the difference is
     printed; the files stay for inspection); 2 for a spec or part that cannot be exported, or a mistake
     in the arguments."""
-    from composer.train.deploy import ExportOptions, export_spec
-    from composer.train.predict import read_classes
+    from composer.deploy.export import ExportOptions, export_spec
+    from composer.deploy.predict import read_classes
 
     options = fill(ExportOptions, kw, SPEC, CHECKPOINT, BACKBONE, EXPORT_FORMAT, EXPORT_OUT, tolerance=kw["tolerance"],
                    classes=read_classes(kw["class_names"], kw["classes_file"]), uint8=kw["input_dtype"] == "uint8")

@@ -111,7 +111,7 @@ BILL = Group("bill", (
 ))
 
 def _views(ctx, param, value):
-    from composer.train.predict import parse_views  # torch: only when --views is given
+    from composer.deploy.predict import parse_views  # torch: only when --views is given
 
     try:
         return None if value is None else parse_views(value)

@@ -45,7 +45,7 @@ def predict(spec, paths, as_json, **kw):
     Exit status: 0 when every video was classified; 2 when any input failed (a missing path, a folder
     without videos, a file that cannot be decoded: each is reported and the others still are
     classified) or for a mistake in the arguments."""
-    from composer.train.predict import PredictOptions, Predictor, find_videos, read_classes
+    from composer.deploy.predict import PredictOptions, Predictor, find_videos, read_classes
 
     options = fill(PredictOptions, kw, SPEC, CHECKPOINT, VIEWS, BACKBONE, PREDICT_COMPUTE, top_k=kw["top_k"],
                    classes=read_classes(kw["class_names"], kw["classes_file"]))

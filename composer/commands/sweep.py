@@ -37,7 +37,7 @@ def _passed_through(ctx: click.Context) -> list[str]:
     return args
 
 
-# an Optuna search's own options (--search optuna; composer/train/search.py), in the order --help lists them
+# an Optuna search's own options (--search optuna; composer/sweep/search.py), in the order --help lists them
 SEARCH_OPTIONS = (
     click.option("--search", type=click.Choice(["optuna"]), default=None,
                  help="let Optuna choose each trial's values (TPE) instead of running a grid: each --grid is then a "
@@ -103,7 +103,7 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
     --search optuna, Optuna's study chooses the trials (docs/sweeps.md).
 
     Exit status: 0 when every run (of this shard) finished, 1 when any failed, 2 for a mistake in the arguments."""
-    from composer.train import sweep as sw
+    from composer.sweep import plan as sw
 
     how = {k: kw.pop(k) for k in ("search", "trials", "storage", "study", "prune", "objective")}
     if how["search"] is not None or how["trials"] is not None:
@@ -116,7 +116,7 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
 
 def _or_exit(step, *args):
     """A step of the sweep's set-up; its SweepError becomes one line and exit status 2."""
-    from composer.train.sweep_dir import SweepError
+    from composer.sweep.directory import SweepError
 
     try:
         return step(*args)
@@ -131,7 +131,7 @@ def _run(ctx, sw, planned: tuple, shard: str | None, sets: list[str], unsets: li
     mine = sw.shard(jobs, which)
     click.echo(f"sweep directory: {folder} ({len(jobs)} runs" + (f", {len(mine)} in shard {shard}" if which else "")
                + "; the same command with --out " + str(folder) + " resumes it)")
-    from composer.train.sweep_job import run_sweep
+    from composer.sweep.jobs import run_sweep
 
     made = run_sweep(folder, identity, jobs, mine, sets, unsets, _passed_through(ctx), tiny,
                         seed_list is not None and len(seed_list) > 1, click.echo)
@@ -145,7 +145,7 @@ def _plan(ctx, sw, specs: list[str], grids, sets: list[str], unsets: list[str], 
     """Every check before anything runs, then the sweep directory opened: (folder, identity, jobs, shard,
     seeds); None after a dry run (the cost table printed). A mistake raises sw.SweepError."""
     from composer.rundir.run_options import RunOptions, check_run_options
-    from composer.train.sweep_dir import open_dir
+    from composer.sweep.directory import open_dir
 
     grid = [sw.parse_grid(g) for g in grids]
     seed_list = sw.parse_seeds(seeds) if seeds is not None else None
@@ -207,7 +207,7 @@ def _search(ctx, specs: list[str], grids, sets: list[str], unsets: list[str], se
             how: dict, kw: dict) -> None:
     """--search optuna: check everything, open the study (refused before any trial when it cannot be), run
     trials until the study holds --trials; exit 1 when any of this process's trials failed."""
-    from composer.train import search as se
+    from composer.sweep import search as se
 
     opened = _or_exit(_open_search, specs, grids, sets, unsets, seeds, out, shard, dry_run, how, kw)
     if opened is None:
@@ -225,9 +225,9 @@ def _search(ctx, specs: list[str], grids, sets: list[str], unsets: list[str], se
 def _open_search(specs: list[str], grids, sets: list[str], unsets: list[str], seeds, out, shard, dry_run: bool,
                  how: dict, kw: dict):
     """(dimensions, folder, identity, storage, study), or None after a dry run (the space printed)."""
-    from composer.train import search as se
-    from composer.train.sweep import default_dir
-    from composer.train.sweep_dir import open_dir
+    from composer.sweep import search as se
+    from composer.sweep.plan import default_dir
+    from composer.sweep.directory import open_dir
 
     dims = _check_search(specs, grids, seeds, shard, dry_run, how, kw)
     se.check_space(specs[0], dims, sets, unsets, kw["size"] == "tiny")
@@ -243,8 +243,8 @@ def _open_search(specs: list[str], grids, sets: list[str], unsets: list[str], se
 
 def _check_search(specs: list[str], grids, seeds, shard, dry_run: bool, how: dict, kw: dict) -> list:
     from composer.rundir.run_options import RunOptions, check_run_options
-    from composer.train import search as se
-    from composer.train.sweep_dir import SweepError
+    from composer.sweep import search as se
+    from composer.sweep.directory import SweepError
 
     if how["trials"] is None or not grids:
         raise SweepError("--search optuna needs --trials N and at least one --grid PATH=SPACE")
@@ -269,7 +269,7 @@ def _search_identity(spec: str, dims: list, sets: list[str], unsets: list[str], 
     may differ (a study can be extended, and machines reach one database by other URLs)."""
     import json
 
-    from composer.train.sweep import NOT_IDENTITY, PLAN_VERSION
+    from composer.sweep.plan import NOT_IDENTITY, PLAN_VERSION
 
     out = {"version": PLAN_VERSION, "search": "optuna", "spec": spec, "space": [d.text() for d in dims],
            "sets": sets, "unsets": unsets, "objective": how["objective"], "prune": how["prune"],

@@ -1,6 +1,6 @@
 """An inference module from a composed model: video clips in, class scores out, nothing else inside.
 
-`composer export` (composer/train/deploy.py) turns a ComposedModel into this module before handing it to
+`composer export` (composer/deploy/export.py) turns a ComposedModel into this module before handing it to
 an exporter. Three things change, and none of them changes a score:
 - tensors that depend only on the class names (a text tower over prompts, class texts, word masks) are
   computed once with the composed model and frozen in as buffers: the exported graph has no tokenizer and

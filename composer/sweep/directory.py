@@ -1,4 +1,4 @@
-"""A sweep's directory (composer/train/sweep.py has the layout): its plan record, each run's record, and the
+"""A sweep's directory (composer/sweep/plan.py has the layout): its plan record, each run's record, and the
 tables rebuilt from them. A record is believed only in the form the sweep writes it: anything else (a hand's
 edit, a damaged file) is a one-line refusal for sweep.json, and a run not done yet for a run's record."""
 
@@ -16,9 +16,9 @@ from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.rundir.records import write_json, write_text
 
 if TYPE_CHECKING:
-    from composer.train.sweep import Job
+    from composer.sweep.plan import Job
 
-# what a sweep directory holds (study.db: an Optuna search's default storage, train/search.py)
+# what a sweep directory holds (study.db: an Optuna search's default storage, sweep/search.py)
 OURS = ("sweep.json", "results.md", "results.csv", "variants", "runs", "logs", "study.db")
 
 
@@ -57,7 +57,7 @@ def record_path(folder: Path, job: Job) -> Path:
     return folder / "variants" / f"{job.name}.json"
 
 
-STATUSES = ("running", "failed", "done", "pruned")  # pruned: stopped by an Optuna search (train/search.py)
+STATUSES = ("running", "failed", "done", "pruned")  # pruned: stopped by an Optuna search (sweep/search.py)
 # the fields of a job's record besides status and metrics, and what each may hold (or None)
 RECORD_FIELDS = {"run_dir": (str,), "seconds": (int, float), "error": (str,), "log": (str,),
                  "trainable_params": (int,), "gflops": (int, float)}

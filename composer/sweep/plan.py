@@ -37,7 +37,7 @@ from composer.errors import SpecError, cut, remember_source
 from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train.sweep_dir import SweepError, parameters
+from composer.sweep.directory import SweepError, parameters
 
 PLAN_VERSION = 1
 # run options that do not change a run's result: they may differ between shards and reruns of one sweep

@@ -1,7 +1,7 @@
 """`composer export`: a trained spec as one self-contained file (ONNX, TorchScript or a torch.export program),
 or its LoRA/DoRA as PEFT adapter folders (`--format peft`, compiler/peft_format.py).
 
-The model is built exactly as `composer predict` builds it (train/predict.py: the checkpoint's classes, seed
+The model is built exactly as `composer predict` builds it (deploy/predict.py: the checkpoint's classes, seed
 and size), on the CPU in fp32. A sample batch goes through the composed model; the tensors it computes from
 the class names alone become the inference module's constants (compiler/inference.py), weight deltas are merged,
 and the module is written (compiler/serialize.py). The written file is then run on other clips, at another
@@ -27,7 +27,7 @@ from composer.errors import DataError, SpecError
 from composer.files import atomic_write_bytes, file_sha256
 from composer.rundir.checkpoint import weights_file
 from composer.train.loop import inputs
-from composer.train.predict import PredictOptions, Predictor
+from composer.deploy.predict import PredictOptions, Predictor
 from composer.version import composer_version
 
 DEFAULT_TOLERANCE = 1e-4

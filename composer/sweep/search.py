@@ -25,9 +25,9 @@ from typing import Any, Callable
 from composer.errors import cut
 from composer.files import atomic_write_bytes
 from composer.spec import limits
-from composer.train.sweep import Job, Variant, split_values
-from composer.train.sweep_job import run_job
-from composer.train.sweep_dir import SweepError, write_tables
+from composer.sweep.plan import Job, Variant, split_values
+from composer.sweep.jobs import run_job
+from composer.sweep.directory import SweepError, write_tables
 
 MAX_TRIALS = limits.MAX_SWEEP_RUNS
 MAX_CHOICES = 1000
@@ -109,7 +109,7 @@ def check_space(spec: str, dims: list[Dimension], sets: list[str], unsets: list[
     """Build the spec at every edge of every dimension on the meta device before any trial runs, so a wrong
     path or a value the spec refuses stops the search at once (located at its --grid)."""
     from composer.compiler.compile import BuildOptions, compile_spec
-    from composer.train.sweep import load_variant
+    from composer.sweep.plan import load_variant
 
     if sum(len(edges(d)) for d in dims) > limits.MAX_SWEEP_RUNS:
         raise SweepError(f"the search space has more than {limits.MAX_SWEEP_RUNS} edge values to check")

@@ -1,6 +1,6 @@
 """One run of a sweep: `composer run` in its own process, watched, with its record; and a grid's runs in turn.
 
-train/sweep.py plans a sweep (its variants and jobs); train/search.py asks Optuna for trials; both run each
+sweep/plan.py plans a sweep (its variants and jobs); sweep/search.py asks Optuna for trials; both run each
 job here.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from composer.train.preempt import EXIT_PREEMPTED
-from composer.train.sweep import NOT_IDENTITY, Job, measure
-from composer.train.sweep_dir import finished, record_path, resumable, summary_metrics, write_tables
+from composer.sweep.plan import NOT_IDENTITY, Job, measure
+from composer.sweep.directory import finished, record_path, resumable, summary_metrics, write_tables
 from composer.rundir.records import write_json
 
 

@@ -14,7 +14,8 @@ from composer.compiler.fusion import analyse, variant_runs
 from composer.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-BATCH = 16  # as a sweep's --batch-size gives every variant (the two spec files differ in theirs)
+# as a sweep's --batch-size, --epochs and --precision give every variant (the two spec files differ in theirs)
+RUN = {"batch_size": 16, "epochs": [10], "precision": "fp32"}
 PROBE, ADAPTER = ROOT / "specs/baselines/clip-linear-probe.yaml", ROOT / "specs/baselines/clip-adapter.yaml"
 
 
@@ -23,7 +24,7 @@ def _built(spec: Path, sets: list[str] = ()):
 
 
 def _runs(spec: Path, sets: list[str] = ()):
-    return variant_runs(spec.stem + str(sets), _built(spec, sets), BATCH)
+    return variant_runs(spec.stem + str(sets), _built(spec, sets), RUN)
 
 
 def test_the_shared_prefix_ends_at_the_first_block_anything_attaches_to():
@@ -32,8 +33,8 @@ def test_the_shared_prefix_ends_at_the_first_block_anything_attaches_to():
     at_1 = _runs(ADAPTER)
     (stream, untouched), = probe.untouched.items()
     assert untouched == 12 and at_8.untouched[stream] == 7 and at_1.untouched[stream] == 0
-    group, = analyse([(probe.name, _built(PROBE), BATCH, None),
-                      (at_8.name, _built(ADAPTER, ["components.adapter.site=clip.visual.blocks[8-12].mlp"]), BATCH, None)])
+    group, = analyse([(probe.name, _built(PROBE), RUN),
+                      (at_8.name, _built(ADAPTER, ["components.adapter.site=clip.visual.blocks[8-12].mlp"]), RUN)])
     embedding, block = probe.block_flops[stream]
     assert group.prefixes == {"clip.visual": 7} and group.shared == embedding + 7 * block
     assert group.own == {probe.name: probe.total - group.shared, at_8.name: at_8.total - group.shared}
@@ -43,10 +44,10 @@ def test_the_shared_prefix_ends_at_the_first_block_anything_attaches_to():
 
 
 def test_other_clips_another_backbone_or_a_trained_backbone_share_nothing():
-    base = ("probe", _built(PROBE), None, None)
-    for sets in (["inputs.video.frames=4"], ["train.batch_size=8"], ["train.seed=1"], ["backbones.clip.size=ViT-B/32"],
-                 ["backbones.clip.frozen=false"]):
-        groups = analyse([base, ("other", _built(PROBE, sets), None, None)])
+    base = ("probe", _built(PROBE), None)
+    for sets in (["inputs.video.frames=4"], ["train.batch_size=8"], ["train.seed=1"], ["train.epochs=3"],
+                 ["train.precision=bf16"], ["backbones.clip.size=ViT-B/32"], ["backbones.clip.frozen=false"]):
+        groups = analyse([base, ("other", _built(PROBE, sets), None)])
         assert [g.variants for g in groups] == [["probe"], ["other"]], sets
         assert all(g.shared == 0 and g.ratio == 1.0 for g in groups)
 
@@ -55,7 +56,7 @@ def test_the_tds_ablations_share_the_whole_frozen_tower_beside_their_side_networ
     """TDS-CLIP's side networks read taps, which change nothing; the tower's input is a frozen call (the
     centre frame of each segment), compared call by call."""
     specs = [ROOT / "specs/papers/tds-clip.yaml", ROOT / "specs/papers/ablations/tds-clip-no-sme.yaml"]
-    group, = analyse([(s.stem, _built(s), None, None) for s in specs])
+    group, = analyse([(s.stem, _built(s), None) for s in specs])
     assert group.prefixes == {"clip.visual": 12} and group.shared > 0
 
 
@@ -65,3 +66,16 @@ def test_the_dry_run_prints_the_groups(tmp_path):
                                        "--dry-run", "--size", "tiny"])
     assert result.exit_code == 0, result.output
     assert "shared frozen work" in result.output and "clip.visual 1-7" in result.output
+
+
+def test_a_chain_of_variants_is_one_group_and_a_pretrained_run_is_its_own_stream():
+    """A shares blocks 1-7 with B, B blocks 1-9 with C (adapters at 8-12 and 10-12, and a probe): one group;
+    the 7 blocks all three share are counted once (the 2 more that two of them share are not claimed)."""
+    variants = [("at8", _built(ADAPTER, ["components.adapter.site=clip.visual.blocks[8-12].mlp"]), RUN),
+                ("at10", _built(ADAPTER, ["components.adapter.site=clip.visual.blocks[10-12].mlp"]), RUN),
+                ("probe", _built(PROBE), RUN)]
+    group, = analyse(variants)
+    assert sorted(group.variants) == ["at10", "at8", "probe"] and group.prefixes == {"clip.visual": 7}
+    assert all(own > 0 for own in group.own.values())
+    trained = variant_runs("unfrozen", _built(PROBE, ["backbones.clip.frozen=false"]), RUN)
+    assert set(trained.untouched.values()) == {0}

@@ -1,8 +1,9 @@
 """What a sweep's variants compute alike: the frozen prefix of each tower run that several variants share.
 
-Two variants can share a tower run's first blocks when they read the same clips (the same video input, batch
-size, seed and views, so the same decoded and augmented batches) through the same backbone (family, size,
-weights, resolution: compared by what is built, not by the name a spec gives it), and nothing of either is
+Two variants can share a tower run's first blocks when they read the same clips (the same video input and
+parameter-free calls to the tower, batch size, seed, views and epochs, so the same decoded and augmented
+batches, as many of them) at the same precision through the same backbone (family, size, weights,
+resolution: compared by what is built, not by the name a spec gives it), and nothing of either is
 attached to those blocks: the prefix ends at the first block any attachment changes (an adapter, a weight
 delta, a prompt; a tap only records, so it ends nothing) and is empty for a backbone that trains. Computed
 once for the group, the prefix is the shared work; the rest is each variant's own.
@@ -34,7 +35,12 @@ class Stream:
 
     backbone: str  # the built backbone's identity (family, size, weights, tiny, resolution, frames), as JSON
     tower: str
-    clips: str  # the video input and what decides the batches (batch size, seed, views), as JSON
+    active: bool  # False: the `.pretrained` run (no attachments, no weight deltas)
+    clips: str  # how the tower's input is computed and what decides the batches and their number, as JSON
+
+    @property
+    def label(self) -> str:
+        return f"{json.loads(self.backbone)['family']}.{self.tower}" + ("" if self.active else ".pretrained")
 
 
 @dataclass
@@ -61,10 +67,10 @@ class Group:
 
 
 def _untouched(graph, run, depth: int) -> int:
+    if not graph.spec.backbones[run.backbone].frozen:  # its weights change as it trains, pretrained run or not
+        return 0
     if not run.active:  # the pretrained tower: nothing attached runs
         return depth
-    if not graph.spec.backbones[run.backbone].frozen:
-        return 0
     starts = [min(a.layers) if a.layers else (depth if a.point == "output" else 0)
               for a in graph.attachments_of(run.backbone, run.tower) if a.use != "tap"]
     return min(starts, default=depth)
@@ -96,34 +102,39 @@ def _clip_source(model, tensor: str, depth: int = 0) -> dict | None:
     if not producer.startswith("c:") or depth >= MAX_CHAIN:
         return None
     call = graph.calls[producer[2:]]
-    if call.component in model.trainable_parts:
-        return None
+    module = model.components[call.component] if call.component in model.components else None
+    if module is not None and any(True for _ in module.parameters()):
+        return None  # frozen weights of its own: drawn per build, so not provably the same in two variants
     sources = [_clip_source(model, i, depth + 1) for i in call.inputs]
     if any(s is None for s in sources):
         return None
     return {"kind": call.kind.name, "params": call.params.model_dump(mode="json"), "inputs": sources}
 
 
-def variant_runs(name: str, model, batch_size: int | None = None, seed: int | None = None) -> VariantRuns:
-    """The streams of a variant built on the meta device, with their untouched blocks and costs. `batch_size`
-    and `seed`: what the run will use (rundir/resolve.py), when not the spec's own."""
+def variant_runs(name: str, model, settings: dict[str, Any] | None = None) -> VariantRuns:
+    """The streams of a variant built on the meta device, with their untouched blocks and costs. `settings`:
+    what its run will use where the spec's own may be overridden (batch_size, seed, precision, epochs;
+    rundir/resolve.py)."""
     spec, graph = model.spec, model.graph
     train = spec.train
+    run_settings = {"batch_size": train.batch_size, "seed": train.seed, "precision": train.precision,
+                    "epochs": [s.epochs or train.epochs for s in spec.stages.values()] or [train.epochs],
+                    **(settings or {})}
     batch = meta_batch(model, 1)
     out = VariantRuns(name, count_flops(model).per_clip)
+    counted = set(model.needed([graph.predict] if graph.predict else list(spec.losses)))  # what the total counts
     for run in graph.runs.values():
         source = _clip_source(model, run.inputs[0])
-        if source is None:
+        if source is None or f"r:{run.id}" not in counted:
             continue  # text runs are computed once per class set, not per clip; others depend on training
         backbone = model.backbones[run.backbone]
         request = backbone.request
         identity = {"family": backbone.family, "size": request.size, "weights": request.weights,
                     "tiny": request.tiny, "image_size": request.image_size, "frames": request.frames,
                     "activation": request.activation}
-        clips = {"source": source, "batch_size": batch_size or train.batch_size,
-                 "seed": train.seed if seed is None else seed,
-                 "views": train.views.model_dump(mode="json")}
-        stream = Stream(json.dumps(identity, sort_keys=True), run.tower, json.dumps(clips, sort_keys=True))
+        clips = {"source": source, "views": train.views.model_dump(mode="json"), **run_settings}
+        stream = Stream(json.dumps(identity, sort_keys=True), run.tower, run.active,
+                        json.dumps(clips, sort_keys=True, default=str))
         tower = backbone.towers[run.tower]
         out.untouched[stream] = _untouched(graph, run, tower.depth)
         values = dict(batch)
@@ -135,27 +146,33 @@ def variant_runs(name: str, model, batch_size: int | None = None, seed: int | No
 
 
 def groups(variants: list[VariantRuns]) -> list[Group]:
-    """Variants that share at least one untouched block of one stream, each group with its shared work; a
-    variant that shares nothing is its own group of one."""
-    remaining = list(variants)
-    found: list[Group] = []
+    """Variants linked by sharing at least one untouched block of one stream (directly or through each other),
+    each group with its shared work; a variant that shares nothing is its own group of one."""
+    def share(a: VariantRuns, b: VariantRuns) -> bool:
+        return any(a.untouched[s] and b.untouched.get(s, 0) for s in a.untouched)
+
+    remaining, found = list(variants), []
     while remaining:
-        first = remaining.pop(0)
-        mates = [v for v in remaining if any(first.untouched.get(s, 0) and v.untouched.get(s, 0)
-                                             for s in first.untouched)]
-        remaining = [v for v in remaining if v not in mates]
-        members = [first, *mates]
+        members = [remaining.pop(0)]
+        for v in members:  # grows while it is walked: the connected component
+            linked = [w for w in remaining if share(v, w)]
+            members += linked
+            remaining = [w for w in remaining if w not in linked]
         prefixes: dict[str, int] = {}
         shared, saved = 0, {v.name: 0 for v in members}
-        for stream, (embedding, block) in first.block_flops.items():
+        streams = dict.fromkeys(s for v in members for s in v.block_flops)
+        for stream in streams:
             holders = [v for v in members if v.untouched.get(stream, 0)]
             if len(holders) < 2:
                 continue
             depth = min(v.untouched[stream] for v in holders)
+            embedding, block = holders[0].block_flops[stream]
             shared += embedding + depth * block
             for v in holders:
                 saved[v.name] += embedding + depth * block
-            prefixes[f"{json.loads(stream.backbone)['family']}.{stream.tower}"] = depth
+            label = stream.label
+            label += f" #{sum(k.startswith(label) for k in prefixes) + 1}" if label in prefixes else ""
+            prefixes[label] = depth
         found.append(Group([v.name for v in members], shared, {v.name: v.total - saved[v.name] for v in members},
                            prefixes, sum(v.total for v in members)))
     return found
@@ -172,6 +189,6 @@ def fusion_table(found: list[Group]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def analyse(built: list[tuple[str, Any, int | None, int | None]]) -> list[Group]:
-    """(variant name, its model built on the meta device, batch size, seed) for every variant -> the groups."""
+def analyse(built: list[tuple[str, Any, dict[str, Any] | None]]) -> list[Group]:
+    """(variant name, its model built on the meta device, its run's settings) for every variant -> the groups."""
     return groups([variant_runs(*variant) for variant in built])

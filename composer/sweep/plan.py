@@ -273,11 +273,15 @@ def fusion_groups(variants: list[Variant], sets: list[str], unsets: list[str], t
     from composer.compiler.fusion import analyse
     from composer.rundir.resolve import resolve
 
+    from composer.compiler.precision import resolve_precision
+
     built = []
     for v in variants:
         spec = load_variant(v, sets, unsets, tiny)
         settled = resolve(spec, options)
-        built.append((v.name, compile_spec(spec, BuildOptions(device="meta", tiny=tiny)), settled.batch, settled.seed))
+        settings = {"batch_size": settled.batch, "seed": settled.seed,
+                    "precision": resolve_precision(settled.precision), "epochs": [s.epochs for s in settled.schedules]}
+        built.append((v.name, compile_spec(spec, BuildOptions(device="meta", tiny=tiny)), settings))
     return analyse(built)
 
 

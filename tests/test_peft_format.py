@@ -57,7 +57,7 @@ def _library(model, name: str, folder: Path | None, merge: bool = False):
     library.load_state_dict(layout.library_state(base_state(backbone)), strict=False)
     if folder is None:
         return layout, library
-    loaded = PeftModel.from_pretrained(library, str(folder)).eval()
+    loaded = PeftModel.from_pretrained(library, str(folder)).train(False)
     return layout, loaded.merge_and_unload() if merge else loaded
 
 

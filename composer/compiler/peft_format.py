@@ -21,7 +21,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors.torch import save
@@ -72,9 +72,14 @@ def weight_deltas(spec, graph) -> dict[str, list[Delta]]:
     return out
 
 
+def placed_in(deltas: list[Delta], layout: PeftLayout) -> list[Delta]:
+    """Each delta with the library module it sits in (and which part of it)."""
+    return [replace(d, library_module=m, part=p) for d in deltas for m, p in [layout.module(d.path)]]
+
+
 def _placed(deltas: list[Delta], layout: PeftLayout, backbone: str) -> list[Delta]:
-    """Each delta with the library module it sits in; one line for what PEFT cannot hold."""
-    placed = [replace(d, library_module=m, part=p) for d in deltas for m, p in [layout.module(d.path)]]
+    """placed_in, with one line for what PEFT cannot hold."""
+    placed = placed_in(deltas, layout)
     kinds = {d.config.use_dora for d in placed}
     if len(kinds) > 1:
         raise DataError(f"backbone '{backbone}' carries both LoRA and DoRA; a PEFT adapter is one or the other "
@@ -118,17 +123,24 @@ def peft_name(d: Delta, rest: str) -> str:
     return f"base_model.model.{inner}.{rest}"
 
 
+def paired(backbone: torch.nn.Module, placed: list[Delta]) -> Iterator[tuple[Delta, str, torch.nn.Parameter, str]]:
+    """(delta, what it is, our parameter, PEFT's name for it) for every LoRA/DoRA tensor of the deltas: ours are
+    `<path>.<lora_A|lora_B|lora_magnitude_vector>.<component>.weight`, PEFT's the same under the library module
+    with its adapter name."""
+    ours = dict(backbone.named_parameters())
+    for d in placed:
+        prefix, tag = f"{d.path}.", f".{d.component}."
+        for name, param in ours.items():
+            if name.startswith(prefix) and tag in f".{name[len(prefix):]}":
+                rest = f".{name[len(prefix):]}".replace(tag, f".{ADAPTER}.")[1:]
+                yield d, rest.split(".")[0], param, peft_name(d, rest)
+
+
 def adapter_tensors(backbone: torch.nn.Module, placed: list[Delta], peft_model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Every LoRA/DoRA parameter of `peft_model` (the library model wrapped by PEFT on the meta device), from
     our backbone's layers; the half of an nn.MultiheadAttention no component changes gets zeros."""
-    ours = dict(backbone.named_parameters())
-    tensors: dict[str, torch.Tensor] = {}
-    for d in placed:
-        prefix, tag = f"{d.path}.", f".{d.component}."
-        for name, value in ours.items():
-            if name.startswith(prefix) and tag in f".{name[len(prefix):]}":
-                rest = f".{name[len(prefix):]}".replace(tag, f".{ADAPTER}.")[1:]
-                tensors[peft_name(d, rest)] = value.detach().to("cpu", copy=True).contiguous()
+    tensors = {theirs: param.detach().to("cpu", copy=True).contiguous()
+               for _, _, param, theirs in paired(backbone, placed)}
     wanted = {n: p for n, p in peft_model.named_parameters() if ".lora_" in n}
     unknown = sorted(set(tensors) - set(wanted))
     if unknown:
@@ -183,12 +195,11 @@ def write_adapters(model, out: Path) -> Written:
         state = {k: v.contiguous() for k, v in get_peft_model_state_dict(peft_model, save_embedding_layers=False).items()}
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
-        meta = {"format": "pt", **identity(model), "backbone": name, "components": json.dumps(
-            list(dict.fromkeys(d.component for d in placed)))}
+        components[name] = list(dict.fromkeys(d.component for d in placed))
+        meta = {"format": "pt", **identity(model), "backbone": name, "components": json.dumps(components[name])}
         atomic_write_bytes(folder / WEIGHTS, save(state, metadata=meta))
         atomic_write_bytes(folder / CONFIG, config_json(config))
         folders[name] = folder
-        components[name] = list(dict.fromkeys(d.component for d in placed))
     if not folders:
         raise DataError(f"{model.spec.name} has no LoRA or DoRA on a backbone PEFT's format covers (timm's DINOv2, "
                         f"open_clip's CLIP, transformers' VideoMAE); nothing to write" + (f"; trainable: {', '.join(left_out)}" if left_out else ""))
@@ -215,7 +226,7 @@ def library_with_adapter(model, name: str, folder: Path, merge: bool = False) ->
     lacking = [k for k in missing if k.split(".")[0] not in unused]  # a tower the spec never uses was dropped
     if lacking:
         raise DataError(f"backbone '{name}': the library model's {lacking[0]} has no weights here")
-    peft_model = PeftModel.from_pretrained(library, str(folder)).eval()
+    peft_model = PeftModel.from_pretrained(library, str(folder)).train(False)
     return peft_model.merge_and_unload() if merge else peft_model
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from composer.backbones.peft_layout import base_name
-from composer.compiler.peft_format import ADAPTER, CONFIG, WEIGHTS, Delta, layout_of, peft_name, weight_deltas
+from composer.compiler.peft_format import CONFIG, WEIGHTS, Delta, layout_of, paired, placed_in, weight_deltas
 
 
 def _resolved(config: Any, module: str) -> tuple[int, float]:
@@ -119,7 +118,7 @@ def read_adapter(spec, graph, component: str, folder: Path) -> int:
     if layout is None:
         raise ValueError(f"{backbone.family} has no library model PEFT wraps; its adapters cannot be read")
     ours = [d for d in deltas.get(backbones[0], []) if d.component == component]
-    placed = [replace(d, library_module=m, part=p) for d in ours for m, p in [layout.module(d.path)]]
+    placed = placed_in(ours, layout)
     _same_settings(config, placed, component, base_name(layout, backbone.request, backbone.label))
     # the library's structure in uninitialised memory (no random init, no base weights: only the adapter is read)
     library = layout.model(backbone, "meta").to_empty(device="cpu")
@@ -143,19 +142,13 @@ def _copy_into(backbone: torch.nn.Module, placed: list[Delta], theirs: dict[str,
     """Each of our layers' LoRA/DoRA tensors from the PEFT model's; the number copied."""
     copied = 0
     with torch.no_grad():
-        for d in placed:
-            start, tag = f"{d.path}.", f".{d.component}."
-            for name, param in backbone.named_parameters():
-                if name.startswith(start) and tag in f".{name[len(start):]}":
-                    rest = f".{name[len(start):]}".replace(tag, f".{ADAPTER}.")[1:]
-                    source = theirs.get(peft_name(d, rest))
-                    if source is None or tuple(source.shape) != tuple(param.shape):
-                        raise ValueError(f"the PEFT adapter holds no {tuple(param.shape)} tensor for "
-                                         f"{d.library_module} ({rest.split('.')[0]})")
-                    if not torch.isfinite(source).all():
-                        raise ValueError(f"the PEFT adapter's {d.library_module} {rest.split('.')[0]} holds NaN or "
-                                         "infinity")
-                    if not param.is_meta:  # a structure-only build checks the folder and copies nothing
-                        param.copy_(source)
-                        copied += 1
+        for d, what, param, name in paired(backbone, placed):
+            source = theirs.get(name)
+            if source is None or tuple(source.shape) != tuple(param.shape):
+                raise ValueError(f"the PEFT adapter holds no {tuple(param.shape)} tensor for {d.library_module} ({what})")
+            if not torch.isfinite(source).all():
+                raise ValueError(f"the PEFT adapter's {d.library_module} {what} holds NaN or infinity")
+            if not param.is_meta:  # a structure-only build checks the folder and copies nothing
+                param.copy_(source)
+                copied += 1
     return copied

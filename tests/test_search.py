@@ -2,8 +2,8 @@
 on one SQLite file, with Optuna's median pruner stopping the trials that fall behind.
 
 Budget: the two-process study runs 6 tiny trials (ViCLIP with a rank-4 LoRA on q/k/v, demo weights, 4 frames of
-64 px, 2 epochs of 2 steps, no loader workers; pruned trials stop after their first epoch): under a minute on 2
-cores; the rest is parsing."""
+64 px, 2 steps an epoch, no loader workers; good trials train 2 epochs, bad ones are given 8 and pruned after
+their first or second): under a minute and a half on 2 cores; the rest is parsing."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ from composer.sweep.directory import SweepError
 
 ROOT = Path(__file__).resolve().parents[1]
 # ViCLIP's demo weights classify the demo zero-shot (61.7% test top-1): an lr that changes nothing keeps that
-# after an epoch, while lr 1 wrecks the LoRA'd tower (12-15%), so the median rule must prune every BAD trial
-GOOD, BAD = 1e-9, 1.0
+# after an epoch, while lr 1 wrecks the LoRA'd tower (12-15%), so the median rule must prune every BAD trial.
+# A stop reaches a run within a second of the epoch's row, and takes effect after its next optimiser step: a bad
+# trial with one epoch left could finish first (CI saw that), so bad trials get 8 epochs and cannot outrun it.
+GOOD, BAD = {"train.lr": 1e-9, "train.epochs": 2}, {"train.lr": 1.0, "train.epochs": 8}
 
 
 def test_search_spaces_parse_and_bad_ones_are_refused_with_their_column():
@@ -66,14 +68,15 @@ def test_two_processes_share_one_study_and_the_median_rule_prunes(tmp_path):
     out.mkdir()
     storage = f"sqlite:///{out / 'study.db'}"
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
-    for lr in (GOOD, GOOD, BAD, BAD, BAD, BAD):
-        study.enqueue_trial({"train.lr": lr})
+    for params in (GOOD, GOOD, BAD, BAD, BAD, BAD):
+        study.enqueue_trial(params)
     command = [sys.executable, "-m", "composer.cli", "sweep", "viclip-lora", "--search", "optuna", "--trials", "6",
-               "--prune", "median", "--grid", "train.lr=log(1e-12,10)", "--study", name, "--storage", storage,
+               "--prune", "median", "--grid", "train.lr=log(1e-12,10)", "--grid", "train.epochs=int(2,8)",
+               "--study", name, "--storage", storage,
                "--set", "components.lora.site=viclip.visual.blocks[*].attn.qkv", "--set", "components.lora.params.r=4",
                "--set", "inputs.video.frames=4", "--set", "train.warmup_epochs=0", "--set", "train.views.clips=1",
                "--set", "train.views.crops=1", "--dataset", "demo", "--size", "tiny", "--weights", "demo",
-               "--epochs", "2", "--batch-size", "16", "--max-steps", "2", "--workers", "0", "--log-with", "none",
+               "--batch-size", "16", "--max-steps", "2", "--workers", "0", "--log-with", "none",
                "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")  # one core each
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -83,8 +86,9 @@ def test_two_processes_share_one_study_and_the_median_rule_prunes(tmp_path):
     trials = optuna.load_study(study_name=name, storage=storage).get_trials()
     states = [t.state.name for t in trials]
     assert len(trials) == 6 and states[:2] == ["COMPLETE", "COMPLETE"], states
-    assert states.count("PRUNED") >= 2, states  # the first bad trial may start before both good ones end
-    assert all(t.params["train.lr"] == BAD for t in trials if t.state.name == "PRUNED")
+    # the median rule needs both good trials done; the first bad one starts when one is, the other ends soon after
+    assert states[2:] == ["PRUNED"] * 4, states
+    assert all(t.params == BAD for t in trials[2:]) and all(t.params == GOOD for t in trials[:2])
     assert all(re.search(r"^trial \d+ \(", log, re.M) for log in logs), logs  # both processes ran trials
     assert "pruned after epoch 1 by the median rule" in "".join(logs)
     results = (out / "results.md").read_text(encoding="utf-8")

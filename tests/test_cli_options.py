@@ -31,9 +31,24 @@ CHANGES: list[tuple[str, str, str, object]] = [
     ("export", "fmt", "help", "onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, model.pt), "
      "exported-program (torch.export, model.pt2), or peft: the LoRA/DoRA of each backbone as a PEFT adapter folder "
      "for the library's own model (timm's DINOv2, open_clip's CLIP, transformers' VideoMAE)"),
+    # issue 21: one declaration per flag. build's --classes is predict's and export's (names), also read as a count
+    ("build", "classes", "type", {"param_type": "String", "name": "text", "path_type": None}),
+    ("build", "classes", "callback", True),
+    ("build", "classes", "help", "the classes to build the model for: how many, or their names comma-separated "
+     "(default: the spec's classes.count)"),
+    ("build", "classes", "name", "class_names"),
+    # ... and sweep's --seed is run's (one seed for every run), no longer an alias of --seeds
+    ("sweep", "seeds", "opts", ["--seeds"]),
 ]
 # Options added deliberately since the snapshot: (command, the option it follows, its record)
 ADDED: list[tuple[str, str, dict]] = [
+    # issue 21: sweep's --seed is run's --seed (one declaration), not an alias of --seeds
+    ("sweep", "seeds", {"name": "seed", "param_type_name": "option", "opts": ["--seed"], "secondary_opts": [],
+                        "type": {"min": -(2**63 - 1), "max": 2**63 - 1, "min_open": False, "max_open": False,
+                                 "clamp": False, "param_type": "IntRange", "name": "integer range", "path_type": None},
+                        "required": False, "nargs": 1, "multiple": False, "default": None,
+                        "help": "one seed for every run (the same as --seeds S)", "prompt": None, "is_flag": False,
+                        "flag_value": None, "count": False, "hidden": False, "callback": False}),
     # issue 22: `composer diff` compares the specs without torch; building both is opt-in
     ("diff", "as_json", {"name": "model", "param_type_name": "option", "opts": ["--model"], "secondary_opts": [],
                          "type": {"param_type": "Bool", "name": "boolean", "path_type": None}, "required": False,

@@ -137,9 +137,21 @@ def test_set_count_and_depth_are_bounded():
             says=f"at most {limits.MAX_DEPTH} nested")
 
 
-def test_build_classes_must_be_a_count():
+def test_build_classes_is_a_count_or_names():
     refused("build", SPEC, "--classes", "0", "--no-flops", says="--classes")
     refused("build", SPEC, "--classes", str(limits.MAX_CLASSES + 1), "--no-flops", says="--classes")
+    refused("build", SPEC, "--classes", "9" * 40, "--no-flops", says="--classes")
+    refused("build", SPEC, "--classes", "a,b,a", "--no-flops", says="repeated")
+    def head(classes: str) -> int:  # a linear head: one output per class
+        result = invoke("build", "specs/baselines/clip-linear-probe.yaml", "--size", "tiny", "--no-flops", "--json",
+                        "--classes", classes)[0]
+        return json.loads(result.output)["trainable_params"]
+
+    assert head("3") == head("walk, run,jump") == head("4") - (512 + 1)
+
+
+def test_sweep_takes_one_seed_or_a_list_not_both():
+    refused("sweep", SPEC, "--seed", "1", "--seeds", "1,2", "--dry-run", says="not both")
 
 
 # ---------------------------------------------------------------- other commands

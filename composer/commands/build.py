@@ -8,7 +8,8 @@ import click
 
 from composer.commands import bill
 from composer.commands.common import compile_meta, console, fail_on_spec_errors, load
-from composer.commands.groups import BACKBONE, BILL, CLASS_COUNT, JSON, MEMORY, NO_FLOPS, SPEC
+from composer.commands.groups import BACKBONE, BILL, CHECKPOINT, JSON, MEMORY, NO_FLOPS, SPEC
+from composer.spec.limits import MAX_CLASSES
 
 PLAN = MEMORY.without("--cache-features", "--compile").but(
     "--no-plan", help="build without the plan (autograd everywhere, no caching)").but(
@@ -17,12 +18,35 @@ PLAN = MEMORY.without("--cache-features", "--compile").but(
     "none are for comparison")
 
 
+def _class_count(ctx, param, value: str | None) -> int | None:
+    """--classes as build takes it: how many, or the names themselves (counted), as predict and export take them."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdecimal():
+        count = int(text[:8]) if len(text) <= 8 else MAX_CLASSES + 1
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if len(set(names)) < len(names):
+            raise click.BadParameter("a class name is repeated")
+        count = len(names)
+    if not 1 <= count <= MAX_CLASSES:
+        raise click.BadParameter(f"give 1 to {MAX_CLASSES} classes (a count, or names separated by commas)")
+    return count
+
+
+# the one --classes (class names; predict, export), which build also takes as a count
+CLASSES = CHECKPOINT.but("--classes", metavar='N|"A,B,C"', callback=_class_count,
+                         help="the classes to build the model for: how many, or their names comma-separated "
+                         "(default: the spec's classes.count)").find("--classes")
+
+
 @click.command()
 @click.argument("spec", metavar="SPEC")
 @SPEC
 @BACKBONE.options[0].but(default="full", show_default=True,
                          help="tiny swaps every backbone for its small random-weight variant")
-@CLASS_COUNT
+@CLASSES
 @PLAN.options[0]
 @PLAN.options[1]
 @PLAN.options[2]
@@ -32,7 +56,7 @@ PLAN = MEMORY.without("--cache-features", "--compile").but(
                          "loaded)")
 @JSON
 @fail_on_spec_errors
-def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, no_flops, batch_size, precision,
+def build(spec, sets, unsets, size, class_names, no_plan, recompute, no_recompute, no_flops, batch_size, precision,
           memory_budget, weights, as_json):
     """Check SPEC and show what it builds: every node, where each attachment landed (per layer),
     parameters per part (total and trainable), GFLOPs per clip and the plan.
@@ -46,7 +70,7 @@ def build(spec, sets, unsets, size, classes, no_plan, recompute, no_recompute, n
 
     budget = bill.parse_budget(memory_budget)
     recompute = "none" if no_recompute else recompute
-    model = compile_meta(load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=classes,
+    model = compile_meta(load(spec, sets, unsets), tiny=size == "tiny", plan=not no_plan, classes=class_names,
                          recompute=recompute != "none", weights=weights)
     asked = batch_size is not None or budget is not None
     if asked:  # pricing the choice takes a meta-device bill per candidate block: only when a bill is asked for

@@ -11,7 +11,6 @@ import click
 
 from composer.commands.common import COUNT, SEED, WORKERS, Finite, NonEmptyPath
 from composer.commands.options import Group, Option
-from composer.spec.limits import MAX_CLASSES
 
 DATASETS = "ucf101, hmdb51, kinetics400, kinetics600, ssv2, diving48, folder, list, or demo (generated offline)"
 PRECISIONS = ["auto", "bf16", "fp16", "fp32"]
@@ -133,10 +132,6 @@ CHECKPOINT = Group("checkpoint", (
     Option(("--classes-file",), dict(type=NonEmptyPath(dir_okay=False), default=None,
            help="class names, one per line (instead of --classes)"), to=""),
 ))
-# `composer build --classes N`: a count, not names (the one flag with two meanings; tests/test_limits_code.py)
-CLASS_COUNT = Option(("--classes",), dict(type=click.IntRange(1, MAX_CLASSES), default=None,
-                     help="number of classes (default: the spec's classes.count)"))
-
 OUT = Option(("--out",), dict(type=NonEmptyPath(file_okay=False), default="runs", show_default=True,
              help="where run directories go"))
 OUTPUT = Option(("-o", "--output"), dict(type=NonEmptyPath(dir_okay=False), help="write to a file instead of "

@@ -72,15 +72,16 @@ class Group:
 
     def but(self, flag: str, **changes: Any) -> Group:
         """The group with one option changed (Option.but)."""
-        self._find(flag)
+        self.find(flag)
         return Group(self.name, tuple(o.but(**changes) if flag in o.flags else o for o in self.options))
 
     def without(self, *flags: str) -> Group:
         for flag in flags:
-            self._find(flag)
+            self.find(flag)
         return Group(self.name, tuple(o for o in self.options if not set(flags) & set(o.flags)))
 
-    def _find(self, flag: str) -> Option:
+    def find(self, flag: str) -> Option:
+        """The group's option with this flag."""
         found = [o for o in self.options if flag in o.flags]
         if not found:
             raise ValueError(f"the {self.name} options have no {flag}")

@@ -14,12 +14,13 @@ from composer.commands.options import fill, together
 from composer.errors import DataError
 from composer.spec.limits import check_batch
 
-# each run's options: those of `composer run` but its --seed (--seeds here) and --out (the sweep's own)
+# each run's options: those of `composer run` but its --seed (with --seeds, the sweep's own) and --out
 PER_RUN = (data(required=False, unless="--dry-run"), RUN[1], RUN[2].without("--seed"), RUN[3].without("--out"),
            *RUN[4:])
+ONE_SEED = RUN[2].find("--seed").but(help="one seed for every run (the same as --seeds S)")
 # the options of `composer sweep` that are its own; every other one is passed to each `composer run`
-OWN = ("specs", "sets", "unsets", "grids", "seeds", "out", "shard", "dry_run", "search", "trials", "storage", "study",
-       "prune", "objective")
+OWN = ("specs", "sets", "unsets", "grids", "seeds", "seed", "out", "shard", "dry_run", "search", "trials", "storage",
+       "study", "prune", "objective")
 
 
 def _passed_through(ctx: click.Context) -> list[str]:
@@ -70,9 +71,10 @@ def search_options(command):
               help="a spec path and the values it takes, read like --set values (repeatable: the variants are the "
               "cartesian product, applied to every SPEC); commas inside [...] or {...} do not split")
 @SPEC
-@click.option("--seeds", "--seed", "seeds", default=None, metavar="S1,S2,...",
+@click.option("--seeds", default=None, metavar="S1,S2,...",
               help="run each variant once per seed (--seed passed to each run); the table shows mean ± sample "
               "standard deviation and n")
+@ONE_SEED
 @OUT.but(type=NonEmptyPath(file_okay=False, path_type=Path), default=None, show_default=False,
          help="the sweep directory; give the same one again to resume  [default: sweeps/<spec>-<time>]")
 @click.option("--shard", default=None, metavar="I/N",
@@ -84,7 +86,7 @@ def search_options(command):
 @together(*PER_RUN)
 @click.pass_context
 @fail_on_spec_errors
-def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
+def sweep(ctx, specs, grids, sets, unsets, seeds, seed, out, shard, dry_run, **kw):
     """Run many variants of a spec, each a `composer run` in its own process, and collect one results table.
 
     \b
@@ -105,6 +107,7 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
     Exit status: 0 when every run (of this shard) finished, 1 when any failed, 2 for a mistake in the arguments."""
     from composer.sweep import plan as sw
 
+    seeds = _seeds(seed, seeds)
     how = {k: kw.pop(k) for k in ("search", "trials", "storage", "study", "prune", "objective")}
     if how["search"] is not None or how["trials"] is not None:
         return _search(ctx, list(specs), grids, list(sets), list(unsets), seeds, out, shard, dry_run, how, kw)
@@ -112,6 +115,13 @@ def sweep(ctx, specs, grids, sets, unsets, seeds, out, shard, dry_run, **kw):
     if planned is None:
         return
     _run(ctx, sw, planned, shard, list(sets), list(unsets), kw["size"] == "tiny")
+
+
+def _seeds(seed: int | None, seeds: str | None) -> str | None:
+    """--seed S is --seeds S: every variant runs once, with that seed."""
+    if seed is not None and seeds is not None:
+        raise click.UsageError("give --seed (one seed) or --seeds (a list), not both")
+    return str(seed) if seed is not None else seeds
 
 
 def _or_exit(step, *args):

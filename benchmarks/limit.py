@@ -15,10 +15,9 @@ import statistics
 import time
 
 import torch
+from common import RESULTS, device, fmt, interleaved, save, summary, sync
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
-
-from common import RESULTS, device, fmt, interleaved, save, summary, sync
 
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
-
 from common import save, summary, synthetic_videos
+from torch.utils.data import DataLoader, Dataset
 
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import Item

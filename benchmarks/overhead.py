@@ -19,10 +19,9 @@ import types
 import open_clip
 import torch
 import torch.nn.functional as F
+from common import cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 from peft import LoraConfig, inject_adapter_in_model
 from torch import nn
-
-from common import cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 
 from composer.backbones import clip as clip_family
 from composer.compiler.budget import choose_recompute

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 
 import torch
+from common import ratio, save, summary, synthetic_videos
 from torch.utils.data import DataLoader
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-
-from common import ratio, save, summary, synthetic_videos
 
 from composer.data.clips import ClipConfig, ClipDataset, collate, on_device
 from composer.data.datasets import Item

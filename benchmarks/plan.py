@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 
 import torch
-
 from common import cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 
 from composer.compiler.compile import BuildOptions, compile_spec

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from common import save, summary
 
 from composer.data.prepare import PrepareOptions, prepare_dataset

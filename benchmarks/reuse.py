@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-from rich.console import Console
-
 from common import device, fmt, interleaved, ratio, save, summary
+from rich.console import Console
 
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.spec.load import load_spec

@@ -12,7 +12,6 @@ import argparse
 import time
 
 import torch
-
 from common import ROOT, device, interleaved, save, saved_bytes, summary
 
 from composer.compiler.compile import BuildOptions, compile_spec

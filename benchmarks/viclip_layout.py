@@ -9,7 +9,6 @@ import argparse
 import sys
 
 import torch
-
 from common import ROOT, cuda_peak, device, fmt, interleaved, mib, ratio, save, saved_bytes, summary
 
 sys.path.insert(0, str(ROOT / "tests"))

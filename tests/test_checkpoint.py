@@ -174,8 +174,8 @@ def test_a_checkpoint_must_hold_exactly_the_models_tensors(tmp_path, damage, rea
 def test_wrong_typed_metadata_is_refused_in_one_line(tmp_path, meta, field):
     model = tiny_model(load_spec("specs/baselines/clip-adapter.yaml", sets=SMALL))
     save_trainable(model, tmp_path / "ckpt.safetensors")
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     with safe_open(str(tmp_path / "ckpt.safetensors"), framework="pt") as f:
         header = dict(f.metadata(), composer=meta)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from composer.errors import DataError
 import composer.files as files
+from composer.errors import DataError
 from composer.rundir.checkpoint import load_trainable, read_meta
 from composer.rundir.checkpoint_dir import latest_checkpoint, published, verify_checkpoint
 from composer.rundir.state import load_state, save_state, saved_progress

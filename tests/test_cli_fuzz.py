@@ -96,8 +96,8 @@ def place(tmp_path_factory) -> dict[str, Path]:
     file that is not a checkpoint, an undecodable .mp4."""
     import torch
 
-    from composer.rundir.checkpoint import save_trainable
     from composer.compiler.compile import BuildOptions, compile_spec
+    from composer.rundir.checkpoint import save_trainable
     from composer.spec.load import load_spec
 
     root = tmp_path_factory.mktemp("fuzz")

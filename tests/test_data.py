@@ -211,8 +211,9 @@ def test_a_clip_is_the_same_every_time_for_a_seed_and_epoch(tmp_path):
 
 # ---------------------------------------------------------------- protocols
 def _index(per_class=4, classes=4):
-    from composer.data.datasets import DatasetIndex, Item
     from pathlib import Path
+
+    from composer.data.datasets import DatasetIndex, Item
 
     items = [Item(Path(f"{c}_{i}.mp4"), c) for c in range(classes) for i in range(per_class)]
     return DatasetIndex("x", Path("."), [f"c{c}" for c in range(classes)], {"train": items, "test": list(items)})

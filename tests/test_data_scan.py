@@ -9,12 +9,12 @@ import os
 import pytest
 from conftest import write_video
 from rich.console import Console
+from test_data_check import SMALL, broken
 
 from composer.data import scan
 from composer.data.check import CheckReport, check_videos
 from composer.data.datasets import load_dataset
 from composer.train.run import Run, RunOptions
-from test_data_check import SMALL, broken
 
 
 @pytest.fixture

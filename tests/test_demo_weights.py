@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 from click.testing import CliRunner
-
 from conftest import ROOT
+
 from composer.backbones.demo_weights import FILES, FOLDER, demo_file, manifest, manifest_sha256
 from composer.backbones.registry import Request, get_family
 from composer.cli import main

@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 from safetensors import safe_open
 from safetensors.torch import save_file
+from test_run import options, quiet
 
 from composer.cli import main
 from composer.rundir.checkpoint_dir import latest_checkpoint
@@ -16,7 +17,6 @@ from composer.spec.digest import spec_digest
 from composer.spec.load import load_spec
 from composer.train.run import Run
 from composer.version import composer_version
-from test_run import options, quiet
 
 SPEC = "specs/baselines/clip-linear-probe.yaml"
 IDENTITY = ("composer_version", "spec", "spec_digest", "fingerprint")

@@ -14,13 +14,13 @@ from accelerate.state import PartialState
 from accelerate.utils import DistributedType
 from rich.console import Console
 from safetensors.torch import load_file
+from test_distributed import _free_port, _spawn
 
 from composer.rundir.checkpoint_dir import FILES, MANIFEST, latest_checkpoint
 from composer.rundir.resume import read_record, resumed_options
 from composer.train import accel
 from composer.train import run as run_module
 from composer.train.run import Run, RunOptions
-from test_distributed import _free_port, _spawn
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
 

@@ -129,3 +129,16 @@ def test_a_planted_circle_is_found(tmp_path: Path):
     (package / "sub" / "b.py").write_text("def f():\n    from .. import a\n")
     (package / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n")
     assert circles(import_graph(package)) == [["pkg.a", "pkg.sub.b"]]
+
+
+def test_imports_are_in_ruffs_order(tmp_path: Path):
+    """Ruff's import sorting (pyproject.toml [tool.ruff]: the rule I only) holds over the package, the tests,
+    the benchmarks and the examples; a block planted out of order in a copy is caught (the check can fail)."""
+    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise"]
+    result = subprocess.run([*ruff, "composer", "tests", "benchmarks", "examples"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "planted.py").write_text("import sys\nimport os\n\nprint(os, sys)\n")
+    result = subprocess.run([*ruff, "planted.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "I001" in result.stdout, result.stdout + result.stderr

@@ -58,8 +58,8 @@ def test_a_sweep_believes_only_run_directories_inside_its_own_runs_folder(tmp_pa
     """A sweep skips a job its record calls done; the record's run_dir must be one of its own runs/<job>/."""
     import json
 
-    from composer.sweep.plan import Job, Variant
     from composer.sweep.directory import finished
+    from composer.sweep.plan import Job, Variant
 
     job = Job(0, "a", Variant("a", SPEC, (), ""), None)
     sweep = tmp_path / "sweep"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import composer.compiler.compile as compile_module
+import composer.rundir.resolve as resolve_module
 from composer.compiler.precision import resolve_precision
 from composer.rundir import card
-import composer.rundir.resolve as resolve_module
 from composer.rundir.resolve import resolve
 from composer.rundir.run_options import RunOptions
 from composer.spec.load import load_spec

@@ -81,8 +81,8 @@ def test_the_same_checks_meet_options_that_do_not_come_from_click(tmp_path, fiel
 def test_a_resume_whose_record_says_negative_epochs_is_refused(tmp_path):
     """Was: nothing trained, the untrained model tested, exit 0 and a model card that read like a finished run."""
     from composer.rundir.resume import RECORD_VERSION
-    from composer.version import composer_version
     from composer.train.run import RunOptions
+    from composer.version import composer_version
 
     run_dir = tmp_path / "runs" / "clip-adapter-1"
     run_dir.mkdir(parents=True)

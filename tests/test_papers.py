@@ -116,8 +116,9 @@ def test_a_stage_that_trains_nothing_is_an_error(tmp_path):
 
 
 def test_a_stage_that_trains_a_frozen_part_is_an_error(tmp_path):
-    from composer.compiler.compile import compile_spec
     from conftest import write
+
+    from composer.compiler.compile import compile_spec
 
     child = write(tmp_path, "x.yaml", f"extends: {ROOT / 'specs/papers/ftp.yaml'}\n"
                   "components:\n  head: {frozen: true}\n")

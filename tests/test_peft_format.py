@@ -13,8 +13,7 @@ from peft import PeftModel
 from safetensors import safe_open
 
 from composer.compiler.compile import BuildOptions, compile_spec
-from composer.compiler.peft_format import (CONFIG, WEIGHTS, base_state, largest_difference, layout_of,
-                                           write_adapters)
+from composer.compiler.peft_format import CONFIG, WEIGHTS, base_state, largest_difference, layout_of, write_adapters
 from composer.errors import DataError, SpecError
 from composer.spec.load import load_spec
 

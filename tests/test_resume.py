@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from test_run import SMALL, options, quiet
 
 from composer.cli import main
 from composer.errors import DataError
 from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
 from composer.train.run import Run
-from test_run import SMALL, options, quiet
 
 SPEC = "specs/baselines/clip-adapter.yaml"
 

@@ -82,8 +82,8 @@ def test_resume_after_an_interruption_ends_with_the_same_weights(demo_root, tmp_
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(demo_root, tmp_path, monkeypatch):
-    from composer.rundir.checkpoint import load_trainable
     from composer.components.losses.cross_entropy_module import CrossEntropy
+    from composer.rundir.checkpoint import load_trainable
 
     calls = {"n": 0}
     original = CrossEntropy.forward

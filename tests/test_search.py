@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from composer.cli import main
-from composer.sweep.search import Dimension, parse_space
 from composer.sweep.directory import SweepError
+from composer.sweep.search import Dimension, parse_space
 
 ROOT = Path(__file__).resolve().parents[1]
 # ViCLIP's demo weights classify the demo zero-shot (61.7% test top-1): an lr that changes nothing keeps that

@@ -18,8 +18,8 @@ from composer.cli import main
 from composer.compiler.report import measure
 from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.spec.load import load_spec
-from composer.sweep import plan as sw
 from composer.sweep import directory as sd
+from composer.sweep import plan as sw
 
 SMALL = ["inputs.video.size=32", "inputs.video.frames=4", "train.views={clips: 1, crops: 1}"]
 

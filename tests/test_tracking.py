@@ -8,8 +8,15 @@ import pytest
 
 from composer.errors import DataError
 from composer.train import tracking
-from composer.train.tracking import (MAX_KEY_LENGTH, MAX_VALUE_LENGTH, flatten_config, mlflow_uri, param_key,
-                                     parse_trackers, start_trackers)
+from composer.train.tracking import (
+    MAX_KEY_LENGTH,
+    MAX_VALUE_LENGTH,
+    flatten_config,
+    mlflow_uri,
+    param_key,
+    parse_trackers,
+    start_trackers,
+)
 
 CONFIG = {
     "spec": {"name": "tiny", "components": {"adapter": {"kind": "lora", "params": {"dim": 64, "alpha": 0.5},

@@ -24,10 +24,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from demo_views import outputs_on, train_steps  # noqa: E402
+
 from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
-from demo_views import outputs_on, train_steps  # noqa: E402
 
 SPEC = Path(__file__).resolve().parents[2] / "specs/papers/dinov2-clip-dora.yaml"
 

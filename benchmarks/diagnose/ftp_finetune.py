@@ -22,12 +22,13 @@ from torchvision.transforms import v2
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
+from demo_views import outputs_on, train_steps  # noqa: E402
+
 import composer.data.clips as clips  # noqa: E402
+from composer.compiler.compile import BuildOptions, compile_spec  # noqa: E402
 from composer.data.datasets import load_dataset  # noqa: E402
 from composer.rundir.checkpoint import load_trainable  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
-from demo_views import outputs_on, train_steps  # noqa: E402
 
 PROCESSORS = ["f_category", "f_components", "f_description", "f_context"]
 NO_COLOUR = torch.tensor([1.0, 1.0, 1.0, 0.0, 0, 1, 2, 3, 0.0, 0.0])  # identity factors, not jittered, not grey

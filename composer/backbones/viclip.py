@@ -35,7 +35,6 @@ from composer.errors import SpecError
 from composer.tensor_types import TType
 
 
-
 class ViCLIPVision(nn.Module):
     """The official vision encoder's parameters, under the official names."""
 

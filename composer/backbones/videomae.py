@@ -27,7 +27,6 @@ from composer.errors import SpecError
 from composer.tensor_types import TType
 
 
-
 class VideoMAEVisual(Tower):
     name, layout = "visual", "video"
 

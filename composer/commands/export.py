@@ -11,7 +11,6 @@ from composer.commands.common import Finite, fail_on_spec_errors
 from composer.commands.groups import BACKBONE, CHECKPOINT, FORMAT, OUT, SPEC
 from composer.commands.options import fill
 
-
 EXPORT_FORMAT = FORMAT.but(type=click.Choice(["onnx", "torchscript", "exported-program", "peft"]), required=True,
                            default=None, show_default=False, to="format",
                            help="onnx (torch.onnx dynamo exporter, model.onnx), torchscript (torch.jit.trace, "

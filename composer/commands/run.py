@@ -86,7 +86,8 @@ def run(ctx, spec, resume, overrides, requeue, **kw):
 
 def _preempted(job, stopped: Exception, requeue: bool) -> None:
     """Say where the saved run is and how it continues, requeue the job if asked, and exit 75."""
-    from composer.train.preempt import EXIT_PREEMPTED, requeue as requeue_job
+    from composer.train.preempt import EXIT_PREEMPTED
+    from composer.train.preempt import requeue as requeue_job
 
     def say(line: str) -> None:
         click.echo(line, err=True)
@@ -133,9 +134,9 @@ def _resume(ctx: click.Context, spec, resume: Path, options, overrides) -> tuple
 
 def _same_spec(spec: str, resume: Path, recorded: dict, given: dict) -> None:
     """SPEC given again with --resume must be the spec the run ran (its spec.yaml), options applied."""
+    from composer.compiler.compile import tiny_sets  # torch: only on resume with a SPEC
     from composer.spec.load import load_spec
     from composer.spec.printer import to_yaml
-    from composer.compiler.compile import tiny_sets  # torch: only on resume with a SPEC
 
     sets = tiny_sets(given.get("sets", recorded.get("sets", [])), given.get("tiny", recorded.get("tiny")))
     dump = lambda s: to_yaml(s.model_dump(mode="json", by_alias=True, exclude_defaults=True))  # noqa: E731

@@ -236,8 +236,8 @@ def _open_search(specs: list[str], grids, sets: list[str], unsets: list[str], se
                  how: dict, kw: dict):
     """(dimensions, folder, identity, storage, study), or None after a dry run (the space printed)."""
     from composer.sweep import search as se
-    from composer.sweep.plan import default_dir
     from composer.sweep.directory import open_dir
+    from composer.sweep.plan import default_dir
 
     dims = _check_search(specs, grids, seeds, shard, dry_run, how, kw)
     se.check_space(specs[0], dims, sets, unsets, kw["size"] == "tiny")

@@ -26,7 +26,6 @@ from composer.graph.plan import Recompute, make_plan
 from composer.spec.ir import Spec
 from composer.uses import USES
 
-
 TINY_SIZE = 64  # `--size tiny` also means 64 px clips (docs/design-notes.md)
 
 

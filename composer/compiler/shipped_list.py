@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from composer.spec.digest import spec_digest
 from composer.spec.ir import Spec
 from composer.spec.load import load_spec
-from composer.spec.digest import spec_digest
 from composer.spec.shipped import ROOT, SUFFIXES, shipped
 
 TRAINABLE = Path(__file__).with_name("shipped_trainable.json")

@@ -24,7 +24,6 @@ from composer.errors import Loc, Problem, SpecError, did_you_mean
 from composer.plugins import Plugins
 from composer.tensor_types import TType
 
-
 MAX_SIZE = 2**31 - 1  # the largest integer a component parameter (a width, a count) may be
 
 

@@ -23,11 +23,11 @@ import torch
 from composer.compiler.inference import clip_shape, inference_model, node_label, split
 from composer.compiler.serialize import FORMATS, require, run_file, versions, write
 from composer.components.registry import get_kind
+from composer.deploy.predict import PredictOptions, Predictor
 from composer.errors import DataError, SpecError
 from composer.files import atomic_write_bytes, file_sha256
 from composer.rundir.checkpoint import weights_file
 from composer.train.loop import inputs
-from composer.deploy.predict import PredictOptions, Predictor
 from composer.version import composer_version
 
 DEFAULT_TOLERANCE = 1e-4

@@ -38,7 +38,6 @@ from composer.spec.load import load_spec
 from composer.train.accel import AccelOptions, device_name, make_accelerator
 from composer.train.loop import inputs
 
-
 DEFAULT_TOP_K = 5
 
 

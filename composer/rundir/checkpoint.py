@@ -24,8 +24,14 @@ from safetensors.torch import save
 from composer.compiler.fingerprint import fingerprint, identity, structure
 from composer.errors import DataError, SpecError
 from composer.files import atomic_write_bytes
-from composer.rundir.checkpoint_dir import (MANIFEST, WEIGHTS, in_run_folder, latest_checkpoint, refuse_with_offer,
-                                           verify_checkpoint)
+from composer.rundir.checkpoint_dir import (
+    MANIFEST,
+    WEIGHTS,
+    in_run_folder,
+    latest_checkpoint,
+    refuse_with_offer,
+    verify_checkpoint,
+)
 
 DIGEST_KEY = "tensors_sha256"
 

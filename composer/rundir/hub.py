@@ -16,9 +16,9 @@ from typing import Any
 from composer.errors import DataError
 from composer.files import file_sha256
 from composer.rundir.card import model_card
-from composer.rundir.reading import read_run
 from composer.rundir.checkpoint import read_meta, weights_file
 from composer.rundir.checkpoint_dir import WEIGHTS, latest_checkpoint
+from composer.rundir.reading import read_run
 from composer.spec.digest import spec_digest
 from composer.spec.load import load_spec
 from composer.version import composer_version

@@ -15,6 +15,7 @@ from composer.errors import DataError
 from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.rundir.resume import record_problem
 
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -26,8 +26,15 @@ from safetensors.torch import load, save
 from composer.compiler.fingerprint import fingerprint, identity
 from composer.errors import DataError, SpecError
 from composer.rundir.checkpoint import copy_into, non_finite, read_trainable, trainable_bytes
-from composer.rundir.checkpoint_dir import (STATE_JSON, STATE_TENSORS, WEIGHTS, latest_checkpoint, publish,
-                                           refuse_with_offer, verify_checkpoint)
+from composer.rundir.checkpoint_dir import (
+    STATE_JSON,
+    STATE_TENSORS,
+    WEIGHTS,
+    latest_checkpoint,
+    publish,
+    refuse_with_offer,
+    verify_checkpoint,
+)
 
 
 def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -10,8 +10,8 @@ over a name; when a name has both syntaxes (x.yaml and x.comp), the YAML file is
 from __future__ import annotations
 
 import difflib
-import os
 import functools
+import os
 from importlib import resources
 from pathlib import Path
 

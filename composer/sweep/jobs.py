@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from composer.train.preempt import EXIT_PREEMPTED
-from composer.sweep.plan import NOT_IDENTITY, Job, measure
-from composer.sweep.directory import finished, record_path, resumable, summary_metrics, write_tables
 from composer.rundir.records import write_json
+from composer.sweep.directory import finished, record_path, resumable, summary_metrics, write_tables
+from composer.sweep.plan import NOT_IDENTITY, Job, measure
+from composer.train.preempt import EXIT_PREEMPTED
 
 
 def _last_line(log: Path) -> str:

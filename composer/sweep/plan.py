@@ -271,9 +271,8 @@ def fusion_groups(variants: list[Variant], sets: list[str], unsets: list[str], t
     """Which variants share a frozen prefix, and how much (compiler/fusion.py), each built on the meta device
     and read with the batch size and seed its run would use (`options`: the run options given)."""
     from composer.compiler.fusion import analyse
-    from composer.rundir.resolve import resolve
-
     from composer.compiler.precision import resolve_precision
+    from composer.rundir.resolve import resolve
 
     built = []
     for v in variants:

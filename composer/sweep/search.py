@@ -25,9 +25,9 @@ from typing import Any, Callable
 from composer.errors import cut
 from composer.files import atomic_write_bytes
 from composer.spec import limits
-from composer.sweep.plan import Job, Variant, split_values
-from composer.sweep.jobs import run_job
 from composer.sweep.directory import SweepError, write_tables
+from composer.sweep.jobs import run_job
+from composer.sweep.plan import Job, Variant, split_values
 
 MAX_TRIALS = limits.MAX_SWEEP_RUNS
 MAX_CHOICES = 1000

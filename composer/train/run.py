@@ -54,9 +54,9 @@ from composer.graph.plan import Recompute
 from composer.rundir.card import write_card
 from composer.rundir.checkpoint import save_trainable
 from composer.rundir.checkpoint_dir import describe, latest_checkpoint
-from composer.rundir.recorded import check_same_weights, weights_record
 from composer.rundir.new import check_writable, new_run_dir
 from composer.rundir.reading import epoch_of, model_info, read_run
+from composer.rundir.recorded import check_same_weights, weights_record
 from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
 from composer.rundir.resolve import resolve
 from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
@@ -65,11 +65,17 @@ from composer.rundir.state import load_state, save_state, saved_progress
 from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
-from composer.train.accel import (AccelOptions, check_accel, compiled, device_name, make_accelerator, per_process_batch,
-                                  start_processes)
+from composer.train.accel import (
+    AccelOptions,
+    check_accel,
+    compiled,
+    device_name,
+    make_accelerator,
+    per_process_batch,
+    start_processes,
+)
 from composer.train.console import Bars, RunLog
-from composer.train.fsdp_state import (before_sharding, check_shardable, gather_optimizer_state,
-                                       scatter_optimizer_state)
+from composer.train.fsdp_state import before_sharding, check_shardable, gather_optimizer_state, scatter_optimizer_state
 from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader, evaluate, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.preempt import signals_caught

@@ -9,8 +9,6 @@ from composer.components.registry import Kind, NoParams, SiteInfo, register
 from composer.lazy import Lazy
 
 
-
-
 def check(p: NoParams, site: SiteInfo) -> None:
     if site.layout != "frames":
         raise ValueError("temporal_embedding needs a per-frame visual tower")

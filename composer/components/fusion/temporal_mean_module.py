@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from composer.components.registry import NoParams, NodeInfo
+from composer.components.registry import NodeInfo, NoParams
 
 
 class TemporalMean(nn.Module):

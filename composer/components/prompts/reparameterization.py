@@ -24,7 +24,6 @@ from torch import nn
 from composer.components.prompts.temporal_prompts import Encoder
 
 
-
 class _Conv(nn.Module):
     """2D convolutions over [B, r, T, P] for c3d and r2plus1d."""
 

@@ -23,7 +23,6 @@ from pydantic import Field
 from composer.components.registry import Kind, Params, SiteInfo, register
 from composer.lazy import Lazy
 
-
 Encoder = Literal["mlp", "lstm", "transformer", "tada", "c3d", "r2plus1d"]  # beta (reparameterization.py)
 
 

@@ -28,7 +28,6 @@ from composer.components.registry import Kind, Params, register
 from composer.lazy import Lazy
 from composer.tensor_types import ShapeError, TType, match
 
-
 STATS = {"clip": (CLIP_MEAN, CLIP_STD), "imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 
 

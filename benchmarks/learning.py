@@ -56,7 +56,8 @@ from composer.data.clips import ClipConfig, ClipDataset  # noqa: E402
 from composer.data.demo import PAIRS  # noqa: E402
 from composer.errors import DataError, SpecError  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
-from composer.train.loop import eval_loader, evaluate  # noqa: E402
+from composer.train.evaluator import evaluate  # noqa: E402
+from composer.train.loop import eval_loader  # noqa: E402
 from composer.train.run import Run, RunOptions  # noqa: E402
 
 BATCH = 8
@@ -238,7 +239,7 @@ def measure(row: Row, weights: str, seed: int, epochs: int, out: str) -> dict[st
         record["epoch_seconds"] = [json.loads(line)["seconds"] for line in (run.dir / "metrics.jsonl").open()]
     else:  # a zero-shot spec: nothing to train, the test is all there is
         summary = run.test()
-    scores, labels = run.scores["test"]
+    scores, labels = run.evaluator.scores["test"]
     hits = pair_hits(scores, labels, test.classes)
     record |= {"top1": summary["parts"]["test"]["top1"], "pair": 100.0 * hits.float().mean().item(),
                "pair_hits": int(hits.sum()), "pair_n": len(hits), "test_n": len(labels),

@@ -111,18 +111,19 @@ def test_build_says_which_blocks_it_recomputes_under_a_small_budget(peaks):
 
 def test_run_chooses_with_the_device_budget_and_refuses_a_step_that_cannot_fit(peaks, monkeypatch):
     from composer.errors import DataError
-    from composer.train import run
-    from composer.train.run import RunOptions, recompute_for
+    from composer.rundir.run_options import RunOptions
+    from composer.train import stages
+    from composer.train.stages import recompute_for
 
     spec = load_spec(shipped()[SPEC], sets=SETS)
     assert recompute_for(spec, RunOptions("demo", recompute="all", tiny=True), BATCH, "fp32", CLASSES) is True
     assert recompute_for(spec, RunOptions("demo", recompute="none", tiny=True), BATCH, "fp32", CLASSES) is False
     old_record = RunOptions("demo", recompute=True, tiny=True)  # recorded before --recompute auto
     assert recompute_for(spec, old_record, BATCH, "fp32", CLASSES) is True
-    monkeypatch.setattr(run, "default_budget", lambda: (2 * peaks[0], "plenty"))
+    monkeypatch.setattr(stages, "default_budget", lambda: (2 * peaks[0], "plenty"))
     choice = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
     assert not any(choice.blocks.values())
-    monkeypatch.setattr(run, "default_budget", lambda: (peaks[1] - 1, "a small GPU"))
+    monkeypatch.setattr(stages, "default_budget", lambda: (peaks[1] - 1, "a small GPU"))
     with pytest.raises(DataError, match="even recomputing every frozen block"):
         recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
 
@@ -133,8 +134,9 @@ def test_each_stage_is_planned_for_its_own_step(monkeypatch, tmp_path):
     training an adapter in block 1, then stored every block above it, over the budget. Each stage now gets
     the plan of its own step, chosen before anything runs."""
     from composer.graph.plan import NONE
-    from composer.train import run
-    from composer.train.run import RunOptions, _stages, recompute_for
+    from composer.train import stages
+    from composer.train.run import RunOptions
+    from composer.train.stages import recompute_for, stages_of
 
     child = tmp_path / "staged.yaml"
     child.write_text("extends: clip-adapter\nname: staged\nlosses: !delete\ncomponents:\n  adapter: !delete\n"
@@ -154,13 +156,13 @@ def test_each_stage_is_planned_for_its_own_step(monkeypatch, tmp_path):
     stored, recomputed = peak(NONE), peak(True)
     assert recomputed < stored
     budget = (stored + recomputed) // 2
-    monkeypatch.setattr(run, "default_budget", lambda: (budget, "a small GPU"))
+    monkeypatch.setattr(stages, "default_budget", lambda: (budget, "a small GPU"))
     once = recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES)
     assert peak(once) > budget  # the old single plan: over the budget in the second stage
     choices = [recompute_for(spec, RunOptions("demo", tiny=True), BATCH, "fp32", CLASSES, stage)
-               for stage in _stages(spec)]
+               for stage in stages_of(spec)]
     assert peak(choices[1]) <= budget and any(choices[1].blocks.values())
-    monkeypatch.setattr(run, "default_budget", lambda: (recomputed - 1, "a smaller GPU"))
+    monkeypatch.setattr(stages, "default_budget", lambda: (recomputed - 1, "a smaller GPU"))
     from composer.errors import DataError
 
     with pytest.raises(DataError, match="a training step of stage second"):

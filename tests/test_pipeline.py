@@ -15,7 +15,8 @@ from composer.data.datasets import Item
 from composer.data.protocols import Part
 from composer.data.transforms import BRIGHTNESS, CONTRAST, GREY, HUE, JITTERED, ORDER, SATURATION, colour, draw_colour
 from composer.spec.ir import VideoInput
-from composer.train.loop import Settings, TrainLoader, eval_loader, evaluate
+from composer.train.evaluator import evaluate
+from composer.train.loop import Settings, TrainLoader, eval_loader
 from tests.conftest import write_video
 
 
@@ -104,17 +105,21 @@ def test_on_device_turns_uint8_into_unit_floats_and_colours_training_clips():
 
 
 class _Counting(nn.Module):
-    """Scores clips by their mean brightness; records how many clips each forward took."""
+    """Scores clips by their mean brightness; records how many clips each forward took, and whether autograd
+    was recording (a trainable scale, so evaluating with it on would keep a graph)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sizes: list[int] = []
+        self.recorded: list[bool] = []
+        self.scale = nn.Parameter(torch.tensor(10.0))
 
     def forward(self, given: dict, outputs: list[str]) -> dict:
         video = given["video"]
         self.sizes.append(len(video))
+        self.recorded.append(torch.is_grad_enabled())
         m = video.mean(dim=(1, 2, 3, 4))
-        return {"logits": torch.stack([m, 1 - m], dim=-1) * 10}
+        return {"logits": torch.stack([m, 1 - m], dim=-1) * self.scale}
 
 
 class _Spec:
@@ -133,6 +138,7 @@ def test_evaluation_forwards_at_most_the_eval_batch_size_in_views(videos):
         data = eval_loader(ClipDataset(good, config, False), settings, accelerator, views=6)
         metrics = evaluate(accelerator, net, _Spec(), "logits", part, data, settings)
         assert max(net.sizes) <= eval_batch and sum(net.sizes) == 6 * len(good)
+        assert not any(net.recorded) and not metrics["scores"].requires_grad  # evaluation keeps no graph
         scores[eval_batch] = metrics["scores"]
     torch.testing.assert_close(scores[4], scores[64])  # chunking changes nothing but the peak
 

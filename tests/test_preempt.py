@@ -18,6 +18,7 @@ from composer.cli import main
 from composer.rundir.checkpoint_dir import latest_checkpoint, verify_checkpoint
 from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
+from composer.train import saving
 from composer.train.preempt import EXIT_PREEMPTED, Preempted, requeue
 from composer.train.run import Run
 
@@ -55,7 +56,7 @@ def _signal_at(monkeypatch, epoch: int, batch: int, sig: signal.Signals) -> None
 def _signal_during_save(monkeypatch, number: int, sig: signal.Signals) -> list[int]:
     """Send `sig` as state save `number` (1-based) starts writing its files; returns the list every save
     appends its number to."""
-    original = run_module.save_state
+    original = saving.save_state
     saves = []
 
     def interrupted(*args, **kwargs):
@@ -64,7 +65,7 @@ def _signal_during_save(monkeypatch, number: int, sig: signal.Signals) -> list[i
             os.kill(os.getpid(), sig)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(run_module, "save_state", interrupted)
+    monkeypatch.setattr(saving, "save_state", interrupted)
     return saves
 
 

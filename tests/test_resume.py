@@ -16,6 +16,7 @@ from composer.cli import main
 from composer.errors import DataError
 from composer.rundir.resume import read_record, resumed_options
 from composer.train import run as run_module
+from composer.train import saving
 from composer.train.run import Run
 
 SPEC = "specs/baselines/clip-adapter.yaml"
@@ -168,7 +169,7 @@ def test_a_full_disk_during_a_save_stops_the_run_and_it_resumes_from_the_previou
     import composer.files as files
 
     kw = dict(epochs=2, max_steps=2)
-    real_save, real_write = run_module.save_state, files._write_chunk
+    real_save, real_write = saving.save_state, files._write_chunk
 
     def full_disk(fd, data):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -181,7 +182,7 @@ def test_a_full_disk_during_a_save_stops_the_run_and_it_resumes_from_the_previou
         finally:
             monkeypatch.setattr(files, "_write_chunk", real_write)
 
-    monkeypatch.setattr(run_module, "save_state", save_state)
+    monkeypatch.setattr(saving, "save_state", save_state)
     first = Run(SPEC, options(demo_root, tmp_path / "b", **kw), console=quiet())
     with pytest.raises(DataError, match="No space left on device.*intact and resumable"):
         first.fit()

@@ -42,7 +42,7 @@ def test_a_tiny_run_on_the_demo_writes_its_run_directory(demo_root, tmp_path):
     matrix = confusion["parts"]["test"]["matrix"]
     assert confusion["parts"]["test"]["classes"] == job.task.train.classes
     assert len(matrix) == 8 and all(len(r) == 8 for r in matrix)
-    scores, labels = job.scores["test"]
+    scores, labels = job.evaluator.scores["test"]
     assert sum(map(sum, matrix)) == 128 and [sum(r) for r in matrix] == torch.bincount(labels, minlength=8).tolist()
     assert sum(matrix[c][c] for c in range(8)) == round(summary["parts"]["test"]["top1"] * 128 / 100)
     assert (d / "bad_videos.txt").read_text() == ""

@@ -13,10 +13,13 @@ What a run does with each kind of problem (docs/data.md):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from composer.data.datasets import Item, load_dataset
+from composer.data.datasets import DatasetIndex, Item, load_dataset
+from composer.data.protocols import Task
 from composer.data.scan import ScanCache, scan_videos
 from composer.errors import DataError
 
@@ -89,6 +92,26 @@ def check_videos(report: CheckReport, items: Iterable[Item], decode: bool,
             report.bad.append(problem)
         elif report.frames and count < report.frames:
             report.short.append(f"{path}: {count} frame(s)")
+    return report
+
+
+def check_task(task: Task, index: DatasetIndex, frames: int, short_policy: str, workers: int, cache_dir: Path,
+               say: Callable[[str], None], scan: bool = True) -> CheckReport:
+    """A run's check of its data: every video of the task opened once, as `composer data check --no-decode`
+    does (`workers` at a time; what the scan cache in `cache_dir` remembers is not opened again), with the
+    cache's notes and the count said. `scan=False` (a run's processes but the main one) opens nothing."""
+    items = [*task.train.items, *(i for part in task.tests.values() for i in part.items)]
+    report = CheckReport(index.name, str(index.root), videos=len({i.path for i in items}), frames=frames,
+                         short_policy=short_policy, index=list(index.problems))
+    if not scan:
+        return report
+    start = time.perf_counter()
+    cache = ScanCache.for_dataset(index.name, index.root, cache_dir)
+    check_videos(report, items, decode=False, workers=workers, cache=cache)
+    for note in cache.notes:
+        say(note)
+    say(f"{report.checked} video(s) checked in {time.perf_counter() - start:.2f} s ({report.cached} remembered by "
+        "the scan cache)")
     return report
 
 

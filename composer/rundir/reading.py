@@ -13,6 +13,7 @@ import torch
 
 from composer.errors import DataError
 from composer.rundir.checkpoint_dir import latest_checkpoint
+from composer.rundir.records import write_text
 from composer.rundir.resume import record_problem
 
 
@@ -126,3 +127,18 @@ def epoch_of(line: str, order: dict[str, int]) -> tuple[int, int] | None:
             and type(record.get("epoch")) is int):
         return None
     return order[record["stage"]], record["epoch"]
+
+
+def forget_epochs_after(path: Path, stages: list[str], progress: dict[str, Any]) -> int:
+    """Drop the metrics.jsonl records of epochs the checkpoint resumed from does not contain (an epoch is
+    recorded just before its state is saved, so a run stopped by a failed save recorded one epoch more): they
+    are trained again, and each epoch stays in the file once. Returns how many lines were dropped."""
+    if not path.exists():
+        return 0
+    order = {name: index for index, name in enumerate(stages)}
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    saved = (progress["stage"], progress["epoch"])  # a finished stage s is saved as (s + 1, 0)
+    kept = [line for line in lines if (epoch_of(line, order) or (math.inf, 0)) <= saved]
+    if len(kept) < len(lines):
+        write_text(path, "".join(line + "\n" for line in kept))
+    return len(lines) - len(kept)

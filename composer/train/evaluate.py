@@ -105,7 +105,8 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
         unsets=list(options.unsets),
         recompute="none"))  # nothing runs backward: pricing what to recompute would be start-up work for nothing
     weights = load_checkpoint(run.model, checkpoint, spec_path)
-    results = run.test()
+    tested = run.evaluator  # the same Evaluator a run tests with at its end
+    results = tested.test(run.dir if run.main else None)
     per_class = json.loads((run.dir / "per_class.json").read_text()) if run.main else {}
     summary = {
         "spec": {"name": run.spec.name, "path": str(spec_path)},
@@ -115,7 +116,7 @@ def evaluate_checkpoint(spec_path: str, checkpoint: str, options: EvalOptions) -
         **run.weights,
         "data": run.data_report.to_json(), "parts": results["parts"], "per_class": per_class,
         "bad_videos": results["bad_videos"],
-        "predictions": {name: _predictions(part, run.scores[name][0], run.indices[name], results["bad_videos"])
+        "predictions": {name: _predictions(part, tested.scores[name][0], tested.indices[name], results["bad_videos"])
                         for name, part in run.task.tests.items()},
     }
     if "harmonic_mean" in results:

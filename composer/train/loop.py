@@ -1,4 +1,4 @@
-"""One epoch of training and one evaluation pass through an Accelerator (one process or many)."""
+"""One epoch of training through an Accelerator (one process or many), and the loaders it and evaluation use."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from composer.data.protocols import Part
 from composer.errors import DataError
 from composer.rundir.resume import EpochPosition
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
-from composer.train.metrics import classification_metrics
 from composer.train.preempt import Preempted, any_process
 
 
@@ -248,49 +247,3 @@ def _log_step(accelerator: Accelerator, optimizer, window: torch.Tensor, names: 
     record["grad_norm"] = float(grad_norm)
     record["clips_per_s"] = clips / max(time.perf_counter() - start, 1e-9)
     accelerator.log(record, step=step)
-
-
-@torch.no_grad()
-def evaluate(accelerator: Accelerator, net, spec, predict: str, part: Part, data: DataLoader, settings: Settings,
-             on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Average the softmax scores of every view of each clip; metrics over the whole part, on every rank.
-    `data` is an `eval_loader` over the part's clips; forwards take at most `settings.eval_batch` views.
-
-    Each process scores its shard; the gathered scores drop the padding Accelerate adds to the last uneven
-    batch, and are keyed by clip index, so a clip counts once even where bad videos shortened a batch.
-    A test video that cannot be decoded is scored as wrong (metrics["failed"] counts them), never dropped."""
-    net.train(False)
-    dataset = data.dataset
-    rows: dict[int, torch.Tensor] = {}
-    bad: list[str] = []
-    failed: list[int] = []
-    for step, batch in enumerate(data):
-        bad += batch["bad"]
-        failed += batch["bad_index"]
-        local = []
-        if "video" in batch:
-            video = on_device(batch, accelerator.device)
-            b, v = video.shape[:2]
-            flat = video.flatten(0, 1)
-            probs = []
-            for chunk in flat.split(settings.eval_batch):
-                with accelerator.autocast():
-                    out = net(inputs(spec, chunk, None, part.classes), outputs=[predict])
-                probs.append(out[predict].float().softmax(-1))
-            local = list(zip(batch["index"].tolist(), torch.cat(probs).view(b, v, -1).mean(1).cpu()))
-        for index, row in accelerator.gather_for_metrics(local, use_gather_object=True):
-            rows.setdefault(index, row)
-        if on_batch is not None:
-            on_batch(step + 1, len(data))
-    if accelerator.num_processes > 1:
-        bad, failed = sorted(set(gather_object(bad))), gather_object(failed)
-    order = sorted(rows)
-    failed = sorted(set(failed) - set(order))
-    scores = torch.stack([rows[i] for i in order]) if order else torch.zeros(0, len(part.classes))
-    labels = torch.tensor([dataset.items[i].label for i in order], dtype=torch.long)
-    metrics = classification_metrics(scores, labels, part.classes,
-                                     torch.tensor([dataset.items[i].label for i in failed], dtype=torch.long))
-    metrics["bad"] = bad
-    # for callers that need more than the metrics: the scored clips' dataset indices, scores and labels
-    metrics["indices"], metrics["scores"], metrics["labels"] = order, scores, labels
-    return metrics

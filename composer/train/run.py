@@ -1,27 +1,8 @@
-"""`composer run`: a spec, a dataset and a protocol in; a run directory out.
+"""`composer run`: a spec, a dataset and a protocol in; a run directory out (its files: composer/rundir/).
 
-runs/<spec>-<time>/
-    spec.yaml         the spec as it ran (inheritance and --set applied)
-    run.json          the complete record: composer version, every option, dataset, protocol, processes,
-                      versions, and the options a resume changed (--override)
-    run.log           the console output, as plain lines
-    metrics.jsonl     one line per epoch: stage, loss, lr, throughput, single-view test metrics
-    checkpoints/      step-N/ (weights, optimiser, generators, progress, manifest) after every epoch and every
-                      --save-every N steps, the newest 2 kept, `latest` naming the newest; best.safetensors
-                      (composer/rundir/checkpoint_dir.py)
-    summary.json      final multi-view metrics per test part, bad videos
-    README.md         the model card (composer/rundir/card.py): written at the start, after every epoch and
-                      at the end
-    per_class.json    per-class accuracy
-    confusion.json    per test part: its classes, and the matrix (rows = true, columns = predicted, multi-view)
-    bad_videos.txt    the videos that could not be decoded, one per line (empty if none)
-    learning-curves.png, confusion-<part>.png   pictures of the run (composer/viz/plots.py)
-    (tracker files)   TensorBoard events, mlflow.db, ... (--log-with)
-Only the main process writes, with one permission policy (composer/files.py). Everything else (which
-stage, epoch and batch come next, optimiser state, generators) is in the checkpoints folder, so
-`--resume RUN_DIR` continues exactly where an interrupted run stopped (composer/rundir/resume.py rebuilds
-the options from run.json).
-Training goes through Hugging Face Accelerate (composer/train/accel.py); the batch size is the global one.
+The run checks everything it can before it writes (options, weights, the resume record, every stage's memory
+plan, the data), then trains each stage through Hugging Face Accelerate (composer/train/accel.py; the batch
+size is the global one), saving after every epoch, and tests with the Evaluator (composer/train/evaluator.py).
 """
 
 from __future__ import annotations
@@ -30,8 +11,7 @@ import json
 import math
 import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,28 +20,23 @@ from accelerate.state import PartialState
 from accelerate.utils import broadcast_object_list
 from rich.console import Console
 
-from composer.compiler.budget import choose_recompute
 from composer.compiler.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
-from composer.compiler.memory import MemoryModel, bill_lines, default_budget, format_bytes
-from composer.data.check import CheckReport, check_videos
+from composer.data.check import check_task
 from composer.data.clips import ClipConfig, ClipDataset, once_per_video
 from composer.data.datasets import load_dataset
-from composer.data.protocols import Task, harmonic_mean, make_task
-from composer.data.scan import ScanCache
+from composer.data.protocols import Task, make_task
 from composer.data.video import decode_threads
 from composer.errors import DataError, SpecError
-from composer.graph.plan import Recompute
 from composer.rundir.card import write_card
-from composer.rundir.checkpoint import save_trainable
 from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.new import check_writable, new_run_dir
-from composer.rundir.reading import epoch_of, model_info, read_run
+from composer.rundir.reading import forget_epochs_after, model_info, read_run
 from composer.rundir.recorded import check_same_weights, weights_record
-from composer.rundir.records import write_bad_videos, write_confusion, write_json, write_text
+from composer.rundir.records import write_bad_videos, write_json
 from composer.rundir.resolve import resolve
 from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
 from composer.rundir.run_options import RunOptions, check_run_options, warmup_warnings
-from composer.rundir.state import load_state, save_state, saved_progress
+from composer.rundir.state import load_state, saved_progress
 from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
@@ -75,26 +50,16 @@ from composer.train.accel import (
     start_processes,
 )
 from composer.train.console import Bars, RunLog
-from composer.train.fsdp_state import before_sharding, check_shardable, gather_optimizer_state, scatter_optimizer_state
-from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, eval_loader, evaluate, train_epoch
+from composer.train.evaluator import Evaluator
+from composer.train.fsdp_state import before_sharding, check_shardable, scatter_optimizer_state
+from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
 from composer.train.preempt import signals_caught
 from composer.train.preflight import preflight
+from composer.train.saving import Saver
+from composer.train.stages import StagePlan, recompute_for, stages_of
 from composer.train.tracking import parse_trackers, start_trackers
 from composer.version import composer_version
-
-
-@dataclass(frozen=True)
-class StagePlan:
-    """What one stage trains, and how long and fast."""
-
-    name: str
-    index: int
-    parts: set[str]
-    losses: dict[str, float] | None
-    epochs: int
-    lr: float
-    warmup: float
 
 
 def _check_heads(model, task: Task) -> None:
@@ -107,48 +72,11 @@ def _check_heads(model, task: Task) -> None:
                             "use a spec that scores classes by their names (a text tower and cosine_logits)")
 
 
-def _stages(spec) -> list[tuple[str, Any]]:
-    return list(spec.stages.items()) if spec.stages else [("train", None)]
-
-
 def _check_progress(folder: Path, stages: int) -> None:
     """The latest checkpoint verifies and records a progress a run of `stages` stages can continue from."""
     problem = progress_problem(saved_progress(folder), stages)
     if problem:
         raise DataError(f"{latest_checkpoint(folder)}: {problem}; it cannot be resumed")
-
-
-
-
-def recompute_for(spec, options: RunOptions, batch_size: int, precision: str, classes: int,
-                  stage: tuple[str, Any] | None = None) -> bool | Recompute:
-    """The plan's recomputation: --recompute all/none as given; auto chooses, on the meta device, the
-    fewest frozen blocks to recompute so that a step of the per-process batch fits the device's budget
-    (all of them when no budget is known). `stage` (name, Stage): plan that stage's step (what it trains, its losses);
-    every stage needs its own plan, since a later one may train lower in a tower or through other losses.
-    Records from before `auto` hold True/False."""
-    setting = {True: "all", False: "none"}.get(options.recompute, options.recompute)
-    if setting != "auto" or not options.plan:
-        return setting != "none"
-    known = default_budget()
-    if known is None:
-        return True
-    meta = compile_spec(spec, BuildOptions(device="meta", tiny=options.tiny, num_classes=classes,
-                                           weights=options.weights))
-    precision = precision if precision in ("bf16", "fp16") else "fp32"
-    losses = dict(stage[1].losses) if stage and stage[1] else None
-    if stage and stage[1]:
-        meta.set_trainable(set(stage[1].trains))
-    choice = choose_recompute(meta, precision, batch_size, *known, losses=losses)
-    if not choice.fits:
-        bill = "\n".join(f"  {line}" for line in
-                         bill_lines(MemoryModel(meta, precision, losses).bill(batch_size).as_json()))
-        step = f"a training step of stage {stage[0]}" if stage and stage[1] else "a training step"
-        raise DataError(f"{step} ({batch_size} clips per process) needs {format_bytes(choice.peak)} even "
-                        f"recomputing every frozen block it can, but {known[1]} leaves {format_bytes(known[0])}; give "
-                        f"a smaller --batch-size (composer build SPEC --batch-size N shows the largest that fits). "
-                        f"The bill:\n{bill}")
-    return choice.recompute
 
 
 class Run:
@@ -172,7 +100,7 @@ class Run:
         self.spec = load_spec(resume / "spec.yaml" if resume else spec_path, sets if not resume else (),
                               options.unsets if not resume else ())
         if resume is not None:
-            _check_progress(resume / "checkpoints", len(_stages(self.spec)))
+            _check_progress(resume / "checkpoints", len(stages_of(self.spec)))
         train = self.spec.train
         for name, batch in (("--batch-size", options.batch_size), ("--eval-batch-size", options.eval_batch_size)):
             too_big = check_batch(self.spec, batch, name) if batch is not None else None
@@ -197,7 +125,6 @@ class Run:
         self.accelerator, precision = make_accelerator(replace(accel, run_dir=self.dir))
         self.console = console or Console(stderr=True, quiet=not self.main)
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
-        self.kept: str | None = None  # the last state saved (what a NaN stop leaves to resume from)
         self.device = device_name(self.accelerator)
         self.global_batch = self.resolved.batch
         decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
@@ -208,7 +135,7 @@ class Run:
         self.precision = precision
         # every stage's plan, before anything runs: a stage that cannot fit stops the run now, not hours in
         self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, precision,
-                                         len(self.task.train.classes), stage) for stage in _stages(self.spec)]
+                                         len(self.task.train.classes), stage) for stage in stages_of(self.spec)]
         recompute = self.recomputes[0]
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
@@ -231,39 +158,23 @@ class Run:
                                colour_in_worker=self.device == "cpu" and self.settings.workers > 0, short=short)
         self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
                                     device=decode, threads=threads, short=short)
-        self.eval_loaders: dict[tuple[str, ClipConfig], Any] = {}  # test part and clips -> loader, workers kept
-        self.data_report = self._check_data(video.frames)
+        # every video opened once (the main process only: the report is its to write), what is wrong said
+        self.data_report = check_task(self.task, self.index, video.frames, options.short_videos, options.workers,
+                                      Path(options.out) / ".scan-cache", self.log.print, scan=self.main)
+        if not self.data_report.ok:
+            self.console.print(self.data_report.text(), highlight=False, soft_wrap=True)
         if resume is None:  # a NaN loss or saturated logits on the first batch: refused, not trained on
             preflight(self.model, self.spec, self.task.train, self.clip, self.seed, self.settings.batch_size,
                       self.device, self.accelerator.autocast)
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
-        self.scores: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # test part -> (scores, labels)
-        self.indices: dict[str, list[int]] = {}  # test part -> the part's item index of each row of its scores
+        self.evaluator = Evaluator(self.accelerator, self.spec, self.model, self.task, self.settings, self.clip,
+                                   self.test_clip, options.fsdp)
+        self.saver = Saver(self.accelerator, self.model, self.dir / "checkpoints", options.fsdp)
         self.spec_path = spec_path
         self.model_info: dict[str, Any] | None = None  # the build report the model card shows, computed once
-        plans = [self._plan(i, name, stage) for i, (name, stage) in enumerate(_stages(self.spec))]
+        plans = [self._plan(i, name, stage) for i, (name, stage) in enumerate(stages_of(self.spec))]
         self.warnings = warmup_warnings([(p.name, p.epochs, p.warmup) for p in plans]) \
             if self.model.trainable_parts else []  # said at the start of fit() and kept in run.json
-
-    def _check_data(self, frames: int) -> CheckReport:
-        """Open every video of the task once, as `composer data check --no-decode` does (`--workers` at a time;
-        what the scan cache remembers is not opened again: composer/data/scan.py), and say what is wrong.
-        Only the main process scans: the report is its to write, and the other processes would only repeat it."""
-        items = [*self.task.train.items, *(i for part in self.task.tests.values() for i in part.items)]
-        report = CheckReport(self.index.name, str(self.index.root), videos=len({i.path for i in items}),
-                             frames=frames, short_policy=self.options.short_videos, index=list(self.index.problems))
-        if not self.main:
-            return report
-        start = time.perf_counter()
-        cache = ScanCache.for_dataset(self.index.name, self.index.root, Path(self.options.out) / ".scan-cache")
-        check_videos(report, items, decode=False, workers=self.options.workers, cache=cache)
-        for note in cache.notes:
-            self.log.print(note)
-        self.log.print(f"{report.checked} video(s) checked in {time.perf_counter() - start:.2f} s "
-                       f"({report.cached} remembered by the scan cache)")
-        if not report.ok:
-            self.console.print(report.text(), highlight=False, soft_wrap=True)
-        return report
 
     def _run_dir(self, state: PartialState) -> Path:
         """The main process names the run directory (its clock decides the name) and every rank uses it."""
@@ -326,33 +237,6 @@ class Run:
         return extra | {"classes": list(self.task.train.classes), "seed": self.seed,
                         "size": "tiny" if self.options.tiny else "full", **self.weights}
 
-    def _trainable_tensors(self) -> dict[str, torch.Tensor] | None:
-        """Under FSDP every rank takes part in gathering the full trainable tensors; otherwise None (each
-        rank's unwrapped model holds them whole)."""
-        if not self.options.fsdp:
-            return None
-        full = self.accelerator.get_state_dict(self.net)
-        return {n: full[n] for n in self.model.trainable_state()} if self.main else None
-
-    def _save_state(self, optimizer, scheduler, progress: dict[str, Any], meta: dict[str, Any]) -> None:
-        """The state to resume from (at an epoch's end, or mid-epoch with progress["position"]). Under FSDP
-        every rank takes part in gathering the whole weights and optimiser state, which the main process
-        saves as any other run's (composer/train/fsdp_state.py)."""
-        tensors, whole = self._trainable_tensors(), None
-        if self.options.fsdp:
-            whole = gather_optimizer_state(self.net, optimizer, self.main)
-        if self.main:
-            save_state(self.dir / "checkpoints", self.accelerator.unwrap_model(self.net), optimizer, scheduler,
-                       progress, meta, tensors=tensors, optimizer_state=whole)
-        kept = latest_checkpoint(self.dir / "checkpoints") if self.main else None
-        self.kept = describe(kept) if kept else None
-
-    def _save_best(self, meta: dict[str, Any]) -> None:
-        tensors = self._trainable_tensors()
-        if self.main:
-            save_trainable(self.accelerator.unwrap_model(self.net), self.dir / "checkpoints" / "best.safetensors",
-                           meta, tensors)
-
     # -- training
     def fit(self) -> dict[str, Any]:
         """Train every stage (from where a resumed run stopped), then test; returns the summary."""
@@ -368,7 +252,7 @@ class Run:
             if not trains:
                 self.log.print(f"{self.spec.name} trains nothing: it is tested as it is (zero-shot), no checkpoint")
             with signals_caught() as stop:  # while training: a cluster's signal stops after a step, saved
-                for index, (name, stage) in enumerate(_stages(self.spec) if trains else ()):
+                for index, (name, stage) in enumerate(stages_of(self.spec) if trains else ()):
                     if saved is not None and index < saved["stage"]:
                         continue
                     progress = self._train_stage(self._plan(index, name, stage), progress, saved, bars, bad, stop)
@@ -409,6 +293,7 @@ class Run:
                                                   held.append if self.options.fsdp else None)
         names = before_sharding(self.model, optimizer) if self.options.fsdp else []
         self.net, prepared = self.accelerator.prepare(self.model, optimizer)
+        self.evaluator.net = self.net
         if held:
             scatter_optimizer_state(self.net, optimizer, held[0], names)
         forward = compiled(self.net, self.log) if self.options.compile else self.net
@@ -424,9 +309,12 @@ class Run:
         """Where the interrupted run stopped (the checkpoint module verifies what it loads and names what is
         wrong); records the options this resume changes, with the step they take effect at."""
         progress = load_state(self.dir / "checkpoints", self.model)
-        self.kept = describe(latest_checkpoint(self.dir / "checkpoints"))
-        if self.main:
-            self._forget_epochs_after(progress)
+        self.saver.kept = describe(latest_checkpoint(self.dir / "checkpoints"))
+        dropped = forget_epochs_after(self.dir / "metrics.jsonl", [name for name, _ in stages_of(self.spec)],
+                                      progress) if self.main else 0
+        if dropped:
+            self.log.print(f"{dropped} epoch record(s) in metrics.jsonl came after the checkpoint resumed from (or "
+                           "were not records); they are dropped and those epochs trained again")
         if self.changes and self.main:
             record = json.loads((self.dir / "run.json").read_text())
             at = {"stage": progress["stage"], "epoch": progress["epoch"],
@@ -435,22 +323,6 @@ class Run:
             record["options"] = asdict(self.options)
             write_json(self.dir / "run.json", record)
         return progress
-
-    def _forget_epochs_after(self, progress: dict[str, Any]) -> None:
-        """Drop the metrics.jsonl records of epochs the checkpoint does not contain (an epoch is recorded just
-        before its state is saved, so a run stopped by a failed save recorded one epoch more): they are
-        trained again, and each epoch stays in the file once."""
-        path = self.dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        order = {name: index for index, (name, _) in enumerate(_stages(self.spec))}
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-        saved = (progress["stage"], progress["epoch"])  # a finished stage s is saved as (s + 1, 0)
-        kept = [line for line in lines if (epoch_of(line, order) or (math.inf, 0)) <= saved]
-        if len(kept) < len(lines):
-            self.log.print(f"{len(lines) - len(kept)} epoch record(s) in metrics.jsonl came after the checkpoint "
-                           "resumed from (or were not records); they are dropped and those epochs trained again")
-            write_text(path, "".join(line + "\n" for line in kept))
 
     def _restore(self, plan: StagePlan, saved: dict[str, Any], optimizer, scheduler,
                  load_optimizer=None) -> tuple[dict[str, Any], int]:
@@ -479,7 +351,7 @@ class Run:
 
         def on_save(at: EpochPosition) -> None:
             mid = dict(progress, stage=plan.index, epoch=epoch, position=asdict(at))
-            self._save_state(optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch + 1,
+            self.saver.state(self.net, optimizer, scheduler, mid, self._meta(stage=plan.name, epoch=epoch + 1,
                                                                    batch=at.batches, step=_global_step(mid)))
 
         try:
@@ -488,7 +360,8 @@ class Run:
                                on_step=on_step if world == 1 or self.main else None, forward=forward,
                                position=position, on_save=on_save, stop=stop)
         except LossNotFinite as e:
-            kept = (f"the last good state is {self.kept}; its weights load as usual" if self.kept
+            last = self.saver.kept
+            kept = (f"the last good state is {last}; its weights load as usual" if last
                     else "no checkpoint was saved before it")
             raise DataError(f"{e}; the run stopped, and {kept}") from None
 
@@ -500,43 +373,19 @@ class Run:
                   "clips": result.clips, "clips_per_s": result.clips / max(result.seconds, 1e-9),
                   "seconds": result.seconds, "bad_videos": len(result.bad), "skipped_clips": result.skipped}
         if (epoch + 1) % self.options.eval_every == 0 or epoch + 1 == plan.epochs:
-            name, metrics = self._evaluate_epoch()
+            name, metrics = self.evaluator.epoch()
             record[name] = {k: v for k, v in metrics.items()
                             if k not in ("per_class", "bad", "indices", "scores", "labels")}
             if metrics["top1"] > progress["best"]:
                 progress["best"] = metrics["top1"]
-                self._save_best(self._meta(stage=plan.name, epoch=epoch + 1, top1=metrics["top1"]))
+                self.saver.best(self.net, self._meta(stage=plan.name, epoch=epoch + 1, top1=metrics["top1"]))
         self._log(record, progress["step"])
         progress.update(stage=plan.index, epoch=epoch + 1)
         if epoch + 1 == plan.epochs:
             progress.update(stage=plan.index + 1, epoch=0)
-        self._save_state(optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
+        self.saver.state(self.net, optimizer, scheduler, progress, self._meta(stage=plan.name, epoch=epoch + 1))
         self._write_card()
         return progress
-
-    def _evaluate_epoch(self) -> tuple[str, dict[str, Any]]:
-        """Single-view metrics of the main test part, for the epoch's record and the best checkpoint."""
-        name, part = next(iter(self.task.tests.items()))
-        single = ClipConfig(self.clip.frames, self.clip.size, self.clip.window, flip=False, device=self.clip.device,
-                            threads=self.clip.threads, short=self.clip.short)
-        return name, evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
-                              self._eval_loader(name, part, single), self.settings)
-
-    def _eval_loader(self, name: str, part, config: ClipConfig):
-        """One loader per test part and view count for the whole run: its workers serve every evaluation."""
-        key = (name, config)
-        if key not in self.eval_loaders:
-            self.eval_loaders[key] = eval_loader(ClipDataset(part.items, config, False), self.settings,
-                                                 self.accelerator, config.clips * config.crops)
-        return self.eval_loaders[key]
-
-    def _eval_net(self):
-        """FSDP evaluates through its sharded wrapper; otherwise the plain model (no DDP collectives)."""
-        if self.net is None:
-            if self.options.fsdp:
-                before_sharding(self.model)
-            self.net = self.accelerator.prepare_model(self.model, evaluation_mode=not self.options.fsdp)
-        return self.net if self.options.fsdp else self.accelerator.unwrap_model(self.net)
 
     def _train_data(self, bars):
         if not self.options.cache_features:
@@ -555,35 +404,12 @@ class Run:
 
     # -- testing
     def test(self, bars=None) -> dict[str, Any]:
-        """Multi-view evaluation of every test part."""
-        results: dict[str, Any] = {"protocol": self.task.protocol, "views": [self.test_clip.clips, self.test_clip.crops],
-                                   "parts": {}}
-        bad: list[str] = []
-        per_class = {}
-        for name, part in self.task.tests.items():
-            task = bars.add_task(f"test {name} ({self.test_clip.clips}x{self.test_clip.crops} views)",
-                                 total=None, loss="-", speed="-") if bars else None
-            metrics = evaluate(self.accelerator, self._eval_net(), self.spec, self.model.graph.predict, part,
-                               self._eval_loader(name, part, self.test_clip), self.settings,
-                               (lambda done, total: bars.update(task, completed=done, total=total)) if bars else None)
-            bad += metrics.pop("bad")
-            self.scores[name] = (metrics.pop("scores"), metrics.pop("labels"))
-            self.indices[name] = metrics.pop("indices")
-            per_class[name] = metrics.pop("per_class", {})
-            results["parts"][name] = metrics
-        if set(results["parts"]) == {"base", "novel"}:
-            results["harmonic_mean"] = harmonic_mean(results["parts"]["base"]["top1"], results["parts"]["novel"]["top1"])
-        results["bad_videos"] = once_per_video(bad)
-        results["run_dir"] = str(self.dir)
-        if self.main:
-            write_json(self.dir / "per_class.json", per_class)
-            write_confusion(self.dir / "confusion.json",
-                            {n: (p.classes, *self.scores[n]) for n, p in self.task.tests.items()})
-        return results
+        """Multi-view evaluation of every test part (composer/train/evaluator.py)."""
+        return self.evaluator.test(self.dir if self.main else None, bars) | {"run_dir": str(self.dir)}
 
     def finish(self) -> None:
         """End the trackers and leave the process group (every process, after its last collective)."""
-        self.eval_loaders.clear()  # their worker processes end with them
+        self.evaluator.close()
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         self.log.close()

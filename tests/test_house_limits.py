@@ -20,13 +20,12 @@ MAX_FUNCTION_LINES = 50
 # path -> its line count when the limit came in (to shrink: split the file, then lower or drop the entry)
 FILES_OVER: dict[str, int] = {
     "composer/compiler/memory.py": 413, "composer/graph/graph.py": 515,
-    "composer/train/run.py": 589,
 }
 # "path:function" -> its line count when the limit came in
 FUNCTIONS_OVER: dict[str, int] = {
     "composer/compiler/summary.py:render": 63,
     "composer/data/prepare.py:prepare_dataset": 54, "composer/deploy/export.py:export_spec": 75,
-    "composer/train/loop.py:train_epoch": 71, "composer/train/run.py:__init__": 91,
+    "composer/train/loop.py:train_epoch": 71,
     "composer/train/tracking.py:start_trackers": 65,
 }
 

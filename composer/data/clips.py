@@ -20,7 +20,8 @@ from torch.utils.data import Dataset
 from composer.data.datasets import Item
 from composer.data.sampling import segment_indices, windows
 from composer.data.transforms import colour, crop, draw_colour, test_views, to_unit, train_geometry
-from composer.data.video import BadVideo, frame_count, open_video, read_frames
+from composer.data.video import BadVideo, decode_threads, frame_count, open_video, read_frames
+from composer.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,22 @@ class ClipConfig:
     threads: int = 1  # FFmpeg decoding threads per video (video.decode_threads sizes them to the cores)
     colour_in_worker: bool = False  # training on the CPU: colour in the workers, in parallel (same result)
     short: str = "loop"  # a video with fewer than `frames` frames: loop its frames, or skip it (data/check.py)
+
+
+def clip_configs(spec, flip: bool, device: str, workers: int, short: str,
+                 colour_in_worker: bool) -> tuple[ClipConfig, ClipConfig]:
+    """The clips a run reads from the spec's video input: for training (`flip` as the dataset allows; colour
+    in the loader's workers when asked and there are any) and for testing (the spec's train.views). `device`:
+    where torchcodec decodes; FFmpeg's threads are sized to the `workers`."""
+    video = spec.video_input()
+    if video is None:
+        raise SpecError("the spec has no video input to train on")
+    views, threads = spec.train.views, decode_threads(workers)
+    train = ClipConfig(video.frames, video.size, video.window, flip=flip, device=device, threads=threads,
+                       colour_in_worker=colour_in_worker and workers > 0, short=short)
+    test = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False, device=device,
+                      threads=threads, short=short)
+    return train, test
 
 
 class ClipDataset(Dataset):

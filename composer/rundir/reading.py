@@ -13,8 +13,9 @@ import torch
 
 from composer.errors import DataError
 from composer.rundir.checkpoint_dir import latest_checkpoint
+from composer.rundir.recorded import check_same_weights
 from composer.rundir.records import write_text
-from composer.rundir.resume import record_problem
+from composer.rundir.resume import read_record, record_problem
 
 
 def _read_json(path: Path) -> Any:
@@ -80,6 +81,16 @@ def read_run(run_dir: Path) -> dict[str, Any]:
         raise DataError(f"{summary}: {problem}; the run directory is damaged (delete it, and `composer run --resume "
                         f"{run_dir}` tests the run again)")
     return {"record": record, "summary": results, "stale": stale, "epochs": epochs}
+
+
+def check_resume_dir(run_dir: Path, weights: dict[str, str]) -> None:
+    """A run directory `composer run --resume` can continue: built on the same weights as recorded, with a
+    checkpoint, and every record the run reads back readable (before any work)."""
+    check_same_weights(run_dir / "run.json", read_record(run_dir).get("weights"), weights)
+    if latest_checkpoint(run_dir / "checkpoints") is None:
+        raise DataError(f"{run_dir} has no checkpoint yet: it stopped before its first save, so there is "
+                        "nothing to resume; start the run again")
+    read_run(run_dir)
 
 
 def stored_meta(weights: Path) -> dict[str, Any]:

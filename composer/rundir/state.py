@@ -35,6 +35,7 @@ from composer.rundir.checkpoint_dir import (
     refuse_with_offer,
     verify_checkpoint,
 )
+from composer.rundir.resume import progress_problem
 
 
 def _optimizer_tensors(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -131,6 +132,13 @@ def saved_progress(folder: Path, checkpoint: Path | None = None) -> dict[str, An
         return _record(path)["progress"]
     except DataError as e:
         raise refuse_with_offer(folder, path, e) from None
+
+
+def check_resumable(folder: Path, stages: int) -> None:
+    """The latest checkpoint verifies and records a progress a run of `stages` stages can continue from."""
+    problem = progress_problem(saved_progress(folder), stages)
+    if problem:
+        raise DataError(f"{latest_checkpoint(folder)}: {problem}; it cannot be resumed")
 
 
 def load_state(folder: Path, model, optimizer=None, scheduler=None, checkpoint: Path | None = None,

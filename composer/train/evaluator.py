@@ -19,10 +19,21 @@ from torch.utils.data import DataLoader
 
 from composer.data.clips import ClipConfig, ClipDataset, on_device, once_per_video
 from composer.data.protocols import Part, Task, harmonic_mean
+from composer.errors import DataError
 from composer.rundir.records import write_confusion, write_json
 from composer.train.fsdp_state import before_sharding
 from composer.train.loop import Settings, eval_loader, inputs
 from composer.train.metrics import classification_metrics
+
+
+def check_heads(model, task: Task) -> None:
+    """A fixed-size classifier cannot score classes it was not trained on (base-to-novel, zero-shot)."""
+    fixed = [c for c in model.graph.calls_feeding(model.graph.predict) if c.kind.fixed_classes]
+    for name, part in task.tests.items():
+        if fixed and part.classes != task.train.classes:
+            raise DataError(f"the {task.protocol} protocol tests '{name}' on classes the model never trained on, "
+                            f"but {fixed[0].component} ({fixed[0].kind.name}) has one output per training class; "
+                            "use a spec that scores classes by their names (a text tower and cosine_logits)")
 
 
 class Evaluator:

@@ -144,3 +144,16 @@ def collate_features(samples: list[dict]) -> dict:
         batch["label"] = torch.tensor([s["label"] for s in good])
         batch["index"] = torch.tensor([s["index"] for s in good])
     return batch
+
+
+def cache_features(accelerator, model, items, config: ClipConfig, folder: Path, device: str, precision: str,
+                   bars) -> tuple[CachedClips, list[str]]:
+    """The training clips' frozen features in `folder`: the main process computes what is missing (in the
+    run's precision, as training would compute them), the others then read. Returns the dataset and the videos
+    that could not be decoded."""
+    cached = CachedClips(model, items, config, folder, device, precision)
+    with accelerator.main_process_first():
+        task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
+        with accelerator.autocast():
+            bad = cached.fill(bars, task)
+    return cached, bad

@@ -22,21 +22,20 @@ from rich.console import Console
 
 from composer.compiler.compile import BuildOptions, check_weights_kind, compile_spec, tiny_sets
 from composer.data.check import check_task
-from composer.data.clips import ClipConfig, ClipDataset, once_per_video
+from composer.data.clips import ClipDataset, clip_configs, once_per_video
 from composer.data.datasets import load_dataset
-from composer.data.protocols import Task, make_task
-from composer.data.video import decode_threads
+from composer.data.protocols import make_task
 from composer.errors import DataError, SpecError
 from composer.rundir.card import write_card
 from composer.rundir.checkpoint_dir import describe, latest_checkpoint
 from composer.rundir.new import check_writable, new_run_dir
-from composer.rundir.reading import forget_epochs_after, model_info, read_run
-from composer.rundir.recorded import check_same_weights, weights_record
+from composer.rundir.reading import check_resume_dir, forget_epochs_after, model_info
+from composer.rundir.recorded import weights_record
 from composer.rundir.records import write_bad_videos, write_json
 from composer.rundir.resolve import resolve
-from composer.rundir.resume import RECORD_VERSION, EpochPosition, progress_problem, read_record
+from composer.rundir.resume import RECORD_VERSION, EpochPosition
 from composer.rundir.run_options import RunOptions, check_run_options, warmup_warnings
-from composer.rundir.state import load_state, saved_progress
+from composer.rundir.state import check_resumable, load_state
 from composer.spec.limits import check_batch
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
@@ -50,7 +49,8 @@ from composer.train.accel import (
     start_processes,
 )
 from composer.train.console import Bars, RunLog
-from composer.train.evaluator import Evaluator
+from composer.train.evaluator import Evaluator, check_heads
+from composer.train.features import cache_features
 from composer.train.fsdp_state import before_sharding, check_shardable, scatter_optimizer_state
 from composer.train.loop import EpochResult, LossNotFinite, Settings, TrainLoader, train_epoch
 from composer.train.optim import make_optimizer, make_schedule
@@ -62,46 +62,25 @@ from composer.train.tracking import parse_trackers, start_trackers
 from composer.version import composer_version
 
 
-def _check_heads(model, task: Task) -> None:
-    """A fixed-size classifier cannot score classes it was not trained on (base-to-novel, zero-shot)."""
-    fixed = [c for c in model.graph.calls_feeding(model.graph.predict) if c.kind.fixed_classes]
-    for name, part in task.tests.items():
-        if fixed and part.classes != task.train.classes:
-            raise DataError(f"the {task.protocol} protocol tests '{name}' on classes the model never trained on, "
-                            f"but {fixed[0].component} ({fixed[0].kind.name}) has one output per training class; "
-                            "use a spec that scores classes by their names (a text tower and cosine_logits)")
-
-
-def _check_progress(folder: Path, stages: int) -> None:
-    """The latest checkpoint verifies and records a progress a run of `stages` stages can continue from."""
-    problem = progress_problem(saved_progress(folder), stages)
-    if problem:
-        raise DataError(f"{latest_checkpoint(folder)}: {problem}; it cannot be resumed")
-
-
 class Run:
     """One training run (or a resumed one)."""
 
     def __init__(self, spec_path: str | None, options: RunOptions, resume: Path | None = None,
                  console: Console | None = None, changes: list[dict[str, Any]] | None = None) -> None:
-        """`changes`: the options a resume changes (--override), recorded in run.json with the step."""
-        self.options, self.resume, self.changes = options, resume, changes or []
+        """Everything is checked before the run directory is written (options, weights, the resume record,
+        batch sizes, the data, every stage's memory plan). `changes`: the options a resume changes
+        (--override), recorded in run.json with the step."""
+        self.options, self.resume, self.changes, self.spec_path = options, resume, changes or [], spec_path
         check_run_options(options)  # typed or read from run.json: before anything is written
         check_weights_kind(options.weights, options.tiny)  # before anything is written
         self.weights = weights_record(options.weights, options.tiny)
         if resume is not None:
-            check_same_weights(resume / "run.json", read_record(resume).get("weights"), self.weights)
-        if resume is not None and latest_checkpoint(resume / "checkpoints") is None:
-            raise DataError(f"{resume} has no checkpoint yet: it stopped before its first save, so there is "
-                            "nothing to resume; start the run again")
-        if resume is not None:
-            read_run(resume)  # every record the run reads back is readable, before any work
+            check_resume_dir(resume, self.weights)
         sets = tiny_sets(options.sets, options.tiny)
         self.spec = load_spec(resume / "spec.yaml" if resume else spec_path, sets if not resume else (),
                               options.unsets if not resume else ())
         if resume is not None:
-            _check_progress(resume / "checkpoints", len(stages_of(self.spec)))
-        train = self.spec.train
+            check_resumable(resume / "checkpoints", len(stages_of(self.spec)))
         for name, batch in (("--batch-size", options.batch_size), ("--eval-batch-size", options.eval_batch_size)):
             too_big = check_batch(self.spec, batch, name) if batch is not None else None
             if too_big:
@@ -109,69 +88,73 @@ class Run:
         self.trackers = parse_trackers(options.log_with)
         state = start_processes(options.device)
         self.main = state.is_main_process
+        self.console = console or Console(stderr=True, quiet=not self.main)
         self.resolved = resolve(self.spec, options)  # seed, batch, precision and schedules, settled once
-        self.seed = self.resolved.seed
+        self.seed, self.global_batch = self.resolved.seed, self.resolved.batch
         # the dataset options (name, root, split, protocol, shots, eval dataset) before the run directory
-        index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
+        self.index = load_dataset(options.dataset, options.data_root, options.split, options.skip_missing)
         target = load_dataset(options.eval_dataset, options.eval_root, options.split, options.skip_missing) \
             if options.eval_dataset else None
-        self.index = index
-        self.task = make_task(options.protocol, index, options.shots, self.seed, target)
-        accel = AccelOptions(options.device, self.resolved.precision, train.accumulate, options.fsdp, self.trackers)
+        self.task = make_task(options.protocol, self.index, options.shots, self.seed, target)
+        self._start(state)
+        self._build({**self.index.files, **(target.files if target else {})})
+        self._check_start()
+
+    def _start(self, state: PartialState) -> None:
+        """The accelerator (precision and --fsdp checked first), the run directory and its log, the loaders'
+        settings."""
+        options = self.options
+        accel = AccelOptions(options.device, self.resolved.precision, self.spec.train.accumulate, options.fsdp,
+                             self.trackers)
         check_accel(accel)  # precision and --fsdp, before the run directory
         if options.fsdp:
             check_shardable(self.spec, BuildOptions("meta", options.tiny, len(self.task.train.classes), options.weights))
         self.dir = self._run_dir(state)
-        self.accelerator, precision = make_accelerator(replace(accel, run_dir=self.dir))
-        self.console = console or Console(stderr=True, quiet=not self.main)
+        self.accelerator, self.precision = make_accelerator(replace(accel, run_dir=self.dir))
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
         self.device = device_name(self.accelerator)
-        self.global_batch = self.resolved.batch
-        decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
+        self.decode = self.device if options.gpu_decode and self.device.startswith("cuda") else "cpu"
         self.settings = Settings(batch_size=per_process_batch(self.global_batch, self.accelerator.num_processes),
-                                 workers=0 if decode != "cpu" else options.workers,  # CUDA cannot start in workers
-                                 grad_clip=train.grad_clip, max_steps=options.max_steps,
+                                 workers=0 if self.decode != "cpu" else options.workers,  # CUDA cannot start there
+                                 grad_clip=self.spec.train.grad_clip, max_steps=options.max_steps,
                                  save_every=options.save_every, eval_batch_size=options.eval_batch_size)
-        self.precision = precision
+
+    def _build(self, files: dict[str, Path]) -> None:
+        """Every stage's plan, then the model, its clips, its evaluator and saver."""
+        options = self.options
         # every stage's plan, before anything runs: a stage that cannot fit stops the run now, not hours in
-        self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, precision,
+        self.recomputes = [recompute_for(self.spec, options, self.settings.batch_size, self.precision,
                                          len(self.task.train.classes), stage) for stage in stages_of(self.spec)]
-        recompute = self.recomputes[0]
         torch.manual_seed(self.seed)  # right before the build: tiny weights come from the seed alone
         self.model = compile_spec(self.spec, BuildOptions(device=self.device, tiny=options.tiny,
                                                           load_weights=not options.tiny, plan=options.plan,
-                                                          weights=options.weights, recompute=recompute,
+                                                          weights=options.weights, recompute=self.recomputes[0],
                                                           num_classes=len(self.task.train.classes),
                                                           # FSDP flattens tensors of one dtype per unit
-                                                          precision="fp32" if options.fsdp else precision))
+                                                          precision="fp32" if options.fsdp else self.precision))
         if self.model.graph.predict is None:
             raise SpecError("the spec has no prediction to evaluate: name its [B, C] scores in `predict`")
-        self.model.use_dataset_files({**index.files, **(target.files if target else {})})
-        _check_heads(self.model, self.task)
-        video = self.spec.video_input()
-        if video is None:
-            raise SpecError("the spec has no video input to train on")
-        views = self.spec.train.views
-        short = options.short_videos
-        threads = decode_threads(self.settings.workers)
-        self.clip = ClipConfig(video.frames, video.size, video.window, flip=index.flip, device=decode, threads=threads,
-                               colour_in_worker=self.device == "cpu" and self.settings.workers > 0, short=short)
-        self.test_clip = ClipConfig(video.frames, video.size, video.window, views.clips, views.crops, flip=False,
-                                    device=decode, threads=threads, short=short)
-        # every video opened once (the main process only: the report is its to write), what is wrong said
-        self.data_report = check_task(self.task, self.index, video.frames, options.short_videos, options.workers,
-                                      Path(options.out) / ".scan-cache", self.log.print, scan=self.main)
-        if not self.data_report.ok:
-            self.console.print(self.data_report.text(), highlight=False, soft_wrap=True)
-        if resume is None:  # a NaN loss or saturated logits on the first batch: refused, not trained on
-            preflight(self.model, self.spec, self.task.train, self.clip, self.seed, self.settings.batch_size,
-                      self.device, self.accelerator.autocast)
+        self.model.use_dataset_files(files)
+        check_heads(self.model, self.task)
+        self.clip, self.test_clip = clip_configs(self.spec, self.index.flip, self.decode, self.settings.workers,
+                                                 options.short_videos, colour_in_worker=self.device == "cpu")
         self.net = None  # the prepared model (DDP or FSDP wrapped on several processes) once a stage starts
         self.evaluator = Evaluator(self.accelerator, self.spec, self.model, self.task, self.settings, self.clip,
                                    self.test_clip, options.fsdp)
         self.saver = Saver(self.accelerator, self.model, self.dir / "checkpoints", options.fsdp)
-        self.spec_path = spec_path
         self.model_info: dict[str, Any] | None = None  # the build report the model card shows, computed once
+
+    def _check_start(self) -> None:
+        """Every video opened once (the main process only: the report is its to write), what is wrong said; a
+        new run's first batch (a NaN loss or saturated logits is refused, not trained on); the warm-up."""
+        self.data_report = check_task(self.task, self.index, self.clip.frames, self.options.short_videos,
+                                      self.options.workers, Path(self.options.out) / ".scan-cache", self.log.print,
+                                      scan=self.main)
+        if not self.data_report.ok:
+            self.console.print(self.data_report.text(), highlight=False, soft_wrap=True)
+        if self.resume is None:
+            preflight(self.model, self.spec, self.task.train, self.clip, self.seed, self.settings.batch_size,
+                      self.device, self.accelerator.autocast)
         plans = [self._plan(i, name, stage) for i, (name, stage) in enumerate(stages_of(self.spec))]
         self.warnings = warmup_warnings([(p.name, p.epochs, p.warmup) for p in plans]) \
             if self.model.trainable_parts else []  # said at the start of fit() and kept in run.json
@@ -388,16 +371,11 @@ class Run:
         return progress
 
     def _train_data(self, bars):
+        """The training clips, or with --cache-features their frozen features (composer/train/features.py)."""
         if not self.options.cache_features:
             return ClipDataset(self.task.train.items, self.clip, train=True, seed=self.seed)
-        from composer.train.features import CachedClips
-
-        cached = CachedClips(self.model, self.task.train.items, self.clip, Path(self.options.cache_features),
-                             self.device, self.precision)
-        with self.accelerator.main_process_first():  # the main process computes, the others then read
-            task = bars.add_task("caching frozen features", total=len(cached), loss="-", speed="-")
-            with self.accelerator.autocast():  # features in the run's precision, as training would compute them
-                bad = cached.fill(bars, task)
+        cached, bad = cache_features(self.accelerator, self.model, self.task.train.items, self.clip,
+                                     Path(self.options.cache_features), self.device, self.precision, bars)
         if bad:
             self.log.print(f"{len(bad)} training video(s) could not be decoded and are skipped")
         return cached

@@ -23,7 +23,7 @@ SPECS = [("MSTA few-shot (layers 8-12)", "specs/papers/msta-few-shot.yaml", []),
 
 
 def batch_for(model, clips: int, classes: int) -> dict:
-    from composer.graph.graph import input_types
+    from composer.graph.infer import input_types
     from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 
     out = {}

@@ -185,7 +185,7 @@ def buckets(accepted: list[Combo]) -> list[list[Combo]]:
 
 def random_batch(model, clips: int = 2, classes: int = 3) -> dict:
     """A random batch matching the spec's inputs (video in [0, 1]; classes named "action number i")."""
-    from composer.graph.graph import input_types
+    from composer.graph.infer import input_types
     from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 
     batch = {}

@@ -19,7 +19,7 @@ MAX_FUNCTION_LINES = 50
 
 # path -> its line count when the limit came in (to shrink: split the file, then lower or drop the entry)
 FILES_OVER: dict[str, int] = {
-    "composer/compiler/memory.py": 413, "composer/graph/graph.py": 515,
+    "composer/compiler/memory.py": 413,
 }
 # "path:function" -> its line count when the limit came in
 FUNCTIONS_OVER: dict[str, int] = {

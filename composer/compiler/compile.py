@@ -21,7 +21,7 @@ from composer.compiler.peft_import import read_adapter, starts_from
 from composer.compiler.precision import store_frozen_in
 from composer.errors import SpecError
 from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info
-from composer.graph.graph import Attachment, Graph
+from composer.graph.nodes import Attachment, Graph
 from composer.graph.plan import Recompute, make_plan
 from composer.spec.ir import Spec
 from composer.uses import USES

@@ -16,7 +16,7 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from composer.graph.graph import input_types
+from composer.graph.infer import input_types
 from composer.spec.ir import ClassesInput, LabelInput, VideoInput
 
 

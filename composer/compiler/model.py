@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from composer.components.registry import Kind, get_kind
-from composer.graph.graph import Graph
+from composer.graph.nodes import Graph
 from composer.graph.plan import Plan, Recompute, make_plan
 from composer.spec.ir import ClassesInput
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import networkx as nx
 
 from composer.errors import Problem, SpecError, did_you_mean
-from composer.graph.graph import Graph
+from composer.graph.nodes import Graph
 
 
 def nodes_of(graph: Graph, part: str) -> list[str]:

@@ -21,7 +21,8 @@ from composer.backbones.weights import is_local_path
 from composer.components.registry import NodeInfo, SiteInfo
 from composer.errors import Loc, SpecError
 from composer.graph.checks import check_training
-from composer.graph.graph import Attachment, Graph, build_graph
+from composer.graph.graph import build_graph
+from composer.graph.nodes import Attachment, Graph
 from composer.spec.ir import Spec
 
 

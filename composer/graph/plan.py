@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from composer.graph.graph import Graph
+from composer.graph.nodes import Graph
 from composer.spec.ir import ClassesInput
 from composer.spec.site import spans
 

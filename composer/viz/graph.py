@@ -16,7 +16,7 @@ import networkx as nx
 
 from composer.backbones.registry import backbone_label
 from composer.errors import SpecError
-from composer.graph.graph import Graph
+from composer.graph.nodes import Graph
 from composer.spec.site import spans
 
 TRAINABLE, FROZEN, DATA = "#d9f2d9", "#e6e6e6", "#ffffff"

@@ -13,7 +13,8 @@ import torch
 
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.compiler.flops import meta_batch
-from composer.compiler.memory import MemoryModel, format_bytes
+from composer.compiler.memory import MemoryModel
+from composer.compiler.memory_sizes import format_bytes
 from composer.spec.load import load_spec
 
 # (spec, size): full-size builds with random weights (nothing is downloaded), and one tiny one

@@ -26,7 +26,7 @@ from torch import nn
 from composer.backbones import clip as clip_family
 from composer.compiler.budget import choose_recompute
 from composer.compiler.compile import BuildOptions, compile_spec
-from composer.compiler.memory import default_budget
+from composer.compiler.memory_sizes import default_budget
 from composer.spec.load import load_spec
 
 

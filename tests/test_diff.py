@@ -10,7 +10,7 @@ from rich.console import Console
 
 from composer.cli import main
 from composer.compiler.diff import render
-from composer.compiler.memory import format_bytes
+from composer.compiler.memory_sizes import format_bytes
 from composer.spec.diff import diff_specs
 from composer.spec.load import load_spec
 from composer.spec.shipped import ROOT

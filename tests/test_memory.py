@@ -9,7 +9,8 @@ from conftest import class_names, tiny_batch
 
 from composer.cli import main
 from composer.compiler.compile import BuildOptions, compile_spec
-from composer.compiler.memory import MemoryModel, measure_activations, parse_bytes
+from composer.compiler.memory import MemoryModel, measure_activations
+from composer.compiler.memory_sizes import parse_bytes
 from composer.recompute import kept_for_backward
 from composer.spec.load import load_spec
 from composer.spec.shipped import shipped

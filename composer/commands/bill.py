@@ -12,7 +12,7 @@ from composer.spec.limits import check_batch
 
 def parse_budget(memory_budget: str | None) -> int | None:
     """--memory-budget in bytes (None: not given); a value that is not a size exits 2."""
-    from composer.compiler.memory import parse_bytes  # torch: only when a bill is asked for
+    from composer.compiler.memory_sizes import parse_bytes  # torch: only when a bill is asked for
 
     try:
         return parse_bytes(memory_budget) if memory_budget is not None else None
@@ -27,7 +27,8 @@ def memory(model, batch_size: int | None, precision: str | None, budget: int | N
     `choose`: first re-plan the model's recomputation for the budget (--recompute auto). `source`: where a
     given `budget` came from."""
     from composer.compiler.budget import choose_recompute
-    from composer.compiler.memory import MemoryModel, default_budget
+    from composer.compiler.memory import MemoryModel
+    from composer.compiler.memory_sizes import default_budget
     from composer.compiler.precision import resolve_precision, store_frozen_in
     from composer.rundir.resolve import resolve_values
 
@@ -55,7 +56,8 @@ def memory(model, batch_size: int | None, precision: str | None, budget: int | N
 
 
 def _too_small(bill, budget: int, source: str) -> None:
-    from composer.compiler.memory import bill_lines, format_bytes
+    from composer.compiler.memory import bill_lines
+    from composer.compiler.memory_sizes import format_bytes
 
     lines = "\n".join(f"  {line}" for line in bill_lines(bill.as_json()))
     click.echo(f"error: the memory budget {format_bytes(budget)} ({source}) is smaller than the weights alone "

@@ -99,7 +99,7 @@ def _check_both(sides, sets, unsets) -> tuple:
 
 def _build_both(sides, sets, unsets, size: str, no_flops: bool, batch_size, precision, memory_budget) -> tuple:
     """Each side loaded and built as `composer build` builds it: (specs, reports)."""
-    from composer.compiler.memory import default_budget
+    from composer.compiler.memory_sizes import default_budget
     from composer.compiler.summary import report
     from composer.spec.load import load_spec
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from composer.compiler.memory import MemoryModel, format_bytes
+from composer.compiler.memory import MemoryModel
+from composer.compiler.memory_sizes import format_bytes
 from composer.graph.plan import ALL, Recompute
 from composer.spec.site import spans
 

@@ -95,7 +95,13 @@ def render(info: dict[str, Any], console: Console) -> None:
         nodes.add_row(n["tensor"], n["call"] + (f" ({n['kind']})" if n["kind"] not in ("backbone", "tap") else ""),
                       ", ".join(n["inputs"]), n["type"])
     console.print(nodes)
+    _render_parts(info, console)
+    if "memory" in info:
+        _render_memory(info, console)
 
+
+def _render_parts(info: dict[str, Any], console: Console) -> None:
+    """Attachments, parameters per part, compute and the plan."""
     if info["attachments"]:
         at = Table(title="attachments", title_justify="left", show_edge=False)
         for col in ("component", "kind", "use", "where", "layers (1-based)"):
@@ -123,20 +129,23 @@ def render(info: dict[str, Any], console: Console) -> None:
         for line in info["plan"]:
             console.print(f"  {line}")
 
-    if "memory" in info:
-        from composer.compiler.memory import bill_lines, format_bytes
 
-        console.print(f"memory of a training step (batch {info['memory']['batch_size']}, "
-                      f"{info['memory']['precision']}):", highlight=False)
-        for line in bill_lines(info["memory"]):
-            console.print(f"  {line}", highlight=False)
-        if info["memory_budget"] is None:
-            console.print("no memory budget known here: give --memory-budget for the largest batch size that fits")
-        elif info["max_batch_size"] is None:
-            console.print("the spec has no loss: no training step to size")
-        elif info["max_batch_size"] == 0:
-            console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
-                          "not even a batch of 1 fits", highlight=False)
-        else:
-            console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
-                          f"largest batch size that fits: {info['max_batch_size']}", highlight=False)
+def _render_memory(info: dict[str, Any], console: Console) -> None:
+    """The memory bill of a training step, and the largest batch the budget holds."""
+    from composer.compiler.memory import bill_lines
+    from composer.compiler.memory_sizes import format_bytes
+
+    console.print(f"memory of a training step (batch {info['memory']['batch_size']}, "
+                  f"{info['memory']['precision']}):", highlight=False)
+    for line in bill_lines(info["memory"]):
+        console.print(f"  {line}", highlight=False)
+    if info["memory_budget"] is None:
+        console.print("no memory budget known here: give --memory-budget for the largest batch size that fits")
+    elif info["max_batch_size"] is None:
+        console.print("the spec has no loss: no training step to size")
+    elif info["max_batch_size"] == 0:
+        console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
+                      "not even a batch of 1 fits", highlight=False)
+    else:
+        console.print(f"budget {format_bytes(info['memory_budget'])} ({info['memory_budget_source']}): "
+                      f"largest batch size that fits: {info['max_batch_size']}", highlight=False)

@@ -306,31 +306,37 @@ def prepare_dataset(source: str | Path, target: str | Path, options: PrepareOpti
             advance()
         else:
             todo.append(rel)
+    try:
+        _transcode_all(source, target, todo, options, report, advance)
+    finally:
+        _write_failures(target, report)
+    return report
+
+
+def _transcode_all(source: Path, target: Path, todo: list[Path], options: PrepareOptions, report: PrepareReport,
+                   advance: Callable[[], None]) -> None:
+    """Transcode `todo` on `options.jobs` threads (default: one per core), FFmpeg's threads sharing the cores;
+    each finished video is logged at once (done.jsonl), and a stop (a full disk) queues nothing more."""
     cores = os.cpu_count() or 1
     jobs = min(options.jobs or cores, max(1, len(todo)))
     threads = max(1, cores // jobs)
-    log = (target / STATE / "done.jsonl").open("a", encoding="utf-8")
-    try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            pending: dict[Future, Path] = {}
-            queue = iter(todo)
-            for rel in queue:  # at most `jobs` queued, so a stop leaves the rest untouched
-                pending[pool.submit(transcode, source / rel, target / rel, options, threads)] = rel
-                if len(pending) >= jobs:
-                    break
-            while pending:
-                ready, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in ready:
-                    rel = pending.pop(future)
-                    _finish(future, rel, source, report, log)
-                    advance()
-                    nxt = None if report.stop else next(queue, None)
-                    if nxt is not None:
-                        pending[pool.submit(transcode, source / nxt, target / nxt, options, threads)] = nxt
-    finally:
-        log.close()
-        _write_failures(target, report)
-    return report
+    with (target / STATE / "done.jsonl").open("a", encoding="utf-8") as log, \
+            ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending: dict[Future, Path] = {}
+        queue = iter(todo)
+        for rel in queue:  # at most `jobs` queued, so a stop leaves the rest untouched
+            pending[pool.submit(transcode, source / rel, target / rel, options, threads)] = rel
+            if len(pending) >= jobs:
+                break
+        while pending:
+            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in ready:
+                rel = pending.pop(future)
+                _finish(future, rel, source, report, log)
+                advance()
+                nxt = None if report.stop else next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(transcode, source / nxt, target / nxt, options, threads)] = nxt
 
 
 def _finish(future: Future, rel: Path, source: Path, report: PrepareReport, log) -> None:

@@ -148,35 +148,14 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
     parts = split(model)
     sample, as_composed = _sample(model, options.uint8, TRACE_CLIPS, seed=0)
     check, check_composed = _sample(model, options.uint8, CHECK_CLIPS, seed=1)
-    try:
-        with torch.no_grad():
-            values = model(inputs(spec, as_composed, None, classes), outputs=[model.graph.predict])
-            reference = model(inputs(spec, check_composed, None, classes), outputs=[model.graph.predict])
-    except DataError as e:  # class texts from a dataset (`@name`), missing here, or a file without these classes
-        name, label = blamed_part(model, e)
-        if name not in spec.components or not get_kind(spec.components[name].kind).binds_dataset:
-            raise
-        raise DataError(f"cannot export {spec.name}: {label}: {e}; point it at a file with --set "
-                        f"components.{name}.params.file=/path/texts.json") from None
-    reference = reference[model.graph.predict].float()
-    if reference.shape[-1] != len(classes):
-        raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "
-                        "give one name per class, in the order it was trained on")
+    values, reference = _composed_outputs(model, spec, classes, as_composed, check_composed)
     before = set(model.components) | {f"{b}.{t}" for b, m in model.backbones.items() for t in m.towers}
     module, merged = inference_model(model, values, options.uint8)
     after = set(module.components) | {f"{b}.{t}" for b, m in module.backbones.items() for t in m.towers}
 
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / fmt.file
-    try:
-        details = write(fmt, module, sample, path)
-        scores = run_file(fmt, path, check)
-    except (SpecError, DataError):
-        raise
-    except Exception as e:  # the exporters raise many types; the message names the part and the first line
-        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise SpecError(f"cannot export {spec.name} as {fmt.name}: {blamed_part(model, e)[1]} does not export "
-                        f"({type(e).__name__}: {first.strip()[:300]})") from None
+    details, scores = _write_and_run(fmt, module, sample, check, path, model)
     difference = float((scores - reference).abs().max())
 
     record = {
@@ -204,3 +183,36 @@ def export_spec(spec_path: str, options: ExportOptions) -> ExportResult:
     atomic_write_bytes(options.out / "export.json", (json.dumps(record, indent=1, ensure_ascii=False) + "\n")
                        .encode("utf-8"))
     return ExportResult(path, record)
+
+
+def _composed_outputs(model, spec, classes: list[str], traced, checked) -> tuple[dict, torch.Tensor]:
+    """The composed model's outputs on the trace clips (all of them: what the inference module's constants
+    are cut from) and its class scores on the check clips (what the written file must reproduce)."""
+    try:
+        with torch.no_grad():
+            values = model(inputs(spec, traced, None, classes), outputs=[model.graph.predict])
+            reference = model(inputs(spec, checked, None, classes), outputs=[model.graph.predict])
+    except DataError as e:  # class texts from a dataset (`@name`), missing here, or a file without these classes
+        name, label = blamed_part(model, e)
+        if name not in spec.components or not get_kind(spec.components[name].kind).binds_dataset:
+            raise
+        raise DataError(f"cannot export {spec.name}: {label}: {e}; point it at a file with --set "
+                        f"components.{name}.params.file=/path/texts.json") from None
+    reference = reference[model.graph.predict].float()
+    if reference.shape[-1] != len(classes):
+        raise DataError(f"the model scores {reference.shape[-1]} classes but {len(classes)} class names were given; "
+                        "give one name per class, in the order it was trained on")
+    return values, reference
+
+
+def _write_and_run(fmt, module, sample, check, path: Path, model) -> tuple[dict, torch.Tensor]:
+    """Write the file, then run it (its own runtime) on the check clips; an exporter's failure is one line that
+    names the part of the spec that does not export."""
+    try:
+        return write(fmt, module, sample, path), run_file(fmt, path, check)
+    except (SpecError, DataError):
+        raise
+    except Exception as e:  # the exporters raise many types; the message names the part and the first line
+        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise SpecError(f"cannot export {model.spec.name} as {fmt.name}: {blamed_part(model, e)[1]} does not "
+                        f"export ({type(e).__name__}: {first.strip()[:300]})") from None

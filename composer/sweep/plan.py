@@ -30,7 +30,8 @@ from typing import Any, Iterable
 
 from composer.compiler.compile import BuildOptions, compile_spec, tiny_sets
 from composer.compiler.flops import count_flops
-from composer.compiler.memory import MemoryModel, format_bytes
+from composer.compiler.memory import MemoryModel
+from composer.compiler.memory_sizes import format_bytes
 from composer.compiler.precision import store_frozen_in
 from composer.compiler.summary import parameter_counts
 from composer.errors import SpecError, cut, remember_source

@@ -159,56 +159,35 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
                 forward: Callable[..., dict[str, Any]] | None = None, stop: Callable[[], bool] | None = None,
                 on_save: Callable[[EpochPosition], None] | None = None) -> EpochResult:
     """`net` is the prepared model (in training mode), `forward` what runs it (default: `net`; a compiled
-    version). `global_step` is the run's optimiser step when the epoch started; `position` where a resumed
-    epoch continues. Logs to the run's trackers on every optimiser step; `on_step(batch, loss, clips,
-    seconds)` follows progress on every batch; `on_save` and `stop` are read after each optimiser step
-    (`_save_or_stop`: --save-every, and a cluster's signal, composer/train/preempt.py)."""
-    forward = forward or net
-    position = position or EpochPosition()
+    version). `global_step`: the run's optimiser step when the epoch started; `position`: where a resumed epoch
+    continues. Logs to the trackers every optimiser step; `on_step(batch, loss, clips, seconds)` follows every
+    batch; `on_save` and `stop` are read after each optimiser step (`_save_or_stop`)."""
+    forward, position = forward or net, position or EpochPosition()
     data = loader.epoch(epoch, position.batches)
     names = [n for n, w in (spec.losses if losses is None else losses).items() if w]
     params = [p for g in optimizer.param_groups for p in g["params"]]
-    device = accelerator.device
+    device, world = accelerator.device, accelerator.num_processes
     window = torch.zeros(3 + len(names), device=device)  # sums over the accumulation window, all ranks
-    total, count, steps, bad = position.loss_sum, position.clips, position.steps, list(position.bad)
-    skipped = position.skipped
-    world = accelerator.num_processes
-    start = time.perf_counter()
-    last = position.batches + len(data)
+    total, count, steps, bad, skipped = position.loss_sum, position.clips, position.steps, list(position.bad), \
+        position.skipped
+    start, last = time.perf_counter(), position.batches + len(data)
     for step, batch in enumerate(data, start=position.batches):
         bad += batch["bad"]
         batch, clips, lost = _agree(accelerator, batch, lambda: loader.dataset.collate([loader.dataset.placeholder()]))
         skipped += lost
         if batch is None:
             continue
-        placeholder = "placeholder" in batch
         labels = batch["label"].to(device, non_blocking=True)
-        if "features" in batch:  # cached frozen features stand in for the video
-            given = inputs(spec, None, labels, part.classes) | {k: v.to(device) for k, v in batch["features"].items()}
-        else:
-            given = inputs(spec, on_device(batch, device), labels, part.classes)
-        stepped = False
+        n = 0 if "placeholder" in batch else len(labels)  # a placeholder batch weighs nothing
         with accelerator.accumulate(net):
-            out = forward(given, outputs=["loss"], losses=losses)
-            loss = out["loss"]
-            n = 0 if placeholder else len(labels)
-            local = torch.stack([(~torch.isfinite(loss.detach())).float(), torch.tensor(float(n), device=device),
-                                 loss.detach().float() * n] + [out[k].detach().float() * n for k in names])
-            summed = _check_finite(accelerator, local, epoch, step)
+            out = forward(_given(spec, batch, labels, device, part.classes), outputs=["loss"], losses=losses)
+            summed = _check_finite(accelerator, _sums(out, names, n, device), epoch, step)
             window += summed
-            if world > 1 and n * world != clips:
-                # DDP averages the processes' gradients: weigh each process's mean loss by its share of the
-                # step's clips, so the step follows the mean over all of them (a placeholder weighs nothing)
-                loss = loss * (n * world / clips)
-            accelerator.backward(loss)
-            if accelerator.sync_gradients:
-                # the total norm before clipping (clipping at infinity leaves the gradients as they are)
-                grad_norm = accelerator.clip_grad_norm_(params, settings.grad_clip or math.inf)
-            optimizer.step()
-            if accelerator.sync_gradients:
-                scheduler.step()
+            accelerator.backward(out["loss"] * (n * world / clips) if world > 1 and n * world != clips
+                                 else out["loss"])  # each process's mean weighed by its share of the step's clips
+            stepped, grad_norm = _optimizer_step(accelerator, optimizer, scheduler, params, settings.grad_clip)
+            if stepped:
                 steps += 1
-                stepped = True
                 _log_step(accelerator, optimizer, window, names, grad_norm, count + n, start, global_step + steps)
                 window.zero_()
             optimizer.zero_grad(set_to_none=True)
@@ -219,11 +198,37 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
         if stepped and (on_save is not None or stop is not None):
             _save_or_stop(accelerator, settings, lambda: EpochPosition(step + 1, steps, total, count, bad[:], skipped),
                           global_step + steps, step + 1 == last, on_save, stop)
-    seconds = time.perf_counter() - start
-    bad = sorted(set(gather_object(bad))) if accelerator.num_processes > 1 else bad
+    bad = sorted(set(gather_object(bad))) if world > 1 else bad
     if count == 0:
         raise DataError("no clip could be loaded in this epoch" + (f"; bad videos: {bad[:3]}" if bad else ""))
-    return EpochResult(total / count, count, seconds, steps, bad, skipped)
+    return EpochResult(total / count, count, time.perf_counter() - start, steps, bad, skipped)
+
+
+def _given(spec, batch: dict[str, Any], labels: torch.Tensor, device, classes: list[str]) -> dict[str, Any]:
+    """The step's inputs; cached frozen features stand in for the video when the loader gives them."""
+    if "features" in batch:
+        return inputs(spec, None, labels, classes) | {k: v.to(device) for k, v in batch["features"].items()}
+    return inputs(spec, on_device(batch, device), labels, classes)
+
+
+def _sums(out: dict[str, torch.Tensor], names: list[str], n: int, device) -> torch.Tensor:
+    """This process's [non-finite, clips, loss * clips, each named loss * clips] for the step."""
+    loss = out["loss"].detach()
+    return torch.stack([(~torch.isfinite(loss)).float(), torch.tensor(float(n), device=device), loss.float() * n]
+                       + [out[k].detach().float() * n for k in names])
+
+
+def _optimizer_step(accelerator: Accelerator, optimizer, scheduler, params: list, grad_clip: float | None
+                    ) -> tuple[bool, torch.Tensor | None]:
+    """The optimiser's step; when gradients synchronise (the end of an accumulation window) the gradients are
+    clipped first and the schedule steps after. Returns whether they did, and the total norm before clipping
+    (clipping at infinity leaves the gradients as they are)."""
+    synced = accelerator.sync_gradients
+    grad_norm = accelerator.clip_grad_norm_(params, grad_clip or math.inf) if synced else None
+    optimizer.step()
+    if synced:
+        scheduler.step()
+    return synced, grad_norm
 
 
 def _save_or_stop(accelerator: Accelerator, settings: Settings, at: Callable[[], EpochPosition], run_step: int,

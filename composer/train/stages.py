@@ -11,7 +11,8 @@ from typing import Any
 
 from composer.compiler.budget import choose_recompute
 from composer.compiler.compile import BuildOptions, compile_spec
-from composer.compiler.memory import MemoryModel, bill_lines, default_budget, format_bytes
+from composer.compiler.memory import MemoryModel, bill_lines
+from composer.compiler.memory_sizes import default_budget, format_bytes
 from composer.errors import DataError
 from composer.graph.plan import Recompute
 from composer.rundir.run_options import RunOptions

@@ -100,13 +100,7 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
     if not names or not accelerator.is_main_process:
         return None
     run_dir = Path(run_dir).resolve()
-    declared = sorted(str(t) for t in accelerator.log_with)
-    if declared != sorted(names):
-        raise ValueError(f"the Accelerator logs with {declared} but the run asked for {sorted(names)}: "
-                         "create it with log_with=names")
-    if "tensorboard" in names and Path(accelerator.logging_dir).resolve() != run_dir:
-        raise ValueError(f"TensorBoard would write under {accelerator.logging_dir}, not the run directory "
-                         f"{run_dir}: create the Accelerator with project_dir=run_dir")
+    _check_accelerator(accelerator, names, run_dir)
     init_kwargs: dict[str, dict[str, Any]] = {}
     if "tensorboard" in names and resumed_step:
         init_kwargs["tensorboard"] = {"purge_step": resumed_step + 1}
@@ -116,6 +110,24 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
     if "mlflow" not in names:
         accelerator.init_trackers(PROJECT, config=flat, init_kwargs=init_kwargs)
         return None
+    return _start_mlflow(accelerator, names, run_dir, run_name, flat, init_kwargs, tracking_uri)
+
+
+def _check_accelerator(accelerator: Any, names: Sequence[str], run_dir: Path) -> None:
+    """The Accelerator logs with the trackers asked for, and TensorBoard writes inside the run directory."""
+    declared = sorted(str(t) for t in accelerator.log_with)
+    if declared != sorted(names):
+        raise ValueError(f"the Accelerator logs with {declared} but the run asked for {sorted(names)}: "
+                         "create it with log_with=names")
+    if "tensorboard" in names and Path(accelerator.logging_dir).resolve() != run_dir:
+        raise ValueError(f"TensorBoard would write under {accelerator.logging_dir}, not the run directory "
+                         f"{run_dir}: create the Accelerator with project_dir=run_dir")
+
+
+def _start_mlflow(accelerator: Any, names: Sequence[str], run_dir: Path, run_name: str, flat: dict[str, Any],
+                  init_kwargs: dict[str, dict[str, Any]], tracking_uri: str | None) -> str | None:
+    """Every tracker started with MLflow among them: a new MLflow run, or the one RUN_DIR/mlflow-run.json
+    records (a resumed run), whose id is then kept there."""
     from mlflow.exceptions import MlflowException
 
     uri = mlflow_uri(run_dir, tracking_uri)
@@ -143,7 +155,7 @@ def start_trackers(accelerator: Any, names: Sequence[str], run_dir: Path, run_na
         raise DataError(f"MLflow could not start with tracking URI {uri}: {reason} "
                         "(give --tracking-uri sqlite:///PATH/mlflow.db or an http(s) MLflow server)") from None
     run_id = accelerator.get_tracker("mlflow", unwrap=False).active_run.info.run_id
-    from composer.rundir.records import write_json
+    from composer.rundir.records import write_json  # torch: this module is read by commands that need none
 
     write_json(run_dir / MLFLOW_RUN, {"run_id": run_id, "tracking_uri": uri})
     return note

@@ -66,7 +66,7 @@ def _frames(family: str) -> int:
 
 
 def _video_type(family: str):
-    from composer.tensor_types import TType
+    from composer.tensor_types import TType  # lazy: no need (already loaded above): could move to the top
 
     size = VIDEO.get(family, 64)
     return TType(("B", _frames(family), 3, size, size))
@@ -135,7 +135,7 @@ def site(tower: str, at_blocks: bool, point: str) -> str:
 
 
 def _load(text: str):
-    from composer.spec.load import load_spec
+    from composer.spec.load import load_spec  # lazy: no need (light, no cycle): could move to the top
 
     return load_spec(SOURCE, text=text)
 
@@ -185,8 +185,9 @@ def buckets(accepted: list[Combo]) -> list[list[Combo]]:
 
 def random_batch(model, clips: int = 2, classes: int = 3) -> dict:
     """A random batch matching the spec's inputs (video in [0, 1]; classes named "action number i")."""
+    # lazy: no need (already loaded above): could move to the top
     from composer.graph.infer import input_types
-    from composer.spec.ir import ClassesInput, LabelInput, VideoInput
+    from composer.spec.ir import ClassesInput, LabelInput, VideoInput  # lazy: as above
 
     batch = {}
     for name, t in input_types(model.spec).items():

@@ -102,9 +102,9 @@ def _linear_paths(tower: "Tower", layers: list[int], point: str) -> list[str | N
 def _inject_peft(backbone: "nn.Module", paths: list[str], config: Any, name: str) -> set[str]:
     """Wrap the linears at `paths` with the peft adapter `name` made from the kind's config; the adapter's
     parameters are the new ones whose path names the adapter (peft's `<tuner>.<adapter>.` layout)."""
-    from dataclasses import replace
+    from dataclasses import replace  # lazy: no need (stdlib): could move to the top
 
-    from peft import inject_adapter_in_model
+    from peft import inject_adapter_in_model  # lazy: PEFT (torch) only for LoRA/DoRA; uses.py is torch-free
 
     before = {n for n, _ in backbone.named_parameters()}
     with warnings.catch_warnings():  # one peft adapter per component is what we want
@@ -116,7 +116,7 @@ def _inject_peft(backbone: "nn.Module", paths: list[str], config: Any, name: str
 def _activate_peft(backbone: "nn.Module") -> None:
     """Make every adapter injected into `backbone` active in the layer that holds it: peft activates only
     the adapter injected last, and with one adapter per component each layer must keep its own."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.tuners.tuners_utils import BaseTunerLayer  # lazy: PEFT (torch) only for LoRA/DoRA; uses.py is torch-free
 
     for module in backbone.modules():
         if isinstance(module, BaseTunerLayer):

@@ -95,3 +95,23 @@ def test_the_checks_see_what_they_check():
     assert flags["--seeds"] == 1 and flags["--classes"] == 1
     assert function_lines()["composer/cli.py:get_command"] > 1
     assert file_lines()["composer/cli.py"] <= 150
+
+
+def test_every_import_inside_a_function_says_why():
+    """An import inside a function is a lazy load (a heavy or optional package, the torch-free check path, a
+    cycle): each says which in a comment on its line or the line above. composer/commands/ and cli.py are lazy by
+    design: `composer --help` and the light commands import neither torch nor the commands they do not run."""
+    unmarked = []
+    for path in sources():
+        rel = path.relative_to(ROOT)
+        if rel.parts[1] == "commands" or rel.name == "cli.py":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for fn in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(fn):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        here, above = lines[node.lineno - 1], lines[node.lineno - 2].strip()
+                        if "#" not in here and not above.startswith("#"):
+                            unmarked.append(f"{rel}:{node.lineno}")
+    assert not unmarked, f"imports inside functions without a reason: {unmarked}"

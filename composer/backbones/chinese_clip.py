@@ -119,7 +119,7 @@ def _config(request: Request) -> tuple[ChineseCLIPTextConfig, int]:
 def _load(model: nn.Module, projection: nn.Linear, path: str, loc) -> None:
     """Strictly load the text tower out of a ChineseCLIPModel checkpoint (safetensors or a torch file)."""
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
 
         state = load_file(path)
     else:

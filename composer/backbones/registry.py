@@ -64,7 +64,7 @@ class Family:
             self.check(request, loc, name)
         if self.shapes is not None:
             return BackboneShape(request, self.shapes(request))
-        from composer.backbones.shape import shape_of
+        from composer.backbones.shape import shape_of  # lazy: no need (already loaded above): could move to the top
 
         built = self.build(replace(request, device="meta", load=False), loc, name)
         return BackboneShape(request, {t: shape_of(tower) for t, tower in built.towers.items()})
@@ -81,7 +81,7 @@ def register_family(family: Family) -> Family:
 
 def own_families() -> dict[str, Family]:
     """Composer's own families, every declaration imported (plugins' are not), in the table's order."""
-    from composer.backbones.families import DECLARED
+    from composer.backbones.families import DECLARED  # lazy: no need (light, no cycle): could move to the top
 
     for module in DECLARED.values():
         importlib.import_module(module)
@@ -91,7 +91,7 @@ def own_families() -> dict[str, Family]:
 def get_family(name: str, loc: Loc | None = None) -> Family:
     """A family by name: composer's own imports only its declaration; any other name is looked up among every
     own family (a misspelling gets the nearest) and then the plugins."""
-    from composer.backbones.families import DECLARED
+    from composer.backbones.families import DECLARED  # lazy: no need (light, no cycle): could move to the top
 
     if name not in FAMILIES and name in DECLARED:
         importlib.import_module(DECLARED[name])

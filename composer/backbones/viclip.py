@@ -146,7 +146,7 @@ _CONFIG_AS_DICT = [(dict, "easydict.EasyDict")]
 def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """The state dict of an official release: `.pth` (under "model") or the Hugging Face safetensors."""
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+        from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
 
         state = load_file(path)
     else:

@@ -138,7 +138,7 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
     if request.load:
         path = str(local_file(tag, f"VideoMAE {request.size}", loc))
         if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
+            from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
 
             state = from_original(load_file(path))
         else:

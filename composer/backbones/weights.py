@@ -40,7 +40,7 @@ def is_torchscript(path: str | Path) -> bool:
 
 
 def hub_cache_dir() -> str:
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # lazy: huggingface_hub only for hub weights, not on the check path
 
     return str(constants.HF_HUB_CACHE)
 
@@ -49,7 +49,7 @@ def weights_file(tag: str, what: str, filename: str, backbone: str, loc: Loc | N
     """A local file, or `filename` of the hub repository `tag` (from the cache, or downloaded)."""
     if is_local_path(tag):
         return str(local_file(tag, what, loc))
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download  # lazy: huggingface_hub only for hub weights, not on the check path
 
     return fetch(f"{what} ({tag})", f"'{tag}' ({filename})", lambda: hf_hub_download(tag, filename), backbone, loc)
 

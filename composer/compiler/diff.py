@@ -211,7 +211,7 @@ def _render_model(model: dict[str, Any], console: Console) -> None:
         g = model["gflops"]
         table.add_row("GFLOPs per clip", f"{g['old']:.2f}", f"{g['new']:.2f}", _signed(float(g["delta"])))
     if "memory" in model:
-        from composer.compiler.memory_sizes import format_bytes
+        from composer.compiler.memory_sizes import format_bytes  # lazy: torch (memory_sizes) only for --model
 
         m = model["memory"]
         steps = [f"batch {m[side]['batch_size']}, {m[side]['precision']}" for side in ("old", "new")]

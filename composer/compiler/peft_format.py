@@ -101,7 +101,7 @@ def _placed(deltas: list[Delta], layout: PeftLayout, backbone: str) -> list[Delt
 
 
 def _config(placed: list[Delta]) -> Any:
-    from peft import LoraConfig
+    from peft import LoraConfig  # lazy: PEFT only for LoRA/DoRA work
 
     ranks = Counter((d.config.r, d.config.lora_alpha) for d in placed)
     r, alpha = ranks.most_common(1)[0][0]
@@ -163,14 +163,14 @@ def config_json(config: Any) -> bytes:
 
 
 def _peft_version() -> str:
-    import peft
+    import peft  # lazy: PEFT only for LoRA/DoRA work
 
     return peft.__version__
 
 
 def write_adapters(model, out: Path) -> Written:
     """One PEFT adapter folder per backbone that carries LoRA/DoRA (out/<backbone>/)."""
-    from peft import get_peft_model, get_peft_model_state_dict
+    from peft import get_peft_model, get_peft_model_state_dict  # lazy: PEFT only for LoRA/DoRA work
 
     deltas = weight_deltas(model.spec, model.graph)
     folders: dict[str, Path] = {}
@@ -214,7 +214,7 @@ def base_state(backbone: torch.nn.Module) -> dict[str, torch.Tensor]:
 def library_with_adapter(model, name: str, folder: Path, merge: bool = False) -> torch.nn.Module:
     """The library's model with the backbone's base weights, and the adapter folder loaded by PEFT itself
     (`PeftModel.from_pretrained`); merged into the weights with `merge_and_unload` when asked."""
-    from peft import PeftModel
+    from peft import PeftModel  # lazy: PEFT only for LoRA/DoRA work
 
     backbone = model.backbones[name]
     layout = layout_of(backbone.family)

@@ -42,7 +42,7 @@ def _natural(name: str) -> list[tuple]:
 
 def starts_from(graph, component: str) -> Path | None:
     """The PEFT folder a weight-delta component starts from (`weights: peft:DIR`), if any, resolved."""
-    from composer.components.adapters.lora import LoraParams
+    from composer.components.adapters.lora import LoraParams  # lazy: no need (light, no cycle): could move to the top
 
     placements = graph.placements(component)
     if not placements or not isinstance(placements[0].params, LoraParams) or placements[0].params.weights is None:
@@ -51,7 +51,7 @@ def starts_from(graph, component: str) -> Path | None:
 
 
 def _config(folder: Path) -> Any:
-    from peft import LoraConfig
+    from peft import LoraConfig  # lazy: PEFT only for a LoRA/DoRA started from a PEFT folder
 
     if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
         raise ValueError(f"{folder} is not a PEFT adapter folder (it needs {CONFIG} and {WEIGHTS})")
@@ -87,7 +87,7 @@ def _same_settings(config: Any, placed: list[Delta], component: str, base: str) 
 
 def _load(library: torch.nn.Module, folder: Path, layout_library: str) -> Any:
     """PEFT's own reading of the folder; a tensor the file lacks (PEFT would start it fresh) is refused."""
-    from peft import PeftModel
+    from peft import PeftModel  # lazy: PEFT only for a LoRA/DoRA started from a PEFT folder
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -105,7 +105,7 @@ def _load(library: torch.nn.Module, folder: Path, layout_library: str) -> Any:
 def read_adapter(spec, graph, component: str, folder: Path) -> int:
     """Start `component`'s LoRA/DoRA from the PEFT folder; returns the number of tensors copied (none on the meta
     device, where the folder is only checked)."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
+    from peft.tuners.tuners_utils import BaseTunerLayer  # lazy: PEFT only for a LoRA/DoRA started from a PEFT folder
 
     config = _config(folder)
     backbones = list(dict.fromkeys(p.backbone for p in graph.placements(component)))

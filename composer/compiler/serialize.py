@@ -41,7 +41,7 @@ def _save_onnx(module: nn.Module, sample: torch.Tensor, path: Path) -> dict:
     program = torch.onnx.export(module, (sample,), dynamic_shapes=(_batch_dim(),), input_names=["video"],
                                 output_names=["scores"], dynamo=True, verbose=False)
     program.save(str(path))
-    import onnx
+    import onnx  # lazy: onnx/onnxruntime only for an ONNX export
 
     opset = next((o.version for o in onnx.load(str(path), load_external_data=False).opset_import
                   if o.domain in ("", "ai.onnx")), None)
@@ -49,7 +49,7 @@ def _save_onnx(module: nn.Module, sample: torch.Tensor, path: Path) -> dict:
 
 
 def _run_onnx(path: Path, clips: torch.Tensor) -> torch.Tensor:
-    import onnxruntime
+    import onnxruntime  # lazy: onnx/onnxruntime only for an ONNX export
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name

@@ -24,8 +24,9 @@ TRAINABLE = Path(__file__).with_name("shipped_trainable.json")
 
 def built_trainable(spec: Spec) -> int:
     """Trainable parameters of the spec built on the meta device at full size (imports torch)."""
+    # lazy: builds a model (torch) only for a spec whose kept count is stale
     from composer.compiler.compile import BuildOptions, compile_spec
-    from composer.compiler.summary import parameter_counts
+    from composer.compiler.summary import parameter_counts  # lazy: torch, as above
 
     model = compile_spec(spec, BuildOptions(device="meta"))
     return sum(p["trainable"] for p in parameter_counts(model).values())
@@ -52,8 +53,8 @@ def write_trainable() -> None:
 
 def _labels(spec: Spec) -> list[str]:
     """The backbones as `composer build` labels them ("clip ViT-B/16"; "clip tiny(ViT-B/16)")."""
-    from composer.backbones.registry import backbone_label
-    from composer.graph.declared import backbone_requests
+    from composer.backbones.registry import backbone_label  # lazy: no need (light, no cycle): could move to the top
+    from composer.graph.declared import backbone_requests  # lazy: no need (light, no cycle): could move to the top
 
     return [backbone_label(r.family.name, r.request) for r in backbone_requests(spec, "meta", False, False).values()]
 

@@ -36,8 +36,9 @@ OWN = "composer-video"  # the package composer's own kinds and families come fro
 def kinds_table() -> Group:
     """Every kind, then every family, each with the package it comes from. A plugin's module is not imported
     for this: until a spec (or `composer check-kind`) loads it, its row shows its package's own summary."""
+    # lazy: no need (light, no cycle): could move to the top
     from composer.backbones.registry import FAMILIES, own_families
-    from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS
+    from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS  # lazy: as above
 
     table = Table(show_edge=False)
     table.add_column("kind", no_wrap=True)
@@ -66,7 +67,7 @@ def kinds_table() -> Group:
 def catalogue_markdown() -> str:
     """docs/components.md: composer's own families and kinds (never a plugin's, even one already loaded), and how
     another package adds its own."""
-    from composer.backbones.registry import own_families
+    from composer.backbones.registry import own_families  # lazy: no need (light, no cycle): could move to the top
 
     lines: list[Any] = ["# Component catalogue", "",
                         "Generated from the registry by `composer kinds --markdown`; one entry per kind.", "",

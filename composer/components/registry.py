@@ -114,7 +114,7 @@ class Kind:
     needs_tower: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
-        from composer.uses import USES
+        from composer.uses import USES  # lazy: no need (light, no cycle): could move to the top
 
         unknown = [u for u in self.uses if u not in USES]
         assert not unknown, f"kind {self.name}: unknown uses {unknown} (composer/uses.py has {', '.join(USES)})"
@@ -142,7 +142,7 @@ def register(kind: Kind) -> Kind:
 
 def own_kinds() -> dict[str, Kind]:
     """Composer's own kinds, every declaration imported (plugins' are not)."""
-    from composer.components import DECLARED
+    from composer.components import DECLARED  # lazy: no need (already loaded above): could move to the top
 
     for module in dict.fromkeys(DECLARED.values()):
         importlib.import_module(module)
@@ -152,7 +152,7 @@ def own_kinds() -> dict[str, Kind]:
 def get_kind(name: str, loc: Loc | None = None) -> Kind:
     """A kind by name: composer's own imports only its declaration; any other name is looked up among every
     own kind (a misspelling gets the nearest) and then the plugins."""
-    from composer.components import DECLARED
+    from composer.components import DECLARED  # lazy: no need (already loaded above): could move to the top
 
     if name not in KINDS and name in DECLARED:
         importlib.import_module(DECLARED[name])

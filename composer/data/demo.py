@@ -24,7 +24,12 @@ from pathlib import Path
 
 import torch
 
-VERSION = "demo-v4"  # v4: FTP answers differ per class in every tier
+VERSION = "demo-v5"  # v5: lossless, so every machine has the same set; v4: FTP answers differ per class in every tier
+# H.264 in RGB at constant quality 0 is lossless: each file decodes to exactly the frames rendered from the seed. The
+# default lossy encoding is not reproducible: with the same frames, FFmpeg 5.1's x264 wrote different files from one
+# process to the next (pixels differing by up to 59 of 255 in 40 of the 256 clips), so every number on the demo
+# set could change with the machine, or with the run that generated the set.
+ENCODING = {"codec": "libx264rgb", "pixel_format": "rgb24", "crf": 0}
 SIZE, FRAMES, FPS = 64, 17, 8  # 17 frames: the test-time frame positions are symmetric under reversal
 TRAIN_PER_CLASS, TEST_PER_CLASS = 24, 16
 PAIRS = [("move right", "move left"), ("move down", "move up"), ("rotate clockwise", "rotate anticlockwise"),
@@ -124,8 +129,10 @@ def _answers(name: str) -> dict:
 
 
 def generate(root: Path, seed: int = 0) -> None:
-    """Write the demo set to `root` (atomically: into a temporary folder, renamed when complete)."""
-    from torchcodec.encoders import VideoEncoder
+    """Write the demo set to `root` (atomically: into a temporary folder, renamed when complete). Each file is
+    decoded back and must give exactly the frames it was made from."""
+    from torchcodec.decoders import VideoDecoder  # lazy: torchcodec loads FFmpeg's libraries
+    from torchcodec.encoders import VideoEncoder  # lazy: as above
 
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
@@ -141,7 +148,10 @@ def generate(root: Path, seed: int = 0) -> None:
                         clip = render(forward, g)
                         clip = clip.flip(0) if reverse else clip
                         path = folder / f"{i:03d}.mp4"
-                        VideoEncoder(clip, frame_rate=FPS).to_file(str(path))
+                        VideoEncoder(clip, frame_rate=FPS).to_file(str(path), **ENCODING)
+                        if not torch.equal(VideoDecoder(str(path))[:], clip):
+                            raise RuntimeError(f"the demo clip {path.name} does not decode to the frames it was made "
+                                               "from: this FFmpeg's lossless H.264 (libx264rgb) is not lossless")
                         lines[split].append(f"{path.relative_to(tmp)} {CLASSES.index(name)}")
         for split, rows in lines.items():
             (tmp / f"{split}.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")

@@ -35,7 +35,7 @@ def decode_threads(workers: int) -> int:
 
 
 def open_video(path: str | Path, device: str = "cpu", threads: int = 1):
-    from torchcodec.decoders import VideoDecoder
+    from torchcodec.decoders import VideoDecoder  # lazy: torchcodec loads FFmpeg's libraries
 
     path = Path(path)
     if not path.is_file():

@@ -114,6 +114,7 @@ def _source(options: ExportOptions, predictor: Predictor, model) -> dict[str, An
 def export_peft(spec_path: str, options: ExportOptions) -> ExportResult:
     """The spec's LoRA/DoRA as PEFT adapter folders (compiler/peft_format.py), one per backbone, each checked
     by loading it into the library's model with PEFT and comparing the towers' outputs, as loaded and merged."""
+    # lazy: no need (already loaded above): could move to the top
     from composer.compiler.peft_format import largest_difference, write_adapters
 
     predictor = _predictor(spec_path, options)

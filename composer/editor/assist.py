@@ -193,7 +193,7 @@ def definition(text: str, file: Path, line: int, col: int) -> tuple[Path, int, i
 
 
 def _extended(file: Path, name: str) -> Path:
-    from composer.spec.shipped import shipped
+    from composer.spec.shipped import shipped  # lazy: no need (light, no cycle): could move to the top
 
     beside = file.parent / name
     return beside if beside.exists() or name not in shipped() else shipped()[name]

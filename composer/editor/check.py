@@ -13,12 +13,14 @@ from composer.errors import Loc, Problem, SpecError
 def check(path: Path, text: str) -> list[Problem]:
     """The problems of the spec `path` whose text is `text` (unsaved edits included); [] when it compiles.
     A crash of the compiler is reported as one problem, never raised: the language server must survive it."""
+    # lazy: the checker (IR, registries) loads at the first check, not when the server starts
     from composer.graph.declared import check_spec, needs_build
-    from composer.spec.load import load_spec
+    from composer.spec.load import load_spec  # lazy: as above
 
     try:
         spec = load_spec(path, text=text)
         if needs_build(check_spec(spec)):  # params only a built tower can check (CoOp's init words)
+            # lazy: builds a model (torch) only for params a built tower checks
             from composer.compiler.compile import BuildOptions, compile_spec
 
             compile_spec(spec, BuildOptions(device="meta"))

@@ -61,7 +61,7 @@ def _component_model(kind: Kind) -> type[Node]:
 
 
 def _backbone_model(family: Family) -> type[Node]:
-    from composer.backbones.registry import TINY
+    from composer.backbones.registry import TINY  # lazy: only generate() needs the registries
 
     activation = Literal[family.activations] | None if family.activations else None
     fields: dict[str, Any] = {
@@ -79,8 +79,8 @@ def _one_of(models: list[type[Node]], key: str) -> Any:
 
 def spec_model() -> type[Spec]:
     """The IR's Spec with components and backbones as unions discriminated on `kind` and `family`."""
-    from composer.backbones.registry import all_families
-    from composer.components.registry import all_kinds
+    from composer.backbones.registry import all_families  # lazy: only generate() needs the registries
+    from composer.components.registry import all_kinds  # lazy: only generate() needs the registries
 
     registered, offered = all_kinds(), all_families()  # other packages' too: a spec may name them
     kinds = _one_of([_component_model(registered[k]) for k in sorted(registered)], "kind")
@@ -97,8 +97,8 @@ def _doc(model: type) -> str:
 
 def generate() -> dict[str, Any]:
     """The whole schema: a complete spec, or (with `extends`) the partial one."""
-    from composer.backbones.registry import all_families
-    from composer.components.registry import all_kinds
+    from composer.backbones.registry import all_families  # lazy: only generate() needs the registries
+    from composer.components.registry import all_kinds  # lazy: only generate() needs the registries
 
     full = spec_model().model_json_schema(by_alias=True)
     defs = full.pop("$defs")

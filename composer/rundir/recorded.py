@@ -57,6 +57,7 @@ def weights_record(kind: str | None, tiny: bool) -> dict[str, str]:
     effective = kind or ("random" if tiny else "spec")
     if effective != "demo":
         return {"weights": effective}
+    # lazy: no need (light, no cycle): could move to the top
     from composer.backbones.demo_weights import manifest_sha256
 
     return {"weights": effective, "demo_manifest": manifest_sha256()}

@@ -125,7 +125,7 @@ def check_views(clips: int, crops: int) -> str | None:
 def batch_bytes(spec: Spec, batch_size: int) -> tuple[str, int, int] | None:
     """The largest video input's one batch of `batch_size` clips (test views included) as float32:
     (input name, bytes, bytes per clip); None for a spec without video."""
-    from composer.spec.ir import VideoInput
+    from composer.spec.ir import VideoInput  # lazy: pydantic's IR only here; commands read limits at start-up
 
     views = spec.train.views.clips * spec.train.views.crops
     sizes = [(name, video.frames * video.window * 3 * video.size ** 2 * 4 * views)

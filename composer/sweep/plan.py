@@ -271,9 +271,10 @@ def measure(variant: Variant, sets: list[str], unsets: list[str], tiny: bool, cl
 def fusion_groups(variants: list[Variant], sets: list[str], unsets: list[str], tiny: bool, options) -> list:
     """Which variants share a frozen prefix, and how much (compiler/fusion.py), each built on the meta device
     and read with the batch size and seed its run would use (`options`: the run options given)."""
+    # lazy: no need (light, no cycle; compiler.precision is already imported above): could move to the top
     from composer.compiler.fusion import analyse
-    from composer.compiler.precision import resolve_precision
-    from composer.rundir.resolve import resolve
+    from composer.compiler.precision import resolve_precision  # lazy: as above
+    from composer.rundir.resolve import resolve  # lazy: as above
 
     built = []
     for v in variants:

@@ -108,8 +108,9 @@ def edges(d: Dimension) -> list[str]:
 def check_space(spec: str, dims: list[Dimension], sets: list[str], unsets: list[str], tiny: bool) -> None:
     """Build the spec at every edge of every dimension on the meta device before any trial runs, so a wrong
     path or a value the spec refuses stops the search at once (located at its --grid)."""
+    # lazy: no need (already loaded above): could move to the top
     from composer.compiler.compile import BuildOptions, compile_spec
-    from composer.sweep.plan import load_variant
+    from composer.sweep.plan import load_variant  # lazy: no need (already loaded above): could move to the top
 
     if sum(len(edges(d)) for d in dims) > limits.MAX_SWEEP_RUNS:
         raise SweepError(f"the search space has more than {limits.MAX_SWEEP_RUNS} edge values to check")
@@ -131,7 +132,7 @@ def suggest(trial: Any, d: Dimension) -> str:
 def shown(storage: str) -> str:
     """A storage URL as it may be printed: SQLAlchemy's own rendering, which hides a password as ***."""
     try:
-        from sqlalchemy.engine import make_url
+        from sqlalchemy.engine import make_url  # lazy: no need (Optuna's storage loads it): could move to the top
 
         return cut(make_url(storage).render_as_string(hide_password=True))
     except Exception:  # not a URL SQLAlchemy reads: hide whatever sits between "user:" and the last "@"
@@ -141,7 +142,7 @@ def shown(storage: str) -> str:
 def open_study(storage: str, name: str, prune: str, plan: dict[str, Any]) -> Any:
     """Create or join the study; refused in one line when the storage cannot be opened or holds a study of
     that name made by another search (another space, spec or objective)."""
-    import optuna
+    import optuna  # lazy: Optuna is optional (the search extra); --dry-run needs none
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if prune == "median" \
@@ -230,7 +231,7 @@ def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, stud
     the same moment can add one more each, as with Optuna's own MaxTrialsCallback), run each, tell the result.
     A trial this process cannot finish (interrupted, or an error here) is told failed before the error goes on,
     so it never stays running in the study."""
-    from optuna.trial import TrialState
+    from optuna.trial import TrialState  # lazy: Optuna is optional (the search extra); --dry-run needs none
 
     made: list[dict[str, Any]] = []
     begun = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not WAITING (queued)
@@ -276,8 +277,8 @@ def _jobs_here(folder: Path, study: Any) -> list[Job]:
 
 def study_markdown(study: Any, objective: str) -> str:
     """The study's state, its best trial and Optuna's parameter importances (PED-ANOVA), as Markdown."""
-    import optuna
-    from optuna.trial import TrialState
+    import optuna  # lazy: Optuna is optional (the search extra); --dry-run needs none
+    from optuna.trial import TrialState  # lazy: Optuna is optional (the search extra); --dry-run needs none
 
     trials = study.get_trials(deepcopy=False)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}

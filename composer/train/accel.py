@@ -80,6 +80,7 @@ def make_fsdp_plugin():
     """FSDP1 over the module's original parameters: frozen and trainable tensors share the sharded units of a
     partly frozen model, and the parameters keep their names, under which composer/train/fsdp_state.py
     saves the optimiser's state."""
+    # lazy: no need (already loaded above): could move to the top
     from accelerate.utils import FullyShardedDataParallelPlugin
 
     return FullyShardedDataParallelPlugin(fsdp_version=1, use_orig_params=True, state_dict_type="FULL_STATE_DICT")

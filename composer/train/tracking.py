@@ -128,7 +128,7 @@ def _start_mlflow(accelerator: Any, names: Sequence[str], run_dir: Path, run_nam
                   init_kwargs: dict[str, dict[str, Any]], tracking_uri: str | None) -> str | None:
     """Every tracker started with MLflow among them: a new MLflow run, or the one RUN_DIR/mlflow-run.json
     records (a resumed run), whose id is then kept there."""
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException  # lazy: MLflow only when --log-with mlflow
 
     uri = mlflow_uri(run_dir, tracking_uri)
     init_kwargs["mlflow"] = {"run_name": run_name}
@@ -171,8 +171,8 @@ def _recorded_mlflow_run(run_dir: Path, uri: str) -> tuple[Any, str | None]:
         run_id = json.loads(record.read_text(encoding="utf-8"))["run_id"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return None, f"{record} cannot be read ({e}); this resumed run logs to a new MLflow run"
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+    from mlflow.exceptions import MlflowException  # lazy: MLflow only when --log-with mlflow
+    from mlflow.tracking import MlflowClient  # lazy: MLflow only when --log-with mlflow
 
     try:
         found = MlflowClient(uri).get_run(run_id)
@@ -244,7 +244,7 @@ def _use_mlflow_store(uri: str) -> None:
     `mlflow.set_tracking_uri` also exports MLFLOW_TRACKING_URI to the environment; we put the environment
     back, so a later run in the same process (tests, notebooks) never inherits this run's store.
     """
-    import mlflow
+    import mlflow  # lazy: MLflow only when --log-with mlflow
 
     before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
@@ -265,8 +265,8 @@ def _skip_fsync(db: Path) -> None:
     The price is that an operating-system crash (not a crash of the run) may lose the store's last writes;
     metrics.jsonl keeps them. A store given with --tracking-uri is left as it is.
     """
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
+    from sqlalchemy import event  # lazy: SQLAlchemy only for MLflow's local SQLite store
+    from sqlalchemy.engine import Engine  # lazy: SQLAlchemy only for MLflow's local SQLite store
 
     _UNSYNCED.add(str(db))
     if not event.contains(Engine, "connect", _unsynced_connection):

@@ -77,7 +77,7 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def spec_name(run_dir: Path) -> str | None:
     """The `name` of the spec the run trained (spec.yaml), or None when the file is missing or unreadable."""
-    import yaml
+    import yaml  # lazy: no need (light): could move to the top
 
     try:
         data = yaml.safe_load((Path(run_dir) / "spec.yaml").read_text(encoding="utf-8"))
@@ -127,8 +127,8 @@ def read_confusion(run_dir: Path) -> dict[str, tuple[list[str], list[list[int]]]
 
 
 def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # lazy: matplotlib only when a run draws its plots
+    from matplotlib.figure import Figure  # lazy: matplotlib only when a run draws its plots
 
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
@@ -196,7 +196,7 @@ def _short(name: str, width: int = 28) -> str:
 def confusion_figure(matrix: list[list[int]], classes: list[str], title: str):
     """The matrix normalised per true class (each row sums to 1; rows of classes never tested stay 0).
     Numbers in the cells up to ANNOTATE_UP_TO classes, class names on the axes up to LABEL_UP_TO."""
-    import numpy as np
+    import numpy as np  # lazy: numpy (as matplotlib) only when drawing
 
     counts = np.asarray(matrix, dtype=float)
     n = len(classes)

@@ -68,7 +68,7 @@ def is_openai_release(weights: str) -> bool:
     path = Path(weights).expanduser()
     if not path.is_file() or not is_torchscript(path):
         return False
-    import torch
+    import torch  # lazy: the check path (validate, kinds, schema) imports no torch
 
     return OPENAI_KEYS <= set(torch.jit.load(str(path), map_location="cpu").state_dict())
 

@@ -28,7 +28,7 @@ class LoraParams(Params):
 
 def config(p: LoraParams, dora: bool = False) -> Any:
     """peft's LoraConfig for these params (target modules are the use's business)."""
-    from peft import LoraConfig
+    from peft import LoraConfig  # lazy: PEFT (torch) only for a build; declarations stay torch-free
 
     return LoraConfig(r=p.r, lora_alpha=p.alpha, lora_dropout=p.dropout, use_dora=dora, bias="none")
 

@@ -99,3 +99,39 @@ def test_two_processes_share_one_study_and_the_median_rule_prunes(tmp_path):
         if record["status"] == "pruned":  # the stop is the preemption signal: the run saved and said so
             assert record["exit_code"] == 75
             assert (out / record["run_dir"] / "checkpoints").is_dir()
+
+
+def test_a_trial_handed_to_two_processes_runs_in_one(tmp_path, monkeypatch):
+    """SQLite lets two processes that ask at the same moment pop one queued trial; the second to finish then
+    could not tell it ("Cannot tell a COMPLETE trial", seen in CI). Here the study hands trial 0 out twice, as
+    the other process's ask would: the claim file gives it to one, and the other asks again."""
+    from composer.sweep import search
+
+    class HandsOutTheFirstTwice:
+        def __init__(self, study):
+            self.study, self.given = study, []
+
+        def ask(self):
+            trial = self.given[0] if len(self.given) == 1 else self.study.ask()
+            self.given.append(trial)
+            return trial
+
+        def __getattr__(self, name):
+            return getattr(self.study, name)
+
+    ran = []
+
+    def run_job(folder, job, *args, **kw):
+        ran.append(job.index)
+        return {"status": "done", "metrics": {"test top-1": 50.0}, "seconds": 0.0}
+
+    monkeypatch.setattr(search, "run_job", run_job)
+    monkeypatch.setattr(search, "write_results", lambda *args: None)
+    study = HandsOutTheFirstTwice(optuna.create_study(direction="maximize"))
+    says = []
+    search.run_search(tmp_path, "clip-linear-probe", [parse_space("train.lr=log(1e-4,1e-2)")], 2, study,
+                      "test top-1", "none", [], [], [], True, {}, says.append)
+    assert [t.number for t in study.given] == [0, 0, 1] and ran == [0, 1]
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
+    assert any("trial 0 was handed to another process" in line for line in says), says
+    assert not search.claimed(tmp_path, 1) and search.claimed(tmp_path, 2)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import re
 import signal
 import warnings
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from composer.errors import cut
-from composer.files import atomic_write_bytes
+from composer.files import atomic_write_bytes, write_file
 from composer.spec import limits
 from composer.sweep.directory import SweepError, write_tables
 from composer.sweep.jobs import run_job
@@ -224,6 +226,20 @@ def _trial(trial: Any, folder: Path, spec: str, dims: list[Dimension]) -> Job:
     return job
 
 
+def claimed(folder: Path, number: int) -> bool:
+    """Whether this process runs trial `number`: the first to create variants/trial-NNNN.claim does. Optuna's
+    SQLite storage can hand one queued trial to two processes that ask at the same moment (SQLite has no row
+    lock: both read it as waiting, both mark it running); both would run it, and the second to finish could
+    not tell it ("Cannot tell a COMPLETE trial": seen in CI). The file holds the host and process that won."""
+    path = folder / "variants" / f"trial-{number:04d}.claim"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_file(path, f"{socket.gethostname()} {os.getpid()}\n".encode())
+    except FileExistsError:
+        return False
+    return True
+
+
 def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, study: Any, objective: str, prune: str,
                sets: list[str], unsets: list[str], run_args: list[str], tiny: bool, identity: dict[str, Any],
                say: Callable[[str], None]) -> list[dict[str, Any]]:
@@ -237,6 +253,9 @@ def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, stud
     begun = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not WAITING (queued)
     while len(study.get_trials(deepcopy=False, states=begun)) < trials:
         trial = study.ask()
+        if not claimed(folder, trial.number):
+            say(f"trial {trial.number} was handed to another process at the same moment; it runs there")
+            continue
         try:
             job = _trial(trial, folder, spec, dims)
             say(f"trial {trial.number} ({len(study.get_trials(deepcopy=False, states=begun))}/{trials} in the "

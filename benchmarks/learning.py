@@ -53,7 +53,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from composer.backbones.demo_weights import NoDemoWeights, demo_file  # noqa: E402
 from composer.backbones.registry import check_size, get_family  # noqa: E402
 from composer.data.clips import ClipConfig, ClipDataset  # noqa: E402
-from composer.data.demo import PAIRS  # noqa: E402
+from composer.data.demo import PAIRS, VERSION  # noqa: E402
 from composer.errors import DataError, SpecError  # noqa: E402
 from composer.spec.load import load_spec  # noqa: E402
 from composer.train.evaluator import evaluate  # noqa: E402
@@ -280,7 +280,7 @@ def settings(row: Row, epochs: int, weights: str) -> dict[str, Any]:
     is a demo-weights run made with other demo files of the row's own backbones (their hashes)."""
     sets, _ = schedule_sets(row.spec, epochs)
     same = {"spec": row.spec, "epochs": epochs, "batch_size": BATCH, "lr": row.lr, "sets": [*row.sets, *sets],
-            "views": [1, 1]}
+            "views": [1, 1], "demo_set": VERSION}
     return same | {"demo_files": demo_files(row)} if weights == "demo" else same
 
 
@@ -350,6 +350,13 @@ def table(results: dict, weights: str, seeds: list[int], epochs: int) -> list[st
     return lines
 
 
+def demo_sets(results: dict) -> str:
+    """The demo set versions the table's runs were made on (runs from before versions were recorded: demo-v4)."""
+    made = sorted({r.get("settings", {}).get("demo_set", "demo-v4") for r in results["runs"].values()})
+    return ", ".join(made) + (" (demo-v4 was lossy H.264, whose files differed from machine to machine; a run "
+                              f"made now uses {VERSION} and gives other figures)" if made != [VERSION] else "")
+
+
 def write(results: dict, args: argparse.Namespace) -> None:
     loads = [r["load"] for r in results["runs"].values() if "load" in r]
     lines = ["# Learning time on the demo set", "",
@@ -358,7 +365,7 @@ def write(results: dict, args: argparse.Namespace) -> None:
              f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} threads; 1-minute load average after runs "
              f"{min(loads, default=0):.1f}-{max(loads, default=0):.1f}). Tiny backbones, 64 px clips, "
              f"{args.epochs} epoch(s), batch {BATCH}, one test view; numbers are accuracy in %, mean ± sample standard "
-             "deviation over the seeds listed.", "",
+             f"deviation over the seeds listed. Demo set: {demo_sets(results)}.", "",
              "The demo's 8 classes are 4 pairs of the same clips played backwards (move left/right, up/down, rotate "
              "clockwise/anticlockwise, approach/recede). **Pair accuracy** asks, for each of the 128 test clips, "
              "whether its class scores above its reversed twin: 50% is chance, and a model that averages frames "

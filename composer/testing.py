@@ -25,6 +25,10 @@ from composer.backbones.shape import BLOCK_POINTS
 from composer.compiler.compile import BuildOptions, compile_spec
 from composer.components.registry import get_kind
 from composer.errors import SpecError
+from composer.graph.infer import input_types
+from composer.spec.ir import ClassesInput, LabelInput, VideoInput
+from composer.spec.load import load_spec
+from composer.tensor_types import TType
 from composer.uses import USES
 
 VIDEO = {"dinov2": 56}  # pixels a family's tiny video takes (DINOv2's patch is 14); the others take 64
@@ -66,8 +70,6 @@ def _frames(family: str) -> int:
 
 
 def _video_type(family: str):
-    from composer.tensor_types import TType  # lazy: no need (already loaded above): could move to the top
-
     size = VIDEO.get(family, 64)
     return TType(("B", _frames(family), 3, size, size))
 
@@ -135,8 +137,6 @@ def site(tower: str, at_blocks: bool, point: str) -> str:
 
 
 def _load(text: str):
-    from composer.spec.load import load_spec  # lazy: no need (light, no cycle): could move to the top
-
     return load_spec(SOURCE, text=text)
 
 
@@ -185,10 +185,6 @@ def buckets(accepted: list[Combo]) -> list[list[Combo]]:
 
 def random_batch(model, clips: int = 2, classes: int = 3) -> dict:
     """A random batch matching the spec's inputs (video in [0, 1]; classes named "action number i")."""
-    # lazy: no need (already loaded above): could move to the top
-    from composer.graph.infer import input_types
-    from composer.spec.ir import ClassesInput, LabelInput, VideoInput  # lazy: as above
-
     batch = {}
     for name, t in input_types(model.spec).items():
         inp = model.spec.inputs[name]

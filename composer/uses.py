@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 if TYPE_CHECKING:
@@ -102,8 +102,6 @@ def _linear_paths(tower: "Tower", layers: list[int], point: str) -> list[str | N
 def _inject_peft(backbone: "nn.Module", paths: list[str], config: Any, name: str) -> set[str]:
     """Wrap the linears at `paths` with the peft adapter `name` made from the kind's config; the adapter's
     parameters are the new ones whose path names the adapter (peft's `<tuner>.<adapter>.` layout)."""
-    from dataclasses import replace  # lazy: no need (stdlib): could move to the top
-
     from peft import inject_adapter_in_model  # lazy: PEFT (torch) only for LoRA/DoRA; uses.py is torch-free
 
     before = {n for n, _ in backbone.named_parameters()}

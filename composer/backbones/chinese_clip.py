@@ -13,6 +13,7 @@ import functools
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from transformers import BertTokenizer, ChineseCLIPTextConfig, ChineseCLIPTextModel
 
@@ -119,8 +120,6 @@ def _config(request: Request) -> tuple[ChineseCLIPTextConfig, int]:
 def _load(model: nn.Module, projection: nn.Linear, path: str, loc) -> None:
     """Strictly load the text tower out of a ChineseCLIPModel checkpoint (safetensors or a torch file)."""
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
-
         state = load_file(path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)

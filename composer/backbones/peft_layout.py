@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from composer.backbones.demo_weights import FOLDER
+from composer.backbones.weights import is_local_path
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -40,9 +43,6 @@ class PeftLayout:
 def base_name(layout: PeftLayout, request: "Request", label: str) -> str:
     """The adapter's `base_model_name_or_path`: the Hub name of a real tag, a local file's path, or, for tiny
     backbones, a name that says which tiny weights (they exist only inside composer)."""
-    from composer.backbones.demo_weights import FOLDER  # lazy: no need (light, no cycle): could move to the top
-    from composer.backbones.weights import is_local_path  # lazy: no need (light, no cycle): could move to the top
-
     tag = request.weights
     if request.tiny:
         if tag is None:

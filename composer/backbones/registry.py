@@ -14,7 +14,8 @@ import importlib
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable
 
-from composer.backbones.shape import BackboneShape, TowerShape
+from composer.backbones.families import DECLARED
+from composer.backbones.shape import BackboneShape, TowerShape, shape_of
 from composer.errors import Loc, SpecError, did_you_mean
 from composer.plugins import Plugins
 
@@ -64,8 +65,6 @@ class Family:
             self.check(request, loc, name)
         if self.shapes is not None:
             return BackboneShape(request, self.shapes(request))
-        from composer.backbones.shape import shape_of  # lazy: no need (already loaded above): could move to the top
-
         built = self.build(replace(request, device="meta", load=False), loc, name)
         return BackboneShape(request, {t: shape_of(tower) for t, tower in built.towers.items()})
 
@@ -81,8 +80,6 @@ def register_family(family: Family) -> Family:
 
 def own_families() -> dict[str, Family]:
     """Composer's own families, every declaration imported (plugins' are not), in the table's order."""
-    from composer.backbones.families import DECLARED  # lazy: no need (light, no cycle): could move to the top
-
     for module in DECLARED.values():
         importlib.import_module(module)
     return {name: FAMILIES[name] for name in DECLARED}
@@ -91,8 +88,6 @@ def own_families() -> dict[str, Family]:
 def get_family(name: str, loc: Loc | None = None) -> Family:
     """A family by name: composer's own imports only its declaration; any other name is looked up among every
     own family (a misspelling gets the nearest) and then the plugins."""
-    from composer.backbones.families import DECLARED  # lazy: no need (light, no cycle): could move to the top
-
     if name not in FAMILIES and name in DECLARED:
         importlib.import_module(DECLARED[name])
     if name not in FAMILIES:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from open_clip.transformer import QuickGELU, TextTransformer, Transformer
+from safetensors.torch import load_file
 from torch import nn
 
 from composer.backbones.backbone import Backbone
@@ -146,8 +147,6 @@ _CONFIG_AS_DICT = [(dict, "easydict.EasyDict")]
 def read_checkpoint(path: str) -> dict[str, torch.Tensor]:
     """The state dict of an official release: `.pth` (under "model") or the Hugging Face safetensors."""
     if path.endswith(".safetensors"):
-        from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
-
         state = load_file(path)
     else:
         with torch.serialization.safe_globals(_CONFIG_AS_DICT):

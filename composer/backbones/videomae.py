@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import torch
+from safetensors.torch import load_file
 from transformers import VideoMAEConfig, VideoMAEModel
 
 from composer.backbones.backbone import Backbone
@@ -138,8 +139,6 @@ def build(request: Request, loc=None, name: str = "videomae") -> VideoMAEBackbon
     if request.load:
         path = str(local_file(tag, f"VideoMAE {request.size}", loc))
         if path.endswith(".safetensors"):
-            from safetensors.torch import load_file  # lazy: no need (already loaded above): could move to the top
-
             state = from_original(load_file(path))
         else:
             state = from_original(torch.load(path, map_location="cpu", weights_only=True))

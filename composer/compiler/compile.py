@@ -17,9 +17,11 @@ from torch import nn
 
 from composer.backbones.backbone import Backbone
 from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
+from composer.compiler.model import ComposedModel
 from composer.compiler.peft_import import read_adapter, starts_from
 from composer.compiler.precision import store_frozen_in
 from composer.errors import SpecError
+from composer.graph.checks import check_training
 from composer.graph.declared import backbone_requests, blamed, check_spec, node_info, site_info
 from composer.graph.nodes import Attachment, Graph
 from composer.graph.plan import Recompute, make_plan
@@ -171,12 +173,8 @@ def compile_spec(spec: Spec, options: BuildOptions = BuildOptions()):
     Tiny random weights are always drawn on the CPU and then moved: CUDA's generator draws other numbers
     from the same seed, so a tiny checkpoint trained on one device would silently meet another frozen
     backbone on the other."""
-    from composer.compiler.model import ComposedModel  # lazy: no need (light, no cycle): could move to the top
-
     if options.tiny and str(options.device) not in ("cpu", "meta"):
         return compile_spec(spec, replace(options, device="cpu")).to(options.device)
-    from composer.graph.checks import check_training  # lazy: no need (already loaded above): could move to the top
-
     check_weights_kind(options.weights, options.tiny)
     graph = check_spec(spec, options.tiny, options.weights, options.num_classes)  # nothing built yet
     graph.backbones = make_backbones(spec, options.device, options.tiny, options.load_weights, options.weights)

@@ -20,6 +20,7 @@ from typing import Any
 
 import networkx as nx
 import torch
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from composer.errors import SpecError
@@ -88,8 +89,6 @@ def check_pretrained_runs(model, parts: Split) -> None:
 def merge_weight_deltas(model) -> list[str]:
     """Merge every peft layer (LoRA, DoRA) into the linear it wraps, with peft's own `merge`, and put the
     plain linear back in its place. Returns the merged module paths ("backbone.path")."""
-    from peft.tuners.tuners_utils import BaseTunerLayer  # lazy: no need (every export merges): could move to the top
-
     merged = []
     for name, backbone in model.backbones.items():
         layers = [(path, m) for path, m in backbone.named_modules() if isinstance(m, BaseTunerLayer)]

@@ -19,6 +19,7 @@ import torch
 
 from composer.backbones.peft_layout import base_name
 from composer.compiler.peft_format import CONFIG, WEIGHTS, Delta, layout_of, paired, placed_in, weight_deltas
+from composer.components.adapters.lora import LoraParams
 
 
 def _resolved(config: Any, module: str) -> tuple[int, float]:
@@ -42,8 +43,6 @@ def _natural(name: str) -> list[tuple]:
 
 def starts_from(graph, component: str) -> Path | None:
     """The PEFT folder a weight-delta component starts from (`weights: peft:DIR`), if any, resolved."""
-    from composer.components.adapters.lora import LoraParams  # lazy: no need (light, no cycle): could move to the top
-
     placements = graph.placements(component)
     if not placements or not isinstance(placements[0].params, LoraParams) or placements[0].params.weights is None:
         return None

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from composer.backbones.registry import backbone_label
+from composer.graph.declared import backbone_requests
 from composer.spec.digest import spec_digest
 from composer.spec.ir import Spec
 from composer.spec.load import load_spec
@@ -53,9 +55,6 @@ def write_trainable() -> None:
 
 def _labels(spec: Spec) -> list[str]:
     """The backbones as `composer build` labels them ("clip ViT-B/16"; "clip tiny(ViT-B/16)")."""
-    from composer.backbones.registry import backbone_label  # lazy: no need (light, no cycle): could move to the top
-    from composer.graph.declared import backbone_requests  # lazy: no need (light, no cycle): could move to the top
-
     return [backbone_label(r.family.name, r.request) for r in backbone_requests(spec, "meta", False, False).values()]
 
 

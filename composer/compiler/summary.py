@@ -11,6 +11,8 @@ from rich.table import Table
 
 from composer.compiler.fingerprint import fingerprint
 from composer.compiler.flops import count_flops
+from composer.compiler.memory import bill_lines
+from composer.compiler.memory_sizes import format_bytes
 from composer.spec.site import spans
 
 
@@ -132,9 +134,6 @@ def _render_parts(info: dict[str, Any], console: Console) -> None:
 
 def _render_memory(info: dict[str, Any], console: Console) -> None:
     """The memory bill of a training step, and the largest batch the budget holds."""
-    from composer.compiler.memory import bill_lines  # lazy: no need (light, no cycle): could move to the top
-    from composer.compiler.memory_sizes import format_bytes  # lazy: no need (light, no cycle): could move to the top
-
     console.print(f"memory of a training step (batch {info['memory']['batch_size']}, "
                   f"{info['memory']['precision']}):", highlight=False)
     for line in bill_lines(info["memory"]):

@@ -8,6 +8,8 @@ from pydantic_core import PydanticUndefined
 from rich.console import Group
 from rich.table import Table
 
+from composer.backbones.registry import FAMILIES, own_families
+from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS
 from composer.components.registry import PLUGINS, Kind, own_kinds
 
 
@@ -36,10 +38,6 @@ OWN = "composer-video"  # the package composer's own kinds and families come fro
 def kinds_table() -> Group:
     """Every kind, then every family, each with the package it comes from. A plugin's module is not imported
     for this: until a spec (or `composer check-kind`) loads it, its row shows its package's own summary."""
-    # lazy: no need (light, no cycle): could move to the top
-    from composer.backbones.registry import FAMILIES, own_families
-    from composer.backbones.registry import PLUGINS as FAMILY_PLUGINS  # lazy: as above
-
     table = Table(show_edge=False)
     table.add_column("kind", no_wrap=True)
     for col in ("package", "how it is used", "params", "summary"):
@@ -67,8 +65,6 @@ def kinds_table() -> Group:
 def catalogue_markdown() -> str:
     """docs/components.md: composer's own families and kinds (never a plugin's, even one already loaded), and how
     another package adds its own."""
-    from composer.backbones.registry import own_families  # lazy: no need (light, no cycle): could move to the top
-
     lines: list[Any] = ["# Component catalogue", "",
                         "Generated from the registry by `composer kinds --markdown`; one entry per kind.", "",
                         "## Backbone families", "", "| family | sizes | towers | default weights | summary |",

@@ -20,9 +20,11 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from composer.components import DECLARED
 from composer.errors import Loc, Problem, SpecError, did_you_mean
 from composer.plugins import Plugins
 from composer.tensor_types import TType
+from composer.uses import USES
 
 MAX_SIZE = 2**31 - 1  # the largest integer a component parameter (a width, a count) may be
 
@@ -114,8 +116,6 @@ class Kind:
     needs_tower: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
-        from composer.uses import USES  # lazy: no need (light, no cycle): could move to the top
-
         unknown = [u for u in self.uses if u not in USES]
         assert not unknown, f"kind {self.name}: unknown uses {unknown} (composer/uses.py has {', '.join(USES)})"
 
@@ -142,8 +142,6 @@ def register(kind: Kind) -> Kind:
 
 def own_kinds() -> dict[str, Kind]:
     """Composer's own kinds, every declaration imported (plugins' are not)."""
-    from composer.components import DECLARED  # lazy: no need (already loaded above): could move to the top
-
     for module in dict.fromkeys(DECLARED.values()):
         importlib.import_module(module)
     return KINDS
@@ -152,8 +150,6 @@ def own_kinds() -> dict[str, Kind]:
 def get_kind(name: str, loc: Loc | None = None) -> Kind:
     """A kind by name: composer's own imports only its declaration; any other name is looked up among every
     own kind (a misspelling gets the nearest) and then the plugins."""
-    from composer.components import DECLARED  # lazy: no need (already loaded above): could move to the top
-
     if name not in KINDS and name in DECLARED:
         importlib.import_module(DECLARED[name])
     if name not in KINDS:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from composer.compiler.inference import clip_shape, inference_model, node_label, split
+from composer.compiler.peft_format import largest_difference, write_adapters
 from composer.compiler.serialize import FORMATS, require, run_file, versions, write
 from composer.components.registry import get_kind
 from composer.deploy.predict import PredictOptions, Predictor
@@ -114,9 +115,6 @@ def _source(options: ExportOptions, predictor: Predictor, model) -> dict[str, An
 def export_peft(spec_path: str, options: ExportOptions) -> ExportResult:
     """The spec's LoRA/DoRA as PEFT adapter folders (compiler/peft_format.py), one per backbone, each checked
     by loading it into the library's model with PEFT and comparing the towers' outputs, as loaded and merged."""
-    # lazy: no need (already loaded above): could move to the top
-    from composer.compiler.peft_format import largest_difference, write_adapters
-
     predictor = _predictor(spec_path, options)
     model = predictor.model
     options.out.mkdir(parents=True, exist_ok=True)

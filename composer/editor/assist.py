@@ -10,6 +10,7 @@ from typing import Any
 
 from composer.editor import schema as spec_schema
 from composer.editor.outline import Context, Entry, outline, value_at, word_at
+from composer.spec.shipped import shipped
 
 SECTIONS_WITH_NAMES = ("flow", "components", "inputs", "backbones", "stages")  # where a name is defined
 
@@ -193,7 +194,5 @@ def definition(text: str, file: Path, line: int, col: int) -> tuple[Path, int, i
 
 
 def _extended(file: Path, name: str) -> Path:
-    from composer.spec.shipped import shipped  # lazy: no need (light, no cycle): could move to the top
-
     beside = file.parent / name
     return beside if beside.exists() or name not in shipped() else shipped()[name]

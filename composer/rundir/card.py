@@ -23,9 +23,11 @@ from composer.errors import DataError, SpecError
 from composer.files import file_sha256
 from composer.rundir.checkpoint_dir import latest_checkpoint, position, read_manifest
 from composer.rundir.reading import model_info, read_run, stored_meta
+from composer.rundir.records import write_text
 from composer.rundir.reproduce import reproduce_commands
 from composer.rundir.resolve import resolve
 from composer.rundir.resume import recorded_options
+from composer.spec.load import load_spec
 from composer.spec.site import spans
 
 CARD = "README.md"
@@ -266,8 +268,6 @@ def _checkpoint_section(run_dir: Path, info: dict[str, Any] | None) -> list[str]
 def model_card(run_dir: Path, info: dict[str, Any] | None = None) -> str:
     """The card's text, from the run directory alone. `info` is the model's build report when the caller
     has it (a running run computes it once); otherwise it is rebuilt from spec.yaml."""
-    from composer.spec.load import load_spec  # lazy: no need (light, no cycle): could move to the top
-
     run_dir = Path(run_dir)
     run = read_run(run_dir)
     record, summary = run["record"], run["summary"]
@@ -303,8 +303,6 @@ def model_card(run_dir: Path, info: dict[str, Any] | None = None) -> str:
 
 def write_card(run_dir: Path, info: dict[str, Any] | None = None) -> Path:
     """Write RUN_DIR/README.md atomically (a reader never sees half a card)."""
-    from composer.rundir.records import write_text  # lazy: no need (already loaded above): could move to the top
-
     path = Path(run_dir) / CARD
     write_text(path, model_card(run_dir, info))
     return path

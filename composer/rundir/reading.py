@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from composer.errors import DataError
+from composer.rundir.checkpoint import read_meta
 from composer.rundir.checkpoint_dir import latest_checkpoint
 from composer.rundir.recorded import check_same_weights
 from composer.rundir.records import write_text
@@ -95,8 +96,6 @@ def check_resume_dir(run_dir: Path, weights: dict[str, str]) -> None:
 
 def stored_meta(weights: Path) -> dict[str, Any]:
     """What a run stored in a trainable-only file's header; {} when the header cannot be read."""
-    from composer.rundir.checkpoint import read_meta  # lazy: no need (already loaded above): could move to the top
-
     try:
         return read_meta(weights)
     except Exception:  # a truncated or foreign file: the card still shows its SHA-256

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from composer.backbones.demo_weights import manifest_sha256
 from composer.errors import DataError, SpecError
 from composer.rundir.checkpoint import load_trainable, read_meta, weights_file
 
@@ -57,9 +58,6 @@ def weights_record(kind: str | None, tiny: bool) -> dict[str, str]:
     effective = kind or ("random" if tiny else "spec")
     if effective != "demo":
         return {"weights": effective}
-    # lazy: no need (light, no cycle): could move to the top
-    from composer.backbones.demo_weights import manifest_sha256
-
     return {"weights": effective, "demo_manifest": manifest_sha256()}
 
 

@@ -30,11 +30,13 @@ from typing import Any, Iterable
 
 from composer.compiler.compile import BuildOptions, compile_spec, tiny_sets
 from composer.compiler.flops import count_flops
+from composer.compiler.fusion import analyse
 from composer.compiler.memory import MemoryModel
 from composer.compiler.memory_sizes import format_bytes
-from composer.compiler.precision import store_frozen_in
+from composer.compiler.precision import resolve_precision, store_frozen_in
 from composer.compiler.summary import parameter_counts
 from composer.errors import SpecError, cut, remember_source
+from composer.rundir.resolve import resolve
 from composer.spec import limits
 from composer.spec.load import load_spec
 from composer.spec.printer import to_yaml
@@ -271,11 +273,6 @@ def measure(variant: Variant, sets: list[str], unsets: list[str], tiny: bool, cl
 def fusion_groups(variants: list[Variant], sets: list[str], unsets: list[str], tiny: bool, options) -> list:
     """Which variants share a frozen prefix, and how much (compiler/fusion.py), each built on the meta device
     and read with the batch size and seed its run would use (`options`: the run options given)."""
-    # lazy: no need (light, no cycle; compiler.precision is already imported above): could move to the top
-    from composer.compiler.fusion import analyse
-    from composer.compiler.precision import resolve_precision  # lazy: as above
-    from composer.rundir.resolve import resolve  # lazy: as above
-
     built = []
     for v in variants:
         spec = load_variant(v, sets, unsets, tiny)

@@ -16,20 +16,23 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import re
 import signal
+import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlalchemy.engine import make_url
+
+from composer.compiler.compile import BuildOptions, compile_spec
 from composer.errors import cut
 from composer.files import atomic_write_bytes, write_file
 from composer.spec import limits
 from composer.sweep.directory import SweepError, write_tables
 from composer.sweep.jobs import run_job
-from composer.sweep.plan import Job, Variant, split_values
+from composer.sweep.plan import Job, Variant, load_variant, split_values
 
 MAX_TRIALS = limits.MAX_SWEEP_RUNS
 MAX_CHOICES = 1000
@@ -110,10 +113,6 @@ def edges(d: Dimension) -> list[str]:
 def check_space(spec: str, dims: list[Dimension], sets: list[str], unsets: list[str], tiny: bool) -> None:
     """Build the spec at every edge of every dimension on the meta device before any trial runs, so a wrong
     path or a value the spec refuses stops the search at once (located at its --grid)."""
-    # lazy: no need (already loaded above): could move to the top
-    from composer.compiler.compile import BuildOptions, compile_spec
-    from composer.sweep.plan import load_variant  # lazy: no need (already loaded above): could move to the top
-
     if sum(len(edges(d)) for d in dims) > limits.MAX_SWEEP_RUNS:
         raise SweepError(f"the search space has more than {limits.MAX_SWEEP_RUNS} edge values to check")
     for d in dims:
@@ -134,8 +133,6 @@ def suggest(trial: Any, d: Dimension) -> str:
 def shown(storage: str) -> str:
     """A storage URL as it may be printed: SQLAlchemy's own rendering, which hides a password as ***."""
     try:
-        from sqlalchemy.engine import make_url  # lazy: no need (Optuna's storage loads it): could move to the top
-
         return cut(make_url(storage).render_as_string(hide_password=True))
     except Exception:  # not a URL SQLAlchemy reads: hide whatever sits between "user:" and the last "@"
         return cut(re.sub(r"(://[^:/@]*):.*@", r"\1:***@", storage))

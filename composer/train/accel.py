@@ -16,7 +16,7 @@ from typing import Sequence
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, GradientAccumulationPlugin
+from accelerate.utils import DistributedDataParallelKwargs, FullyShardedDataParallelPlugin, GradientAccumulationPlugin
 
 from composer.compiler.precision import resolve_precision as auto_precision
 from composer.errors import DataError
@@ -80,9 +80,6 @@ def make_fsdp_plugin():
     """FSDP1 over the module's original parameters: frozen and trainable tensors share the sharded units of a
     partly frozen model, and the parameters keep their names, under which composer/train/fsdp_state.py
     saves the optimiser's state."""
-    # lazy: no need (already loaded above): could move to the top
-    from accelerate.utils import FullyShardedDataParallelPlugin
-
     return FullyShardedDataParallelPlugin(fsdp_version=1, use_orig_params=True, state_dict_type="FULL_STATE_DICT")
 
 

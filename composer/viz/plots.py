@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from composer.errors import DataError
 
 ANNOTATE_UP_TO = 15  # classes: above this, cells carry no numbers
@@ -77,8 +79,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def spec_name(run_dir: Path) -> str | None:
     """The `name` of the spec the run trained (spec.yaml), or None when the file is missing or unreadable."""
-    import yaml  # lazy: no need (light): could move to the top
-
     try:
         data = yaml.safe_load((Path(run_dir) / "spec.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):

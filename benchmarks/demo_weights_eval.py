@@ -22,6 +22,7 @@ import json
 import sys
 from pathlib import Path
 
+import captioned  # benchmarks/captioned.py, beside this script
 import torch
 import torch.nn.functional as F
 from torchcodec.decoders import VideoDecoder
@@ -64,8 +65,6 @@ def measure(spec: str, weights: str, videos: list[Path], labels: list[str]) -> d
 def motion_in_distribution(backbone, clips: int = 96) -> float:
     """Top-1 (%) of a frozen backbone choosing, for fresh captioned clips (the pretraining distribution),
     the right one of the 13 motion captions "a shape <motion>." (chance 7.7%)."""
-    from composer.data import captioned
-
     motions = list(captioned.MOTIONS)
     prompts = [f"a shape {captioned._motion_phrase(m, 0.5, torch.Generator().manual_seed(0))}." for m in motions]
     b = captioned.batch(clips, torch.Generator().manual_seed(123))

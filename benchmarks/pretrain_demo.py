@@ -1,4 +1,4 @@
-"""Pretrain the tiny backbones on captioned synthetic motion (composer/data/captioned.py): the demo weights.
+"""Pretrain the tiny backbones on captioned synthetic motion (benchmarks/captioned.py): the demo weights.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/pretrain_demo.py            # all five families, committed files
     .venv/bin/python benchmarks/pretrain_demo.py --out /tmp/w --steps 2 --batch 4   # a smoke run
@@ -40,6 +40,7 @@ import sys
 import time
 from pathlib import Path
 
+import captioned  # benchmarks/captioned.py, beside this script
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
@@ -48,7 +49,7 @@ from torch import nn
 from composer.backbones import videomae
 from composer.backbones.demo_weights import FILES, MANIFEST
 from composer.backbones.registry import Request, get_family
-from composer.data import captioned, transforms
+from composer.data import transforms
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "composer" / "backbones" / "demo-weights"
@@ -426,7 +427,7 @@ def record(args, family: str, entry: dict) -> None:
     path = args.out / MANIFEST
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"files": {}}
     manifest.update({"seed": args.seed, "threads": args.threads, "batch": args.batch, "torch": torch.__version__,
-                     "data": "composer/data/captioned.py (64 px, fresh clips every step)"})
+                     "data": "benchmarks/captioned.py (64 px, fresh clips every step)"})
     if any(manifest["files"].get(f, {}).get("seed", args.seed) != args.seed for f in manifest["files"]):
         raise SystemExit(f"{path} holds families pretrained with another seed; use another --out")
     manifest["files"][family] = entry

@@ -19,7 +19,7 @@ FILES = {"clip": ("ViT-B/16", "clip-ViT-B-16.safetensors"), "viclip": ("ViT-B/16
          "dinov2": ("ViT-B/14", "dinov2-ViT-B-14.safetensors"),
          "videomae": ("ViT-B/16", "videomae-ViT-B-16.safetensors"),
          "chinese_clip": ("RoBERTa-wwm-ext-base", "chinese_clip-RoBERTa-wwm-ext-base.safetensors")}
-KINDS = ("demo", "random")  # what --weights may say
+WEIGHTS_KINDS = ("demo", "random")  # what --weights may say
 
 
 class NoDemoWeights(ValueError):

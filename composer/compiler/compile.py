@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from composer.backbones.backbone import Backbone
-from composer.backbones.demo_weights import KINDS as WEIGHTS_KINDS
+from composer.backbones.demo_weights import WEIGHTS_KINDS
 from composer.compiler.model import ComposedModel
 from composer.compiler.peft_import import read_adapter, starts_from
 from composer.compiler.precision import store_frozen_in

@@ -36,7 +36,7 @@ from composer.sweep.plan import Job, Variant, load_variant, split_values
 
 MAX_TRIALS = limits.MAX_SWEEP_RUNS
 MAX_CHOICES = 1000
-KINDS = ("log", "float", "int", "choice")
+SPACE_KINDS = ("log", "float", "int", "choice")
 PRUNERS = ("median", "none")
 
 
@@ -80,10 +80,11 @@ def parse_space(text: str) -> Dimension:
     match = re.fullmatch(r"\s*([a-z]+)\s*\((.*)\)\s*", raw, re.S)
     if match is None:
         found = re.match(r"\s*[a-z]*", raw).end()
-        raise SweepError(f"{where}: column {column + found}: expected KIND(...), KIND one of {', '.join(KINDS)}")
+        raise SweepError(f"{where}: column {column + found}: expected KIND(...), KIND one of {', '.join(SPACE_KINDS)}")
     kind, inner = match[1], match[2]
-    if kind not in KINDS:
-        raise SweepError(f"{where}: column {column + match.start(1)}: unknown kind {kind!r}; one of {', '.join(KINDS)}")
+    if kind not in SPACE_KINDS:
+        raise SweepError(f"{where}: column {column + match.start(1)}: unknown kind {kind!r}; one of "
+                         f"{', '.join(SPACE_KINDS)}")
     args = split_values(inner)
     at = f"{where}: column {column + match.start(2)}"
     if kind == "choice":

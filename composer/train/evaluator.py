@@ -91,7 +91,8 @@ class Evaluator:
             per_class[name] = metrics.pop("per_class", {})
             results["parts"][name] = metrics
         if set(results["parts"]) == {"base", "novel"}:
-            results["harmonic_mean"] = harmonic_mean(results["parts"]["base"]["top1"], results["parts"]["novel"]["top1"])
+            parts = results["parts"]
+            results["harmonic_mean"] = harmonic_mean(parts["base"]["top1"], parts["novel"]["top1"])
         results["bad_videos"] = once_per_video(bad)
         if folder is not None:
             write_json(folder / "per_class.json", per_class)

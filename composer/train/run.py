@@ -108,7 +108,8 @@ class Run:
                              self.trackers)
         check_accel(accel)  # precision and --fsdp, before the run directory
         if options.fsdp:
-            check_shardable(self.spec, BuildOptions("meta", options.tiny, len(self.task.train.classes), options.weights))
+            check_shardable(self.spec, BuildOptions("meta", options.tiny, len(self.task.train.classes),
+                                                    options.weights))
         self.dir = self._run_dir(state)
         self.accelerator, self.precision = make_accelerator(replace(accel, run_dir=self.dir))
         self.log = RunLog(self.console, self.dir / "run.log" if self.main else None)
@@ -176,12 +177,10 @@ class Run:
             (self.dir / "spec.yaml").write_text(to_yaml(data), encoding="utf-8")
             write_json(self.dir / "run.json", {
                 "composer": composer_version(), "record_version": RECORD_VERSION,
-                "options": asdict(self.options), "dataset": {"name": self.index.name, "root": str(self.index.root),
-                                                             "classes": len(self.index.classes),
-                                                             "train": len(self.task.train.items),
-                                                             "tests": {k: len(p.items) for k, p in self.task.tests.items()},
-                                                             "missing_skipped": self.index.missing,
-                                                             "check": self.data_report.to_json()},
+                "options": asdict(self.options), "dataset": {
+                    "name": self.index.name, "root": str(self.index.root), "classes": len(self.index.classes),
+                    "train": len(self.task.train.items), "tests": {k: len(p.items) for k, p in self.task.tests.items()},
+                    "missing_skipped": self.index.missing, "check": self.data_report.to_json()},
                 "protocol": self.task.protocol, "device": self.device, "precision": self.precision,
                 "processes": self.accelerator.num_processes, "global_batch": self.global_batch,
                 "per_process_batch": self.settings.batch_size, "seed": self.seed, "weights": self.weights,

@@ -121,3 +121,19 @@ def test_tiny_weights_built_for_cuda_equal_those_built_for_the_cpu():
     assert cpu.keys() == gpu.keys()
     for key in cpu:
         assert torch.equal(cpu[key], gpu[key].cpu()), key
+
+
+def test_composer_run_with_gpu_decode_on_the_demo(demo_root, tmp_path):
+    """The demo's clips are lossless H.264 in RGB (High 4:4:4 Predictive: composer/data/demo.py), which NVDEC
+    may not decode. `--gpu-decode` on the demo must then still train and test every clip (decoded somewhere),
+    never score them all as bad videos: this run shows which, the day a GPU is lent."""
+    from composer.cli import main
+
+    result = CliRunner().invoke(main, [
+        "run", "specs/baselines/clip-linear-probe.yaml", "--dataset", "demo", "--data-root", str(demo_root),
+        "--size", "tiny", "--device", "cuda", "--gpu-decode", "--epochs", "1", "--max-steps", "2",
+        "--batch-size", "4", "--workers", "0", "--out", str(tmp_path), "--set", "train.views={clips: 1, crops: 1}"])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = tmp_path.iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["bad_videos"] == [] and summary["parts"]["test"]["count"] == 128, summary

@@ -142,6 +142,8 @@ def test_build_classes_is_a_count_or_names():
     refused("build", SPEC, "--classes", str(limits.MAX_CLASSES + 1), "--no-flops", says="--classes")
     refused("build", SPEC, "--classes", "9" * 40, "--no-flops", says="--classes")
     refused("build", SPEC, "--classes", "a,b,a", "--no-flops", says="repeated")
+    for count in ("-5", "5.0", "1e3", "10k", "1,000"):  # numbers that are not a whole count are not names either
+        refused("build", SPEC, "--classes", count, "--no-flops", says="whole number")
     def head(classes: str) -> int:  # a linear head: one output per class
         result = invoke("build", "specs/baselines/clip-linear-probe.yaml", "--size", "tiny", "--no-flops", "--json",
                         "--classes", classes)[0]

@@ -103,18 +103,18 @@ def test_two_processes_share_one_study_and_the_median_rule_prunes(tmp_path):
 
 def test_a_trial_handed_to_two_processes_runs_in_one(tmp_path, monkeypatch):
     """SQLite lets two processes that ask at the same moment pop one queued trial; the second to finish then
-    could not tell it ("Cannot tell a COMPLETE trial", seen in CI). Here the study hands trial 0 out twice, as
-    the other process's ask would: the claim file gives it to one, and the other asks again."""
+    could not tell it ("Cannot tell a COMPLETE trial", seen in CI). Here another process has claimed trial 0
+    and the study hands it to this one too: this one leaves it and runs the next. A told trial's claim is
+    removed, so another study in the directory starts clean."""
     from composer.sweep import search
 
-    class HandsOutTheFirstTwice:
+    class Recording:  # the study, with the trials it hands out
         def __init__(self, study):
             self.study, self.given = study, []
 
         def ask(self):
-            trial = self.given[0] if len(self.given) == 1 else self.study.ask()
-            self.given.append(trial)
-            return trial
+            self.given.append(self.study.ask())
+            return self.given[-1]
 
         def __getattr__(self, name):
             return getattr(self.study, name)
@@ -127,11 +127,13 @@ def test_a_trial_handed_to_two_processes_runs_in_one(tmp_path, monkeypatch):
 
     monkeypatch.setattr(search, "run_job", run_job)
     monkeypatch.setattr(search, "write_results", lambda *args: None)
-    study = HandsOutTheFirstTwice(optuna.create_study(direction="maximize"))
+    study = Recording(optuna.create_study(study_name="s", direction="maximize"))
+    assert search.claimed(tmp_path, "s", 0)  # the other process popped trial 0 first and claimed it
     says = []
     search.run_search(tmp_path, "clip-linear-probe", [parse_space("train.lr=log(1e-4,1e-2)")], 2, study,
                       "test top-1", "none", [], [], [], True, {}, says.append)
-    assert [t.number for t in study.given] == [0, 0, 1] and ran == [0, 1]
-    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "COMPLETE"]
+    assert [t.number for t in study.given] == [0, 1] and ran == [1]
+    assert [t.state.name for t in study.get_trials()] == ["RUNNING", "COMPLETE"]  # trial 0 is the other's to tell
     assert any("trial 0 was handed to another process" in line for line in says), says
-    assert not search.claimed(tmp_path, 1) and search.claimed(tmp_path, 2)
+    assert [p.name.split("-")[1] for p in (tmp_path / "variants").glob("*.claim")] == ["0000"]  # 1's is gone
+    assert not search.claimed(tmp_path, "s", 0) and search.claimed(tmp_path, "another study", 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
@@ -23,6 +24,8 @@ def _class_count(ctx, param, value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
+    if re.fullmatch(r"[-+]?[\d.,\s]+([eE][-+]?\d+)?|[-+]?\d+[kKmM]", text) and not text.isdecimal():
+        raise click.BadParameter(f"{value!r}: give a count as a whole number, or class names")
     if text.isdecimal():
         count = int(text[:8]) if len(text) <= 8 else MAX_CLASSES + 1
     else:

@@ -13,6 +13,7 @@ Search spaces use --grid's place: `PATH=log(LOW,HIGH)`, `float(LOW,HIGH)`, `int(
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -224,18 +225,30 @@ def _trial(trial: Any, folder: Path, spec: str, dims: list[Dimension]) -> Job:
     return job
 
 
-def claimed(folder: Path, number: int) -> bool:
-    """Whether this process runs trial `number`: the first to create variants/trial-NNNN.claim does. Optuna's
-    SQLite storage can hand one queued trial to two processes that ask at the same moment (SQLite has no row
-    lock: both read it as waiting, both mark it running); both would run it, and the second to finish could
-    not tell it ("Cannot tell a COMPLETE trial": seen in CI). The file holds the host and process that won."""
-    path = folder / "variants" / f"trial-{number:04d}.claim"
+def _claim_path(folder: Path, study: str, number: int) -> Path:
+    return folder / "variants" / f"trial-{number:04d}-{hashlib.sha256(study.encode()).hexdigest()[:8]}.claim"
+
+
+def claimed(folder: Path, study: str, number: int) -> bool:
+    """Whether this process runs trial `number` of `study`: the first to create its claim file in variants/
+    does. Optuna's SQLite storage can hand one queued trial to two processes that ask at the same moment
+    (SQLite has no row lock: both read it as waiting, both mark it running); both would run it, and the second
+    to finish could not tell it ("Cannot tell a COMPLETE trial": seen in CI). The file (host and process of
+    the winner) is removed once the trial is told, so another study in this directory, or the same study
+    made again, never finds it."""
+    path = _claim_path(folder, study, number)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_file(path, f"{socket.gethostname()} {os.getpid()}\n".encode())
     except FileExistsError:
         return False
     return True
+
+
+def _told(study: Any, trial: Any, folder: Path, **how: Any) -> None:
+    """Tell the study how the trial ended (`state=` or `values=`), then drop its claim."""
+    study.tell(trial, **how)
+    _claim_path(folder, study.study_name, trial.number).unlink(missing_ok=True)
 
 
 def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, study: Any, objective: str, prune: str,
@@ -250,35 +263,45 @@ def run_search(folder: Path, spec: str, dims: list[Dimension], trials: int, stud
     made: list[dict[str, Any]] = []
     begun = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not WAITING (queued)
     while len(study.get_trials(deepcopy=False, states=begun)) < trials:
-        trial = study.ask()
-        if not claimed(folder, trial.number):
-            say(f"trial {trial.number} was handed to another process at the same moment; it runs there")
-            continue
+        trial, won = study.ask(), None  # won: None until the claim is made (an error there tells it failed)
         try:
+            won = claimed(folder, study.study_name, trial.number)
+            if not won:
+                say(f"trial {trial.number} was handed to another process at the same moment; it runs there")
+                continue
             job = _trial(trial, folder, spec, dims)
             say(f"trial {trial.number} ({len(study.get_trials(deepcopy=False, states=begun))}/{trials} in the "
                 f"study): {job.variant.differs}")
             watch = PruningWatch(trial, objective) if prune != "none" else None
             record = run_job(folder, job, sets, unsets, run_args, tiny, watch=watch, stop_signal=signal.SIGTERM)
         except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
+            if won is not False:  # ours, or not known to be another process's
+                _told(study, trial, folder, state=TrialState.FAIL)
             raise
-        metric = record.get("metrics", {}).get(objective)
-        if record["status"] == "pruned":
-            study.tell(trial, state=TrialState.PRUNED)
-            say(f"trial {trial.number}: pruned after epoch {len(watch.reported)} by the median rule "
-                f"({objective} {watch.reported[-1]:.2f})")
-        elif record["status"] == "done" and metric is not None and math.isfinite(metric):
-            study.tell(trial, metric)
-            say(f"trial {trial.number}: {objective} {metric:.2f} in {record['seconds']:.0f} s")
-        else:
-            study.tell(trial, state=TrialState.FAIL)
-            why = record.get("error") or f"its summary has no finite {objective!r}"
-            say(f"trial {trial.number}: failed: {why} (log: {folder / record['log']})")
+        _tell_result(study, trial, record, objective, watch, folder, say)
         made.append(record)
         write_results(folder, study, identity, objective)
     write_results(folder, study, identity, objective)
     return made
+
+
+def _tell_result(study: Any, trial: Any, record: dict[str, Any], objective: str, watch: PruningWatch | None,
+                 folder: Path, say: Callable[[str], None]) -> None:
+    """The finished run's outcome, told to the study: pruned, its objective, or failed."""
+    from optuna.trial import TrialState  # lazy: Optuna is optional (the search extra); --dry-run needs none
+
+    metric = record.get("metrics", {}).get(objective)
+    if record["status"] == "pruned":
+        _told(study, trial, folder, state=TrialState.PRUNED)
+        say(f"trial {trial.number}: pruned after epoch {len(watch.reported)} by the median rule "
+            f"({objective} {watch.reported[-1]:.2f})")
+    elif record["status"] == "done" and metric is not None and math.isfinite(metric):
+        _told(study, trial, folder, values=metric)
+        say(f"trial {trial.number}: {objective} {metric:.2f} in {record['seconds']:.0f} s")
+    else:
+        _told(study, trial, folder, state=TrialState.FAIL)
+        why = record.get("error") or f"its summary has no finite {objective!r}"
+        say(f"trial {trial.number}: failed: {why} (log: {folder / record['log']})")
 
 
 def _jobs_here(folder: Path, study: Any) -> list[Job]:

@@ -198,10 +198,11 @@ def train_epoch(accelerator: Accelerator, net, spec, part: Part, loader: TrainLo
         if stepped and (on_save is not None or stop is not None):
             _save_or_stop(accelerator, settings, lambda: EpochPosition(step + 1, steps, total, count, bad[:], skipped),
                           global_step + steps, step + 1 == last, on_save, stop)
+    seconds = time.perf_counter() - start
     bad = sorted(set(gather_object(bad))) if world > 1 else bad
     if count == 0:
         raise DataError("no clip could be loaded in this epoch" + (f"; bad videos: {bad[:3]}" if bad else ""))
-    return EpochResult(total / count, count, time.perf_counter() - start, steps, bad, skipped)
+    return EpochResult(total / count, count, seconds, steps, bad, skipped)
 
 
 def _given(spec, batch: dict[str, Any], labels: torch.Tensor, device, classes: list[str]) -> dict[str, Any]:

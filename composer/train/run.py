@@ -151,7 +151,7 @@ class Run:
         self.data_report = check_task(self.task, self.index, self.clip.frames, self.options.short_videos,
                                       self.options.workers, Path(self.options.out) / ".scan-cache", self.log.print,
                                       scan=self.main)
-        if not self.data_report.ok:
+        if self.main and not self.data_report.ok:
             self.console.print(self.data_report.text(), highlight=False, soft_wrap=True)
         if self.resume is None:
             preflight(self.model, self.spec, self.task.train, self.clip, self.seed, self.settings.batch_size,

@@ -24,10 +24,10 @@ def _class_count(ctx, param, value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if re.fullmatch(r"[-+]?[\d.,\s]+([eE][-+]?\d+)?|[-+]?\d+[kKmM]", text) and not text.isdecimal():
-        raise click.BadParameter(f"{value!r}: give a count as a whole number, or class names")
     if text.isdecimal():
-        count = int(text[:8]) if len(text) <= 8 else MAX_CLASSES + 1
+        count = int(text) if len(text) <= 8 else MAX_CLASSES + 1  # a long digit string is over the limit anyway
+    elif re.fullmatch(r"[-+]?[\d.,\s]+([eE][-+]?\d+)?|[-+]?\d+[kKmM]", text):
+        raise click.BadParameter(f"{value!r}: give a count as a whole number, or class names")
     else:
         names = [n.strip() for n in text.split(",") if n.strip()]
         if len(set(names)) < len(names):
